@@ -1,0 +1,257 @@
+//! The two command lines, `exchange-init` and `trader`, as plain functions
+//! so that each binary's `main` is one call.
+
+use std::io::{self, BufReader, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::address::{SegmentAddress, DEFAULT_SEGMENT, SEGMENT_ENV};
+use crate::command::Session;
+use crate::config::MarketConfig;
+use crate::driver::{self, EXIT_FATAL, EXIT_REFUSED};
+use crate::error::Error;
+use crate::market::{Exchange, Status};
+use crate::render::Style;
+
+const TRADER_EXAMPLES: &str = "\
+Examples:
+  trader                                  interactive, as $USER, on the default exchange
+  trader --name alice buy DOLLAR 10       one command, then exit
+  trader --json rates                     one JSON object
+  printf 'buy EURO 1\\nportfolio\\n' | trader --name bob
+  trader --segment posix:/class --script orders.txt
+
+Exit status: 0 all commands succeeded, 1 a command was refused,
+2 usage error or the exchange cannot be used.";
+
+/// Buy and sell currency on a shared-memory exchange.
+#[derive(Debug, Parser)]
+#[command(name = "trader", version, after_help = TRADER_EXAMPLES)]
+pub struct TraderArgs {
+    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID or file:PATH.
+    #[arg(long, value_name = "SEG", env = SEGMENT_ENV, default_value = DEFAULT_SEGMENT)]
+    pub segment: SegmentAddress,
+    /// Account to trade as (default: $USER). Opened on first use.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Print one JSON object per command.
+    #[arg(long)]
+    pub json: bool,
+    /// Read commands from FILE, one a line.
+    #[arg(long, value_name = "FILE", conflicts_with = "command")]
+    pub script: Option<PathBuf>,
+    /// One command to run, e.g. `buy DOLLAR 10`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+const INIT_EXAMPLES: &str = "\
+Examples:
+  exchange-init                           create the default exchange, posix:/shm-exchange
+  exchange-init --force --mode 0666       replace it, open to every user
+  exchange-init --segment sysv:0x5eed --config market.toml
+  exchange-init --status --json
+  exchange-init --remove
+
+Exit status: 0 done, 1 the exchange already exists (pass --force),
+2 anything else went wrong; nothing is changed then.";
+
+/// Create, replace, remove or inspect a shared-memory exchange.
+#[derive(Debug, Parser)]
+#[command(name = "exchange-init", version, after_help = INIT_EXAMPLES)]
+pub struct InitArgs {
+    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID or file:PATH.
+    #[arg(long, value_name = "SEG", env = SEGMENT_ENV, default_value = DEFAULT_SEGMENT)]
+    pub segment: SegmentAddress,
+    /// Seed the market from a TOML file (JSON if it ends in .json).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["remove", "status"])]
+    pub config: Option<PathBuf>,
+    /// Permission bits, applied exactly whatever the umask.
+    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
+    pub mode: u32,
+    /// Replace an existing exchange (its traders are told to restart).
+    #[arg(long, conflicts_with_all = ["remove", "status"])]
+    pub force: bool,
+    /// Remove the exchange (its traders are told it is gone).
+    #[arg(long, conflicts_with = "status")]
+    pub remove: bool,
+    /// Show the header, size, mode and attached processes.
+    #[arg(long)]
+    pub status: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!("{text:?} is not an octal mode from 0000 to 0777")),
+    }
+}
+
+fn default_account_name() -> Option<String> {
+    std::env::var("USER").ok().filter(|name| !name.is_empty()).or_else(|| {
+        nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map(|user| user.name)
+    })
+}
+
+/// Writes `text` and a newline; a closed pipe is not an error worth a word.
+fn print_line(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}
+
+/// `trader`'s whole program.
+pub fn trader_main() -> ExitCode {
+    let args = TraderArgs::parse();
+    ExitCode::from(run_trader(args))
+}
+
+fn run_trader(args: TraderArgs) -> u8 {
+    let fail = |error: &Error| {
+        if args.json {
+            print_line(&crate::render::error(error, Style::Json));
+        } else {
+            eprintln!("trader: {error}");
+        }
+        error.exit_code()
+    };
+    let Some(name) = args.name.clone().or_else(default_account_name) else {
+        eprintln!("trader: no account name: $USER is not set; pass --name NAME");
+        return EXIT_FATAL;
+    };
+    let mut session = match Session::open(&args.segment, &name) {
+        Ok(session) => session,
+        Err(error) => return fail(&error),
+    };
+    let style = if args.json { Style::Json } else { Style::Line };
+    let result = if let Some(path) = &args.script {
+        match std::fs::File::open(path) {
+            Ok(file) => driver::run_script(&mut session, &mut BufReader::new(file), &mut io::stdout().lock(), style),
+            Err(error) => {
+                eprintln!("trader: cannot read the script {}: {error}; check the path", path.display());
+                return EXIT_FATAL;
+            }
+        }
+    } else if !args.command.is_empty() {
+        driver::run_one_shot(
+            &mut session,
+            &args.command,
+            args.json,
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+        )
+    } else if io::stdin().is_terminal() {
+        let style = if args.json { Style::Json } else { Style::Table };
+        return match driver::run_repl(&mut session, style) {
+            Ok(status) => status,
+            Err(error) => fail(&error),
+        };
+    } else {
+        let stdout = io::stdout().lock();
+        let mut output = io::BufWriter::with_capacity(64 * 1024, stdout);
+        driver::run_script(
+            &mut session,
+            &mut BufReader::with_capacity(64 * 1024, io::stdin().lock()),
+            &mut output,
+            style,
+        )
+    };
+    match result {
+        Ok(status) => status,
+        // The reader went away (a closed pipe): stop quietly.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => EXIT_REFUSED,
+        Err(error) => {
+            eprintln!("trader: {error}");
+            EXIT_FATAL
+        }
+    }
+}
+
+/// `exchange-init`'s whole program.
+pub fn init_main() -> ExitCode {
+    let args = InitArgs::parse();
+    match run_init(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if args.json {
+                print_line(&crate::render::error(&error, Style::Json));
+            } else {
+                eprintln!("exchange-init: {error}");
+            }
+            ExitCode::from(match error {
+                Error::AlreadyExists { .. } => EXIT_REFUSED,
+                _ => EXIT_FATAL,
+            })
+        }
+    }
+}
+
+fn run_init(args: &InitArgs) -> Result<(), Error> {
+    if args.remove {
+        Exchange::remove(&args.segment)?;
+        if args.json {
+            print_line(&serde_json::json!({ "ok": true, "removed": args.segment.to_string() }).to_string());
+        } else {
+            print_line(&format!("removed the exchange at {}", args.segment));
+        }
+        return Ok(());
+    }
+    let exchange = if args.status {
+        Exchange::attach(&args.segment)?
+    } else {
+        let config = match &args.config {
+            Some(path) => MarketConfig::load(path)?,
+            None => MarketConfig::default(),
+        };
+        if args.force {
+            Exchange::replace(&args.segment, &config, args.mode)?
+        } else {
+            Exchange::create(&args.segment, &config, args.mode)?
+        }
+    };
+    let status = exchange.status()?;
+    if args.json {
+        let mut value = serde_json::to_value(&status).unwrap_or_default();
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.insert("ok".into(), true.into());
+        }
+        print_line(&value.to_string());
+    } else {
+        let verb = if args.status { "exchange" } else { "created the exchange" };
+        print_line(&format!("{verb} at {}", describe(&status)));
+    }
+    Ok(())
+}
+
+fn describe(status: &Status) -> String {
+    let mut text = format!(
+        "{}: {} bytes, mode {}, owner uid {}",
+        status.address, status.size, status.mode, status.owner_uid
+    );
+    if let Some(attached) = status.attached {
+        text.push_str(&format!(", {attached} attached"));
+    }
+    text.push_str(&format!(
+        "\n  layout version {}, {} of {} accounts open, cash {}, {} trades",
+        status.layout_version, status.accounts, status.account_capacity, status.cash, status.trades
+    ));
+    text.push_str(&format!("\n  {:<15} {:>10} {:>10} {:>14}", "CURRENCY", "SELL", "BUY", "STOCK"));
+    for rate in &status.currencies {
+        text.push_str(&format!(
+            "\n  {:<15} {:>10} {:>10} {:>14}",
+            rate.name,
+            rate.sell.to_string(),
+            rate.buy.to_string(),
+            rate.stock.to_string()
+        ));
+    }
+    text
+}

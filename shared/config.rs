@@ -1,0 +1,258 @@
+//! The market an exchange is seeded with: the course notes' defaults, or a
+//! TOML or JSON file given to `exchange-init --config`.
+//!
+//! Every field is checked before anything is created, and a refusal names
+//! the field: `currency[2].sell: at most 4 digits after the point`.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::layout::{CURRENCY_NAME_BYTES, MAX_ACCOUNTS, MAX_CURRENCIES};
+use crate::money::{Money, Price};
+
+/// A validated market, ready to seed a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketConfig {
+    /// The exchange's cash reserve.
+    pub cash: Money,
+    /// What a new account starts with.
+    pub starting_balance: Money,
+    /// How many accounts the table holds.
+    pub accounts: u32,
+    pub currencies: Vec<CurrencyConfig>,
+}
+
+/// One currency's quote and stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyConfig {
+    pub name: String,
+    /// What the exchange sells one unit for.
+    pub sell: Price,
+    /// What the exchange pays for one unit.
+    pub buy: Price,
+    pub stock: Money,
+}
+
+/// The file's shape: decimals are strings, so no float ever touches money.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    cash: Option<String>,
+    starting_balance: Option<String>,
+    accounts: Option<u32>,
+    currency: Option<Vec<CurrencyFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CurrencyFile {
+    name: String,
+    sell: String,
+    buy: String,
+    stock: String,
+}
+
+impl Default for MarketConfig {
+    /// The course notes' market, with STERLIN's and POUND's quotes put the
+    /// right way round (the notes print them crossed).
+    fn default() -> Self {
+        let currency = |name: &str, sell: i64, buy: i64, stock: i64| CurrencyConfig {
+            name: name.to_owned(),
+            sell: Price::from_ten_thousandths(sell),
+            buy: Price::from_ten_thousandths(buy),
+            stock: Money::from_hundredths(stock * 100),
+        };
+        MarketConfig {
+            cash: Money::from_hundredths(1_000_000_00),
+            starting_balance: Money::from_hundredths(1000_00),
+            accounts: 64,
+            currencies: vec![
+                currency("DOLLAR", 13_7200, 13_4000, 10_000),
+                currency("EURO", 19_5000, 18_9200, 20_000),
+                currency("STERLIN", 24_5520, 24_5510, 10_000),
+                currency("POUND", 33_2500, 33_2400, 5_000),
+            ],
+        }
+    }
+}
+
+/// A currency name: a letter, then letters, digits or `_`, at most 15 bytes.
+pub fn is_currency_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() < CURRENCY_NAME_BYTES
+        && bytes[0].is_ascii_alphabetic()
+        && bytes.iter().all(|&b| is_currency_name_byte(b))
+}
+
+pub(crate) fn is_currency_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_'
+}
+
+impl MarketConfig {
+    /// Reads a config file: JSON when the name ends in `.json`, else TOML.
+    pub fn load(path: &Path) -> Result<MarketConfig> {
+        let refuse = |reason: String| Error::Config {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| refuse(error.to_string()))?;
+        let file: ConfigFile = if path.extension().is_some_and(|ext| ext == "json") {
+            serde_json::from_str(&text).map_err(|error| refuse(error.to_string()))?
+        } else {
+            toml::from_str(&text).map_err(|error| refuse(one_line(&error.to_string())))?
+        };
+        MarketConfig::from_file(file).map_err(refuse)
+    }
+
+    fn from_file(file: ConfigFile) -> Result<MarketConfig, String> {
+        let defaults = MarketConfig::default();
+        let money = |field: &str, text: &str| {
+            Money::parse(text).map_err(|error| format!("{field}: {text:?} is {error}"))
+        };
+        let price = |field: &str, text: &str| {
+            Price::parse(text).map_err(|error| format!("{field}: {text:?} is {error}"))
+        };
+        let currencies = match file.currency {
+            None => defaults.currencies,
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(index, currency)| {
+                    let field = |name: &str| format!("currency[{index}].{name}");
+                    Ok(CurrencyConfig {
+                        name: currency.name.clone(),
+                        sell: price(&field("sell"), &currency.sell)?,
+                        buy: price(&field("buy"), &currency.buy)?,
+                        stock: money(&field("stock"), &currency.stock)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        };
+        let config = MarketConfig {
+            cash: match &file.cash {
+                Some(text) => money("cash", text)?,
+                None => defaults.cash,
+            },
+            starting_balance: match &file.starting_balance {
+                Some(text) => money("starting_balance", text)?,
+                None => defaults.starting_balance,
+            },
+            accounts: file.accounts.unwrap_or(defaults.accounts),
+            currencies,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the rules that no single field can: counts, names, quotes.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_ACCOUNTS).contains(&self.accounts) {
+            return Err(format!(
+                "accounts: {} is out of range; use 1 to {MAX_ACCOUNTS}",
+                self.accounts
+            ));
+        }
+        if self.currencies.is_empty() || self.currencies.len() > MAX_CURRENCIES {
+            return Err(format!(
+                "currency: {} currencies; use 1 to {MAX_CURRENCIES}",
+                self.currencies.len()
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (index, currency) in self.currencies.iter().enumerate() {
+            let field = format!("currency[{index}]");
+            if !is_currency_name(&currency.name) {
+                return Err(format!(
+                    "{field}.name: {:?} is not a name; use a letter then up to 14 letters, digits or '_'",
+                    currency.name
+                ));
+            }
+            if !seen.insert(currency.name.to_ascii_uppercase()) {
+                return Err(format!(
+                    "{field}.name: {:?} is a duplicate (names ignore case)",
+                    currency.name
+                ));
+            }
+            if !currency.sell.ten_thousandths().is_positive() || !currency.buy.ten_thousandths().is_positive() {
+                return Err(format!("{field}: prices must be positive"));
+            }
+            if currency.buy > currency.sell {
+                return Err(format!(
+                    "{field}: crossed quote, buy {} is above sell {}, so a round trip would make money; swap them",
+                    currency.buy, currency.sell
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// toml's errors span several lines with a source excerpt; keep the
+/// message and the position.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('|') && !line.chars().all(|c| c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_toml(text: &str) -> Result<MarketConfig, String> {
+        MarketConfig::from_file(toml::from_str(text).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn defaults_are_the_course_market_uncrossed() {
+        let config = MarketConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.currencies.len(), 4);
+        assert_eq!(config.currencies[2].sell, Price::parse("24.552").unwrap());
+        assert_eq!(config.cash, Money::parse("1000000.00").unwrap());
+    }
+
+    #[test]
+    fn reads_the_documented_example() {
+        let config = parse_toml(
+            r#"
+            cash = "1000000.00"
+            starting_balance = "1000.00"
+            accounts = 64
+
+            [[currency]]
+            name = "DOLLAR"
+            sell = "13.72"
+            buy = "13.40"
+            stock = "10000"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.currencies.len(), 1);
+        assert_eq!(config.currencies[0].stock, Money::from_hundredths(1_000_000));
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let currency = |name: &str, sell: &str, buy: &str| {
+            format!("[[currency]]\nname = \"{name}\"\nsell = \"{sell}\"\nbuy = \"{buy}\"\nstock = \"1\"\n")
+        };
+        let crossed = parse_toml(&currency("POUND", "33.24", "33.25")).unwrap_err();
+        assert!(crossed.contains("currency[0]: crossed quote"), "{crossed}");
+        let duplicate = parse_toml(&(currency("EURO", "2", "1") + &currency("euro", "2", "1"))).unwrap_err();
+        assert!(duplicate.contains("currency[1].name"), "{duplicate}");
+        let decimal = parse_toml(&currency("EURO", "1.23456", "1")).unwrap_err();
+        assert!(decimal.contains("currency[0].sell"), "{decimal}");
+        let cash = parse_toml("cash = \"lots\"").unwrap_err();
+        assert!(cash.starts_with("cash:"), "{cash}");
+        let accounts = parse_toml("accounts = 0").unwrap_err();
+        assert!(accounts.starts_with("accounts:"), "{accounts}");
+    }
+}

@@ -1,0 +1,237 @@
+//! One error type for the whole library. Every message names the cause and
+//! the way out, on one line, and every variant knows its exit status.
+
+use std::fmt;
+use std::io;
+
+use crate::money::{DecimalError, Money};
+
+/// Everything that can go wrong, from a typo to a corrupted segment.
+#[derive(Debug)]
+pub enum Error {
+    // --- The exchange cannot be reached or trusted: exit status 2. ---
+    /// `--segment` is not a valid address.
+    Address(crate::address::AddressError),
+    /// No segment exists at the address.
+    NoExchange { address: String },
+    /// Creating would clobber an existing segment.
+    AlreadyExists { address: String },
+    /// The segment exists but this user may not open it.
+    PermissionDenied { address: String },
+    /// Something exists at the address, but it is not an exchange.
+    NotAnExchange { address: String, reason: String },
+    /// An exchange made by an incompatible build (layout or ABI).
+    Incompatible { address: String, reason: String },
+    /// An exchange whose contents fail a consistency check.
+    Corrupted { address: String, reason: String },
+    /// The exchange was removed or replaced while attached.
+    Retired { address: String },
+    /// The exchange lock cannot be taken.
+    Lock { address: String, reason: String },
+    /// A config file is unreadable or invalid.
+    Config { path: String, reason: String },
+    /// An operating-system call failed.
+    Os {
+        address: String,
+        what: &'static str,
+        source: io::Error,
+    },
+    /// The account name given with `--name` is not valid.
+    AccountName { name: String },
+    /// Every account slot is taken.
+    AccountTableFull { capacity: u32 },
+
+    // --- One command is refused; the market is unchanged: exit status 1. ---
+    /// The line is not a command.
+    UnknownCommand {
+        word: String,
+        suggestion: Option<&'static str>,
+    },
+    /// Missing or extra arguments.
+    Usage { usage: &'static str },
+    /// No currency by that name.
+    UnknownCurrency {
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// The amount is not a positive decimal with at most two places.
+    Amount { text: String, reason: String },
+    /// The trader's balance does not cover the cost.
+    InsufficientBalance { cost: Money, balance: Money },
+    /// The exchange does not hold that much of the currency.
+    InsufficientStock {
+        currency: String,
+        amount: Money,
+        stock: Money,
+    },
+    /// The trader does not hold that much of the currency.
+    InsufficientHolding {
+        currency: String,
+        amount: Money,
+        holding: Money,
+    },
+    /// The exchange's cash reserve does not cover the proceeds.
+    InsufficientCash { proceeds: Money, cash: Money },
+    /// The result would not fit in the market's integers.
+    Overflow,
+}
+
+impl Error {
+    /// The exit status the contract gives this error: 1 for a refused
+    /// command, 2 for anything that stops the trader from trading at all.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_refusal() {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// True when only the one command failed and the session can go on.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownCommand { .. }
+                | Error::Usage { .. }
+                | Error::UnknownCurrency { .. }
+                | Error::Amount { .. }
+                | Error::InsufficientBalance { .. }
+                | Error::InsufficientStock { .. }
+                | Error::InsufficientHolding { .. }
+                | Error::InsufficientCash { .. }
+                | Error::Overflow
+        )
+    }
+
+    pub(crate) fn amount(text: &str, reason: DecimalError) -> Error {
+        Error::Amount {
+            text: text.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    pub(crate) fn os(address: &impl fmt::Display, what: &'static str, source: io::Error) -> Error {
+        Error::Os {
+            address: address.to_string(),
+            what,
+            source,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Address(error) => write!(f, "{error}"),
+            Error::NoExchange { address } => {
+                write!(f, "no exchange at {address}; run exchange-init first")
+            }
+            Error::AlreadyExists { address } => write!(
+                f,
+                "an exchange already exists at {address}; pass --force to replace it, or --remove it"
+            ),
+            Error::PermissionDenied { address } => write!(
+                f,
+                "permission denied opening {address}; ask its owner to widen --mode, or use your own --segment"
+            ),
+            Error::NotAnExchange { address, reason } => write!(
+                f,
+                "{address} is not an exchange ({reason}); remove it or choose another --segment"
+            ),
+            Error::Incompatible { address, reason } => write!(
+                f,
+                "the exchange at {address} was made by an incompatible build ({reason}); recreate it with exchange-init --force"
+            ),
+            Error::Corrupted { address, reason } => write!(
+                f,
+                "the exchange at {address} is corrupted ({reason}); recreate it with exchange-init --force"
+            ),
+            Error::Retired { address } => write!(
+                f,
+                "the exchange at {address} was removed or replaced; start the trader again to use the new one"
+            ),
+            Error::Lock { address, reason } => {
+                write!(f, "cannot lock the exchange at {address}: {reason}")
+            }
+            Error::Config { path, reason } => {
+                write!(f, "bad config {path}: {reason}; nothing was created")
+            }
+            Error::Os {
+                address,
+                what,
+                source,
+            } => write!(f, "{what} failed for {address}: {source}"),
+            Error::AccountName { name } => write!(
+                f,
+                "bad account name {name:?}: use 1 to 31 letters, digits, '_', '.' or '-' with --name"
+            ),
+            Error::AccountTableFull { capacity } => write!(
+                f,
+                "the account table is full ({capacity} accounts); use an existing --name, or recreate the exchange with a larger `accounts` in its config"
+            ),
+            Error::UnknownCommand { word, suggestion } => {
+                write!(f, "unknown command {word:?}")?;
+                if let Some(suggestion) = suggestion {
+                    write!(f, "; did you mean {suggestion:?}?")?;
+                }
+                write!(f, " Type `help` for the list")
+            }
+            Error::Usage { usage } => write!(f, "wrong arguments; usage: {usage}"),
+            Error::UnknownCurrency { name, suggestion } => {
+                write!(f, "unknown currency {name:?}")?;
+                match suggestion {
+                    Some(suggestion) => write!(f, "; did you mean {suggestion}?"),
+                    None => write!(f, "; `rates` lists them"),
+                }
+            }
+            Error::Amount { text, reason } => write!(
+                f,
+                "bad amount {text:?}: {reason}; give a positive amount like 10 or 2.50"
+            ),
+            Error::InsufficientBalance { cost, balance } => write!(
+                f,
+                "insufficient balance: the trade costs {cost} but your balance is {balance}; buy less"
+            ),
+            Error::InsufficientStock {
+                currency,
+                amount,
+                stock,
+            } => write!(
+                f,
+                "the exchange has only {stock} {currency}, not {amount}; buy less"
+            ),
+            Error::InsufficientHolding {
+                currency,
+                amount,
+                holding,
+            } => write!(
+                f,
+                "you hold only {holding} {currency}, not {amount}; sell less (see `portfolio`)"
+            ),
+            Error::InsufficientCash { proceeds, cash } => write!(
+                f,
+                "the exchange has only {cash} cash and cannot pay {proceeds}; sell less"
+            ),
+            Error::Overflow => f.write_str("the amount is too large for the market; use a smaller one"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Os { source, .. } => Some(source),
+            Error::Address(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::address::AddressError> for Error {
+    fn from(error: crate::address::AddressError) -> Self {
+        Error::Address(error)
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

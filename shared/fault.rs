@@ -1,0 +1,82 @@
+//! Test-only fault injection: kill this process at a named step inside the
+//! critical section, to prove that no trade is ever half-applied.
+//!
+//! Built only with the `fault-injection` cargo feature. The step is read
+//! from `SHM_EXCHANGE_CRASH_AT`, as `STEP` or `STEP:abort` (the default
+//! death is SIGKILL). In normal builds [`crash_point`] is an empty inline
+//! function.
+
+/// The places inside a trade's critical section where a process can die.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The lock is held; nothing is written yet.
+    AfterLock,
+    /// The redo record is written and published; nothing is applied.
+    AfterRedo,
+    /// The currency's stock is written.
+    AfterStock,
+    /// The trader's holding is written.
+    AfterHolding,
+    /// The trader's balance is written.
+    AfterBalance,
+    /// The exchange's cash is written: the trade is applied, the redo record
+    /// is still pending.
+    AfterCash,
+    /// The redo record is cleared; the lock is still held.
+    BeforeUnlock,
+}
+
+impl Step {
+    /// Every step, in the order a trade passes them.
+    pub const ALL: [Step; 7] = [
+        Step::AfterLock,
+        Step::AfterRedo,
+        Step::AfterStock,
+        Step::AfterHolding,
+        Step::AfterBalance,
+        Step::AfterCash,
+        Step::BeforeUnlock,
+    ];
+
+    /// The name used in `SHM_EXCHANGE_CRASH_AT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::AfterLock => "after-lock",
+            Step::AfterRedo => "after-redo",
+            Step::AfterStock => "after-stock",
+            Step::AfterHolding => "after-holding",
+            Step::AfterBalance => "after-balance",
+            Step::AfterCash => "after-cash",
+            Step::BeforeUnlock => "before-unlock",
+        }
+    }
+}
+
+/// The environment variable that arms a crash point.
+pub const CRASH_ENV: &str = "SHM_EXCHANGE_CRASH_AT";
+
+/// Dies here if `SHM_EXCHANGE_CRASH_AT` names this step.
+#[cfg(feature = "fault-injection")]
+pub fn crash_point(step: Step) {
+    use std::sync::OnceLock;
+    static PLAN: OnceLock<Option<(Step, bool)>> = OnceLock::new();
+    let plan = PLAN.get_or_init(|| {
+        let value = std::env::var(CRASH_ENV).ok()?;
+        let (name, how) = value.split_once(':').unwrap_or((&value, "kill"));
+        let step = Step::ALL.into_iter().find(|step| step.name() == name)?;
+        Some((step, how == "abort"))
+    });
+    if let Some((armed, abort)) = *plan {
+        if armed == step {
+            if abort {
+                std::process::abort();
+            }
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// Dies here if `SHM_EXCHANGE_CRASH_AT` names this step (not in this build).
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn crash_point(_step: Step) {}

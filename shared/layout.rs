@@ -1,0 +1,234 @@
+//! The bytes of a segment, as `#[repr(C)]` structs made only of atomics.
+//!
+//! Other processes write this memory at any time, so no field is a plain
+//! integer: a `&u64` to memory that another process stores to would be a
+//! data race. Atomics make a shared `&Header` sound, and under the lock a
+//! `Relaxed` load or store compiles to a plain `mov`.
+//!
+//! # Layout
+//!
+//! ```text
+//! offset 0      Header           (size_of::<Header>() bytes, 64-aligned)
+//!   0           identity, sizes, counters, cash      (128 bytes)
+//!   128         LockSlot: the robust pthread mutex   (64 bytes)
+//!   192         RedoRecord: the trade being applied  (96 bytes)
+//!   288         CurrencySlot x 16                    (48 bytes each)
+//!   1056        TapeEntry x 256: ring of last trades (48 bytes each)
+//! HEADER_SIZE   AccountSlot x capacity               (168 bytes each)
+//! ```
+//!
+//! Every offset is asserted at compile time below; a change to any of them
+//! must bump [`LAYOUT_VERSION`].
+
+use std::mem::{align_of, offset_of, size_of};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use crate::lock::RobustMutex;
+
+/// "SHMEXCH" and a NUL, read as a little-endian `u64`.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
+/// Bumped whenever any struct in this file changes shape.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Currencies a segment can hold.
+pub const MAX_CURRENCIES: usize = 16;
+/// Bytes of a currency name, NUL-padded; names are 1 to 15 bytes.
+pub const CURRENCY_NAME_BYTES: usize = 16;
+/// Bytes of an account name, NUL-padded; names are 1 to 31 bytes.
+pub const ACCOUNT_NAME_BYTES: usize = 32;
+/// Trades the tape remembers.
+pub const TAPE_LEN: usize = 256;
+/// Largest account table a config may ask for.
+pub const MAX_ACCOUNTS: u32 = 65_536;
+
+/// What the ABI of this build looks like: the mutex size, pointer width,
+/// byte order and the sizes of the shared structs. A segment made by a
+/// build with another fingerprint is refused rather than misread.
+pub const ABI_FINGERPRINT: u64 = (size_of::<libc::pthread_mutex_t>() as u64)
+    | ((usize::BITS as u64) << 8)
+    | ((if cfg!(target_endian = "little") { 1 } else { 2 }) << 16)
+    | ((size_of::<Header>() as u64) << 24)
+    | ((size_of::<AccountSlot>() as u64) << 48);
+
+/// Values of [`Header::state`].
+pub mod state {
+    /// Zeroed memory: `exchange-init` has not finished.
+    pub const INITIALIZING: u32 = 0;
+    /// Seeded and open for trading; published with `Release`.
+    pub const READY: u32 = 0x5245_4459;
+    /// Removed or replaced by `exchange-init`: traders must stop.
+    pub const RETIRED: u32 = 0x5245_5449;
+}
+
+/// Values of [`RedoRecord::state`].
+pub mod redo {
+    /// No trade in flight.
+    pub const IDLE: u32 = 0;
+    /// The record holds a complete trade that may be partly applied.
+    pub const PENDING: u32 = 1;
+}
+
+/// Which way a trade goes, as stored on the tape.
+pub mod side {
+    pub const BUY: u32 = 1;
+    pub const SELL: u32 = 2;
+}
+
+/// The segment's first bytes: identity, sizes, the lock, the redo record,
+/// the currencies and the trade tape.
+#[repr(C)]
+pub struct Header {
+    pub magic: AtomicU64,
+    pub layout_version: AtomicU32,
+    pub state: AtomicU32,
+    pub abi: AtomicU64,
+    /// The whole segment's size in bytes; must equal the real size.
+    pub total_size: AtomicU64,
+    pub account_capacity: AtomicU32,
+    pub currency_count: AtomicU32,
+    /// Accounts opened so far; slots `0..account_count` are in use.
+    pub account_count: AtomicU32,
+    /// Bumped after every committed change; a futex word for watchers.
+    pub change_seq: AtomicU32,
+    pub initial_cash: AtomicI64,
+    pub starting_balance: AtomicI64,
+    /// The exchange's cash reserve.
+    pub cash: AtomicI64,
+    /// Sequence number of the last trade; the tape's write position.
+    pub trade_seq: AtomicU64,
+    /// Processes waiting on `change_seq`, so traders wake them only then.
+    pub watchers: AtomicU32,
+    _reserved: [AtomicU32; 11],
+    pub lock: LockSlot,
+    pub redo: RedoRecord,
+    pub currencies: [CurrencySlot; MAX_CURRENCIES],
+    pub tape: [TapeEntry; TAPE_LEN],
+}
+
+/// The robust process-shared mutex, alone on its cache line.
+#[repr(C, align(64))]
+pub struct LockSlot {
+    pub mutex: RobustMutex,
+}
+
+/// A trade's complete outcome, written before any of it is applied.
+///
+/// The values are absolute (new stock, not "minus 5"), so applying the
+/// record twice is the same as applying it once: a process that finds the
+/// previous lock owner dead with `state == PENDING` just applies it again.
+#[repr(C)]
+pub struct RedoRecord {
+    pub state: AtomicU32,
+    pub currency: AtomicU32,
+    pub account: AtomicU32,
+    _pad: AtomicU32,
+    pub stock: AtomicI64,
+    pub holding: AtomicI64,
+    pub balance: AtomicI64,
+    pub cash: AtomicI64,
+    /// The tape entry; its `seq` becomes the header's `trade_seq`.
+    pub entry: TapeEntry,
+}
+
+/// One currency: its name, quote and the exchange's stock.
+#[repr(C)]
+pub struct CurrencySlot {
+    pub name: [AtomicU8; CURRENCY_NAME_BYTES],
+    /// Ten-thousandths: what the exchange sells one unit for.
+    pub sell: AtomicI64,
+    /// Ten-thousandths: what the exchange pays for one unit.
+    pub buy: AtomicI64,
+    /// Hundredths of a unit held by the exchange.
+    pub stock: AtomicI64,
+    pub initial_stock: AtomicI64,
+}
+
+/// One trade on the tape.
+#[repr(C)]
+pub struct TapeEntry {
+    /// 1 for the first trade; 0 marks an empty slot.
+    pub seq: AtomicU64,
+    pub account: AtomicU32,
+    pub side: AtomicU32,
+    pub currency: AtomicU32,
+    _pad: AtomicU32,
+    pub amount: AtomicI64,
+    pub price: AtomicI64,
+    pub total: AtomicI64,
+}
+
+/// One trader's account.
+#[repr(C)]
+pub struct AccountSlot {
+    pub name: [AtomicU8; ACCOUNT_NAME_BYTES],
+    pub balance: AtomicI64,
+    pub holdings: [AtomicI64; MAX_CURRENCIES],
+}
+
+/// Bytes before the account table.
+pub const HEADER_SIZE: usize = size_of::<Header>();
+
+const _: () = {
+    assert!(size_of::<libc::pthread_mutex_t>() <= 64);
+    assert!(size_of::<LockSlot>() == 64);
+    assert!(offset_of!(Header, magic) == 0);
+    assert!(offset_of!(Header, state) == 12);
+    assert!(offset_of!(Header, total_size) == 24);
+    assert!(offset_of!(Header, change_seq) == 44);
+    assert!(offset_of!(Header, cash) == 64);
+    assert!(offset_of!(Header, watchers) == 80);
+    assert!(offset_of!(Header, lock) == 128);
+    assert!(offset_of!(Header, redo) == 192);
+    assert!(size_of::<RedoRecord>() == 96);
+    assert!(offset_of!(Header, currencies) == 288);
+    assert!(size_of::<CurrencySlot>() == 48);
+    assert!(offset_of!(Header, tape) == 1056);
+    assert!(size_of::<TapeEntry>() == 48);
+    assert!(size_of::<Header>() == 13_376);
+    assert!(align_of::<Header>() == 64);
+    assert!(size_of::<AccountSlot>() == 168);
+    assert!(align_of::<AccountSlot>() == 8);
+};
+
+/// Total segment bytes for `capacity` accounts.
+pub const fn segment_size(capacity: u32) -> usize {
+    HEADER_SIZE + capacity as usize * size_of::<AccountSlot>()
+}
+
+/// Stores `name` NUL-padded. The caller has checked it fits.
+pub fn store_name(slot: &[AtomicU8], name: &str) {
+    for (index, byte) in slot.iter().enumerate() {
+        byte.store(
+            name.as_bytes().get(index).copied().unwrap_or(0),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Reads a NUL-padded name; `None` if it is empty, unterminated or holds
+/// a byte that no valid name has.
+pub fn load_name(slot: &[AtomicU8], valid_byte: fn(u8) -> bool) -> Option<String> {
+    let bytes: Vec<u8> = slot.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+    let len = bytes.iter().position(|&b| b == 0)?;
+    let name = &bytes[..len];
+    if name.is_empty() || !name.iter().all(|&b| valid_byte(b)) || bytes[len..].iter().any(|&b| b != 0) {
+        return None;
+    }
+    String::from_utf8(name.to_vec()).ok()
+}
+
+/// Reads a NUL-padded name and compares it with `name`, without allocating.
+pub fn name_equals(slot: &[AtomicU8], name: &str, ignore_case: bool) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.len() >= slot.len() {
+        return false;
+    }
+    slot.iter().enumerate().all(|(index, stored)| {
+        let stored = stored.load(Ordering::Relaxed);
+        let wanted = bytes.get(index).copied().unwrap_or(0);
+        if ignore_case {
+            stored.eq_ignore_ascii_case(&wanted)
+        } else {
+            stored == wanted
+        }
+    })
+}
