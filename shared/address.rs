@@ -81,7 +81,10 @@ impl FromStr for SegmentAddress {
                     ));
                 }
                 if rest.len() > 255 || rest.contains('\0') || bare == "." || bare == ".." {
-                    return Err(refuse(text, "a POSIX name has at most 255 bytes and no NUL"));
+                    return Err(refuse(
+                        text,
+                        "a POSIX name has at most 255 bytes and no NUL",
+                    ));
                 }
                 Ok(SegmentAddress::Posix {
                     name: rest.to_owned(),
@@ -90,7 +93,10 @@ impl FromStr for SegmentAddress {
             "sysv" => {
                 if let Some(key) = parse_key(rest) {
                     if key == 0 {
-                        return Err(refuse(text, "key 0 is IPC_PRIVATE, which no other process can find"));
+                        return Err(refuse(
+                            text,
+                            "key 0 is IPC_PRIVATE, which no other process can find",
+                        ));
                     }
                     // key_t is a C int; keys above i32::MAX are written as hex.
                     return Ok(SegmentAddress::SysV {
@@ -160,10 +166,7 @@ mod tests {
                 key: SysVKey::Literal(0x1234)
             })
         );
-        assert_eq!(
-            parse("sysv:0x1234"),
-            parse("sysv:4660"),
-        );
+        assert_eq!(parse("sysv:0x1234"), parse("sysv:4660"),);
         assert_eq!(
             parse("sysv:/tmp:7"),
             Ok(SegmentAddress::SysV {

@@ -43,7 +43,11 @@ pub struct TraderArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "command")]
     pub script: Option<PathBuf>,
     /// One command to run, e.g. `buy DOLLAR 10`.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<String>,
 }
 
@@ -94,12 +98,15 @@ fn parse_mode(text: &str) -> Result<u32, String> {
 }
 
 fn default_account_name() -> Option<String> {
-    std::env::var("USER").ok().filter(|name| !name.is_empty()).or_else(|| {
-        nix::unistd::User::from_uid(nix::unistd::getuid())
-            .ok()
-            .flatten()
-            .map(|user| user.name)
-    })
+    std::env::var("USER")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|user| user.name)
+        })
 }
 
 /// Writes `text` and a newline; a closed pipe is not an error worth a word.
@@ -134,9 +141,17 @@ fn run_trader(args: TraderArgs) -> u8 {
     let style = if args.json { Style::Json } else { Style::Line };
     let result = if let Some(path) = &args.script {
         match std::fs::File::open(path) {
-            Ok(file) => driver::run_script(&mut session, &mut BufReader::new(file), &mut io::stdout().lock(), style),
+            Ok(file) => driver::run_script(
+                &mut session,
+                &mut BufReader::new(file),
+                &mut io::stdout().lock(),
+                style,
+            ),
             Err(error) => {
-                eprintln!("trader: cannot read the script {}: {error}; check the path", path.display());
+                eprintln!(
+                    "trader: cannot read the script {}: {error}; check the path",
+                    path.display()
+                );
                 return EXIT_FATAL;
             }
         }
@@ -198,7 +213,9 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
     if args.remove {
         Exchange::remove(&args.segment)?;
         if args.json {
-            print_line(&serde_json::json!({ "ok": true, "removed": args.segment.to_string() }).to_string());
+            print_line(
+                &serde_json::json!({ "ok": true, "removed": args.segment.to_string() }).to_string(),
+            );
         } else {
             print_line(&format!("removed the exchange at {}", args.segment));
         }
@@ -225,7 +242,11 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
         }
         print_line(&value.to_string());
     } else {
-        let verb = if args.status { "exchange" } else { "created the exchange" };
+        let verb = if args.status {
+            "exchange"
+        } else {
+            "created the exchange"
+        };
         print_line(&format!("{verb} at {}", describe(&status)));
     }
     Ok(())
@@ -243,7 +264,10 @@ fn describe(status: &Status) -> String {
         "\n  layout version {}, {} of {} accounts open, cash {}, {} trades",
         status.layout_version, status.accounts, status.account_capacity, status.cash, status.trades
     ));
-    text.push_str(&format!("\n  {:<15} {:>10} {:>10} {:>14}", "CURRENCY", "SELL", "BUY", "STOCK"));
+    text.push_str(&format!(
+        "\n  {:<15} {:>10} {:>10} {:>14}",
+        "CURRENCY", "SELL", "BUY", "STOCK"
+    ));
     for rate in &status.currencies {
         text.push_str(&format!(
             "\n  {:<15} {:>10} {:>10} {:>14}",

@@ -112,7 +112,11 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
     let usage = || Error::Usage { usage: spec.usage };
     let command = match (spec.name, args) {
         ("buy" | "sell", [currency, amount]) => Command::Trade {
-            side: if spec.name == "buy" { Side::Buy } else { Side::Sell },
+            side: if spec.name == "buy" {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
             currency: (*currency).to_owned(),
             amount: parse_amount(amount)?,
         },
@@ -146,24 +150,43 @@ pub fn parse_amount(text: &str) -> Result<Money> {
 pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
     candidates
-        .map(|candidate| (edit_distance(&word, &candidate.to_ascii_lowercase()), candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&word, &candidate.to_ascii_lowercase()),
+                candidate,
+            )
+        })
         .filter(|&(distance, candidate)| distance <= (candidate.len() / 3).max(1))
         .min_by_key(|&(distance, _)| distance)
         .map(|(_, candidate)| candidate)
 }
 
+/// Edit distance counting a swap of two neighbours as one edit (optimal
+/// string alignment), so `byu` is one typo away from `buy`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
+    let width = b.len() + 1;
+    let mut d = vec![0; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
     }
-    previous[b.len()]
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
 }
 
 /// What a command produced.
@@ -191,7 +214,9 @@ impl Session {
         // Check the name before attaching, so a bad --name is reported as
         // such even when there is no exchange yet.
         if !crate::market::is_account_name(name) {
-            return Err(Error::AccountName { name: name.to_owned() });
+            return Err(Error::AccountName {
+                name: name.to_owned(),
+            });
         }
         let exchange = Exchange::attach(address)?;
         let account = exchange.open_account(name)?;
@@ -304,7 +329,16 @@ mod tests {
         assert!(refused("buy DOLLAR").contains("usage: buy CUR AMOUNT"));
         assert!(refused("buy DOLLAR 1 2").contains("usage: buy CUR AMOUNT"));
         assert!(refused("rates now").contains("usage: rates"));
-        for amount in ["0", "0.00", "-1", "1e3", "1.234", "NaN", "99999999999999999999", "abc"] {
+        for amount in [
+            "0",
+            "0.00",
+            "-1",
+            "1e3",
+            "1.234",
+            "NaN",
+            "99999999999999999999",
+            "abc",
+        ] {
             let message = refused(&format!("buy DOLLAR {amount}"));
             assert!(message.starts_with("bad amount"), "{amount}: {message}");
         }
@@ -316,5 +350,6 @@ mod tests {
         assert_eq!(closest("dolar", names.into_iter()), Some("DOLLAR"));
         assert_eq!(closest("eur", names.into_iter()), Some("EURO"));
         assert_eq!(closest("yen", names.into_iter()), None);
+        assert_eq!(closest("byu", ["buy", "sell"].into_iter()), Some("buy"));
     }
 }

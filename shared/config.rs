@@ -66,8 +66,8 @@ impl Default for MarketConfig {
             stock: Money::from_hundredths(stock * 100),
         };
         MarketConfig {
-            cash: Money::from_hundredths(1_000_000_00),
-            starting_balance: Money::from_hundredths(1000_00),
+            cash: Money::from_hundredths(1_000_000 * 100),
+            starting_balance: Money::from_hundredths(1_000 * 100),
             accounts: 64,
             currencies: vec![
                 currency("DOLLAR", 13_7200, 13_4000, 10_000),
@@ -100,11 +100,14 @@ impl MarketConfig {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|error| refuse(error.to_string()))?;
-        let file: ConfigFile = if path.extension().is_some_and(|ext| ext == "json") {
-            serde_json::from_str(&text).map_err(|error| refuse(error.to_string()))?
+        let parsed = if path.extension().is_some_and(|ext| ext == "json") {
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+                .map_err(|error| field_error(error.path(), &error.inner().to_string()))
         } else {
-            toml::from_str(&text).map_err(|error| refuse(one_line(&error.to_string())))?
+            serde_path_to_error::deserialize(toml::Deserializer::new(&text))
+                .map_err(|error| field_error(error.path(), &one_line(&error.inner().to_string())))
         };
+        let file: ConfigFile = parsed.map_err(refuse)?;
         MarketConfig::from_file(file).map_err(refuse)
     }
 
@@ -177,7 +180,9 @@ impl MarketConfig {
                     currency.name
                 ));
             }
-            if !currency.sell.ten_thousandths().is_positive() || !currency.buy.ten_thousandths().is_positive() {
+            if !currency.sell.ten_thousandths().is_positive()
+                || !currency.buy.ten_thousandths().is_positive()
+            {
                 return Err(format!("{field}: prices must be positive"));
             }
             if currency.buy > currency.sell {
@@ -191,13 +196,33 @@ impl MarketConfig {
     }
 }
 
+/// Names the field, and says how decimals are written when one was not.
+fn field_error(path: &serde_path_to_error::Path, message: &str) -> String {
+    let hint = if message.contains("expected a string") {
+        "; write decimals as strings, like \"13.72\""
+    } else {
+        ""
+    };
+    match path.to_string().as_str() {
+        "." => format!("{message}{hint}"),
+        field => format!("{field}: {message}{hint}"),
+    }
+}
+
 /// toml's errors span several lines with a source excerpt; keep the
 /// message and the position.
 fn one_line(message: &str) -> String {
     message
         .lines()
         .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('|') && !line.chars().all(|c| c == '^' || c == ' '))
+        .filter(|line| {
+            let after_number = line
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
+            !line.is_empty()
+                && !after_number.starts_with('|')
+                && !line.chars().all(|c| c == '^' || c == ' ')
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -236,7 +261,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.currencies.len(), 1);
-        assert_eq!(config.currencies[0].stock, Money::from_hundredths(1_000_000));
+        assert_eq!(
+            config.currencies[0].stock,
+            Money::from_hundredths(1_000_000)
+        );
     }
 
     #[test]
@@ -246,7 +274,8 @@ mod tests {
         };
         let crossed = parse_toml(&currency("POUND", "33.24", "33.25")).unwrap_err();
         assert!(crossed.contains("currency[0]: crossed quote"), "{crossed}");
-        let duplicate = parse_toml(&(currency("EURO", "2", "1") + &currency("euro", "2", "1"))).unwrap_err();
+        let duplicate =
+            parse_toml(&(currency("EURO", "2", "1") + &currency("euro", "2", "1"))).unwrap_err();
         assert!(duplicate.contains("currency[1].name"), "{duplicate}");
         let decimal = parse_toml(&currency("EURO", "1.23456", "1")).unwrap_err();
         assert!(decimal.contains("currency[0].sell"), "{decimal}");

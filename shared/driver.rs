@@ -111,16 +111,27 @@ pub fn complete(before_cursor: &str, currencies: &[String]) -> (usize, Vec<Strin
         .map_or(0, |index| index + 1);
     let partial = &before_cursor[start..];
     let previous: Vec<&str> = before_cursor[..start].split_whitespace().collect();
-    let commands = || COMMANDS.iter().map(|spec| spec.name.to_owned()).chain(["exit".to_owned()]);
+    let commands = || {
+        COMMANDS
+            .iter()
+            .map(|spec| spec.name.to_owned())
+            .chain(["exit".to_owned()])
+    };
     let options: Vec<String> = match previous.as_slice() {
         [] => commands().collect(),
-        [command] if matches!(command.to_ascii_lowercase().as_str(), "buy" | "sell") => currencies.to_vec(),
+        [command] if matches!(command.to_ascii_lowercase().as_str(), "buy" | "sell") => {
+            currencies.to_vec()
+        }
         [command] if command.eq_ignore_ascii_case("help") => commands().collect(),
         _ => Vec::new(),
     };
     let matches = options
         .into_iter()
-        .filter(|option| option.to_ascii_lowercase().starts_with(&partial.to_ascii_lowercase()))
+        .filter(|option| {
+            option
+                .to_ascii_lowercase()
+                .starts_with(&partial.to_ascii_lowercase())
+        })
         .collect();
     (start, matches)
 }
@@ -128,7 +139,12 @@ pub fn complete(before_cursor: &str, currencies: &[String]) -> (usize, Vec<Strin
 impl Completer for TraderHelper {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, _: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let (start, words) = complete(&line[..pos], &self.currencies);
         let pairs = words
             .into_iter()
@@ -147,7 +163,9 @@ pub fn history_path() -> Option<PathBuf> {
     let state = std::env::var_os("XDG_STATE_HOME")
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state"))
+        })?;
     Some(state.join("shm-exchange").join("history"))
 }
 
@@ -188,7 +206,9 @@ pub fn run_repl(session: &mut Session, style: Style) -> Result<u8, Error> {
                     Ok(Some(Reply::Quit)) => break EXIT_OK,
                     Ok(Some(reply)) => println!("{}", render::reply(&reply, style)),
                     Ok(None) => {}
-                    Err(error) if error.is_refusal() => eprintln!("{}", render::error(&error, style)),
+                    Err(error) if error.is_refusal() => {
+                        eprintln!("{}", render::error(&error, style))
+                    }
                     Err(error) => {
                         eprintln!("{}", render::error(&error, style));
                         break EXIT_FATAL;
@@ -216,8 +236,14 @@ mod tests {
     #[test]
     fn completes_commands_then_currencies() {
         let currencies = vec!["DOLLAR".to_owned(), "EURO".to_owned()];
-        assert_eq!(complete("po", &currencies), (0, vec!["portfolio".to_owned()]));
-        assert_eq!(complete("buy d", &currencies), (4, vec!["DOLLAR".to_owned()]));
+        assert_eq!(
+            complete("po", &currencies),
+            (0, vec!["portfolio".to_owned()])
+        );
+        assert_eq!(
+            complete("buy d", &currencies),
+            (4, vec!["DOLLAR".to_owned()])
+        );
         assert_eq!(complete("sell ", &currencies).1, currencies);
         assert_eq!(complete("help b", &currencies), (5, vec!["buy".to_owned()]));
         assert!(complete("buy DOLLAR 1", &currencies).1.is_empty());

@@ -171,10 +171,10 @@ impl fmt::Display for Error {
             ),
             Error::UnknownCommand { word, suggestion } => {
                 write!(f, "unknown command {word:?}")?;
-                if let Some(suggestion) = suggestion {
-                    write!(f, "; did you mean {suggestion:?}?")?;
+                match suggestion {
+                    Some(suggestion) => write!(f, "; did you mean {suggestion:?}? `help` lists them all"),
+                    None => write!(f, "; `help` lists the commands"),
                 }
-                write!(f, " Type `help` for the list")
             }
             Error::Usage { usage } => write!(f, "wrong arguments; usage: {usage}"),
             Error::UnknownCurrency { name, suggestion } => {

@@ -210,7 +210,10 @@ pub fn load_name(slot: &[AtomicU8], valid_byte: fn(u8) -> bool) -> Option<String
     let bytes: Vec<u8> = slot.iter().map(|b| b.load(Ordering::Relaxed)).collect();
     let len = bytes.iter().position(|&b| b == 0)?;
     let name = &bytes[..len];
-    if name.is_empty() || !name.iter().all(|&b| valid_byte(b)) || bytes[len..].iter().any(|&b| b != 0) {
+    if name.is_empty()
+        || !name.iter().all(|&b| valid_byte(b))
+        || bytes[len..].iter().any(|&b| b != 0)
+    {
         return None;
     }
     String::from_utf8(name.to_vec()).ok()

@@ -17,8 +17,8 @@ use crate::config::{is_currency_name_byte, MarketConfig};
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
 use crate::layout::{
-    self, redo, side, state, AccountSlot, Header, TapeEntry, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC,
-    MAX_ACCOUNTS, MAX_CURRENCIES, TAPE_LEN,
+    self, redo, side, state, AccountSlot, Header, TapeEntry, ABI_FINGERPRINT, LAYOUT_VERSION,
+    MAGIC, MAX_ACCOUNTS, MAX_CURRENCIES, TAPE_LEN,
 };
 use crate::lock::MutexGuard;
 use crate::money::{Money, Price};
@@ -90,7 +90,10 @@ pub struct Portfolio {
     pub holdings: Vec<(String, Money)>,
 }
 
-fn holdings_as_map<S: serde::Serializer>(holdings: &[(String, Money)], serializer: S) -> Result<S::Ok, S::Error> {
+fn holdings_as_map<S: serde::Serializer>(
+    holdings: &[(String, Money)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.collect_map(holdings.iter().map(|(name, amount)| (name, amount)))
 }
 
@@ -178,18 +181,25 @@ impl Exchange {
         header.magic.store(MAGIC, Relaxed);
         header.layout_version.store(LAYOUT_VERSION, Relaxed);
         header.abi.store(ABI_FINGERPRINT, Relaxed);
-        header.total_size.store(mapping.mapped_len() as u64, Relaxed);
+        header
+            .total_size
+            .store(mapping.mapped_len() as u64, Relaxed);
         header.account_capacity.store(config.accounts, Relaxed);
-        header.currency_count.store(config.currencies.len() as u32, Relaxed);
+        header
+            .currency_count
+            .store(config.currencies.len() as u32, Relaxed);
         header.initial_cash.store(config.cash.hundredths(), Relaxed);
         header.cash.store(config.cash.hundredths(), Relaxed);
-        header.starting_balance.store(config.starting_balance.hundredths(), Relaxed);
+        header
+            .starting_balance
+            .store(config.starting_balance.hundredths(), Relaxed);
         for (slot, currency) in header.currencies.iter().zip(&config.currencies) {
             layout::store_name(&slot.name, &currency.name);
             slot.sell.store(currency.sell.ten_thousandths(), Relaxed);
             slot.buy.store(currency.buy.ten_thousandths(), Relaxed);
             slot.stock.store(currency.stock.hundredths(), Relaxed);
-            slot.initial_stock.store(currency.stock.hundredths(), Relaxed);
+            slot.initial_stock
+                .store(currency.stock.hundredths(), Relaxed);
         }
         mapping.initialize_lock(address)?;
         // Publish: everything above happens-before any attacher's Acquire
@@ -216,7 +226,9 @@ impl Exchange {
     pub fn remove(address: &SegmentAddress) -> Result<()> {
         match Exchange::attach(address) {
             Ok(exchange) => exchange.retire()?,
-            Err(error @ Error::NotAnExchange { .. }) if matches!(address, SegmentAddress::File { .. }) => {
+            Err(error @ Error::NotAnExchange { .. })
+                if matches!(address, SegmentAddress::File { .. }) =>
+            {
                 return Err(error)
             }
             Err(
@@ -252,13 +264,18 @@ impl Exchange {
             reason,
         };
         let mut currencies = Vec::with_capacity(currency_count);
-        for (index, slot) in mapping.header().currencies[..currency_count].iter().enumerate() {
+        for (index, slot) in mapping.header().currencies[..currency_count]
+            .iter()
+            .enumerate()
+        {
             let name = layout::load_name(&slot.name, is_currency_name_byte)
                 .ok_or_else(|| corrupted(format!("currency {index} has no valid name")))?;
             let sell = Price::from_ten_thousandths(slot.sell.load(Relaxed));
             let buy = Price::from_ten_thousandths(slot.buy.load(Relaxed));
             if buy.ten_thousandths() <= 0 || buy > sell {
-                return Err(corrupted(format!("{name} has the quote sell {sell} buy {buy}")));
+                return Err(corrupted(format!(
+                    "{name} has the quote sell {sell} buy {buy}"
+                )));
             }
             currencies.push(Currency { name, sell, buy });
         }
@@ -301,17 +318,25 @@ impl Exchange {
         match header.state.load(Acquire) {
             state::READY => {}
             state::RETIRED => return Err(Error::Retired { address: text() }),
-            state::INITIALIZING => return Err(corrupted("its initialization never finished".into())),
+            state::INITIALIZING => {
+                return Err(corrupted("its initialization never finished".into()))
+            }
             other => return Err(corrupted(format!("unknown state {other:#x}"))),
         }
         let declared = header.total_size.load(Relaxed);
         let real = mapping.mapped_len() as u64;
         if declared != real {
-            return Err(corrupted(format!("its header says {declared} bytes but it has {real}")));
+            return Err(corrupted(format!(
+                "its header says {declared} bytes but it has {real}"
+            )));
         }
         let capacity = header.account_capacity.load(Relaxed);
-        if !(1..=MAX_ACCOUNTS).contains(&capacity) || layout::segment_size(capacity) as u64 != declared {
-            return Err(corrupted(format!("an account capacity of {capacity} does not fit {declared} bytes")));
+        if !(1..=MAX_ACCOUNTS).contains(&capacity)
+            || layout::segment_size(capacity) as u64 != declared
+        {
+            return Err(corrupted(format!(
+                "an account capacity of {capacity} does not fit {declared} bytes"
+            )));
         }
         let currency_count = header.currency_count.load(Relaxed) as usize;
         if !(1..=MAX_CURRENCIES).contains(&currency_count) {
@@ -364,8 +389,11 @@ impl Exchange {
             .map(CurrencyId)
             .ok_or_else(|| Error::UnknownCurrency {
                 name: name.to_owned(),
-                suggestion: crate::command::closest(name, self.currencies.iter().map(|c| c.name.as_str()))
-                    .map(str::to_owned),
+                suggestion: crate::command::closest(
+                    name,
+                    self.currencies.iter().map(|c| c.name.as_str()),
+                )
+                .map(str::to_owned),
             })
     }
 
@@ -378,8 +406,12 @@ impl Exchange {
             reason: error.to_string(),
         })?;
         if guard.owner_died() {
-            replay_redo(header, self.mapping.accounts(self.capacity), self.currencies.len())
-                .map_err(|reason| self.corrupted(reason))?;
+            replay_redo(
+                header,
+                self.mapping.accounts(self.capacity),
+                self.currencies.len(),
+            )
+            .map_err(|reason| self.corrupted(reason))?;
             guard
                 .mark_consistent()
                 .map_err(|error| Error::os(&self.address, "pthread_mutex_consistent", error))?;
@@ -417,7 +449,9 @@ impl Exchange {
     /// Opens the named account, or finds it if it already exists.
     pub fn open_account(&self, name: &str) -> Result<AccountId> {
         if !is_account_name(name) {
-            return Err(Error::AccountName { name: name.to_owned() });
+            return Err(Error::AccountName {
+                name: name.to_owned(),
+            });
         }
         let _guard = self.lock()?;
         let accounts = self.accounts_in_use()?;
@@ -442,7 +476,9 @@ impl Exchange {
             holding.store(0, Relaxed);
         }
         let header = self.header();
-        header.account_count.store(accounts.len() as u32 + 1, Release);
+        header
+            .account_count
+            .store(accounts.len() as u32 + 1, Release);
         header.change_seq.fetch_add(1, Release);
         Ok(AccountId(accounts.len() as u32))
     }
@@ -451,7 +487,8 @@ impl Exchange {
     pub fn account_name(&self, account: AccountId) -> Result<String> {
         let _guard = self.lock()?;
         let slot = self.account_slot(account)?;
-        layout::load_name(&slot.name, is_account_name_byte).ok_or_else(|| self.corrupted("an account name is invalid"))
+        layout::load_name(&slot.name, is_account_name_byte)
+            .ok_or_else(|| self.corrupted("an account name is invalid"))
     }
 
     fn account_slot(&self, account: AccountId) -> Result<&AccountSlot> {
@@ -461,7 +498,13 @@ impl Exchange {
     }
 
     /// Buys or sells `amount` of a currency for an account, all or nothing.
-    pub fn trade(&self, account: AccountId, side: Side, currency: CurrencyId, amount: Money) -> Result<Receipt> {
+    pub fn trade(
+        &self,
+        account: AccountId,
+        side: Side,
+        currency: CurrencyId,
+        amount: Money,
+    ) -> Result<Receipt> {
         if !amount.is_positive() {
             return Err(Error::Amount {
                 text: amount.to_string(),
@@ -530,7 +573,11 @@ impl Exchange {
             }
         };
         let outcome = outcome.ok_or(Error::Overflow)?;
-        let seq = header.trade_seq.load(Relaxed).checked_add(1).ok_or(Error::Overflow)?;
+        let seq = header
+            .trade_seq
+            .load(Relaxed)
+            .checked_add(1)
+            .ok_or(Error::Overflow)?;
 
         // 1. Write the whole outcome into the redo record, then publish it.
         let record = &header.redo;
@@ -616,7 +663,9 @@ impl Exchange {
             .enumerate()
             .map(|(index, currency)| {
                 let slot = &header.currencies[index];
-                let held = sum(&mut accounts.iter().map(|account| account.holdings[index].load(Relaxed)));
+                let held = sum(&mut accounts
+                    .iter()
+                    .map(|account| account.holdings[index].load(Relaxed)));
                 (
                     currency.name.clone(),
                     i128::from(slot.stock.load(Relaxed)),
@@ -628,10 +677,15 @@ impl Exchange {
         let cash = i128::from(header.cash.load(Relaxed));
         let balances = sum(&mut accounts.iter().map(|account| account.balance.load(Relaxed)));
         let initial_cash = i128::from(header.initial_cash.load(Relaxed));
-        let starting_balances = i128::from(header.starting_balance.load(Relaxed)) * accounts.len() as i128;
+        let starting_balances =
+            i128::from(header.starting_balance.load(Relaxed)) * accounts.len() as i128;
         drop(guard);
 
-        let fit = |value: i128| i64::try_from(value).map(Money::from_hundredths).map_err(|_| Error::Overflow);
+        let fit = |value: i128| {
+            i64::try_from(value)
+                .map(Money::from_hundredths)
+                .map_err(|_| Error::Overflow)
+        };
         let mut consistent = true;
         let mut currencies = Vec::with_capacity(currency_rows.len());
         for (name, stock, held, initial) in currency_rows {
@@ -711,7 +765,9 @@ fn apply_redo(header: &Header, account: &AccountSlot, live: bool) {
             crash_point(step);
         }
     };
-    header.currencies[currency].stock.store(record.stock.load(Relaxed), Relaxed);
+    header.currencies[currency]
+        .stock
+        .store(record.stock.load(Relaxed), Relaxed);
     step(Step::AfterStock);
     account.holdings[currency].store(record.holding.load(Relaxed), Relaxed);
     step(Step::AfterHolding);
@@ -720,7 +776,10 @@ fn apply_redo(header: &Header, account: &AccountSlot, live: bool) {
     header.cash.store(record.cash.load(Relaxed), Relaxed);
     step(Step::AfterCash);
     let seq = record.entry.seq.load(Relaxed);
-    copy_entry(&record.entry, &header.tape[(seq.wrapping_sub(1) % TAPE_LEN as u64) as usize]);
+    copy_entry(
+        &record.entry,
+        &header.tape[(seq.wrapping_sub(1) % TAPE_LEN as u64) as usize],
+    );
     header.trade_seq.store(seq, Relaxed);
 }
 
@@ -738,7 +797,11 @@ fn copy_entry(from: &TapeEntry, to: &TapeEntry) {
 /// owner's trade if it had published one. The record's indices are checked
 /// first; a record that fails is reported, and the mutex is left
 /// unrecoverable rather than "repaired" with garbage.
-fn replay_redo(header: &Header, accounts: Option<&[AccountSlot]>, currency_count: usize) -> Result<(), String> {
+fn replay_redo(
+    header: &Header,
+    accounts: Option<&[AccountSlot]>,
+    currency_count: usize,
+) -> Result<(), String> {
     let record = &header.redo;
     match record.state.load(Acquire) {
         redo::IDLE => return Ok(()),
@@ -772,9 +835,11 @@ fn recover_unattended(address: &SegmentAddress, mapping: &mut Mapping) -> Result
     let header = mapping.header();
     let capacity = header.account_capacity.load(Relaxed);
     let currency_count = header.currency_count.load(Relaxed) as usize;
-    replay_redo(header, mapping.accounts(capacity), currency_count).map_err(|reason| Error::Corrupted {
-        address: address.to_string(),
-        reason,
+    replay_redo(header, mapping.accounts(capacity), currency_count).map_err(|reason| {
+        Error::Corrupted {
+            address: address.to_string(),
+            reason,
+        }
     })?;
     mapping.initialize_lock(address)
 }

@@ -213,7 +213,9 @@ mod tests {
 
     #[test]
     fn refuses_everything_else() {
-        for bad in ["", ".", "1.", "-1", "+1", "1e3", "NaN", "inf", "abc", "1.2.3", " 1", "1,5"] {
+        for bad in [
+            "", ".", "1.", "-1", "+1", "1e3", "NaN", "inf", "abc", "1.2.3", " 1", "1,5",
+        ] {
             assert_eq!(Money::parse(bad), Err(DecimalError::Malformed), "{bad:?}");
         }
         assert_eq!(
@@ -232,10 +234,7 @@ mod tests {
             Money::parse("92233720368547758.08"),
             Err(DecimalError::TooLarge)
         );
-        assert_eq!(
-            Money::parse("92233720368547758.07"),
-            Ok(Money(i64::MAX))
-        );
+        assert_eq!(Money::parse("92233720368547758.07"), Ok(Money(i64::MAX)));
     }
 
     #[test]

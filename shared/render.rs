@@ -43,7 +43,9 @@ pub fn error(error: &Error, style: Style) -> String {
 
 fn with_ok(command: &str, value: impl serde::Serialize) -> Value {
     let mut object = json!({ "ok": true, "command": command });
-    if let (Value::Object(target), Ok(Value::Object(fields))) = (&mut object, serde_json::to_value(value)) {
+    if let (Value::Object(target), Ok(Value::Object(fields))) =
+        (&mut object, serde_json::to_value(value))
+    {
         target.extend(fields);
     }
     object
@@ -89,7 +91,11 @@ fn text_reply(reply: &Reply, table: bool) -> String {
             );
         }
         Reply::Rates(rates) if table => {
-            let _ = write!(out, "{:<15} {:>10} {:>10} {:>14}", "CURRENCY", "SELL", "BUY", "STOCK");
+            let _ = write!(
+                out,
+                "{:<15} {:>10} {:>10} {:>14}",
+                "CURRENCY", "SELL", "BUY", "STOCK"
+            );
             for rate in rates {
                 let _ = write!(
                     out,
@@ -104,7 +110,12 @@ fn text_reply(reply: &Reply, table: bool) -> String {
         Reply::Rates(rates) => {
             let rows: Vec<String> = rates
                 .iter()
-                .map(|rate| format!("{} sell {} buy {} stock {}", rate.name, rate.sell, rate.buy, rate.stock))
+                .map(|rate| {
+                    format!(
+                        "{} sell {} buy {} stock {}",
+                        rate.name, rate.sell, rate.buy, rate.stock
+                    )
+                })
                 .collect();
             out.push_str(&rows.join("; "));
         }
@@ -113,7 +124,12 @@ fn text_reply(reply: &Reply, table: bool) -> String {
             for (name, amount) in &portfolio.holdings {
                 let _ = write!(out, "\n{:<15} {:>14}", name, amount.to_string());
             }
-            let _ = write!(out, "\n{:<15} {:>14}", "balance", portfolio.balance.to_string());
+            let _ = write!(
+                out,
+                "\n{:<15} {:>14}",
+                "balance",
+                portfolio.balance.to_string()
+            );
         }
         Reply::Portfolio(portfolio) => {
             let _ = write!(out, "{} balance {}", portfolio.name, portfolio.balance);

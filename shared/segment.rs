@@ -169,7 +169,8 @@ impl Mapping {
                 if id < 0 {
                     return Err(io_error(address, "shmget", io::Error::last_os_error()));
                 }
-                let mapped = set_sysv_mode(address, id, mode).and_then(|()| attach_sysv(address, id, size));
+                let mapped =
+                    set_sysv_mode(address, id, mode).and_then(|()| attach_sysv(address, id, size));
                 let mapping = match mapped {
                     Ok((base, len)) => Mapping {
                         base,
@@ -233,7 +234,8 @@ impl Mapping {
                         reason: "not a regular file".into(),
                     });
                 }
-                let (locked, sole_opener) = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                let (locked, sole_opener) = match Flock::lock(file, FlockArg::LockExclusiveNonblock)
+                {
                     Ok(locked) => (locked, true),
                     Err((file, Errno::EWOULDBLOCK)) => (
                         Flock::lock(file, FlockArg::LockShared)
@@ -393,9 +395,8 @@ impl Drop for Mapping {
 /// Removes the name of a segment; attached processes keep their mapping.
 pub fn remove(address: &SegmentAddress) -> Result<()> {
     match address {
-        SegmentAddress::Posix { name } => {
-            mman::shm_unlink(name.as_str()).map_err(|errno| errno_error(address, "shm_unlink", errno))
-        }
+        SegmentAddress::Posix { name } => mman::shm_unlink(name.as_str())
+            .map_err(|errno| errno_error(address, "shm_unlink", errno)),
         SegmentAddress::File { path } => {
             std::fs::remove_file(path).map_err(|error| io_error(address, "unlink", error))
         }
@@ -405,7 +406,11 @@ pub fn remove(address: &SegmentAddress) -> Result<()> {
             let id = unsafe { libc::shmget(key, 0, 0) };
             // SAFETY: IPC_RMID takes no buffer.
             if id < 0 || unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {
-                return Err(io_error(address, "shmctl(IPC_RMID)", io::Error::last_os_error()));
+                return Err(io_error(
+                    address,
+                    "shmctl(IPC_RMID)",
+                    io::Error::last_os_error(),
+                ));
             }
             Ok(())
         }
@@ -424,7 +429,12 @@ fn page_size() -> usize {
 
 /// Sets an fd-backed segment's mode exactly (the umask applied at creation),
 /// sizes it, allocates every block, and maps it.
-fn size_and_map(address: &SegmentAddress, file: &File, size: usize, mode: u32) -> Result<(NonNull<u8>, usize)> {
+fn size_and_map(
+    address: &SegmentAddress,
+    file: &File,
+    size: usize,
+    mode: u32,
+) -> Result<(NonNull<u8>, usize)> {
     file.set_permissions(Permissions::from_mode(mode & 0o777))
         .map_err(|error| io_error(address, "fchmod", error))?;
     file.set_len(size as u64)
@@ -476,7 +486,9 @@ fn map_fd(address: &SegmentAddress, file: &File, size: usize) -> Result<(NonNull
 fn resolve_key(address: &SegmentAddress, key: &SysVKey) -> Result<libc::key_t> {
     match key {
         SysVKey::Literal(key) => Ok(*key),
-        SysVKey::Ftok { path, id } => ftok(path, *id).map_err(|error| io_error(address, "ftok", error)),
+        SysVKey::Ftok { path, id } => {
+            ftok(path, *id).map_err(|error| io_error(address, "ftok", error))
+        }
     }
 }
 
@@ -496,7 +508,11 @@ fn sysv_stat(address: &SegmentAddress, id: libc::c_int) -> Result<libc::shmid_ds
     let mut stat = std::mem::MaybeUninit::<libc::shmid_ds>::zeroed();
     // SAFETY: IPC_STAT writes one shmid_ds into the buffer we pass.
     if unsafe { libc::shmctl(id, libc::IPC_STAT, stat.as_mut_ptr()) } < 0 {
-        return Err(io_error(address, "shmctl(IPC_STAT)", io::Error::last_os_error()));
+        return Err(io_error(
+            address,
+            "shmctl(IPC_STAT)",
+            io::Error::last_os_error(),
+        ));
     }
     // SAFETY: shmctl succeeded, so it filled the struct (which was zeroed).
     Ok(unsafe { stat.assume_init() })
@@ -509,12 +525,20 @@ fn set_sysv_mode(address: &SegmentAddress, id: libc::c_int, mode: u32) -> Result
     stat.shm_perm.mode = (mode & 0o777) as _;
     // SAFETY: IPC_SET reads the shmid_ds we pass, filled by IPC_STAT.
     if unsafe { libc::shmctl(id, libc::IPC_SET, &mut stat) } < 0 {
-        return Err(io_error(address, "shmctl(IPC_SET)", io::Error::last_os_error()));
+        return Err(io_error(
+            address,
+            "shmctl(IPC_SET)",
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
 
-fn attach_sysv(address: &SegmentAddress, id: libc::c_int, size: usize) -> Result<(NonNull<u8>, usize)> {
+fn attach_sysv(
+    address: &SegmentAddress,
+    id: libc::c_int,
+    size: usize,
+) -> Result<(NonNull<u8>, usize)> {
     // SAFETY: shmat picks a fresh address for the segment; it aliases no
     // Rust object and is detached only in Mapping's Drop.
     let base = unsafe { libc::shmat(id, std::ptr::null(), 0) };

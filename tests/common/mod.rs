@@ -1,0 +1,331 @@
+//! Shared fixtures for the integration tests: a uniquely named segment that
+//! is removed in `Drop` (even when the test panics), and a way to run the
+//! real binaries with a bounded wait, printing everything when they fail.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use shm_exchange::SegmentAddress;
+
+/// How long any one process may run before the test fails instead of
+/// hanging.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub const TRADER: &str = env!("CARGO_BIN_EXE_trader");
+pub const INIT: &str = env!("CARGO_BIN_EXE_exchange-init");
+
+/// The three shared-memory mechanisms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Posix,
+    SysV,
+    File,
+}
+
+pub const BACKENDS: [Backend; 3] = [Backend::Posix, Backend::SysV, Backend::File];
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A segment address no other test uses. Whatever is at it when the value
+/// is dropped is removed, so a failing test leaves nothing behind.
+pub struct Segment {
+    pub address: String,
+    dir: Option<PathBuf>,
+}
+
+impl Segment {
+    /// A fresh address with nothing there yet.
+    pub fn unique(backend: Backend) -> Segment {
+        let pid = std::process::id();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        match backend {
+            Backend::Posix => Segment {
+                address: format!("posix:/shmx-test-{pid}-{n}-{nanos}"),
+                dir: None,
+            },
+            Backend::SysV => {
+                // Unique among live test processes: the pid and a counter.
+                let key = 0x5e00_0000_u32 | ((pid & 0xffff) << 8) | (n & 0xff);
+                Segment {
+                    address: format!("sysv:{key:#x}"),
+                    dir: None,
+                }
+            }
+            Backend::File => {
+                let dir = std::env::temp_dir().join(format!("shmx-test-{pid}-{n}-{nanos}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                Segment {
+                    address: format!("file:{}", dir.join("market").display()),
+                    dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    /// A fresh exchange with the default market.
+    pub fn create(backend: Backend) -> Segment {
+        let segment = Segment::unique(backend);
+        segment.init(&[]).success();
+        segment
+    }
+
+    /// The address parsed.
+    pub fn parsed(&self) -> SegmentAddress {
+        self.address.parse().unwrap()
+    }
+
+    /// The directory a file segment lives in.
+    pub fn dir(&self) -> Option<&PathBuf> {
+        self.dir.as_ref()
+    }
+
+    /// Runs `exchange-init --segment ADDRESS ARGS...`.
+    pub fn init(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(INIT);
+        command.arg("--segment").arg(&self.address).args(args);
+        Run::new(command, b"")
+    }
+
+    /// A `trader --segment ADDRESS --name NAME` command, not yet run.
+    pub fn trader_command(&self, name: &str) -> Command {
+        let mut command = Command::new(TRADER);
+        command
+            .arg("--segment")
+            .arg(&self.address)
+            .arg("--name")
+            .arg(name)
+            .env_remove("SHM_EXCHANGE_CRASH_AT");
+        command
+    }
+
+    /// Runs one trader command line (one-shot mode).
+    pub fn trader(&self, name: &str, args: &[&str]) -> Run {
+        let mut command = self.trader_command(name);
+        command.args(args);
+        Run::new(command, b"")
+    }
+
+    /// Runs a trader with `script` on its stdin (scripted mode).
+    pub fn script(&self, name: &str, extra_args: &[&str], script: &str) -> Run {
+        let mut command = self.trader_command(name);
+        command.args(extra_args);
+        Run::new(command, script.as_bytes())
+    }
+
+    /// One-shot `--json` command, parsed.
+    pub fn json(&self, name: &str, command: &str) -> serde_json::Value {
+        let mut args = vec!["--json"];
+        args.extend(command.split_whitespace());
+        let run = self.trader(name, &args);
+        run.parse_json()
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if let Ok(address) = self.address.parse::<SegmentAddress>() {
+            let _ = shm_exchange::segment::remove(&address);
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A finished process and everything it printed.
+pub struct Run {
+    pub description: String,
+    pub output: Output,
+}
+
+impl Run {
+    /// Runs `command` with `input` on stdin, failing the test if it is
+    /// still running after [`TIMEOUT`].
+    pub fn new(mut command: Command, input: &[u8]) -> Run {
+        let description = format!("{command:?}");
+        let child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {description}: {error}"));
+        let output = finish(child, input, TIMEOUT, &description);
+        Run {
+            description,
+            output,
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    fn report(&self) -> String {
+        format!(
+            "{}\nstatus: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.description,
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    /// Asserts exit status 0.
+    #[track_caller]
+    pub fn success(&self) -> &Run {
+        self.status(0)
+    }
+
+    /// Asserts the exit status.
+    #[track_caller]
+    pub fn status(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "unexpected exit status\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts stdout contains `text`.
+    #[track_caller]
+    pub fn stdout_has(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout().contains(text),
+            "stdout lacks {text:?}\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts stderr contains `text`, on exactly one line.
+    #[track_caller]
+    pub fn stderr_has(&self, text: &str) -> &Run {
+        let stderr = self.stderr();
+        assert!(
+            stderr.contains(text),
+            "stderr lacks {text:?}\n{}",
+            self.report()
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "the error is not one line\n{}",
+            self.report()
+        );
+        self
+    }
+
+    /// Parses stdout as exactly one JSON object.
+    #[track_caller]
+    pub fn parse_json(&self) -> serde_json::Value {
+        let stdout = self.stdout();
+        assert_eq!(
+            stdout.trim_end().lines().count(),
+            1,
+            "not one JSON line\n{}",
+            self.report()
+        );
+        serde_json::from_str(stdout.trim_end())
+            .unwrap_or_else(|error| panic!("bad JSON: {error}\n{}", self.report()))
+    }
+
+    /// Parses each stdout line as a JSON object.
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|error| panic!("bad JSON {line:?}: {error}\n{}", self.report()))
+            })
+            .collect()
+    }
+}
+
+/// Feeds `input`, collects stdout and stderr, and waits at most `timeout`;
+/// a process still running then is killed and the test fails.
+pub fn finish(mut child: Child, input: &[u8], timeout: Duration, description: &str) -> Output {
+    let mut stdin = child.stdin.take();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        if let Some(stdin) = stdin.as_mut() {
+            let _ = stdin.write_all(&input);
+        }
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut buffer = Vec::new();
+        let _ = stdout.read_to_end(&mut buffer);
+        buffer
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buffer = Vec::new();
+        let _ = stderr.read_to_end(&mut buffer);
+        buffer
+    });
+    let status = wait_until(&mut child, timeout).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{description} still running after {timeout:?}");
+    });
+    let _ = writer.join();
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+/// Waits for `child` to exit, at most `timeout`.
+pub fn wait_until(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Polls `condition` until it holds, at most `timeout`.
+#[track_caller]
+pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A decimal string from a JSON field.
+#[track_caller]
+pub fn field<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key:?} in {value}"))
+}
