@@ -2,9 +2,11 @@
 //! critical section, to prove that no trade is ever half-applied.
 //!
 //! Built only with the `fault-injection` cargo feature. The step is read
-//! from `SHM_EXCHANGE_CRASH_AT`, as `STEP` or `STEP:abort` (the default
-//! death is SIGKILL). In normal builds [`crash_point`] is an empty inline
-//! function.
+//! from `SHM_EXCHANGE_CRASH_AT`, as `STEP`, `STEP:abort` or `STEP:stop`.
+//! The default is death by SIGKILL; `abort` dies by SIGABRT; `stop` sends
+//! itself SIGSTOP, freezing with the lock held, so a test can copy the
+//! segment mid-trade and then kill it. In normal builds [`crash_point`] is
+//! an empty inline function.
 
 /// The places inside a trade's critical section where a process can die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,20 +60,26 @@ pub const CRASH_ENV: &str = "SHM_EXCHANGE_CRASH_AT";
 /// Dies here if `SHM_EXCHANGE_CRASH_AT` names this step.
 #[cfg(feature = "fault-injection")]
 pub fn crash_point(step: Step) {
+    use nix::sys::signal::{raise, Signal};
     use std::sync::OnceLock;
-    static PLAN: OnceLock<Option<(Step, bool)>> = OnceLock::new();
+    static PLAN: OnceLock<Option<(Step, String)>> = OnceLock::new();
     let plan = PLAN.get_or_init(|| {
         let value = std::env::var(CRASH_ENV).ok()?;
         let (name, how) = value.split_once(':').unwrap_or((&value, "kill"));
         let step = Step::ALL.into_iter().find(|step| step.name() == name)?;
-        Some((step, how == "abort"))
+        Some((step, how.to_owned()))
     });
-    if let Some((armed, abort)) = *plan {
-        if armed == step {
-            if abort {
-                std::process::abort();
+    if let Some((armed, how)) = plan {
+        if *armed == step {
+            match how.as_str() {
+                "abort" => std::process::abort(),
+                "stop" => {
+                    let _ = raise(Signal::SIGSTOP);
+                }
+                _ => {
+                    let _ = raise(Signal::SIGKILL);
+                }
             }
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         }
     }
 }

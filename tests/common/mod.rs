@@ -329,3 +329,139 @@ pub fn field<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
         .as_str()
         .unwrap_or_else(|| panic!("no string {key:?} in {value}"))
 }
+
+/// A scripted trader that stays attached and idle between commands: its
+/// stdin is a pipe the test writes one command line to at a time, and each
+/// reply line is read back with a bounded wait. Killed in `Drop` if it is
+/// still running, so a failing test leaves no process behind.
+pub struct Attached {
+    pub name: String,
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Attached {
+    /// Starts `trader --segment ADDRESS --name NAME EXTRA...` in scripted
+    /// mode and waits until it has attached and answered `portfolio`.
+    pub fn start(segment: &Segment, name: &str, extra_args: &[&str]) -> Attached {
+        let mut command = segment.trader_command(name);
+        command
+            .args(extra_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut attached = Attached::spawn(command, name);
+        attached.ask("portfolio");
+        attached
+    }
+
+    /// Spawns `command` (which must pipe all three streams) without
+    /// sending it anything.
+    pub fn spawn(mut command: Command, name: &str) -> Attached {
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut buffer = Vec::new();
+            let _ = stderr.read_to_end(&mut buffer);
+            buffer
+        });
+        Attached {
+            name: name.to_owned(),
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends one command line and returns the one reply line, waiting at
+    /// most [`TIMEOUT`].
+    #[track_caller]
+    pub fn ask(&mut self, line: &str) -> String {
+        let stdin = self.stdin.as_mut().expect("stdin already closed");
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|error| panic!("{}: cannot send {line:?}: {error}", self.name));
+        match self.lines.recv_timeout(TIMEOUT) {
+            Ok(reply) => reply,
+            Err(error) => panic!(
+                "{}: no reply to {line:?} ({error}; the wait is {TIMEOUT:?}); exit status: {:?}",
+                self.name,
+                self.child.try_wait()
+            ),
+        }
+    }
+
+    /// Like [`Attached::ask`], parsing the reply as JSON.
+    #[track_caller]
+    pub fn ask_json(&mut self, line: &str) -> serde_json::Value {
+        let reply = self.ask(line);
+        serde_json::from_str(&reply)
+            .unwrap_or_else(|error| panic!("{}: bad JSON {reply:?}: {error}", self.name))
+    }
+
+    /// Waits at most [`TIMEOUT`] for the process to exit by itself (stdin
+    /// stays open, so only a fatal error or a signal ends it) and returns
+    /// its status and stderr.
+    #[track_caller]
+    pub fn wait_exit(&mut self) -> (std::process::ExitStatus, String) {
+        let status = wait_until(&mut self.child, TIMEOUT)
+            .unwrap_or_else(|| panic!("{} still running after {TIMEOUT:?}", self.name));
+        let stderr = self
+            .stderr
+            .take()
+            .map(|reader| reader.join().unwrap())
+            .unwrap_or_default();
+        (status, String::from_utf8_lossy(&stderr).into_owned())
+    }
+
+    /// Closes stdin (end of input quits) and waits, at most [`TIMEOUT`].
+    #[track_caller]
+    pub fn finish(&mut self) -> (std::process::ExitStatus, String) {
+        self.stdin = None;
+        self.wait_exit()
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Segment {
+    /// A segment at an address the test chose (a POSIX name of an exact
+    /// length, an ftok key, ...). Whatever is at it is removed in `Drop`,
+    /// and so is `dir` with everything in it.
+    pub fn at(address: String, dir: Option<PathBuf>) -> Segment {
+        Segment { address, dir }
+    }
+
+    /// The path of a file segment.
+    pub fn file_path(&self) -> Option<PathBuf> {
+        self.address.strip_prefix("file:").map(PathBuf::from)
+    }
+}
