@@ -5,7 +5,7 @@
 
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
-use crate::market::{AccountId, Audit, Exchange, Portfolio, Rate, Receipt, Side};
+use crate::market::{AccountId, Audit, Exchange, Portfolio, Rate, Receipt, Side, TapeRow};
 use crate::money::Money;
 
 /// One parsed command line.
@@ -23,6 +23,18 @@ pub enum Command {
     Portfolio,
     /// `audit`: check the conservation laws.
     Audit,
+    /// `quote buy|sell CUR AMOUNT`: what a trade would cost or pay.
+    Quote {
+        side: Side,
+        currency: String,
+        amount: Money,
+    },
+    /// `traders`: every account's balance and holdings.
+    Traders,
+    /// `history [N]`: your last N trades.
+    History { limit: usize },
+    /// `tape [N]`: everyone's last N trades.
+    Tape { limit: usize },
     /// `help [CMD]`.
     Help { topic: Option<String> },
     /// `quit` or `exit`.
@@ -63,6 +75,30 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "portfolio",
         summary: "show your balance and holdings",
         example: "portfolio",
+    },
+    CommandSpec {
+        name: "quote",
+        usage: "quote buy|sell CUR AMOUNT",
+        summary: "show what a trade would cost or pay, without trading",
+        example: "quote buy POUND 3",
+    },
+    CommandSpec {
+        name: "traders",
+        usage: "traders",
+        summary: "list every account with its balance and holdings",
+        example: "traders",
+    },
+    CommandSpec {
+        name: "history",
+        usage: "history [N]",
+        summary: "show your last N trades (default 10)",
+        example: "history 5",
+    },
+    CommandSpec {
+        name: "tape",
+        usage: "tape [N]",
+        summary: "show everyone's last N trades (default 10)",
+        example: "tape 20",
     },
     CommandSpec {
         name: "audit",
@@ -120,6 +156,28 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
             currency: (*currency).to_owned(),
             amount: parse_amount(amount)?,
         },
+        ("quote", [side, currency, amount]) => Command::Quote {
+            side: match side.to_ascii_lowercase().as_str() {
+                "buy" => Side::Buy,
+                "sell" => Side::Sell,
+                _ => return Err(usage()),
+            },
+            currency: (*currency).to_owned(),
+            amount: parse_amount(amount)?,
+        },
+        ("traders", []) => Command::Traders,
+        ("history", []) => Command::History {
+            limit: DEFAULT_TAPE_ROWS,
+        },
+        ("tape", []) => Command::Tape {
+            limit: DEFAULT_TAPE_ROWS,
+        },
+        ("history", [count]) => Command::History {
+            limit: parse_count(count).ok_or_else(usage)?,
+        },
+        ("tape", [count]) => Command::Tape {
+            limit: parse_count(count).ok_or_else(usage)?,
+        },
         ("rates", []) => Command::Rates,
         ("portfolio", []) => Command::Portfolio,
         ("audit", []) => Command::Audit,
@@ -131,6 +189,16 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         _ => return Err(usage()),
     };
     Ok(Some(command))
+}
+
+/// Trades `history` and `tape` show when no N is given.
+pub const DEFAULT_TAPE_ROWS: usize = 10;
+
+/// A row count for `history N` and `tape N`: 1 to the tape's length.
+fn parse_count(text: &str) -> Option<usize> {
+    text.parse()
+        .ok()
+        .filter(|count| (1..=crate::layout::TAPE_LEN).contains(count))
 }
 
 /// A trade amount: a positive decimal with at most two fractional digits.
@@ -196,9 +264,26 @@ pub enum Reply {
     Rates(Vec<Rate>),
     Portfolio(Portfolio),
     Audit(Audit),
+    Quote(Quote),
+    Traders(Vec<Portfolio>),
+    /// Trades from the tape, oldest first; `mine` for `history`.
+    Tape {
+        rows: Vec<TapeRow>,
+        mine: bool,
+    },
     /// Help for every command, or for one.
     Help(Vec<&'static CommandSpec>),
     Quit,
+}
+
+/// What a trade would cost or pay, from `quote`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quote {
+    pub side: Side,
+    pub currency: String,
+    pub amount: Money,
+    pub price: crate::money::Price,
+    pub total: Money,
 }
 
 /// A trader attached to an exchange, acting for one account.
@@ -263,13 +348,36 @@ impl Session {
                 amount,
             } => {
                 let currency = self.exchange.currency(&currency)?;
-                self.exchange
-                    .trade(self.account, side, currency, amount)
-                    .map(Reply::Trade)
+                let fill = self.exchange.trade(self.account, side, currency, amount)?;
+                Ok(Reply::Trade(self.exchange.receipt(fill)))
             }
             Command::Rates => self.exchange.rates().map(Reply::Rates),
             Command::Portfolio => self.exchange.portfolio(self.account).map(Reply::Portfolio),
             Command::Audit => self.exchange.audit().map(Reply::Audit),
+            Command::Quote {
+                side,
+                currency,
+                amount,
+            } => {
+                let id = self.exchange.currency(&currency)?;
+                let (price, total) = self.exchange.quote(side, id, amount)?;
+                Ok(Reply::Quote(Quote {
+                    side,
+                    currency: self.exchange.currency_info(id).name.clone(),
+                    amount,
+                    price,
+                    total,
+                }))
+            }
+            Command::Traders => self.exchange.traders().map(Reply::Traders),
+            Command::History { limit } => Ok(Reply::Tape {
+                rows: self.exchange.tape(limit, Some(self.account))?,
+                mine: true,
+            }),
+            Command::Tape { limit } => Ok(Reply::Tape {
+                rows: self.exchange.tape(limit, None)?,
+                mine: false,
+            }),
             Command::Help { .. } | Command::Quit => unreachable!("handled above"),
         }
     }

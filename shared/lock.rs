@@ -183,3 +183,32 @@ impl Drop for MutexGuard<'_> {
         unsafe { libc::pthread_mutex_unlock(self.mutex.inner.get()) };
     }
 }
+
+/// Sleeps while `word` still holds `expected`, at most `timeout`. Spurious
+/// wake-ups are fine: callers re-read the word. The futex is shared (not
+/// `FUTEX_PRIVATE`), so a wake from another process reaches it.
+pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: Duration) {
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: FUTEX_WAIT reads the aligned u32 behind `word`, which stays
+    // mapped for the call, and the timespec we pass; it writes nothing.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &timeout as *const libc::timespec,
+        );
+    }
+}
+
+/// Wakes every process sleeping in [`futex_wait`] on `word`.
+pub fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address of `word` as a key.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+    }
+}

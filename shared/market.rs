@@ -59,7 +59,19 @@ pub struct Currency {
     pub buy: Price,
 }
 
-/// What a trade did.
+/// What a trade did, without allocating: the hot path returns this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    pub side: Side,
+    pub currency: CurrencyId,
+    pub amount: Money,
+    pub price: Price,
+    pub total: Money,
+    /// The trader's balance afterwards.
+    pub balance: Money,
+}
+
+/// What a trade did, with the currency named, for people and JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Receipt {
     pub side: Side,
@@ -69,6 +81,18 @@ pub struct Receipt {
     pub total: Money,
     /// The trader's balance afterwards.
     pub balance: Money,
+}
+
+/// One trade on the tape, as `tape` and `history` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TapeRow {
+    pub seq: u64,
+    pub account: String,
+    pub side: Side,
+    pub currency: String,
+    pub amount: Money,
+    pub price: Price,
+    pub total: Money,
 }
 
 /// One row of `rates`.
@@ -88,6 +112,15 @@ pub struct Portfolio {
     /// Every currency, in the market's order, including zero holdings.
     #[serde(serialize_with = "holdings_as_map")]
     pub holdings: Vec<(String, Money)>,
+    /// What each holding would fetch now, at the exchange's buy price.
+    #[serde(serialize_with = "holdings_as_map")]
+    pub values: Vec<(String, Money)>,
+    /// Balance plus the value of the holdings.
+    pub net_worth: Money,
+    /// What the account started with.
+    pub starting_balance: Money,
+    /// `net_worth - starting_balance`: negative is a loss.
+    pub profit: Money,
 }
 
 fn holdings_as_map<S: serde::Serializer>(
@@ -176,7 +209,21 @@ impl Exchange {
             path: "(given)".into(),
             reason,
         })?;
-        let mut mapping = Mapping::create(address, layout::segment_size(config.accounts), mode)?;
+        let mut mapping =
+            match Mapping::create(address, layout::segment_size(config.accounts), mode) {
+                // A file that is not an exchange (or a symbolic link) is never
+                // overwritten, so "pass --force" would be the wrong way out:
+                // say what is there instead.
+                Err(exists @ Error::AlreadyExists { .. })
+                    if matches!(address, SegmentAddress::File { .. }) =>
+                {
+                    return Err(match Exchange::attach(address) {
+                        Err(error @ Error::NotAnExchange { .. }) => error,
+                        _ => exists,
+                    });
+                }
+                other => other?,
+            };
         let header = mapping.header();
         header.magic.store(MAGIC, Relaxed);
         header.layout_version.store(LAYOUT_VERSION, Relaxed);
@@ -504,7 +551,7 @@ impl Exchange {
         side: Side,
         currency: CurrencyId,
         amount: Money,
-    ) -> Result<Receipt> {
+    ) -> Result<Fill> {
         if !amount.is_positive() {
             return Err(Error::Amount {
                 text: amount.to_string(),
@@ -605,14 +652,170 @@ impl Exchange {
         header.change_seq.fetch_add(1, Release);
         crash_point(Step::BeforeUnlock);
         drop(guard);
-        Ok(Receipt {
+        self.wake_watchers();
+        Ok(Fill {
             side,
-            currency: quote.name.clone(),
+            currency,
             amount,
             price,
             total: outcome.total,
             balance: outcome.balance,
         })
+    }
+
+    /// A currency's name and quote.
+    pub fn currency_info(&self, currency: CurrencyId) -> &Currency {
+        &self.currencies[currency.0]
+    }
+
+    /// Names the currency of a [`Fill`].
+    pub fn receipt(&self, fill: Fill) -> Receipt {
+        Receipt {
+            side: fill.side,
+            currency: self.currencies[fill.currency.0].name.clone(),
+            amount: fill.amount,
+            price: fill.price,
+            total: fill.total,
+            balance: fill.balance,
+        }
+    }
+
+    /// **For the race demonstration only** (`trader stress --unlocked`):
+    /// the textbook trade, a read-modify-write of the shared stock and cash
+    /// with no lock and no redo record, and a yield between the read and
+    /// the write so that the lost updates show on every run. Never use it
+    /// to trade for real: the audit will show money and units lost.
+    pub fn trade_unlocked_for_demo(
+        &self,
+        account: AccountId,
+        side: Side,
+        currency: CurrencyId,
+        amount: Money,
+    ) -> Result<Fill> {
+        let quote = self
+            .currencies
+            .get(currency.0)
+            .ok_or_else(|| self.corrupted("no such currency slot"))?;
+        let header = self.header();
+        let slot = self.account_slot(account)?;
+        let currency_slot = &header.currencies[currency.0];
+        let stock = currency_slot.stock.load(Relaxed);
+        let cash = header.cash.load(Relaxed);
+        let holding = slot.holdings[currency.0].load(Relaxed);
+        let balance = slot.balance.load(Relaxed);
+        let amount_units = amount.hundredths();
+        let (price, total, signed) = match side {
+            Side::Buy => {
+                let cost = quote.sell.cost_of(amount).ok_or(Error::Overflow)?;
+                if balance < cost.hundredths() || stock < amount_units {
+                    return Err(Error::InsufficientBalance {
+                        cost,
+                        balance: Money::from_hundredths(balance),
+                    });
+                }
+                (quote.sell, cost, 1)
+            }
+            Side::Sell => {
+                let proceeds = quote.buy.proceeds_of(amount).ok_or(Error::Overflow)?;
+                if holding < amount_units || cash < proceeds.hundredths() {
+                    return Err(Error::InsufficientHolding {
+                        currency: quote.name.clone(),
+                        amount,
+                        holding: Money::from_hundredths(holding),
+                    });
+                }
+                (quote.buy, proceeds, -1)
+            }
+        };
+        // The race window: another process reads the same stock and cash
+        // here, and one of the two writes below is lost.
+        std::thread::yield_now();
+        let balance = balance - signed * total.hundredths();
+        currency_slot
+            .stock
+            .store(stock - signed * amount_units, Relaxed);
+        slot.holdings[currency.0].store(holding + signed * amount_units, Relaxed);
+        slot.balance.store(balance, Relaxed);
+        header
+            .cash
+            .store(cash + signed * total.hundredths(), Relaxed);
+        Ok(Fill {
+            side,
+            currency,
+            amount,
+            price,
+            total,
+            balance: Money::from_hundredths(balance),
+        })
+    }
+
+    /// The last `limit` trades, oldest first; only `account`'s if given.
+    /// Entries that fail a check (overwritten, or naming a slot that does
+    /// not exist) are skipped.
+    pub fn tape(&self, limit: usize, account: Option<AccountId>) -> Result<Vec<TapeRow>> {
+        let _guard = self.lock()?;
+        let header = self.header();
+        let accounts = self.accounts_in_use()?;
+        let last = header.trade_seq.load(Relaxed);
+        let first = last.saturating_sub(TAPE_LEN as u64 - 1).max(1);
+        let mut rows = Vec::new();
+        for seq in (first..=last).rev() {
+            if rows.len() >= limit {
+                break;
+            }
+            let entry = &header.tape[((seq - 1) % TAPE_LEN as u64) as usize];
+            let account_index = entry.account.load(Relaxed);
+            if entry.seq.load(Relaxed) != seq || account.is_some_and(|id| id.0 != account_index) {
+                continue;
+            }
+            let side = match entry.side.load(Relaxed) {
+                side::BUY => Side::Buy,
+                side::SELL => Side::Sell,
+                _ => continue,
+            };
+            let (Some(slot), Some(currency)) = (
+                accounts.get(account_index as usize),
+                self.currencies.get(entry.currency.load(Relaxed) as usize),
+            ) else {
+                continue;
+            };
+            let Some(name) = layout::load_name(&slot.name, is_account_name_byte) else {
+                continue;
+            };
+            rows.push(TapeRow {
+                seq,
+                account: name,
+                side,
+                currency: currency.name.clone(),
+                amount: money(&entry.amount),
+                price: Price::from_ten_thousandths(entry.price.load(Relaxed)),
+                total: money(&entry.total),
+            });
+        }
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// The change counter, bumped after every committed change.
+    pub fn change_seq(&self) -> u32 {
+        self.header().change_seq.load(Acquire)
+    }
+
+    /// Sleeps until the change counter moves past `seen`, or `timeout`
+    /// passes, without holding the lock or spinning: a futex on the
+    /// counter, which traders wake after each change while someone watches.
+    pub fn wait_for_change(&self, seen: u32, timeout: std::time::Duration) {
+        let header = self.header();
+        header.watchers.fetch_add(1, AcqRel);
+        crate::lock::futex_wait(&header.change_seq, seen, timeout);
+        header.watchers.fetch_sub(1, AcqRel);
+    }
+
+    fn wake_watchers(&self) {
+        let header = self.header();
+        if header.watchers.load(Acquire) > 0 {
+            crate::lock::futex_wake_all(&header.change_seq);
+        }
     }
 
     /// The quotes and the exchange's stock.
@@ -637,18 +840,65 @@ impl Exchange {
     /// An account's balance and holdings.
     pub fn portfolio(&self, account: AccountId) -> Result<Portfolio> {
         let _guard = self.lock()?;
-        let slot = self.account_slot(account)?;
+        self.portfolio_locked(self.account_slot(account)?)
+    }
+
+    /// Every account's portfolio, in the order they were opened.
+    pub fn traders(&self) -> Result<Vec<Portfolio>> {
+        let _guard = self.lock()?;
+        self.accounts_in_use()?
+            .iter()
+            .map(|slot| self.portfolio_locked(slot))
+            .collect()
+    }
+
+    fn portfolio_locked(&self, slot: &AccountSlot) -> Result<Portfolio> {
+        let balance = money(&slot.balance);
+        let holdings: Vec<(String, Money)> = self
+            .currencies
+            .iter()
+            .zip(&slot.holdings)
+            .map(|(currency, holding)| (currency.name.clone(), money(holding)))
+            .collect();
+        let values = self
+            .currencies
+            .iter()
+            .zip(&holdings)
+            .map(|(currency, (name, amount))| {
+                let value = currency.buy.proceeds_of(*amount).ok_or(Error::Overflow)?;
+                Ok((name.clone(), value))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let net_worth = values
+            .iter()
+            .try_fold(balance, |sum, (_, value)| sum.checked_add(*value))
+            .ok_or(Error::Overflow)?;
+        let starting_balance = money(&self.header().starting_balance);
         Ok(Portfolio {
             name: layout::load_name(&slot.name, is_account_name_byte)
                 .ok_or_else(|| self.corrupted("an account name is invalid"))?,
-            balance: money(&slot.balance),
-            holdings: self
-                .currencies
-                .iter()
-                .zip(&slot.holdings)
-                .map(|(currency, holding)| (currency.name.clone(), money(holding)))
-                .collect(),
+            balance,
+            holdings,
+            values,
+            net_worth,
+            starting_balance,
+            profit: net_worth
+                .checked_sub(starting_balance)
+                .ok_or(Error::Overflow)?,
         })
+    }
+
+    /// The price and total of a trade now, without trading.
+    pub fn quote(&self, side: Side, currency: CurrencyId, amount: Money) -> Result<(Price, Money)> {
+        let quote = self
+            .currencies
+            .get(currency.0)
+            .ok_or_else(|| self.corrupted("no such currency slot"))?;
+        let (price, total) = match side {
+            Side::Buy => (quote.sell, quote.sell.cost_of(amount)),
+            Side::Sell => (quote.buy, quote.buy.proceeds_of(amount)),
+        };
+        Ok((price, total.ok_or(Error::Overflow)?))
     }
 
     /// Checks both conservation laws on a snapshot taken under the lock.
@@ -742,6 +992,7 @@ impl Exchange {
         let header = self.header();
         header.state.store(state::RETIRED, Release);
         header.change_seq.fetch_add(1, Release);
+        crate::lock::futex_wake_all(&header.change_seq);
         Ok(())
     }
 }

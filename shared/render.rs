@@ -63,6 +63,12 @@ fn json_reply(reply: &Reply) -> Value {
         Reply::Rates(rates) => with_ok("rates", json!({ "currencies": rates })),
         Reply::Portfolio(portfolio) => with_ok("portfolio", portfolio),
         Reply::Audit(audit) => with_ok("audit", audit),
+        Reply::Quote(quote) => with_ok("quote", quote),
+        Reply::Traders(traders) => with_ok("traders", json!({ "traders": traders })),
+        Reply::Tape { rows, mine } => with_ok(
+            if *mine { "history" } else { "tape" },
+            json!({ "trades": rows }),
+        ),
         Reply::Help(specs) => with_ok(
             "help",
             json!({ "commands": specs.iter().map(|spec| json!({
@@ -138,6 +144,104 @@ fn text_reply(reply: &Reply, table: bool) -> String {
             }
         }
         Reply::Audit(audit) => out.push_str(&audit_line(audit)),
+        Reply::Quote(quote) => {
+            let verb = match quote.side {
+                Side::Buy => "buying",
+                Side::Sell => "selling",
+            };
+            let outcome = match quote.side {
+                Side::Buy => "would cost",
+                Side::Sell => "would pay",
+            };
+            let _ = write!(
+                out,
+                "{verb} {} {} at {} {outcome} {}",
+                quote.amount, quote.currency, quote.price, quote.total
+            );
+        }
+        Reply::Traders(traders) if table => {
+            let _ = write!(
+                out,
+                "{:<31} {:>14} {:>14}  HOLDINGS",
+                "ACCOUNT", "BALANCE", "PROFIT"
+            );
+            for trader in traders {
+                let held: Vec<String> = trader
+                    .holdings
+                    .iter()
+                    .filter(|(_, amount)| amount.hundredths() != 0)
+                    .map(|(name, amount)| format!("{name} {amount}"))
+                    .collect();
+                let _ = write!(
+                    out,
+                    "\n{:<31} {:>14} {:>14}  {}",
+                    trader.name,
+                    trader.balance.to_string(),
+                    trader.profit.to_string(),
+                    if held.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        held.join(", ")
+                    }
+                );
+            }
+        }
+        Reply::Traders(traders) => {
+            let rows: Vec<String> = traders
+                .iter()
+                .map(|trader| {
+                    let mut row = format!("{} balance {}", trader.name, trader.balance);
+                    for (name, amount) in trader
+                        .holdings
+                        .iter()
+                        .filter(|(_, amount)| amount.hundredths() != 0)
+                    {
+                        let _ = write!(row, " {name} {amount}");
+                    }
+                    row
+                })
+                .collect();
+            out.push_str(&rows.join("; "));
+        }
+        Reply::Tape { rows, .. } if rows.is_empty() => out.push_str("no trades yet"),
+        Reply::Tape { rows, .. } if table => {
+            let _ = write!(
+                out,
+                "{:>8}  {:<20} {:<4} {:<10} {:>12} {:>9} {:>12}",
+                "SEQ", "ACCOUNT", "SIDE", "CURRENCY", "AMOUNT", "PRICE", "TOTAL"
+            );
+            for row in rows {
+                let _ = write!(
+                    out,
+                    "\n{:>8}  {:<20} {:<4} {:<10} {:>12} {:>9} {:>12}",
+                    row.seq,
+                    row.account,
+                    side_word(row.side),
+                    row.currency,
+                    row.amount.to_string(),
+                    row.price.to_string(),
+                    row.total.to_string()
+                );
+            }
+        }
+        Reply::Tape { rows, .. } => {
+            let rows: Vec<String> = rows
+                .iter()
+                .map(|row| {
+                    format!(
+                        "#{} {} {} {} {} at {} = {}",
+                        row.seq,
+                        row.account,
+                        side_word(row.side),
+                        row.amount,
+                        row.currency,
+                        row.price,
+                        row.total
+                    )
+                })
+                .collect();
+            out.push_str(&rows.join("; "));
+        }
         Reply::Help(specs) if table => {
             for (index, spec) in specs.iter().enumerate() {
                 if index > 0 {
@@ -194,6 +298,13 @@ fn audit_line(audit: &Audit) -> String {
         ));
     }
     format!("audit: INCONSISTENT: {}", problems.join(", "))
+}
+
+fn side_word(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
 }
 
 fn created_or_lost(discrepancy: i64) -> &'static str {

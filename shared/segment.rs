@@ -487,7 +487,14 @@ fn resolve_key(address: &SegmentAddress, key: &SysVKey) -> Result<libc::key_t> {
     match key {
         SysVKey::Literal(key) => Ok(*key),
         SysVKey::Ftok { path, id } => {
-            ftok(path, *id).map_err(|error| io_error(address, "ftok", error))
+            ftok(path, *id).map_err(|error| match error.raw_os_error() {
+                // Not "no exchange; run exchange-init first": exchange-init
+                // cannot create one there either until PATH exists.
+                Some(libc::ENOENT | libc::ENOTDIR) => {
+                    Error::os(address, "ftok (sysv:PATH:ID needs an existing PATH)", error)
+                }
+                _ => io_error(address, "ftok", error),
+            })
         }
     }
 }
