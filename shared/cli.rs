@@ -121,6 +121,206 @@ pub fn trader_main() -> ExitCode {
     ExitCode::from(run_trader(args))
 }
 
+/// `trader stress`: many trader processes at once, then the audit.
+#[derive(Debug, Parser)]
+#[command(name = "trader stress", after_help = "Examples:
+  trader stress --procs 4 --trades 100000
+  trader --segment posix:/race stress --procs 2 --trades 20000 --unlocked
+
+--unlocked skips the lock, as the textbook version does, to show the race.
+It is for that demonstration only: it corrupts the market it runs on, so
+give it a segment of its own.")]
+pub struct StressArgs {
+    /// Trader processes to start, on accounts stress-0 onwards.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub procs: u16,
+    /// Random buys and sells each process makes.
+    #[arg(long, default_value_t = 10_000)]
+    pub trades: u64,
+    /// Seed of the random trades; the same seed makes the same trades.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Skip the lock (race demonstration only).
+    #[arg(long)]
+    pub unlocked: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trader stress-worker`: one process of a stress run (internal).
+#[derive(Debug, Parser)]
+#[command(name = "trader stress-worker")]
+struct StressWorkerArgs {
+    #[arg(long)]
+    trades: u64,
+    #[arg(long)]
+    seed: u64,
+    #[arg(long)]
+    unlocked: bool,
+}
+
+/// `trader watch`: the live board.
+#[derive(Debug, Parser)]
+#[command(name = "trader watch", after_help = "Keys: q, Esc or Ctrl-C leave.")]
+pub struct WatchArgs {
+    /// How many of the latest trades to show.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub trades: u16,
+}
+
+/// `trader bench`: every benchmark, side by side.
+#[derive(Debug, Parser)]
+#[command(name = "trader bench")]
+pub struct BenchArgs {
+    /// A short smoke run instead of the full one.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print the rows as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trader serve` and `trader mp-client`: the message-passing benchmark's
+/// server and client processes (internal).
+#[derive(Debug, Parser)]
+#[command(name = "trader serve")]
+struct SocketArgs {
+    #[arg(long)]
+    socket: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    trades: u64,
+}
+
+/// Runs `trader stress|watch|bench|...`, or `None` for a trading command.
+fn run_instrument(args: &TraderArgs, name: &str) -> Option<u8> {
+    let words = args.command.iter().map(String::as_str);
+    let usage = |error: clap::Error| {
+        let _ = error.print();
+        u8::try_from(error.exit_code()).unwrap_or(EXIT_FATAL)
+    };
+    let fail = |error: Error| {
+        eprintln!("trader: {error}");
+        error.exit_code()
+    };
+    let trader_exe = || std::env::current_exe().unwrap_or_else(|_| PathBuf::from("trader"));
+    let status = match args.command.first()?.as_str() {
+        "stress" => {
+            let stress = match StressArgs::try_parse_from(words) {
+                Ok(stress) => stress,
+                Err(error) => return Some(usage(error)),
+            };
+            let options = crate::stress::StressOptions {
+                procs: usize::from(stress.procs),
+                trades: stress.trades,
+                seed: stress.seed,
+                unlocked: stress.unlocked,
+            };
+            match crate::stress::run_stress(&trader_exe(), &args.segment, &options) {
+                Ok(report) if stress.json || args.json => {
+                    let mut value = serde_json::json!({ "ok": true, "command": "stress" });
+                    if let (serde_json::Value::Object(fields), Ok(serde_json::Value::Object(more))) =
+                        (&mut value, serde_json::to_value(&report))
+                    {
+                        fields.extend(more);
+                    }
+                    print_line(&value.to_string());
+                    stress_status(&report)
+                }
+                Ok(report) => {
+                    print_line(&describe_stress(&report));
+                    stress_status(&report)
+                }
+                Err(error) => fail(error),
+            }
+        }
+        "stress-worker" => match StressWorkerArgs::try_parse_from(words) {
+            Ok(worker) => {
+                match crate::stress::run_worker(&args.segment, name, worker.trades, worker.seed, worker.unlocked) {
+                    Ok(_) => 0,
+                    Err(error) => fail(error),
+                }
+            }
+            Err(error) => usage(error),
+        },
+        "watch" => match WatchArgs::try_parse_from(words) {
+            Ok(watch) => match Exchange::attach(&args.segment)
+                .and_then(|exchange| crate::watch::run_watch(&exchange, usize::from(watch.trades)))
+            {
+                Ok(status) => status,
+                Err(error) => fail(error),
+            },
+            Err(error) => usage(error),
+        },
+        "bench" => match BenchArgs::try_parse_from(words) {
+            Ok(bench) => {
+                let size = if bench.quick {
+                    crate::bench::BenchSize::QUICK
+                } else {
+                    crate::bench::BenchSize::FULL
+                };
+                match crate::bench::run(&trader_exe(), size, |step| eprintln!("running {step}...")) {
+                    Ok(rows) if bench.json || args.json => {
+                        print_line(&serde_json::json!({ "ok": true, "command": "bench", "rows": rows }).to_string());
+                        0
+                    }
+                    Ok(rows) => {
+                        print_line(&crate::bench::table(&rows));
+                        0
+                    }
+                    Err(error) => fail(error),
+                }
+            }
+            Err(error) => usage(error),
+        },
+        "serve" => match SocketArgs::try_parse_from(words) {
+            Ok(serve) => match crate::bench::serve(&args.segment, &serve.socket) {
+                Ok(()) => 0,
+                Err(error) => fail(error),
+            },
+            Err(error) => usage(error),
+        },
+        "mp-client" => match SocketArgs::try_parse_from(words) {
+            Ok(client) => match crate::bench::message_client(&client.socket, client.trades) {
+                Ok(_) => 0,
+                Err(error) => fail(error),
+            },
+            Err(error) => usage(error),
+        },
+        _ => return None,
+    };
+    Some(status)
+}
+
+/// Locked runs must audit clean; an unlocked run has done its job by
+/// showing the race.
+fn stress_status(report: &crate::stress::StressReport) -> u8 {
+    if report.audit.consistent || report.unlocked {
+        0
+    } else {
+        EXIT_REFUSED
+    }
+}
+
+fn describe_stress(report: &crate::stress::StressReport) -> String {
+    let mode = if report.unlocked {
+        "UNLOCKED: trades skip the lock, as in the textbook (race demonstration only)"
+    } else {
+        "locked"
+    };
+    format!(
+        "stress: {} processes x {} trades, seed {}, {mode}\n  {} trades ({} refused) in {} s: {:.2} M trades/s\n  {}",
+        report.procs,
+        report.trades_each,
+        report.seed,
+        report.trades,
+        report.refused,
+        report.seconds,
+        report.trades_per_second as f64 / 1e6,
+        crate::render::reply(&crate::command::Reply::Audit(report.audit.clone()), Style::Line)
+    )
+}
+
 fn run_trader(args: TraderArgs) -> u8 {
     let fail = |error: &Error| {
         if args.json {
@@ -134,6 +334,9 @@ fn run_trader(args: TraderArgs) -> u8 {
         eprintln!("trader: no account name: $USER is not set; pass --name NAME");
         return EXIT_FATAL;
     };
+    if let Some(status) = run_instrument(&args, &name) {
+        return status;
+    }
     let mut session = match Session::open(&args.segment, &name) {
         Ok(session) => session,
         Err(error) => return fail(&error),
@@ -258,7 +461,7 @@ fn describe(status: &Status) -> String {
         status.address, status.size, status.mode, status.owner_uid
     );
     if let Some(attached) = status.attached {
-        text.push_str(&format!(", {attached} attached"));
+        text.push_str(&format!(", {attached} attached besides this one"));
     }
     text.push_str(&format!(
         "\n  layout version {}, {} of {} accounts open, cash {}, {} trades",

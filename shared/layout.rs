@@ -125,8 +125,9 @@ pub struct RedoRecord {
     pub holding: AtomicI64,
     pub balance: AtomicI64,
     pub cash: AtomicI64,
-    /// The tape entry; its `seq` becomes the header's `trade_seq`.
-    pub entry: TapeEntry,
+    /// The trade's sequence number; becomes the header's `trade_seq`.
+    pub seq: AtomicU64,
+    _reserved: [AtomicU64; 5],
 }
 
 /// One currency: its name, quote and the exchange's stock.

@@ -11,10 +11,13 @@
 //! - [`market`]: the market rules, the redo record, audit and recovery;
 //! - [`command`], [`render`], [`driver`]: the trader's command language,
 //!   its output, and the REPL, script and one-shot drivers;
+//! - [`stress`], [`watch`], [`bench`]: the classroom instruments: many
+//!   processes at once, the live board, and the benchmarks;
 //! - [`cli`]: both command lines, so the binaries are one call each.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod address;
+pub mod bench;
 pub mod cli;
 pub mod command;
 pub mod config;
@@ -27,6 +30,8 @@ pub mod market;
 pub mod money;
 pub mod render;
 pub mod segment;
+pub mod stress;
+pub mod watch;
 
 pub use address::SegmentAddress;
 pub use command::{parse, Command, Reply, Session};

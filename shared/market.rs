@@ -17,7 +17,7 @@ use crate::config::{is_currency_name_byte, MarketConfig};
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
 use crate::layout::{
-    self, redo, side, state, AccountSlot, Header, TapeEntry, ABI_FINGERPRINT, LAYOUT_VERSION,
+    self, redo, side, state, AccountSlot, Header, RedoRecord, ABI_FINGERPRINT, LAYOUT_VERSION,
     MAGIC, MAX_ACCOUNTS, MAX_CURRENCIES, TAPE_LEN,
 };
 use crate::lock::MutexGuard;
@@ -168,7 +168,7 @@ pub struct Status {
     pub size: u64,
     pub mode: String,
     pub owner_uid: u32,
-    /// Processes attached, where the mechanism counts them.
+    /// Other processes attached, where the mechanism counts them (System V).
     pub attached: Option<u64>,
     pub layout_version: u32,
     pub accounts: u32,
@@ -626,15 +626,10 @@ impl Exchange {
             .checked_add(1)
             .ok_or(Error::Overflow)?;
 
-        // 1. Write the whole outcome into the redo record, then publish it.
-        let record = &header.redo;
-        record.currency.store(currency.0 as u32, Relaxed);
-        record.account.store(account.0, Relaxed);
-        record.stock.store(outcome.stock.hundredths(), Relaxed);
-        record.holding.store(outcome.holding.hundredths(), Relaxed);
-        record.balance.store(outcome.balance.hundredths(), Relaxed);
-        record.cash.store(outcome.cash.hundredths(), Relaxed);
-        let entry = &record.entry;
+        // 0. Write the tape entry. Until `trade_seq` reaches `seq`, readers
+        //    skip this slot, so a death here loses nothing but the oldest
+        //    entry, which this trade was about to overwrite anyway.
+        let entry = &header.tape[((seq - 1) % TAPE_LEN as u64) as usize];
         entry.seq.store(seq, Relaxed);
         entry.account.store(account.0, Relaxed);
         entry.side.store(side.code(), Relaxed);
@@ -642,14 +637,34 @@ impl Exchange {
         entry.amount.store(amount.hundredths(), Relaxed);
         entry.price.store(price.ten_thousandths(), Relaxed);
         entry.total.store(outcome.total.hundredths(), Relaxed);
+        // 1. Write the whole outcome into the redo record, then publish it.
+        let record = &header.redo;
+        let values = Applied {
+            currency: currency.0,
+            stock: outcome.stock.hundredths(),
+            holding: outcome.holding.hundredths(),
+            balance: outcome.balance.hundredths(),
+            cash: outcome.cash.hundredths(),
+            seq,
+        };
+        record.currency.store(currency.0 as u32, Relaxed);
+        record.account.store(account.0, Relaxed);
+        record.stock.store(values.stock, Relaxed);
+        record.holding.store(values.holding, Relaxed);
+        record.balance.store(values.balance, Relaxed);
+        record.cash.store(values.cash, Relaxed);
+        record.seq.store(seq, Relaxed);
         record.state.store(redo::PENDING, Release);
         // No store below may be moved above the publication.
         fence(Release);
         crash_point(Step::AfterRedo);
         // 2. Apply it. 3. Clear it.
-        apply_redo(header, slot, true);
+        apply(header, slot, &values, true);
         record.state.store(redo::IDLE, Release);
-        header.change_seq.fetch_add(1, Release);
+        // Every writer of the counter holds the lock: no atomic add needed.
+        header
+            .change_seq
+            .store(header.change_seq.load(Relaxed).wrapping_add(1), Release);
         crash_point(Step::BeforeUnlock);
         drop(guard);
         self.wake_watchers();
@@ -811,7 +826,8 @@ impl Exchange {
         header.watchers.fetch_sub(1, AcqRel);
     }
 
-    fn wake_watchers(&self) {
+    /// Wakes every process sleeping in [`Exchange::wait_for_change`].
+    pub fn wake_watchers(&self) {
         let header = self.header();
         if header.watchers.load(Acquire) > 0 {
             crate::lock::futex_wake_all(&header.change_seq);
@@ -975,7 +991,8 @@ impl Exchange {
             size: backing.size,
             mode: format!("{:04o}", backing.mode),
             owner_uid: backing.uid,
-            attached: backing.attached,
+            // Not counting this process, which is attached to ask.
+            attached: backing.attached.map(|count| count.saturating_sub(1)),
             layout_version: header.layout_version.load(Relaxed),
             accounts: self.accounts_in_use()?.len() as u32,
             account_capacity: self.capacity,
@@ -1006,42 +1023,46 @@ struct Outcome {
     total: Money,
 }
 
-/// Copies the published redo record into place. Every value is absolute,
-/// so applying it again after a crash part-way through is harmless.
-fn apply_redo(header: &Header, account: &AccountSlot, live: bool) {
-    let record = &header.redo;
-    let currency = record.currency.load(Relaxed) as usize;
+/// A trade's new absolute values: what the redo record holds.
+struct Applied {
+    currency: usize,
+    stock: i64,
+    holding: i64,
+    balance: i64,
+    cash: i64,
+    seq: u64,
+}
+
+impl Applied {
+    fn load(record: &RedoRecord) -> Applied {
+        Applied {
+            currency: record.currency.load(Relaxed) as usize,
+            stock: record.stock.load(Relaxed),
+            holding: record.holding.load(Relaxed),
+            balance: record.balance.load(Relaxed),
+            cash: record.cash.load(Relaxed),
+            seq: record.seq.load(Relaxed),
+        }
+    }
+}
+
+/// Stores a trade's new values. Every value is absolute, so applying them
+/// again after a crash part-way through is harmless.
+fn apply(header: &Header, account: &AccountSlot, values: &Applied, live: bool) {
     let step = |step: Step| {
         if live {
             crash_point(step);
         }
     };
-    header.currencies[currency]
-        .stock
-        .store(record.stock.load(Relaxed), Relaxed);
+    header.currencies[values.currency].stock.store(values.stock, Relaxed);
     step(Step::AfterStock);
-    account.holdings[currency].store(record.holding.load(Relaxed), Relaxed);
+    account.holdings[values.currency].store(values.holding, Relaxed);
     step(Step::AfterHolding);
-    account.balance.store(record.balance.load(Relaxed), Relaxed);
+    account.balance.store(values.balance, Relaxed);
     step(Step::AfterBalance);
-    header.cash.store(record.cash.load(Relaxed), Relaxed);
+    header.cash.store(values.cash, Relaxed);
     step(Step::AfterCash);
-    let seq = record.entry.seq.load(Relaxed);
-    copy_entry(
-        &record.entry,
-        &header.tape[(seq.wrapping_sub(1) % TAPE_LEN as u64) as usize],
-    );
-    header.trade_seq.store(seq, Relaxed);
-}
-
-fn copy_entry(from: &TapeEntry, to: &TapeEntry) {
-    to.seq.store(from.seq.load(Relaxed), Relaxed);
-    to.account.store(from.account.load(Relaxed), Relaxed);
-    to.side.store(from.side.load(Relaxed), Relaxed);
-    to.currency.store(from.currency.load(Relaxed), Relaxed);
-    to.amount.store(from.amount.load(Relaxed), Relaxed);
-    to.price.store(from.price.load(Relaxed), Relaxed);
-    to.total.store(from.total.load(Relaxed), Relaxed);
+    header.trade_seq.store(values.seq, Relaxed);
 }
 
 /// Called with the lock held after its owner died: finishes the dead
@@ -1067,7 +1088,7 @@ fn replay_redo(
         .and_then(|in_use| in_use.get(account));
     match slot {
         Some(slot) if currency < currency_count => {
-            apply_redo(header, slot, false);
+            apply(header, slot, &Applied::load(record), false);
             fence(Release);
             record.state.store(redo::IDLE, Release);
             header.change_seq.fetch_add(1, Release);

@@ -1,0 +1,121 @@
+//! The classroom instruments: `stress` locked and unlocked, and the trade
+//! tape behind `history` and `tape`.
+
+mod common;
+
+use common::{field, Backend, Segment};
+
+fn stress(segment: &Segment, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["stress", "--json"];
+    all.extend_from_slice(args);
+    segment.trader("teacher", &all).success().parse_json()
+}
+
+#[test]
+fn locked_stress_always_audits_clean() {
+    for backend in common::BACKENDS {
+        let segment = Segment::create(backend);
+        let report = stress(&segment, &["--procs", "3", "--trades", "3000", "--seed", "7"]);
+        assert_eq!(report["ok"], true);
+        assert_eq!(report["unlocked"], false);
+        assert_eq!(report["audit"]["consistent"], true, "{report}");
+        let done = report["trades"].as_u64().unwrap() + report["refused"].as_u64().unwrap();
+        assert_eq!(done, 9000, "{report}");
+        assert!(report["trades"].as_u64().unwrap() > 0);
+        // The workers traded on their own accounts, stress-0 onwards.
+        let traders = segment.json("teacher", "traders");
+        let names: Vec<&str> = traders["traders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|trader| trader["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["stress-0", "stress-1", "stress-2", "teacher"]);
+        // The tape saw them.
+        let status = segment.init(&["--status", "--json"]).parse_json();
+        assert_eq!(status["trades"], report["trades"]);
+    }
+}
+
+#[test]
+fn the_same_seed_makes_the_same_trades() {
+    let run = || {
+        let segment = Segment::create(Backend::Posix);
+        let report = stress(&segment, &["--procs", "1", "--trades", "500", "--seed", "42"]);
+        (report["trades"].clone(), segment.json("stress-0", "portfolio"))
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn unlocked_stress_shows_the_race() {
+    let segment = Segment::create(Backend::Posix);
+    let report = stress(&segment, &["--procs", "2", "--trades", "50000", "--unlocked"]);
+    assert_eq!(report["unlocked"], true);
+    assert_eq!(report["audit"]["consistent"], false, "the race did not show: {report}");
+    // The text report names what was lost or created.
+    let segment = Segment::create(Backend::Posix);
+    let run = segment.trader("teacher", &["stress", "--procs", "2", "--trades", "50000", "--unlocked"]);
+    run.success()
+        .stdout_has("UNLOCKED")
+        .stdout_has("audit: INCONSISTENT");
+}
+
+#[test]
+fn stress_refuses_bad_options() {
+    let segment = Segment::create(Backend::Posix);
+    for args in [&["stress", "--procs", "0"][..], &["stress", "--trades", "x"], &["stress", "--bogus"]] {
+        let run = segment.trader("teacher", args);
+        run.status(2);
+    }
+    let missing = Segment::unique(Backend::Posix);
+    missing
+        .trader("teacher", &["stress", "--procs", "1"])
+        .status(2)
+        .stderr_has("run exchange-init first");
+}
+
+#[test]
+fn history_is_yours_and_tape_is_everyones() {
+    let segment = Segment::create(Backend::Posix);
+    segment.script("ann", &[], "buy DOLLAR 1\nbuy EURO 2\n").success();
+    segment.script("bob", &[], "buy POUND 0.5\nsell POUND 0.25\n").success();
+
+    let tape = segment.json("ann", "tape 3");
+    let trades = tape["trades"].as_array().unwrap();
+    assert_eq!(trades.len(), 3);
+    let seqs: Vec<u64> = trades.iter().map(|trade| trade["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [2, 3, 4]);
+    assert_eq!(trades[0]["account"], "ann");
+    assert_eq!(trades[0]["currency"], "EURO");
+    assert_eq!(field(&trades[0], "total"), "39.00");
+    assert_eq!(trades[2]["account"], "bob");
+    assert_eq!(trades[2]["side"], "sell");
+    assert_eq!(field(&trades[2], "price"), "33.24");
+
+    let history = segment.json("ann", "history");
+    let mine = history["trades"].as_array().unwrap();
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|trade| trade["account"] == "ann"));
+
+    // Text forms.
+    segment.trader("bob", &["history"]).success().stdout_has("POUND");
+    segment.trader("carol", &["history"]).success().stdout_has("no trades yet");
+    for bad in [&["tape", "0"][..], &["tape", "257"], &["history", "x"], &["tape", "1", "2"]] {
+        segment.trader("ann", bad).status(1).stderr_has("usage:");
+    }
+}
+
+#[test]
+fn the_tape_keeps_the_last_256_trades() {
+    let segment = Segment::create(Backend::Posix);
+    segment
+        .script("ann", &[], &"buy DOLLAR 0.01\nsell DOLLAR 0.01\n".repeat(150))
+        .success();
+    let tape = segment.json("ann", "tape 256");
+    let trades = tape["trades"].as_array().unwrap();
+    assert_eq!(trades.len(), 256);
+    assert_eq!(trades[0]["seq"], 45);
+    assert_eq!(trades[255]["seq"], 300);
+    assert!(trades.windows(2).all(|pair| pair[1]["seq"].as_u64() == pair[0]["seq"].as_u64().map(|seq| seq + 1)));
+}
