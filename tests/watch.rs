@@ -1,0 +1,86 @@
+//! `trader watch` in a real terminal (a pty): the board shows the market,
+//! follows trades made by other processes, and leaves on `q` or Ctrl-C.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, Segment};
+use rexpect::process::wait::WaitStatus;
+use rexpect::reader::Options;
+use rexpect::session::{spawn_with_options, PtySession};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn board(segment: &Segment) -> PtySession {
+    let mut command = segment.trader_command("viewer");
+    command.arg("watch").env("TERM", "xterm");
+    let mut session = spawn_with_options(
+        command,
+        Options {
+            timeout_ms: Some(TIMEOUT.as_millis() as u64),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .expect("cannot start the board in a pty");
+    session.exp_string("LATEST TRADES").expect("the board never drew");
+    session
+}
+
+#[track_caller]
+fn wait_exit(session: &PtySession) -> WaitStatus {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match session.process.status() {
+            Some(WaitStatus::StillAlive) => {}
+            Some(status) => return status,
+            None => panic!("cannot get the board's status"),
+        }
+        assert!(Instant::now() < deadline, "the board did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_board_follows_other_traders_and_quits_on_q() {
+    let segment = Segment::create(Backend::Posix);
+    let mut session = board(&segment);
+    segment.trader("ann", &["buy", "POUND", "2.5"]).success();
+    // The trade appears without any key press: the board was woken.
+    session.exp_string("ann").expect("the board missed ann's trade");
+    session.exp_string("83.13").expect("the board missed the total");
+    segment.trader("bob", &["sell", "POUND", "1"]).status(1);
+    segment.trader("ann", &["sell", "POUND", "1"]).success();
+    session.exp_string("33.24").expect("the board missed the sale");
+    session.send("q").unwrap();
+    session.flush().unwrap();
+    assert!(matches!(wait_exit(&session), WaitStatus::Exited(_, 0)));
+}
+
+#[test]
+fn ctrl_c_leaves_the_board() {
+    let segment = Segment::create(Backend::Posix);
+    let mut session = board(&segment);
+    session.send_control('c').unwrap();
+    assert!(matches!(wait_exit(&session), WaitStatus::Exited(_, 0)));
+}
+
+#[test]
+fn a_removed_exchange_ends_the_board() {
+    let segment = Segment::create(Backend::Posix);
+    let mut session = board(&segment);
+    segment.init(&["--remove"]).success();
+    session
+        .exp_string("was removed or replaced")
+        .expect("the board did not notice");
+    assert!(matches!(wait_exit(&session), WaitStatus::Exited(_, 2)));
+}
+
+#[test]
+fn the_board_needs_a_terminal() {
+    let segment = Segment::create(Backend::Posix);
+    segment
+        .trader("viewer", &["watch"])
+        .status(2)
+        .stderr_has("needs a terminal");
+}
