@@ -8,7 +8,8 @@
 //!   process owns the market and traders send each request over a Unix
 //!   socket and wait for the answer (the course notes' "four copies");
 //! - (d) unlocked mode, for reference, with its audit;
-//! - (e) a scripted trader running a 1,000,000-line script to a file.
+//! - (e) a scripted trader running a 1,000,000-line script to a file;
+//! - (f) how soon a watcher sleeping on the change counter wakes.
 //!
 //! Each run makes its own uniquely named segments and removes them.
 
@@ -74,7 +75,8 @@ struct BenchSegment(SegmentAddress);
 
 impl BenchSegment {
     fn create(tag: &str) -> Result<BenchSegment> {
-        let address: SegmentAddress = format!("posix:/shmx-bench-{}-{tag}", std::process::id()).parse()?;
+        let address: SegmentAddress =
+            format!("posix:/shmx-bench-{}-{tag}", std::process::id()).parse()?;
         let _ = crate::segment::remove(&address);
         Exchange::create(&address, &rich_market(), 0o600)?;
         Ok(BenchSegment(address))
@@ -90,16 +92,20 @@ impl Drop for BenchSegment {
 /// A market where no benchmark trade is ever refused for want of money or
 /// stock, so every measured trade is a real one.
 fn rich_market() -> MarketConfig {
-    let mut market = MarketConfig::default();
-    market.cash = Money::from_hundredths(1_000_000_000_000 * 100);
-    market.starting_balance = Money::from_hundredths(1_000_000_000 * 100);
-    for currency in &mut market.currencies {
-        *currency = CurrencyConfig {
-            stock: Money::from_hundredths(1_000_000_000 * 100),
-            ..currency.clone()
-        };
+    let defaults = MarketConfig::default();
+    MarketConfig {
+        cash: Money::from_hundredths(1_000_000_000_000 * 100),
+        starting_balance: Money::from_hundredths(1_000_000_000 * 100),
+        currencies: defaults
+            .currencies
+            .iter()
+            .map(|currency| CurrencyConfig {
+                stock: Money::from_hundredths(1_000_000_000 * 100),
+                ..currency.clone()
+            })
+            .collect(),
+        ..defaults
     }
-    market
 }
 
 fn per_second(count: u64, nanos: u128) -> f64 {
@@ -120,26 +126,39 @@ fn latency(trades: u64) -> Result<(f64, f64)> {
     let amount = Money::from_hundredths(1);
     // Warm up: fault in the pages and the branch predictors first.
     for index in 0..trades / 10 {
-        let side = if index % 2 == 0 { Side::Buy } else { Side::Sell };
+        let side = if index % 2 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         black_box(exchange.trade(account, side, dollar, black_box(amount))?);
     }
     let started = Instant::now();
     for index in 0..trades {
-        let side = if index % 2 == 0 { Side::Buy } else { Side::Sell };
+        let side = if index % 2 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         black_box(exchange.trade(account, side, dollar, black_box(amount))?);
     }
     let trade_ns = started.elapsed().as_nanos() as f64 / trades as f64;
 
-    let mutex = RobustMutex::new_boxed().map_err(|error| Error::os(&"a private mutex", "pthread_mutex_init", error))?;
+    let mutex = RobustMutex::new_boxed()
+        .map_err(|error| Error::os(&"a private mutex", "pthread_mutex_init", error))?;
     let words: [AtomicI64; 4] = Default::default();
     for _ in 0..trades / 10 {
         drop(black_box(mutex.lock()));
     }
     let started = Instant::now();
     for index in 0..trades as i64 {
-        let guard = mutex
-            .lock()
-            .map_err(|error| Error::os(&"a private mutex", "lock", std::io::Error::other(error.to_string())))?;
+        let guard = mutex.lock().map_err(|error| {
+            Error::os(
+                &"a private mutex",
+                "lock",
+                std::io::Error::other(error.to_string()),
+            )
+        })?;
         for word in &words {
             word.store(black_box(index), Relaxed);
         }
@@ -155,7 +174,8 @@ fn latency(trades: u64) -> Result<(f64, f64)> {
 /// with none of the trader's per-command checks, so the comparison is
 /// generous to message passing. Runs until killed.
 pub fn serve(address: &SegmentAddress, socket: &Path) -> Result<()> {
-    let io_error = |what: &'static str| move |error: std::io::Error| Error::os(&socket.display(), what, error);
+    let io_error =
+        |what: &'static str| move |error: std::io::Error| Error::os(&socket.display(), what, error);
     let _ = std::fs::remove_file(socket);
     let listener = UnixListener::bind(socket).map_err(io_error("bind"))?;
     stress::ready_then_wait_for_go();
@@ -173,14 +193,22 @@ pub fn serve(address: &SegmentAddress, socket: &Path) -> Result<()> {
                     currency,
                     amount,
                 }) => {
-                    let fill = exchange.trade(account, side, exchange.currency(&currency)?, amount)?;
-                    Ok(render::reply(&Reply::Trade(exchange.receipt(fill)), Style::Line))
+                    let fill =
+                        exchange.trade(account, side, exchange.currency(&currency)?, amount)?;
+                    Ok(render::reply(
+                        &Reply::Trade(exchange.receipt(fill)),
+                        Style::Line,
+                    ))
                 }
                 _ => Ok(String::new()),
             };
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                let reply = trade(&line).unwrap_or_else(|error: Error| render::error(&error, Style::Line));
-                if writeln!(writer, "{reply}").and_then(|()| writer.flush()).is_err() {
+                let reply =
+                    trade(&line).unwrap_or_else(|error: Error| render::error(&error, Style::Line));
+                if writeln!(writer, "{reply}")
+                    .and_then(|()| writer.flush())
+                    .is_err()
+                {
                     break;
                 }
                 line.clear();
@@ -192,7 +220,8 @@ pub fn serve(address: &SegmentAddress, socket: &Path) -> Result<()> {
 
 /// `trader mp-client --socket PATH --trades M`: one message-passing trader.
 pub fn message_client(socket: &Path, trades: u64) -> Result<WorkerReport> {
-    let io_error = |what: &'static str| move |error: std::io::Error| Error::os(&socket.display(), what, error);
+    let io_error =
+        |what: &'static str| move |error: std::io::Error| Error::os(&socket.display(), what, error);
     let connection = UnixStream::connect(socket).map_err(io_error("connect"))?;
     let mut reader = BufReader::new(&connection);
     let mut writer = &connection;
@@ -200,7 +229,11 @@ pub fn message_client(socket: &Path, trades: u64) -> Result<WorkerReport> {
     let mut reply = String::new();
     let started = Instant::now();
     for index in 0..trades {
-        let request: &[u8] = if index % 2 == 0 { b"buy DOLLAR 0.01\n" } else { b"sell DOLLAR 0.01\n" };
+        let request: &[u8] = if index % 2 == 0 {
+            b"buy DOLLAR 0.01\n"
+        } else {
+            b"sell DOLLAR 0.01\n"
+        };
         writer.write_all(request).map_err(io_error("write"))?;
         reply.clear();
         reader.read_line(&mut reply).map_err(io_error("read"))?;
@@ -217,7 +250,8 @@ pub fn message_client(socket: &Path, trades: u64) -> Result<WorkerReport> {
 /// (c) Aggregate trades per second with `clients` message-passing traders.
 fn message_passing(trader: &Path, clients: usize, trades: u64) -> Result<f64> {
     let segment = BenchSegment::create(&format!("mp{clients}"))?;
-    let socket = std::env::temp_dir().join(format!("shmx-bench-{}-{clients}.sock", std::process::id()));
+    let socket =
+        std::env::temp_dir().join(format!("shmx-bench-{}-{clients}.sock", std::process::id()));
     let mut server = Command::new(trader)
         .arg("--segment")
         .arg(segment.0.to_string())
@@ -269,13 +303,15 @@ fn scripted(trader: &Path, lines: u64) -> Result<f64> {
     let script = dir.join(format!("shmx-bench-{}.script", std::process::id()));
     let output = dir.join(format!("shmx-bench-{}.out", std::process::id()));
     let text = "buy DOLLAR 0.01\nsell DOLLAR 0.01\n".repeat((lines / 2) as usize);
-    std::fs::write(&script, text).map_err(|error| Error::os(&script.display(), "writing", error))?;
+    std::fs::write(&script, text)
+        .map_err(|error| Error::os(&script.display(), "writing", error))?;
     let cleanup = |paths: &[&PathBuf]| {
         for path in paths {
             let _ = std::fs::remove_file(path);
         }
     };
-    let out_file = std::fs::File::create(&output).map_err(|error| Error::os(&output.display(), "creating", error))?;
+    let out_file = std::fs::File::create(&output)
+        .map_err(|error| Error::os(&output.display(), "creating", error))?;
     let started = Instant::now();
     let status = Command::new(trader)
         .arg("--segment")
@@ -290,9 +326,52 @@ fn scripted(trader: &Path, lines: u64) -> Result<f64> {
     cleanup(&[&script, &output]);
     match status {
         Ok(status) if status.success() => Ok(per_second(lines, nanos)),
-        Ok(status) => Err(Error::os(&"the scripted trader", "running", std::io::Error::other(status.to_string()))),
+        Ok(status) => Err(Error::os(
+            &"the scripted trader",
+            "running",
+            std::io::Error::other(status.to_string()),
+        )),
         Err(error) => Err(Error::os(&"the scripted trader", "starting", error)),
     }
+}
+
+/// (f) How long a watcher sleeping on the change counter takes to wake
+/// after a trade: the median and the worst of `rounds`, in microseconds.
+fn watch_latency(rounds: usize) -> Result<(f64, f64)> {
+    let segment = BenchSegment::create("watch")?;
+    let exchange = Exchange::attach(&segment.0)?;
+    let account = exchange.open_account("bench")?;
+    let dollar = exchange.currency("DOLLAR")?;
+    let mut latencies = Vec::with_capacity(rounds);
+    std::thread::scope(|scope| -> Result<()> {
+        for index in 0..rounds {
+            let seen = exchange.change_seq();
+            let exchange = &exchange;
+            let watcher = scope.spawn(move || {
+                while exchange.change_seq() == seen {
+                    exchange.wait_for_change(seen, Duration::from_secs(1));
+                }
+                Instant::now()
+            });
+            // Give the watcher time to fall asleep, as a board would be.
+            std::thread::sleep(Duration::from_micros(500));
+            let side = if index % 2 == 0 {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let traded = Instant::now();
+            exchange.trade(account, side, dollar, Money::from_hundredths(1))?;
+            let woke = watcher.join().unwrap_or(traded);
+            latencies.push(woke.saturating_duration_since(traded).as_secs_f64() * 1e6);
+        }
+        Ok(())
+    })?;
+    latencies.sort_by(f64::total_cmp);
+    Ok((
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+    ))
 }
 
 /// Runs every measurement and returns the table's rows.
@@ -333,7 +412,10 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
         }
         locked_rates.push((procs, report.trades_per_second as f64));
         rows.push(Row {
-            label: format!("(b) stress, locked, {procs} process{}", if procs == 1 { "" } else { "es" }),
+            label: format!(
+                "(b) stress, locked, {procs} process{}",
+                if procs == 1 { "" } else { "es" }
+            ),
             value: millions(report.trades_per_second as f64),
             note: "audit consistent".into(),
         });
@@ -343,7 +425,10 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
         progress(&format!("(c) message passing, {clients} clients"));
         let rate = message_passing(trader, clients, size.message_trades)?;
         rows.push(Row {
-            label: format!("(c) Unix socket to a server, {clients} client{}", if clients == 1 { "" } else { "s" }),
+            label: format!(
+                "(c) Unix socket to a server, {clients} client{}",
+                if clients == 1 { "" } else { "s" }
+            ),
             value: format!("{:.3} M trades/s", rate / 1e6),
             note: format!("shared memory is {:.0}x faster", shared_rate / rate),
         });
@@ -371,9 +456,20 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
     progress("(e) scripted");
     let rate = scripted(trader, size.script_lines)?;
     rows.push(Row {
-        label: format!("(e) scripted trader, {}-line script to a file", size.script_lines),
+        label: format!(
+            "(e) scripted trader, {}-line script to a file",
+            size.script_lines
+        ),
         value: format!("{:.0} k commands/s", rate / 1e3),
         note: "target 500 k".into(),
+    });
+
+    progress("(f) watcher wake-up");
+    let (median, worst) = watch_latency(200)?;
+    rows.push(Row {
+        label: "(f) watch board woken after a trade".into(),
+        value: format!("{median:.0} us median"),
+        note: format!("worst of 200: {worst:.0} us (target 100 ms)"),
     });
     Ok(rows)
 }
@@ -383,7 +479,12 @@ pub fn table(rows: &[Row]) -> String {
     let label_width = rows.iter().map(|row| row.label.len()).max().unwrap_or(0);
     let value_width = rows.iter().map(|row| row.value.len()).max().unwrap_or(0);
     rows.iter()
-        .map(|row| format!("{:<label_width$}  {:>value_width$}  {}", row.label, row.value, row.note))
+        .map(|row| {
+            format!(
+                "{:<label_width$}  {:>value_width$}  {}",
+                row.label, row.value, row.note
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -115,6 +115,11 @@ fn print_line(text: &str) {
     let _ = writeln!(stdout, "{text}");
 }
 
+/// Scripted mode reads and writes in blocks this big. Output is flushed
+/// whenever the input runs dry, so an interactive driver still gets each
+/// answer at once.
+const SCRIPT_BUFFER: usize = 64 * 1024;
+
 /// `trader`'s whole program.
 pub fn trader_main() -> ExitCode {
     let args = TraderArgs::parse();
@@ -123,13 +128,16 @@ pub fn trader_main() -> ExitCode {
 
 /// `trader stress`: many trader processes at once, then the audit.
 #[derive(Debug, Parser)]
-#[command(name = "trader stress", after_help = "Examples:
+#[command(
+    name = "trader stress",
+    after_help = "Examples:
   trader stress --procs 4 --trades 100000
   trader --segment posix:/race stress --procs 2 --trades 20000 --unlocked
 
 --unlocked skips the lock, as the textbook version does, to show the race.
 It is for that demonstration only: it corrupts the market it runs on, so
-give it a segment of its own.")]
+give it a segment of its own."
+)]
 pub struct StressArgs {
     /// Trader processes to start, on accounts stress-0 onwards.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -219,8 +227,10 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<u8> {
             match crate::stress::run_stress(&trader_exe(), &args.segment, &options) {
                 Ok(report) if stress.json || args.json => {
                     let mut value = serde_json::json!({ "ok": true, "command": "stress" });
-                    if let (serde_json::Value::Object(fields), Ok(serde_json::Value::Object(more))) =
-                        (&mut value, serde_json::to_value(&report))
+                    if let (
+                        serde_json::Value::Object(fields),
+                        Ok(serde_json::Value::Object(more)),
+                    ) = (&mut value, serde_json::to_value(&report))
                     {
                         fields.extend(more);
                     }
@@ -236,7 +246,13 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<u8> {
         }
         "stress-worker" => match StressWorkerArgs::try_parse_from(words) {
             Ok(worker) => {
-                match crate::stress::run_worker(&args.segment, name, worker.trades, worker.seed, worker.unlocked) {
+                match crate::stress::run_worker(
+                    &args.segment,
+                    name,
+                    worker.trades,
+                    worker.seed,
+                    worker.unlocked,
+                ) {
                     Ok(_) => 0,
                     Err(error) => fail(error),
                 }
@@ -252,27 +268,31 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<u8> {
             },
             Err(error) => usage(error),
         },
-        "bench" => match BenchArgs::try_parse_from(words) {
-            Ok(bench) => {
-                let size = if bench.quick {
-                    crate::bench::BenchSize::QUICK
-                } else {
-                    crate::bench::BenchSize::FULL
-                };
-                match crate::bench::run(&trader_exe(), size, |step| eprintln!("running {step}...")) {
-                    Ok(rows) if bench.json || args.json => {
-                        print_line(&serde_json::json!({ "ok": true, "command": "bench", "rows": rows }).to_string());
-                        0
+        "bench" => {
+            match BenchArgs::try_parse_from(words) {
+                Ok(bench) => {
+                    let size = if bench.quick {
+                        crate::bench::BenchSize::QUICK
+                    } else {
+                        crate::bench::BenchSize::FULL
+                    };
+                    match crate::bench::run(&trader_exe(), size, |step| {
+                        eprintln!("running {step}...")
+                    }) {
+                        Ok(rows) if bench.json || args.json => {
+                            print_line(&serde_json::json!({ "ok": true, "command": "bench", "rows": rows }).to_string());
+                            0
+                        }
+                        Ok(rows) => {
+                            print_line(&crate::bench::table(&rows));
+                            0
+                        }
+                        Err(error) => fail(error),
                     }
-                    Ok(rows) => {
-                        print_line(&crate::bench::table(&rows));
-                        0
-                    }
-                    Err(error) => fail(error),
                 }
+                Err(error) => usage(error),
             }
-            Err(error) => usage(error),
-        },
+        }
         "serve" => match SocketArgs::try_parse_from(words) {
             Ok(serve) => match crate::bench::serve(&args.segment, &serve.socket) {
                 Ok(()) => 0,
@@ -346,8 +366,8 @@ fn run_trader(args: TraderArgs) -> u8 {
         match std::fs::File::open(path) {
             Ok(file) => driver::run_script(
                 &mut session,
-                &mut BufReader::new(file),
-                &mut io::stdout().lock(),
+                &mut BufReader::with_capacity(SCRIPT_BUFFER, file),
+                &mut io::BufWriter::with_capacity(SCRIPT_BUFFER, io::stdout().lock()),
                 style,
             ),
             Err(error) => {
@@ -374,10 +394,10 @@ fn run_trader(args: TraderArgs) -> u8 {
         };
     } else {
         let stdout = io::stdout().lock();
-        let mut output = io::BufWriter::with_capacity(64 * 1024, stdout);
+        let mut output = io::BufWriter::with_capacity(SCRIPT_BUFFER, stdout);
         driver::run_script(
             &mut session,
-            &mut BufReader::with_capacity(64 * 1024, io::stdin().lock()),
+            &mut BufReader::with_capacity(SCRIPT_BUFFER, io::stdin().lock()),
             &mut output,
             style,
         )

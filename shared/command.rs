@@ -67,13 +67,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "rates",
         usage: "rates",
-        summary: "show each currency's sell and buy price and the exchange's stock",
+        summary: "show each currency's prices, spread and stock",
         example: "rates",
     },
     CommandSpec {
         name: "portfolio",
         usage: "portfolio",
-        summary: "show your balance and holdings",
+        summary: "show your holdings, their value, and profit or loss",
         example: "portfolio",
     },
     CommandSpec {
@@ -115,12 +115,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "quit",
         usage: "quit",
-        summary: "leave (so does `exit`, or end of input)",
+        summary: "leave (so do `exit`, Ctrl-D and the end of input)",
         example: "quit",
     },
 ];
 
-const ALIASES: &[(&str, &str)] = &[("exit", "quit")];
+/// Other names for commands: `(alias, command)`.
+pub const ALIASES: &[(&str, &str)] = &[("exit", "quit")];
 
 /// Looks a command up by name or alias, ignoring case.
 pub fn command_spec(name: &str) -> Option<&'static CommandSpec> {

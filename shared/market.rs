@@ -1054,7 +1054,9 @@ fn apply(header: &Header, account: &AccountSlot, values: &Applied, live: bool) {
             crash_point(step);
         }
     };
-    header.currencies[values.currency].stock.store(values.stock, Relaxed);
+    header.currencies[values.currency]
+        .stock
+        .store(values.stock, Relaxed);
     step(Step::AfterStock);
     account.holdings[values.currency].store(values.holding, Relaxed);
     step(Step::AfterHolding);

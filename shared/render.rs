@@ -1,27 +1,104 @@
 //! Turns a [`Reply`] or an [`Error`] into what a person or a script reads.
 //!
-//! Three shapes: `Table` for people (aligned, several lines), `Line` for
-//! scripts (exactly one line a command) and `Json` (exactly one object a
-//! command, always with `"ok"`).
+//! Four shapes: `Table` and `ColourTable` for people (aligned columns,
+//! several lines; the second with ANSI colour), `Line` for scripts (exactly
+//! one line a command) and `Json` (exactly one object a command, always
+//! with `"ok"`). Only the table shapes may change to read better; scripts
+//! parse the other two.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 
 use serde_json::{json, Value};
 
-use crate::command::Reply;
+use crate::command::{command_spec, Reply};
 use crate::error::Error;
-use crate::market::{Audit, Side};
-use crate::money::Money;
+use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
+use crate::money::{Money, Price};
 
 /// How replies are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
-    /// Aligned tables for a person at a terminal.
+    /// Aligned tables for a person, without colour.
     Table,
+    /// Aligned tables with ANSI colour, for a person at a terminal.
+    ColourTable,
     /// One line a reply, for scripts.
     Line,
     /// One JSON object a reply.
     Json,
+}
+
+impl Style {
+    /// The table style for output written to `stream`: coloured when it is
+    /// a terminal, `NO_COLOR` is unset or empty and `TERM` is not `dumb`.
+    pub fn table_for(stream: &impl IsTerminal) -> Style {
+        let colour = wants_colour(
+            stream.is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("TERM").as_deref(),
+        );
+        if colour {
+            Style::ColourTable
+        } else {
+            Style::Table
+        }
+    }
+
+    /// True for the two table styles.
+    pub fn is_table(self) -> bool {
+        matches!(self, Style::Table | Style::ColourTable)
+    }
+
+    /// True when output may carry ANSI colour.
+    pub fn is_coloured(self) -> bool {
+        self == Style::ColourTable
+    }
+}
+
+/// The colour decision, given whether the output is a terminal and the
+/// values of `NO_COLOR` (<https://no-color.org>: any non-empty value turns
+/// colour off) and `TERM`.
+pub fn wants_colour(is_terminal: bool, no_color: Option<&OsStr>, term: Option<&OsStr>) -> bool {
+    is_terminal && no_color.map_or(true, OsStr::is_empty) && term != Some(OsStr::new("dumb"))
+}
+
+/// What a piece of text means, and so how it is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paint {
+    /// Column headers and the prompt: bold.
+    Header,
+    /// Secondary text (zero holdings, examples, hints): dim.
+    Dim,
+    /// A profit, a buy, a consistent audit: green.
+    Gain,
+    /// A loss, a sell, an inconsistent audit: red.
+    Loss,
+    /// The word `error:`: bold red.
+    Error,
+}
+
+impl Paint {
+    fn sgr(self) -> &'static str {
+        match self {
+            Paint::Header => "1",
+            Paint::Dim => "2",
+            Paint::Gain => "32",
+            Paint::Loss => "31",
+            Paint::Error => "1;31",
+        }
+    }
+}
+
+/// `text` wrapped in the ANSI codes for `paint` when `colour` is on, else
+/// unchanged.
+pub fn paint(text: &str, paint: Paint, colour: bool) -> String {
+    if colour && !text.is_empty() {
+        format!("\x1b[{}m{text}\x1b[0m", paint.sgr())
+    } else {
+        text.to_owned()
+    }
 }
 
 /// Renders a reply without a trailing newline; `Quit` renders as nothing
@@ -29,16 +106,40 @@ pub enum Style {
 pub fn reply(reply: &Reply, style: Style) -> String {
     match style {
         Style::Json => json_reply(reply).to_string(),
-        Style::Table | Style::Line => text_reply(reply, style == Style::Table),
+        Style::Line => line_reply(reply),
+        Style::Table | Style::ColourTable => table_reply(reply, style.is_coloured()),
     }
 }
 
-/// Renders an error: one line of text, or one JSON object.
+/// Renders an error: one line of text, or one JSON object. For a person,
+/// a usage error also shows an example of the command.
 pub fn error(error: &Error, style: Style) -> String {
     match style {
         Style::Json => json!({ "ok": false, "error": error.to_string() }).to_string(),
-        Style::Table | Style::Line => format!("error: {error}"),
+        Style::Line => format!("error: {error}"),
+        Style::Table | Style::ColourTable => format!(
+            "{} {}",
+            paint("error:", Paint::Error, style.is_coloured()),
+            explain(error)
+        ),
     }
+}
+
+/// An error's message for a person: a usage error gains an example of the
+/// command, e.g. ``usage: buy CUR AMOUNT; for example `buy DOLLAR 10` ``.
+pub fn explain(error: &Error) -> String {
+    let mut text = error.to_string();
+    if let Error::Usage { usage } = error {
+        let example = usage
+            .split_whitespace()
+            .next()
+            .and_then(command_spec)
+            .map(|spec| spec.example);
+        if let Some(example) = example {
+            let _ = write!(text, "; for example `{example}`");
+        }
+    }
+    text
 }
 
 fn with_ok(command: &str, value: impl serde::Serialize) -> Value {
@@ -53,13 +154,7 @@ fn with_ok(command: &str, value: impl serde::Serialize) -> Value {
 
 fn json_reply(reply: &Reply) -> Value {
     match reply {
-        Reply::Trade(receipt) => with_ok(
-            match receipt.side {
-                Side::Buy => "buy",
-                Side::Sell => "sell",
-            },
-            receipt,
-        ),
+        Reply::Trade(receipt) => with_ok(side_word(receipt.side), receipt),
         Reply::Rates(rates) => with_ok("rates", json!({ "currencies": rates })),
         Reply::Portfolio(portfolio) => with_ok("portfolio", portfolio),
         Reply::Audit(audit) => with_ok("audit", audit),
@@ -82,37 +177,11 @@ fn json_reply(reply: &Reply) -> Value {
     }
 }
 
-fn text_reply(reply: &Reply, table: bool) -> String {
+/// The one-line shape scripts parse. Do not change it.
+fn line_reply(reply: &Reply) -> String {
     let mut out = String::new();
     match reply {
-        Reply::Trade(receipt) => {
-            let verb = match receipt.side {
-                Side::Buy => "bought",
-                Side::Sell => "sold",
-            };
-            let _ = write!(
-                out,
-                "{verb} {} {} at {} for {}; balance {}",
-                receipt.amount, receipt.currency, receipt.price, receipt.total, receipt.balance
-            );
-        }
-        Reply::Rates(rates) if table => {
-            let _ = write!(
-                out,
-                "{:<15} {:>10} {:>10} {:>14}",
-                "CURRENCY", "SELL", "BUY", "STOCK"
-            );
-            for rate in rates {
-                let _ = write!(
-                    out,
-                    "\n{:<15} {:>10} {:>10} {:>14}",
-                    rate.name,
-                    rate.sell.to_string(),
-                    rate.buy.to_string(),
-                    rate.stock.to_string()
-                );
-            }
-        }
+        Reply::Trade(_) | Reply::Quote(_) => out.push_str(&sentence(reply)),
         Reply::Rates(rates) => {
             let rows: Vec<String> = rates
                 .iter()
@@ -125,18 +194,6 @@ fn text_reply(reply: &Reply, table: bool) -> String {
                 .collect();
             out.push_str(&rows.join("; "));
         }
-        Reply::Portfolio(portfolio) if table => {
-            let _ = write!(out, "{:<15} {:>14}", portfolio.name, "HOLDING");
-            for (name, amount) in &portfolio.holdings {
-                let _ = write!(out, "\n{:<15} {:>14}", name, amount.to_string());
-            }
-            let _ = write!(
-                out,
-                "\n{:<15} {:>14}",
-                "balance",
-                portfolio.balance.to_string()
-            );
-        }
         Reply::Portfolio(portfolio) => {
             let _ = write!(out, "{} balance {}", portfolio.name, portfolio.balance);
             for (name, amount) in &portfolio.holdings {
@@ -144,48 +201,6 @@ fn text_reply(reply: &Reply, table: bool) -> String {
             }
         }
         Reply::Audit(audit) => out.push_str(&audit_line(audit)),
-        Reply::Quote(quote) => {
-            let verb = match quote.side {
-                Side::Buy => "buying",
-                Side::Sell => "selling",
-            };
-            let outcome = match quote.side {
-                Side::Buy => "would cost",
-                Side::Sell => "would pay",
-            };
-            let _ = write!(
-                out,
-                "{verb} {} {} at {} {outcome} {}",
-                quote.amount, quote.currency, quote.price, quote.total
-            );
-        }
-        Reply::Traders(traders) if table => {
-            let _ = write!(
-                out,
-                "{:<31} {:>14} {:>14}  HOLDINGS",
-                "ACCOUNT", "BALANCE", "PROFIT"
-            );
-            for trader in traders {
-                let held: Vec<String> = trader
-                    .holdings
-                    .iter()
-                    .filter(|(_, amount)| amount.hundredths() != 0)
-                    .map(|(name, amount)| format!("{name} {amount}"))
-                    .collect();
-                let _ = write!(
-                    out,
-                    "\n{:<31} {:>14} {:>14}  {}",
-                    trader.name,
-                    trader.balance.to_string(),
-                    trader.profit.to_string(),
-                    if held.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        held.join(", ")
-                    }
-                );
-            }
-        }
         Reply::Traders(traders) => {
             let rows: Vec<String> = traders
                 .iter()
@@ -204,26 +219,6 @@ fn text_reply(reply: &Reply, table: bool) -> String {
             out.push_str(&rows.join("; "));
         }
         Reply::Tape { rows, .. } if rows.is_empty() => out.push_str("no trades yet"),
-        Reply::Tape { rows, .. } if table => {
-            let _ = write!(
-                out,
-                "{:>8}  {:<20} {:<4} {:<10} {:>12} {:>9} {:>12}",
-                "SEQ", "ACCOUNT", "SIDE", "CURRENCY", "AMOUNT", "PRICE", "TOTAL"
-            );
-            for row in rows {
-                let _ = write!(
-                    out,
-                    "\n{:>8}  {:<20} {:<4} {:<10} {:>12} {:>9} {:>12}",
-                    row.seq,
-                    row.account,
-                    side_word(row.side),
-                    row.currency,
-                    row.amount.to_string(),
-                    row.price.to_string(),
-                    row.total.to_string()
-                );
-            }
-        }
         Reply::Tape { rows, .. } => {
             let rows: Vec<String> = rows
                 .iter()
@@ -242,17 +237,6 @@ fn text_reply(reply: &Reply, table: bool) -> String {
                 .collect();
             out.push_str(&rows.join("; "));
         }
-        Reply::Help(specs) if table => {
-            for (index, spec) in specs.iter().enumerate() {
-                if index > 0 {
-                    out.push('\n');
-                }
-                let _ = write!(out, "{:<16} {}", spec.usage, spec.summary);
-                if specs.len() == 1 {
-                    let _ = write!(out, "\nexample: {}", spec.example);
-                }
-            }
-        }
         Reply::Help(specs) => {
             let usages: Vec<String> = specs
                 .iter()
@@ -263,6 +247,256 @@ fn text_reply(reply: &Reply, table: bool) -> String {
         Reply::Quit => {}
     }
     out
+}
+
+/// The sentence a trade or a quote is, in every text style.
+fn sentence(reply: &Reply) -> String {
+    match reply {
+        Reply::Trade(receipt) => {
+            let verb = match receipt.side {
+                Side::Buy => "bought",
+                Side::Sell => "sold",
+            };
+            format!(
+                "{verb} {} {} at {} for {}; balance {}",
+                receipt.amount, receipt.currency, receipt.price, receipt.total, receipt.balance
+            )
+        }
+        Reply::Quote(quote) => {
+            let (verb, outcome) = match quote.side {
+                Side::Buy => ("buying", "would cost"),
+                Side::Sell => ("selling", "would pay"),
+            };
+            format!(
+                "{verb} {} {} at {} {outcome} {}",
+                quote.amount, quote.currency, quote.price, quote.total
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+/// The aligned, optionally coloured shape for a person.
+fn table_reply(reply: &Reply, colour: bool) -> String {
+    match reply {
+        Reply::Trade(receipt) => {
+            let paint_as = match receipt.side {
+                Side::Buy => Paint::Gain,
+                Side::Sell => Paint::Loss,
+            };
+            let text = sentence(reply);
+            // Colour only the verb, so the numbers stay easy to read.
+            match text.split_once(' ') {
+                Some((verb, rest)) => format!("{} {rest}", paint(verb, paint_as, colour)),
+                None => text,
+            }
+        }
+        Reply::Quote(_) => sentence(reply),
+        Reply::Audit(audit) => paint(
+            &audit_line(audit),
+            if audit.consistent {
+                Paint::Gain
+            } else {
+                Paint::Loss
+            },
+            colour,
+        ),
+        Reply::Rates(rates) => rates_table(rates).render(colour),
+        Reply::Portfolio(portfolio) => portfolio_table(portfolio, colour),
+        Reply::Traders(traders) => traders_table(traders).render(colour),
+        Reply::Tape { rows, .. } if rows.is_empty() => "no trades yet".to_owned(),
+        Reply::Tape { rows, .. } => tape_table(rows).render(colour),
+        Reply::Help(specs) => help_text(specs, colour),
+        Reply::Quit => String::new(),
+    }
+}
+
+fn rates_table(rates: &[Rate]) -> Table {
+    let mut table = Table::new(&[
+        ("CURRENCY", Align::Left),
+        ("SELL", Align::Right),
+        ("BUY", Align::Right),
+        ("SPREAD", Align::Right),
+        ("SPREAD %", Align::Right),
+        ("STOCK", Align::Right),
+    ]);
+    for rate in rates {
+        let (spread, percent) = spread(rate.sell, rate.buy);
+        table.row(vec![
+            Cell::plain(&rate.name),
+            Cell::plain(rate.sell),
+            Cell::plain(rate.buy),
+            Cell::plain(spread),
+            Cell::plain(percent),
+            Cell::plain(rate.stock),
+        ]);
+    }
+    table
+}
+
+/// The spread `sell - buy`, and that as a percentage of `sell` with three
+/// decimals, rounded half up.
+pub fn spread(sell: Price, buy: Price) -> (Price, String) {
+    let spread = sell.ten_thousandths().saturating_sub(buy.ten_thousandths());
+    let sell_units = i128::from(sell.ten_thousandths());
+    let thousandths_of_percent = if sell_units > 0 {
+        (i128::from(spread) * 200_000 + sell_units) / (2 * sell_units)
+    } else {
+        0
+    };
+    (
+        Price::from_ten_thousandths(spread),
+        format!(
+            "{}.{:03}%",
+            thousandths_of_percent / 1000,
+            thousandths_of_percent % 1000
+        ),
+    )
+}
+
+fn portfolio_table(portfolio: &Portfolio, colour: bool) -> String {
+    let mut table = Table::new(&[
+        ("CURRENCY", Align::Left),
+        ("HOLDING", Align::Right),
+        ("VALUE", Align::Right),
+    ]);
+    for (name, amount) in &portfolio.holdings {
+        let value = portfolio
+            .values
+            .iter()
+            .find(|(valued, _)| valued == name)
+            .map_or(Money::ZERO, |(_, value)| *value);
+        let paint_as = (amount.hundredths() == 0).then_some(Paint::Dim);
+        table.row(vec![
+            Cell::painted(name, paint_as),
+            Cell::painted(amount, paint_as),
+            Cell::painted(value, paint_as),
+        ]);
+    }
+    for (label, amount) in [
+        ("balance", portfolio.balance),
+        ("net worth", portfolio.net_worth),
+        ("started with", portfolio.starting_balance),
+    ] {
+        table.row(vec![
+            Cell::plain(label),
+            Cell::plain(""),
+            Cell::plain(amount),
+        ]);
+    }
+    table.row(vec![
+        Cell::plain(if portfolio.profit.hundredths() < 0 {
+            "loss"
+        } else {
+            "profit"
+        }),
+        Cell::plain(""),
+        profit_cell(portfolio.profit),
+    ]);
+    format!(
+        "portfolio of {}; values at the exchange's buy price\n{}",
+        portfolio.name,
+        table.render(colour)
+    )
+}
+
+fn profit_cell(profit: Money) -> Cell {
+    let paint_as = match profit.hundredths().signum() {
+        1 => Some(Paint::Gain),
+        -1 => Some(Paint::Loss),
+        _ => None,
+    };
+    let text = if profit.hundredths() > 0 {
+        format!("+{profit}")
+    } else {
+        profit.to_string()
+    };
+    Cell::painted(text, paint_as)
+}
+
+fn traders_table(traders: &[Portfolio]) -> Table {
+    let mut table = Table::new(&[
+        ("ACCOUNT", Align::Left),
+        ("BALANCE", Align::Right),
+        ("NET WORTH", Align::Right),
+        ("PROFIT", Align::Right),
+        ("HOLDINGS", Align::Left),
+    ]);
+    for trader in traders {
+        let held: Vec<String> = trader
+            .holdings
+            .iter()
+            .filter(|(_, amount)| amount.hundredths() != 0)
+            .map(|(name, amount)| format!("{name} {amount}"))
+            .collect();
+        table.row(vec![
+            Cell::plain(&trader.name),
+            Cell::plain(trader.balance),
+            Cell::plain(trader.net_worth),
+            profit_cell(trader.profit),
+            if held.is_empty() {
+                Cell::painted("-", Some(Paint::Dim))
+            } else {
+                Cell::plain(held.join(", "))
+            },
+        ]);
+    }
+    table
+}
+
+fn tape_table(rows: &[TapeRow]) -> Table {
+    let mut table = Table::new(&[
+        ("SEQ", Align::Right),
+        ("ACCOUNT", Align::Left),
+        ("SIDE", Align::Left),
+        ("CURRENCY", Align::Left),
+        ("AMOUNT", Align::Right),
+        ("PRICE", Align::Right),
+        ("TOTAL", Align::Right),
+    ]);
+    for row in rows {
+        table.row(vec![
+            Cell::plain(row.seq),
+            Cell::plain(&row.account),
+            Cell::painted(
+                side_word(row.side),
+                Some(match row.side {
+                    Side::Buy => Paint::Gain,
+                    Side::Sell => Paint::Loss,
+                }),
+            ),
+            Cell::plain(&row.currency),
+            Cell::plain(row.amount),
+            Cell::plain(row.price),
+            Cell::plain(row.total),
+        ]);
+    }
+    table
+}
+
+fn help_text(specs: &[&crate::command::CommandSpec], colour: bool) -> String {
+    if let [spec] = specs {
+        let mut table = Table::bare(2);
+        table.row(vec![
+            Cell::plain("usage:"),
+            Cell::painted(spec.usage, Some(Paint::Header)),
+        ]);
+        table.row(vec![Cell::plain(""), Cell::plain(spec.summary)]);
+        table.row(vec![Cell::plain("example:"), Cell::plain(spec.example)]);
+        return table.render(colour);
+    }
+    let mut table = Table::new(&[("COMMAND", Align::Left), ("WHAT IT DOES", Align::Left)]);
+    for spec in specs {
+        table.row(vec![Cell::plain(spec.usage), Cell::plain(spec.summary)]);
+        table.row(vec![
+            Cell::plain(""),
+            Cell::painted(format!("e.g. {}", spec.example), Some(Paint::Dim)),
+        ]);
+    }
+    format!(
+        "{}\n`help CMD` shows one command; Tab completes commands and currencies",
+        table.render(colour)
+    )
 }
 
 fn audit_line(audit: &Audit) -> String {
@@ -312,5 +546,376 @@ fn created_or_lost(discrepancy: i64) -> &'static str {
         "created"
     } else {
         "lost"
+    }
+}
+
+/// How a column's cells line up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// One cell: its text and how to colour it.
+struct Cell {
+    text: String,
+    paint: Option<Paint>,
+}
+
+impl Cell {
+    fn plain(text: impl ToString) -> Cell {
+        Cell::painted(text, None)
+    }
+
+    fn painted(text: impl ToString, paint: Option<Paint>) -> Cell {
+        Cell {
+            text: text.to_string(),
+            paint,
+        }
+    }
+}
+
+/// Columns sized to their widest cell, two spaces apart. Padding is added
+/// outside the colour codes, so colour never breaks the alignment.
+struct Table {
+    /// Column headers; empty for a table without a header line.
+    headers: Vec<&'static str>,
+    aligns: Vec<Align>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    fn new(columns: &[(&'static str, Align)]) -> Table {
+        Table {
+            headers: columns.iter().map(|(header, _)| *header).collect(),
+            aligns: columns.iter().map(|(_, align)| *align).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// A table of `columns` left-aligned columns and no header line.
+    fn bare(columns: usize) -> Table {
+        Table {
+            headers: Vec::new(),
+            aligns: vec![Align::Left; columns],
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: Vec<Cell>) {
+        debug_assert_eq!(cells.len(), self.aligns.len());
+        self.rows.push(cells);
+    }
+
+    fn render(&self, colour: bool) -> String {
+        let mut widths: Vec<usize> = (0..self.aligns.len())
+            .map(|column| self.headers.get(column).map_or(0, |header| header.len()))
+            .collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.text.chars().count());
+            }
+        }
+        let mut lines = Vec::with_capacity(self.rows.len() + 1);
+        if !self.headers.is_empty() {
+            let header: Vec<Cell> = self
+                .headers
+                .iter()
+                .map(|header| Cell::painted(header, Some(Paint::Header)))
+                .collect();
+            lines.push(self.line(&header, &widths, colour));
+        }
+        for row in &self.rows {
+            lines.push(self.line(row, &widths, colour));
+        }
+        lines.join("\n")
+    }
+
+    fn line(&self, cells: &[Cell], widths: &[usize], colour: bool) -> String {
+        let mut line = String::new();
+        for (index, ((cell, width), align)) in
+            cells.iter().zip(widths).zip(&self.aligns).enumerate()
+        {
+            if index > 0 {
+                line.push_str("  ");
+            }
+            let padding = " ".repeat(width.saturating_sub(cell.text.chars().count()));
+            let text = match cell.paint {
+                Some(paint_as) => paint(&cell.text, paint_as, colour),
+                None => cell.text.clone(),
+            };
+            match align {
+                Align::Left => {
+                    line.push_str(&text);
+                    line.push_str(&padding);
+                }
+                Align::Right => {
+                    line.push_str(&padding);
+                    line.push_str(&text);
+                }
+            }
+        }
+        line.truncate(line.trim_end().len());
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::COMMANDS;
+    use crate::market::{CurrencyAudit, MoneyAudit, Receipt};
+
+    fn money(hundredths: i64) -> Money {
+        Money::from_hundredths(hundredths)
+    }
+
+    fn price(text: &str) -> Price {
+        Price::parse(text).unwrap()
+    }
+
+    fn rates() -> Reply {
+        Reply::Rates(vec![
+            Rate {
+                name: "DOLLAR".into(),
+                sell: price("13.72"),
+                buy: price("13.40"),
+                stock: money(999_000),
+            },
+            Rate {
+                name: "STERLIN".into(),
+                sell: price("24.552"),
+                buy: price("24.551"),
+                stock: money(1_000_000),
+            },
+        ])
+    }
+
+    fn portfolio(profit: i64) -> Portfolio {
+        Portfolio {
+            name: "alice".into(),
+            balance: money(86_280),
+            holdings: vec![("DOLLAR".into(), money(1000)), ("EURO".into(), money(0))],
+            values: vec![("DOLLAR".into(), money(13_400)), ("EURO".into(), money(0))],
+            net_worth: money(100_000 + profit),
+            starting_balance: money(100_000),
+            profit: money(profit),
+        }
+    }
+
+    fn assert_no_ansi(text: &str) {
+        assert!(
+            !text.contains('\x1b'),
+            "colour where none was asked: {text:?}"
+        );
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let term = Some(OsStr::new("xterm-256color"));
+        assert!(wants_colour(true, None, term));
+        assert!(wants_colour(true, Some(OsStr::new("")), term));
+        assert!(wants_colour(true, None, None));
+        assert!(!wants_colour(false, None, term));
+        assert!(!wants_colour(true, Some(OsStr::new("1")), term));
+        assert!(!wants_colour(true, None, Some(OsStr::new("dumb"))));
+    }
+
+    #[test]
+    fn rates_table_is_aligned_and_shows_the_spread() {
+        let text = reply(&rates(), Style::Table);
+        assert_no_ansi(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(
+            lines[0],
+            "CURRENCY    SELL     BUY  SPREAD  SPREAD %     STOCK"
+        );
+        assert_eq!(
+            lines[1],
+            "DOLLAR     13.72   13.40    0.32    2.332%   9990.00"
+        );
+        assert_eq!(
+            lines[2],
+            "STERLIN   24.552  24.551   0.001    0.004%  10000.00"
+        );
+    }
+
+    #[test]
+    fn spread_rounds_half_up() {
+        assert_eq!(
+            spread(price("10"), price("9")),
+            (price("1"), "10.000%".into())
+        );
+        assert_eq!(spread(price("3"), price("2")).1, "33.333%");
+        assert_eq!(spread(price("3"), price("1")).1, "66.667%");
+        assert_eq!(spread(price("5"), price("5")).1, "0.000%");
+    }
+
+    #[test]
+    fn colour_codes_never_break_alignment() {
+        let plain = reply(&rates(), Style::Table);
+        let coloured = reply(&rates(), Style::ColourTable);
+        assert!(coloured.contains("\x1b[1mCURRENCY\x1b[0m"), "{coloured:?}");
+        assert_eq!(strip_ansi(&coloured), plain);
+        let plain = reply(&Reply::Portfolio(portfolio(-320)), Style::Table);
+        let coloured = reply(&Reply::Portfolio(portfolio(-320)), Style::ColourTable);
+        assert!(coloured.contains("\x1b[31m-3.20\x1b[0m"), "{coloured:?}");
+        assert_eq!(strip_ansi(&coloured), plain);
+    }
+
+    fn strip_ansi(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn portfolio_shows_values_and_profit_or_loss() {
+        let text = reply(&Reply::Portfolio(portfolio(-320)), Style::Table);
+        assert_eq!(
+            text,
+            "portfolio of alice; values at the exchange's buy price\n\
+             CURRENCY      HOLDING    VALUE\n\
+             DOLLAR          10.00   134.00\n\
+             EURO             0.00     0.00\n\
+             balance                 862.80\n\
+             net worth               996.80\n\
+             started with           1000.00\n\
+             loss                     -3.20"
+        );
+        let text = reply(&Reply::Portfolio(portfolio(1250)), Style::Table);
+        assert!(text.ends_with("\nprofit                  +12.50"), "{text}");
+        // The script shape is unchanged.
+        assert_eq!(
+            reply(&Reply::Portfolio(portfolio(-320)), Style::Line),
+            "alice balance 862.80 DOLLAR 10.00 EURO 0.00"
+        );
+    }
+
+    #[test]
+    fn line_and_json_shapes_are_one_line() {
+        let receipt = Reply::Trade(Receipt {
+            side: Side::Buy,
+            currency: "DOLLAR".into(),
+            amount: money(1000),
+            price: price("13.72"),
+            total: money(13_720),
+            balance: money(86_280),
+        });
+        let audit = Reply::Audit(Audit {
+            consistent: true,
+            currencies: vec![CurrencyAudit {
+                name: "DOLLAR".into(),
+                stock: money(999_000),
+                held: money(1000),
+                initial: money(1_000_000),
+                discrepancy: money(0),
+            }],
+            money: MoneyAudit {
+                cash: money(1),
+                balances: money(2),
+                initial_cash: money(1),
+                accounts: 1,
+                starting_balances: money(2),
+                discrepancy: money(0),
+            },
+        });
+        let help = Reply::Help(COMMANDS.iter().collect());
+        for reply_ in [
+            rates(),
+            receipt,
+            audit,
+            help,
+            Reply::Portfolio(portfolio(5)),
+        ] {
+            for style in [Style::Line, Style::Json] {
+                let text = reply(&reply_, style);
+                assert_eq!(text.lines().count(), 1, "{style:?}: {text}");
+                assert_no_ansi(&text);
+            }
+        }
+        assert_eq!(
+            reply(&rates(), Style::Line),
+            "DOLLAR sell 13.72 buy 13.40 stock 9990.00; STERLIN sell 24.552 buy 24.551 stock 10000.00"
+        );
+    }
+
+    #[test]
+    fn help_gives_usage_and_an_example() {
+        let all = reply(&Reply::Help(COMMANDS.iter().collect()), Style::Table);
+        for line in all.lines() {
+            assert!(line.len() <= 80, "wider than a terminal: {line:?}");
+        }
+        for spec in COMMANDS {
+            assert!(all.contains(spec.usage), "{all}");
+            assert!(all.contains(&format!("e.g. {}", spec.example)), "{all}");
+        }
+        let one = reply(
+            &Reply::Help(vec![command_spec("quote").unwrap()]),
+            Style::Table,
+        );
+        assert_eq!(
+            one,
+            "usage:    quote buy|sell CUR AMOUNT\n          \
+             show what a trade would cost or pay, without trading\n\
+             example:  quote buy POUND 3"
+        );
+    }
+
+    #[test]
+    fn usage_errors_show_an_example_to_a_person_only() {
+        let usage = Error::Usage {
+            usage: "buy CUR AMOUNT",
+        };
+        assert_eq!(
+            error(&usage, Style::Table),
+            "error: wrong arguments; usage: buy CUR AMOUNT; for example `buy DOLLAR 10`"
+        );
+        assert_eq!(
+            error(&usage, Style::ColourTable),
+            "\x1b[1;31merror:\x1b[0m wrong arguments; usage: buy CUR AMOUNT; for example `buy DOLLAR 10`"
+        );
+        assert_eq!(
+            error(&usage, Style::Line),
+            "error: wrong arguments; usage: buy CUR AMOUNT"
+        );
+    }
+
+    #[test]
+    fn tape_table_lines_up() {
+        let row = |seq, account: &str, side| TapeRow {
+            seq,
+            account: account.into(),
+            side,
+            currency: "EURO".into(),
+            amount: money(250),
+            price: price("19.50"),
+            total: money(4875),
+        };
+        let text = reply(
+            &Reply::Tape {
+                rows: vec![row(9, "al", Side::Buy), row(10, "bob", Side::Sell)],
+                mine: false,
+            },
+            Style::Table,
+        );
+        assert_eq!(
+            text,
+            "SEQ  ACCOUNT  SIDE  CURRENCY  AMOUNT  PRICE  TOTAL\n  \
+             9  al       buy   EURO        2.50  19.50  48.75\n \
+             10  bob      sell  EURO        2.50  19.50  48.75"
+        );
     }
 }

@@ -91,7 +91,11 @@ fn spawn_error(what: &'static str, error: std::io::Error) -> Error {
 }
 
 /// Runs a stress test with `trader_exe` as the worker binary.
-pub fn run_stress(trader_exe: &Path, address: &SegmentAddress, options: &StressOptions) -> Result<StressReport> {
+pub fn run_stress(
+    trader_exe: &Path,
+    address: &SegmentAddress,
+    options: &StressOptions,
+) -> Result<StressReport> {
     let exchange = Exchange::attach(address)?;
     for index in 0..options.procs {
         exchange.open_account(&worker_account(index))?;
@@ -143,7 +147,12 @@ pub fn run_stress(trader_exe: &Path, address: &SegmentAddress, options: &StressO
     let audit = exchange.audit()?;
     // The workers start together on "go"; the slowest one's own clock is
     // the run's length, free of the parent's polling granularity.
-    let nanos = reports.iter().map(|report| report.nanos).max().unwrap_or(0).max(1);
+    let nanos = reports
+        .iter()
+        .map(|report| report.nanos)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     Ok(StressReport {
         procs: options.procs,
         trades_each: options.trades,
@@ -152,7 +161,8 @@ pub fn run_stress(trader_exe: &Path, address: &SegmentAddress, options: &StressO
         trades,
         refused,
         seconds: format!("{:.3}", elapsed.as_secs_f64()),
-        trades_per_second: ((u128::from(trades + refused) * 1_000_000_000) / u128::from(nanos)) as u64,
+        trades_per_second: ((u128::from(trades + refused) * 1_000_000_000) / u128::from(nanos))
+            as u64,
         audit,
     })
 }
@@ -180,9 +190,11 @@ pub fn run_workers(
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        workers
-            .0
-            .push(command.spawn().map_err(|error| spawn_error("starting", error))?);
+        workers.0.push(
+            command
+                .spawn()
+                .map_err(|error| spawn_error("starting", error))?,
+        );
     }
     let mut outputs = Vec::with_capacity(workers.0.len());
     for worker in &mut workers.0 {
@@ -220,7 +232,9 @@ pub fn run_workers(
     let elapsed = started.elapsed();
     let mut reports = Vec::with_capacity(outputs.len());
     for (output, worker) in outputs.iter_mut().zip(&mut workers.0) {
-        let status = worker.wait().map_err(|error| spawn_error("waiting", error))?;
+        let status = worker
+            .wait()
+            .map_err(|error| spawn_error("waiting", error))?;
         let mut line = String::new();
         let _ = output.read_line(&mut line);
         reports.push(serde_json::from_str(line.trim()).map_err(|_| {
@@ -244,11 +258,21 @@ pub fn ready_then_wait_for_go() {
 
 /// Prints a worker's report, the last line its parent reads.
 pub fn print_report(report: &WorkerReport) {
-    let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string(report).unwrap_or_default());
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::to_string(report).unwrap_or_default()
+    );
 }
 
 /// One worker: attach, say "ready", wait for "go", trade, report.
-pub fn run_worker(address: &SegmentAddress, account_name: &str, trades: u64, seed: u64, unlocked: bool) -> Result<WorkerReport> {
+pub fn run_worker(
+    address: &SegmentAddress,
+    account_name: &str,
+    trades: u64,
+    seed: u64,
+    unlocked: bool,
+) -> Result<WorkerReport> {
     let exchange = Exchange::attach(address)?;
     let account = exchange.open_account(account_name)?;
     let currencies: Vec<_> = exchange
@@ -258,7 +282,11 @@ pub fn run_worker(address: &SegmentAddress, account_name: &str, trades: u64, see
         .collect::<Result<_>>()?;
     let portfolio = exchange.portfolio(account)?;
     let mut balance = portfolio.balance;
-    let mut holdings: Vec<Money> = portfolio.holdings.into_iter().map(|(_, amount)| amount).collect();
+    let mut holdings: Vec<Money> = portfolio
+        .holdings
+        .into_iter()
+        .map(|(_, amount)| amount)
+        .collect();
     ready_then_wait_for_go();
     let mut random = SplitMix64::new(seed);
     let mut report = WorkerReport {

@@ -54,7 +54,9 @@ pub fn run_watch(exchange: &Exchange, trades_shown: usize) -> Result<u8> {
         return Err(Error::Os {
             address: "stdout".into(),
             what: "watch",
-            source: io::Error::other("the board needs a terminal; use `trader tape` or `trader rates` in scripts"),
+            source: io::Error::other(
+                "the board needs a terminal; use `trader tape` or `trader rates` in scripts",
+            ),
         });
     }
     let quit = AtomicBool::new(false);
@@ -81,7 +83,9 @@ fn read_keys(exchange: &Exchange, quit: &AtomicBool) {
                     code: KeyCode::Char('c'),
                     modifiers,
                     ..
-                })) if modifiers.contains(KeyModifiers::CONTROL) => quit.store(true, Ordering::Release),
+                })) if modifiers.contains(KeyModifiers::CONTROL) => {
+                    quit.store(true, Ordering::Release)
+                }
                 Ok(Event::Resize(..)) => {}
                 Ok(_) => continue,
                 Err(_) => quit.store(true, Ordering::Release),
@@ -101,7 +105,12 @@ fn draw_until_quit(exchange: &Exchange, trades_shown: usize, quit: &AtomicBool) 
         // makes the wait below return at once.
         let seen = exchange.change_seq();
         let board = board(exchange, trades_shown)?;
-        queue!(stdout, cursor::MoveTo(0, 0), terminal::Clear(terminal::ClearType::All)).map_err(terminal_error)?;
+        queue!(
+            stdout,
+            cursor::MoveTo(0, 0),
+            terminal::Clear(terminal::ClearType::All)
+        )
+        .map_err(terminal_error)?;
         for line in board.lines() {
             write!(stdout, "{line}\r\n").map_err(terminal_error)?;
         }
@@ -125,7 +134,9 @@ pub fn board(exchange: &Exchange, trades_shown: usize) -> Result<String> {
         "CURRENCY", "SELL", "BUY", "SPREAD", "STOCK"
     ));
     for rate in &status.currencies {
-        let spread = crate::money::Price::from_ten_thousandths(rate.sell.ten_thousandths() - rate.buy.ten_thousandths());
+        let spread = crate::money::Price::from_ten_thousandths(
+            rate.sell.ten_thousandths() - rate.buy.ten_thousandths(),
+        );
         text.push_str(&format!(
             "{:<15} {:>10} {:>10} {:>8} {:>14}\n",
             rate.name,

@@ -15,7 +15,10 @@ fn stress(segment: &Segment, args: &[&str]) -> serde_json::Value {
 fn locked_stress_always_audits_clean() {
     for backend in common::BACKENDS {
         let segment = Segment::create(backend);
-        let report = stress(&segment, &["--procs", "3", "--trades", "3000", "--seed", "7"]);
+        let report = stress(
+            &segment,
+            &["--procs", "3", "--trades", "3000", "--seed", "7"],
+        );
         assert_eq!(report["ok"], true);
         assert_eq!(report["unlocked"], false);
         assert_eq!(report["audit"]["consistent"], true, "{report}");
@@ -41,8 +44,14 @@ fn locked_stress_always_audits_clean() {
 fn the_same_seed_makes_the_same_trades() {
     let run = || {
         let segment = Segment::create(Backend::Posix);
-        let report = stress(&segment, &["--procs", "1", "--trades", "500", "--seed", "42"]);
-        (report["trades"].clone(), segment.json("stress-0", "portfolio"))
+        let report = stress(
+            &segment,
+            &["--procs", "1", "--trades", "500", "--seed", "42"],
+        );
+        (
+            report["trades"].clone(),
+            segment.json("stress-0", "portfolio"),
+        )
     };
     assert_eq!(run(), run());
 }
@@ -50,12 +59,21 @@ fn the_same_seed_makes_the_same_trades() {
 #[test]
 fn unlocked_stress_shows_the_race() {
     let segment = Segment::create(Backend::Posix);
-    let report = stress(&segment, &["--procs", "2", "--trades", "50000", "--unlocked"]);
+    let report = stress(
+        &segment,
+        &["--procs", "2", "--trades", "50000", "--unlocked"],
+    );
     assert_eq!(report["unlocked"], true);
-    assert_eq!(report["audit"]["consistent"], false, "the race did not show: {report}");
+    assert_eq!(
+        report["audit"]["consistent"], false,
+        "the race did not show: {report}"
+    );
     // The text report names what was lost or created.
     let segment = Segment::create(Backend::Posix);
-    let run = segment.trader("teacher", &["stress", "--procs", "2", "--trades", "50000", "--unlocked"]);
+    let run = segment.trader(
+        "teacher",
+        &["stress", "--procs", "2", "--trades", "50000", "--unlocked"],
+    );
     run.success()
         .stdout_has("UNLOCKED")
         .stdout_has("audit: INCONSISTENT");
@@ -64,7 +82,11 @@ fn unlocked_stress_shows_the_race() {
 #[test]
 fn stress_refuses_bad_options() {
     let segment = Segment::create(Backend::Posix);
-    for args in [&["stress", "--procs", "0"][..], &["stress", "--trades", "x"], &["stress", "--bogus"]] {
+    for args in [
+        &["stress", "--procs", "0"][..],
+        &["stress", "--trades", "x"],
+        &["stress", "--bogus"],
+    ] {
         let run = segment.trader("teacher", args);
         run.status(2);
     }
@@ -78,13 +100,20 @@ fn stress_refuses_bad_options() {
 #[test]
 fn history_is_yours_and_tape_is_everyones() {
     let segment = Segment::create(Backend::Posix);
-    segment.script("ann", &[], "buy DOLLAR 1\nbuy EURO 2\n").success();
-    segment.script("bob", &[], "buy POUND 0.5\nsell POUND 0.25\n").success();
+    segment
+        .script("ann", &[], "buy DOLLAR 1\nbuy EURO 2\n")
+        .success();
+    segment
+        .script("bob", &[], "buy POUND 0.5\nsell POUND 0.25\n")
+        .success();
 
     let tape = segment.json("ann", "tape 3");
     let trades = tape["trades"].as_array().unwrap();
     assert_eq!(trades.len(), 3);
-    let seqs: Vec<u64> = trades.iter().map(|trade| trade["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = trades
+        .iter()
+        .map(|trade| trade["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, [2, 3, 4]);
     assert_eq!(trades[0]["account"], "ann");
     assert_eq!(trades[0]["currency"], "EURO");
@@ -99,9 +128,20 @@ fn history_is_yours_and_tape_is_everyones() {
     assert!(mine.iter().all(|trade| trade["account"] == "ann"));
 
     // Text forms.
-    segment.trader("bob", &["history"]).success().stdout_has("POUND");
-    segment.trader("carol", &["history"]).success().stdout_has("no trades yet");
-    for bad in [&["tape", "0"][..], &["tape", "257"], &["history", "x"], &["tape", "1", "2"]] {
+    segment
+        .trader("bob", &["history"])
+        .success()
+        .stdout_has("POUND");
+    segment
+        .trader("carol", &["history"])
+        .success()
+        .stdout_has("no trades yet");
+    for bad in [
+        &["tape", "0"][..],
+        &["tape", "257"],
+        &["history", "x"],
+        &["tape", "1", "2"],
+    ] {
         segment.trader("ann", bad).status(1).stderr_has("usage:");
     }
 }
@@ -110,12 +150,18 @@ fn history_is_yours_and_tape_is_everyones() {
 fn the_tape_keeps_the_last_256_trades() {
     let segment = Segment::create(Backend::Posix);
     segment
-        .script("ann", &[], &"buy DOLLAR 0.01\nsell DOLLAR 0.01\n".repeat(150))
+        .script(
+            "ann",
+            &[],
+            &"buy DOLLAR 0.01\nsell DOLLAR 0.01\n".repeat(150),
+        )
         .success();
     let tape = segment.json("ann", "tape 256");
     let trades = tape["trades"].as_array().unwrap();
     assert_eq!(trades.len(), 256);
     assert_eq!(trades[0]["seq"], 45);
     assert_eq!(trades[255]["seq"], 300);
-    assert!(trades.windows(2).all(|pair| pair[1]["seq"].as_u64() == pair[0]["seq"].as_u64().map(|seq| seq + 1)));
+    assert!(trades
+        .windows(2)
+        .all(|pair| pair[1]["seq"].as_u64() == pair[0]["seq"].as_u64().map(|seq| seq + 1)));
 }

@@ -23,7 +23,9 @@ fn board(segment: &Segment) -> PtySession {
         },
     )
     .expect("cannot start the board in a pty");
-    session.exp_string("LATEST TRADES").expect("the board never drew");
+    session
+        .exp_string("LATEST TRADES")
+        .expect("the board never drew");
     session
 }
 
@@ -47,11 +49,17 @@ fn the_board_follows_other_traders_and_quits_on_q() {
     let mut session = board(&segment);
     segment.trader("ann", &["buy", "POUND", "2.5"]).success();
     // The trade appears without any key press: the board was woken.
-    session.exp_string("ann").expect("the board missed ann's trade");
-    session.exp_string("83.13").expect("the board missed the total");
+    session
+        .exp_string("ann")
+        .expect("the board missed ann's trade");
+    session
+        .exp_string("83.13")
+        .expect("the board missed the total");
     segment.trader("bob", &["sell", "POUND", "1"]).status(1);
     segment.trader("ann", &["sell", "POUND", "1"]).success();
-    session.exp_string("33.24").expect("the board missed the sale");
+    session
+        .exp_string("33.24")
+        .expect("the board missed the sale");
     session.send("q").unwrap();
     session.flush().unwrap();
     assert!(matches!(wait_exit(&session), WaitStatus::Exited(_, 0)));
