@@ -13,7 +13,7 @@
 //!   128         LockSlot: the robust pthread mutex   (64 bytes)
 //!   192         RedoRecord: the trade being applied  (96 bytes)
 //!   288         CurrencySlot x 16                    (48 bytes each)
-//!   1056        TapeEntry x 256: ring of last trades (48 bytes each)
+//!   1088        TapeEntry x 256: ring of last trades (64 bytes each)
 //! HEADER_SIZE   AccountSlot x capacity               (168 bytes each)
 //! ```
 //!
@@ -87,8 +87,7 @@ pub struct Header {
     pub currency_count: AtomicU32,
     /// Accounts opened so far; slots `0..account_count` are in use.
     pub account_count: AtomicU32,
-    /// Bumped after every committed change; a futex word for watchers.
-    pub change_seq: AtomicU32,
+    _pad: AtomicU32,
     pub initial_cash: AtomicI64,
     pub starting_balance: AtomicI64,
     /// The exchange's cash reserve.
@@ -97,7 +96,11 @@ pub struct Header {
     pub trade_seq: AtomicU64,
     /// Processes waiting on `change_seq`, so traders wake them only then.
     pub watchers: AtomicU32,
-    _reserved: [AtomicU32; 11],
+    /// Bumped after every committed change; a futex word for watchers.
+    /// On the same cache line as the cash and `trade_seq`, which a trade
+    /// writes anyway, so the first line stays read-only and shared.
+    pub change_seq: AtomicU32,
+    _reserved: [AtomicU32; 10],
     pub lock: LockSlot,
     pub redo: RedoRecord,
     pub currencies: [CurrencySlot; MAX_CURRENCIES],
@@ -143,8 +146,9 @@ pub struct CurrencySlot {
     pub initial_stock: AtomicI64,
 }
 
-/// One trade on the tape.
-#[repr(C)]
+/// One trade on the tape, on a cache line of its own, so a trade writes
+/// one line of tape.
+#[repr(C, align(64))]
 pub struct TapeEntry {
     /// 1 for the first trade; 0 marks an empty slot.
     pub seq: AtomicU64,
@@ -174,7 +178,7 @@ const _: () = {
     assert!(offset_of!(Header, magic) == 0);
     assert!(offset_of!(Header, state) == 12);
     assert!(offset_of!(Header, total_size) == 24);
-    assert!(offset_of!(Header, change_seq) == 44);
+    assert!(offset_of!(Header, change_seq) == 84);
     assert!(offset_of!(Header, cash) == 64);
     assert!(offset_of!(Header, watchers) == 80);
     assert!(offset_of!(Header, lock) == 128);
@@ -182,9 +186,9 @@ const _: () = {
     assert!(size_of::<RedoRecord>() == 96);
     assert!(offset_of!(Header, currencies) == 288);
     assert!(size_of::<CurrencySlot>() == 48);
-    assert!(offset_of!(Header, tape) == 1056);
-    assert!(size_of::<TapeEntry>() == 48);
-    assert!(size_of::<Header>() == 13_376);
+    assert!(offset_of!(Header, tape) == 1088);
+    assert!(size_of::<TapeEntry>() == 64);
+    assert!(size_of::<Header>() == 17_472);
     assert!(align_of::<Header>() == 64);
     assert!(size_of::<AccountSlot>() == 168);
     assert!(align_of::<AccountSlot>() == 8);

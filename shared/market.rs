@@ -197,6 +197,11 @@ fn is_account_name_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-')
 }
 
+/// Lazily, so the hot path never builds and drops an unused error.
+fn overflow() -> Error {
+    Error::Overflow
+}
+
 fn money(slot: &std::sync::atomic::AtomicI64) -> Money {
     Money::from_hundredths(slot.load(Relaxed))
 }
@@ -417,6 +422,7 @@ impl Exchange {
     }
 
     /// The account slots in use, after a range check of the count.
+    #[inline]
     fn accounts_in_use(&self) -> Result<&[AccountSlot]> {
         let table = self
             .mapping
@@ -446,6 +452,7 @@ impl Exchange {
 
     /// Takes the lock. If its previous owner died, replays its pending
     /// trade first, and only then marks the lock consistent.
+    #[inline]
     fn lock(&self) -> Result<MutexGuard<'_>> {
         let header = self.header();
         let mut guard = header.lock.mutex.lock().map_err(|error| Error::Lock {
@@ -538,6 +545,7 @@ impl Exchange {
             .ok_or_else(|| self.corrupted("an account name is invalid"))
     }
 
+    #[inline]
     fn account_slot(&self, account: AccountId) -> Result<&AccountSlot> {
         self.accounts_in_use()?
             .get(account.0 as usize)
@@ -573,7 +581,7 @@ impl Exchange {
         let cash = money(&header.cash);
         let (price, outcome) = match side {
             Side::Buy => {
-                let cost = quote.sell.cost_of(amount).ok_or(Error::Overflow)?;
+                let cost = quote.sell.cost_of(amount).ok_or_else(overflow)?;
                 if balance < cost {
                     return Err(Error::InsufficientBalance { cost, balance });
                 }
@@ -596,7 +604,7 @@ impl Exchange {
                 (quote.sell, outcome)
             }
             Side::Sell => {
-                let proceeds = quote.buy.proceeds_of(amount).ok_or(Error::Overflow)?;
+                let proceeds = quote.buy.proceeds_of(amount).ok_or_else(overflow)?;
                 if holding < amount {
                     return Err(Error::InsufficientHolding {
                         currency: quote.name.clone(),
@@ -619,12 +627,12 @@ impl Exchange {
                 (quote.buy, outcome)
             }
         };
-        let outcome = outcome.ok_or(Error::Overflow)?;
+        let outcome = outcome.ok_or_else(overflow)?;
         let seq = header
             .trade_seq
             .load(Relaxed)
             .checked_add(1)
-            .ok_or(Error::Overflow)?;
+            .ok_or_else(overflow)?;
 
         // 0. Write the tape entry. Until `trade_seq` reaches `seq`, readers
         //    skip this slot, so a death here loses nothing but the oldest
@@ -721,7 +729,7 @@ impl Exchange {
         let amount_units = amount.hundredths();
         let (price, total, signed) = match side {
             Side::Buy => {
-                let cost = quote.sell.cost_of(amount).ok_or(Error::Overflow)?;
+                let cost = quote.sell.cost_of(amount).ok_or_else(overflow)?;
                 if balance < cost.hundredths() || stock < amount_units {
                     return Err(Error::InsufficientBalance {
                         cost,
@@ -731,7 +739,7 @@ impl Exchange {
                 (quote.sell, cost, 1)
             }
             Side::Sell => {
-                let proceeds = quote.buy.proceeds_of(amount).ok_or(Error::Overflow)?;
+                let proceeds = quote.buy.proceeds_of(amount).ok_or_else(overflow)?;
                 if holding < amount_units || cash < proceeds.hundredths() {
                     return Err(Error::InsufficientHolding {
                         currency: quote.name.clone(),
@@ -881,14 +889,14 @@ impl Exchange {
             .iter()
             .zip(&holdings)
             .map(|(currency, (name, amount))| {
-                let value = currency.buy.proceeds_of(*amount).ok_or(Error::Overflow)?;
+                let value = currency.buy.proceeds_of(*amount).ok_or_else(overflow)?;
                 Ok((name.clone(), value))
             })
             .collect::<Result<Vec<_>>>()?;
         let net_worth = values
             .iter()
             .try_fold(balance, |sum, (_, value)| sum.checked_add(*value))
-            .ok_or(Error::Overflow)?;
+            .ok_or_else(overflow)?;
         let starting_balance = money(&self.header().starting_balance);
         Ok(Portfolio {
             name: layout::load_name(&slot.name, is_account_name_byte)
@@ -900,7 +908,7 @@ impl Exchange {
             starting_balance,
             profit: net_worth
                 .checked_sub(starting_balance)
-                .ok_or(Error::Overflow)?,
+                .ok_or_else(overflow)?,
         })
     }
 
@@ -914,7 +922,7 @@ impl Exchange {
             Side::Buy => (quote.sell, quote.sell.cost_of(amount)),
             Side::Sell => (quote.buy, quote.buy.proceeds_of(amount)),
         };
-        Ok((price, total.ok_or(Error::Overflow)?))
+        Ok((price, total.ok_or_else(overflow)?))
     }
 
     /// Checks both conservation laws on a snapshot taken under the lock.
