@@ -502,9 +502,9 @@ fn help_text(specs: &[&crate::command::CommandSpec], colour: bool) -> String {
 fn audit_line(audit: &Audit) -> String {
     if audit.consistent {
         return format!(
-            "audit: consistent; {} currencies and {} accounts, cash {} + balances {} = {} + {}",
-            audit.currencies.len(),
-            audit.money.accounts,
+            "audit: consistent; {} and {}, cash {} + balances {} = initial cash {} + starting balances {}",
+            plural(audit.currencies.len(), "currency", "currencies"),
+            plural(audit.money.accounts as usize, "account", "accounts"),
             audit.money.cash,
             audit.money.balances,
             audit.money.initial_cash,
@@ -532,6 +532,10 @@ fn audit_line(audit: &Audit) -> String {
         ));
     }
     format!("audit: INCONSISTENT: {}", problems.join(", "))
+}
+
+fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 fn side_word(side: Side) -> &'static str {
