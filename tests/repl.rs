@@ -9,7 +9,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Backend, Segment};
 use rexpect::process::wait::WaitStatus;
@@ -88,22 +88,6 @@ fn spawn(
     .expect("cannot start the trader in a pty")
 }
 
-/// Waits at most [`TIMEOUT`] for the process to exit and returns its
-/// status.
-#[track_caller]
-fn wait_exit(session: &PtySession) -> WaitStatus {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        match session.process.status() {
-            Some(WaitStatus::StillAlive) => {}
-            Some(status) => return status,
-            None => panic!("cannot get the trader's status"),
-        }
-        assert!(Instant::now() < deadline, "the trader did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// An interactive trader. The terminal's escape codes are stripped from
 /// what it shows unless the test asks for colour.
 struct Repl {
@@ -171,7 +155,7 @@ impl Repl {
         self.session
             .exp_eof()
             .unwrap_or_else(|error| panic!("{}: no exit after Ctrl-D: {error}", self.name));
-        match wait_exit(&self.session) {
+        match common::wait_pty_exit(&self.session) {
             WaitStatus::Exited(_, 0) => {}
             status => panic!("{}: Ctrl-D ended with {status:?}", self.name),
         }
@@ -229,7 +213,10 @@ fn up_arrow_recalls_the_last_command_even_after_a_restart() {
     repl.keys("quit\r");
     repl.session.exp_eof().unwrap();
     assert!(
-        matches!(wait_exit(&repl.session), WaitStatus::Exited(_, 0)),
+        matches!(
+            common::wait_pty_exit(&repl.session),
+            WaitStatus::Exited(_, 0)
+        ),
         "quit did not exit 0"
     );
     let history = std::fs::read_to_string(home.history()).expect("no history file");

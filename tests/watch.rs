@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Backend, Segment};
 use rexpect::process::wait::WaitStatus;
@@ -29,20 +29,6 @@ fn board(segment: &Segment) -> PtySession {
     session
 }
 
-#[track_caller]
-fn wait_exit(session: &PtySession) -> WaitStatus {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        match session.process.status() {
-            Some(WaitStatus::StillAlive) => {}
-            Some(status) => return status,
-            None => panic!("cannot get the board's status"),
-        }
-        assert!(Instant::now() < deadline, "the board did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn the_board_follows_other_traders_and_quits_on_q() {
     let segment = Segment::create(Backend::Posix);
@@ -62,7 +48,10 @@ fn the_board_follows_other_traders_and_quits_on_q() {
         .expect("the board missed the sale");
     session.send("q").unwrap();
     session.flush().unwrap();
-    assert!(matches!(wait_exit(&session), WaitStatus::Exited(_, 0)));
+    assert!(matches!(
+        common::wait_pty_exit(&session),
+        WaitStatus::Exited(_, 0)
+    ));
 }
 
 #[test]
@@ -70,7 +59,10 @@ fn ctrl_c_leaves_the_board() {
     let segment = Segment::create(Backend::Posix);
     let mut session = board(&segment);
     session.send_control('c').unwrap();
-    assert!(matches!(wait_exit(&session), WaitStatus::Exited(_, 0)));
+    assert!(matches!(
+        common::wait_pty_exit(&session),
+        WaitStatus::Exited(_, 0)
+    ));
 }
 
 #[test]
@@ -81,7 +73,10 @@ fn a_removed_exchange_ends_the_board() {
     session
         .exp_string("was removed or replaced")
         .expect("the board did not notice");
-    assert!(matches!(wait_exit(&session), WaitStatus::Exited(_, 2)));
+    assert!(matches!(
+        common::wait_pty_exit(&session),
+        WaitStatus::Exited(_, 2)
+    ));
 }
 
 #[test]

@@ -465,3 +465,23 @@ impl Segment {
         self.address.strip_prefix("file:").map(PathBuf::from)
     }
 }
+
+/// Waits at most [`TIMEOUT`] for a process in a pty to exit and returns
+/// its status.
+#[track_caller]
+pub fn wait_pty_exit(session: &rexpect::session::PtySession) -> rexpect::process::wait::WaitStatus {
+    use rexpect::process::wait::WaitStatus;
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match session.process.status() {
+            Some(WaitStatus::StillAlive) => {}
+            Some(status) => return status,
+            None => panic!("cannot get the status of the process in the pty"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process in the pty did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
