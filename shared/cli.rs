@@ -23,6 +23,12 @@ Examples:
   printf 'buy EURO 1\\nportfolio\\n' | trader --name bob
   trader --segment posix:/class --script orders.txt
 
+Instruments for a class (each has its own --help):
+  trader watch                            live board of rates and trades; q leaves
+  trader stress --procs 4 --trades 10000  many traders at once, then the audit
+  trader stress --unlocked ...            the textbook race, on a segment of its own
+  trader bench                            shared memory against message passing
+
 Exit status: 0 all commands succeeded, 1 a command was refused,
 2 usage error or the exchange cannot be used.";
 
@@ -130,6 +136,7 @@ pub fn trader_main() -> ExitCode {
 #[derive(Debug, Parser)]
 #[command(
     name = "trader stress",
+    bin_name = "trader stress",
     after_help = "Examples:
   trader stress --procs 4 --trades 100000
   trader --segment posix:/race stress --procs 2 --trades 20000 --unlocked
@@ -170,7 +177,11 @@ struct StressWorkerArgs {
 
 /// `trader watch`: the live board.
 #[derive(Debug, Parser)]
-#[command(name = "trader watch", after_help = "Keys: q, Esc or Ctrl-C leave.")]
+#[command(
+    name = "trader watch",
+    bin_name = "trader watch",
+    after_help = "Keys: q, Esc or Ctrl-C leave."
+)]
 pub struct WatchArgs {
     /// How many of the latest trades to show.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -179,7 +190,7 @@ pub struct WatchArgs {
 
 /// `trader bench`: every benchmark, side by side.
 #[derive(Debug, Parser)]
-#[command(name = "trader bench")]
+#[command(name = "trader bench", bin_name = "trader bench")]
 pub struct BenchArgs {
     /// A short smoke run instead of the full one.
     #[arg(long)]
