@@ -176,7 +176,12 @@ fn latency(trades: u64) -> Result<(f64, f64)> {
 pub fn serve(address: &SegmentAddress, socket: &Path) -> Result<()> {
     let io_error =
         |what: &'static str| move |error: std::io::Error| Error::os(&socket.display(), what, error);
-    let _ = std::fs::remove_file(socket);
+    // Clear a socket left by an earlier run, and nothing else.
+    if std::fs::symlink_metadata(socket)
+        .is_ok_and(|metadata| std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()))
+    {
+        let _ = std::fs::remove_file(socket);
+    }
     let listener = UnixListener::bind(socket).map_err(io_error("bind"))?;
     stress::ready_then_wait_for_go();
     for (index, connection) in listener.incoming().enumerate() {
@@ -348,7 +353,11 @@ fn watch_latency(rounds: usize) -> Result<(f64, f64)> {
             let seen = exchange.change_seq();
             let exchange = &exchange;
             let watcher = scope.spawn(move || {
-                while exchange.change_seq() == seen {
+                // Bounded, so a failed trade cannot leave it waiting.
+                for _ in 0..5 {
+                    if exchange.change_seq() != seen {
+                        break;
+                    }
                     exchange.wait_for_change(seen, Duration::from_secs(1));
                 }
                 Instant::now()

@@ -97,8 +97,9 @@ pub struct InitArgs {
 
 fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if mode <= 0o777 => Ok(mode),
+    let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(digits, 8).ok().filter(|_| octal) {
+        Some(mode) if mode <= 0o777 => Ok(mode),
         _ => Err(format!("{text:?} is not an octal mode from 0000 to 0777")),
     }
 }

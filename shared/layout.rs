@@ -57,6 +57,10 @@ pub mod state {
     pub const READY: u32 = 0x5245_4459;
     /// Removed or replaced by `exchange-init`: traders must stop.
     pub const RETIRED: u32 = 0x5245_5449;
+    /// A dead trader's trade could not be repaired (its redo record failed
+    /// a check). The lock stays usable, so `exchange-init` can retire and
+    /// replace the exchange, but nobody trades on it.
+    pub const POISONED: u32 = 0x504f_4953;
 }
 
 /// Values of [`RedoRecord::state`].
@@ -95,12 +99,16 @@ pub struct Header {
     /// Sequence number of the last trade; the tape's write position.
     pub trade_seq: AtomicU64,
     /// Processes waiting on `change_seq`, so traders wake them only then.
+    /// A hint, not a count: see `Exchange::wake_watchers`.
     pub watchers: AtomicU32,
     /// Bumped after every committed change; a futex word for watchers.
     /// On the same cache line as the cash and `trade_seq`, which a trade
     /// writes anyway, so the first line stays read-only and shared.
     pub change_seq: AtomicU32,
-    _reserved: [AtomicU32; 10],
+    /// Wake-ups in a row that found nobody asleep: how a watcher that
+    /// died without deregistering is forgotten.
+    pub idle_wakes: AtomicU32,
+    _reserved: [AtomicU32; 9],
     pub lock: LockSlot,
     pub redo: RedoRecord,
     pub currencies: [CurrencySlot; MAX_CURRENCIES],

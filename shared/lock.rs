@@ -239,10 +239,11 @@ pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: D
     }
 }
 
-/// Wakes every process sleeping in [`futex_wait`] on `word`.
-pub fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
+/// Wakes every process sleeping in [`futex_wait`] on `word`; returns how
+/// many were woken.
+pub fn futex_wake_all(word: &std::sync::atomic::AtomicU32) -> usize {
     // SAFETY: FUTEX_WAKE only uses the address of `word` as a key.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
-    }
+    let woken =
+        unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+    usize::try_from(woken).unwrap_or(0)
 }

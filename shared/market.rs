@@ -197,6 +197,11 @@ fn is_account_name_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-')
 }
 
+/// See [`Exchange::wake_watchers`].
+const FORGET_WATCHERS_AFTER: u32 = 1_000;
+
+const POISONED_REASON: &str = "a trader died mid-trade and its trade could not be repaired";
+
 /// Lazily, so the hot path never builds and drops an unused error.
 fn overflow() -> Error {
     Error::Overflow
@@ -278,18 +283,10 @@ impl Exchange {
     pub fn remove(address: &SegmentAddress) -> Result<()> {
         match Exchange::attach(address) {
             Ok(exchange) => exchange.retire()?,
-            Err(error @ Error::NotAnExchange { .. })
-                if matches!(address, SegmentAddress::File { .. }) =>
-            {
-                return Err(error)
-            }
-            Err(
-                Error::NotAnExchange { .. }
-                | Error::Corrupted { .. }
-                | Error::Incompatible { .. }
-                | Error::Retired { .. }
-                | Error::Lock { .. },
-            ) => {}
+            // A damaged or outdated exchange is still ours to remove; an
+            // object that is no exchange at all (another program's
+            // segment, a stray file) is never touched.
+            Err(Error::Corrupted { .. } | Error::Incompatible { .. } | Error::Retired { .. }) => {}
             Err(error) => return Err(error),
         }
         segment::remove(address)
@@ -370,6 +367,7 @@ impl Exchange {
         match header.state.load(Acquire) {
             state::READY => {}
             state::RETIRED => return Err(Error::Retired { address: text() }),
+            state::POISONED => return Err(corrupted(POISONED_REASON.into())),
             state::INITIALIZING => {
                 return Err(corrupted("its initialization never finished".into()))
             }
@@ -454,29 +452,44 @@ impl Exchange {
     /// trade first, and only then marks the lock consistent.
     #[inline]
     fn lock(&self) -> Result<MutexGuard<'_>> {
+        let guard = self.lock_any_state()?;
+        match self.header().state.load(Acquire) {
+            state::READY => Ok(guard),
+            state::RETIRED => Err(Error::Retired {
+                address: self.address.to_string(),
+            }),
+            state::POISONED => Err(self.corrupted(POISONED_REASON)),
+            other => Err(self.corrupted(format!("unknown state {other:#x}"))),
+        }
+    }
+
+    /// Takes the lock whatever state the exchange is in, repairing after a
+    /// dead owner. A repair that fails (a redo record naming slots that do
+    /// not exist) poisons the exchange instead of leaving the mutex
+    /// unrecoverable: nobody trades on it, but `exchange-init --force` or
+    /// `--remove` can still lock it to retire it.
+    #[inline]
+    fn lock_any_state(&self) -> Result<MutexGuard<'_>> {
         let header = self.header();
         let mut guard = header.lock.mutex.lock().map_err(|error| Error::Lock {
             address: self.address.to_string(),
             reason: error.to_string(),
         })?;
         if guard.owner_died() {
-            replay_redo(
+            let repaired = replay_redo(
                 header,
                 self.mapping.accounts(self.capacity),
                 self.currencies.len(),
-            )
-            .map_err(|reason| self.corrupted(reason))?;
+            );
+            if repaired.is_err() {
+                header.state.store(state::POISONED, Release);
+            }
             guard
                 .mark_consistent()
                 .map_err(|error| Error::os(&self.address, "pthread_mutex_consistent", error))?;
+            repaired.map_err(|reason| self.corrupted(reason))?;
         }
-        match header.state.load(Acquire) {
-            state::READY => Ok(guard),
-            state::RETIRED => Err(Error::Retired {
-                address: self.address.to_string(),
-            }),
-            other => Err(self.corrupted(format!("unknown state {other:#x}"))),
-        }
+        Ok(guard)
     }
 
     /// Checks with the operating system that the segment is still there
@@ -535,6 +548,32 @@ impl Exchange {
             .store(accounts.len() as u32 + 1, Release);
         header.change_seq.fetch_add(1, Release);
         Ok(AccountId(accounts.len() as u32))
+    }
+
+    /// Opens (or finds) every named account, or none of them: fails with
+    /// [`Error::AccountTableFull`] before opening any if they do not all fit.
+    pub fn open_accounts(&self, names: &[String]) -> Result<Vec<AccountId>> {
+        if let Some(name) = names.iter().find(|name| !is_account_name(name)) {
+            return Err(Error::AccountName { name: name.clone() });
+        }
+        {
+            let _guard = self.lock()?;
+            let accounts = self.accounts_in_use()?;
+            let missing = names
+                .iter()
+                .filter(|name| {
+                    !accounts
+                        .iter()
+                        .any(|slot| layout::name_equals(&slot.name, name, false))
+                })
+                .count();
+            if accounts.len() + missing > self.capacity as usize {
+                return Err(Error::AccountTableFull {
+                    capacity: self.capacity,
+                });
+            }
+        }
+        names.iter().map(|name| self.open_account(name)).collect()
     }
 
     /// The account's name.
@@ -831,14 +870,29 @@ impl Exchange {
         let header = self.header();
         header.watchers.fetch_add(1, AcqRel);
         crate::lock::futex_wait(&header.change_seq, seen, timeout);
-        header.watchers.fetch_sub(1, AcqRel);
+        // Saturating: a trader may have reset the hint meanwhile.
+        let _ = header
+            .watchers
+            .fetch_update(AcqRel, Acquire, |count| count.checked_sub(1));
     }
 
     /// Wakes every process sleeping in [`Exchange::wait_for_change`].
+    ///
+    /// `watchers` is a hint that a watcher killed mid-wait leaves raised,
+    /// which would make every trade pay for a system call forever. So after
+    /// [`FORGET_WATCHERS_AFTER`] wake-ups in a row that found nobody asleep,
+    /// the hint is cleared; a live watcher raises it again before its next
+    /// sleep.
     pub fn wake_watchers(&self) {
         let header = self.header();
-        if header.watchers.load(Acquire) > 0 {
-            crate::lock::futex_wake_all(&header.change_seq);
+        if header.watchers.load(Acquire) == 0 {
+            return;
+        }
+        if crate::lock::futex_wake_all(&header.change_seq) > 0 {
+            header.idle_wakes.store(0, Relaxed);
+        } else if header.idle_wakes.fetch_add(1, Relaxed) >= FORGET_WATCHERS_AFTER {
+            header.watchers.store(0, Release);
+            header.idle_wakes.store(0, Relaxed);
         }
     }
 
@@ -1013,10 +1067,14 @@ impl Exchange {
     /// Marks the exchange retired, so every attached trader stops at its
     /// next command instead of trading on an orphan.
     fn retire(&self) -> Result<()> {
-        let _guard = self.lock()?;
         let header = self.header();
+        let guard = self.lock_any_state();
+        // Even when the lock cannot be had (held by a stopped process, say),
+        // mark the exchange retired: nobody may trade on it once its name is
+        // gone, and a locker checks the state after locking.
         header.state.store(state::RETIRED, Release);
         header.change_seq.fetch_add(1, Release);
+        drop(guard);
         crate::lock::futex_wake_all(&header.change_seq);
         Ok(())
     }

@@ -29,6 +29,7 @@ use nix::sys::stat::Mode;
 use crate::address::{SegmentAddress, SysVKey};
 use crate::error::{Error, Result};
 use crate::layout::{AccountSlot, Header, HEADER_SIZE};
+use crate::lock::LOCK_TIMEOUT;
 
 /// One segment mapped read-write into this process. Unmapped on drop.
 pub struct Mapping {
@@ -117,6 +118,10 @@ impl Mapping {
     /// at the address. A file segment is returned holding an exclusive
     /// flock; call [`Mapping::share`] once it is initialized.
     pub fn create(address: &SegmentAddress, size: usize, mode: u32) -> Result<Mapping> {
+        // `header()` relies on every mapping holding at least a header.
+        if size < HEADER_SIZE {
+            return Err(too_small(address, size as u64));
+        }
         match address {
             SegmentAddress::Posix { name } => {
                 let fd = mman::shm_open(
@@ -237,11 +242,7 @@ impl Mapping {
                 let (locked, sole_opener) = match Flock::lock(file, FlockArg::LockExclusiveNonblock)
                 {
                     Ok(locked) => (locked, true),
-                    Err((file, Errno::EWOULDBLOCK)) => (
-                        Flock::lock(file, FlockArg::LockShared)
-                            .map_err(|(_, errno)| errno_error(address, "flock", errno))?,
-                        false,
-                    ),
+                    Err((file, Errno::EWOULDBLOCK)) => (lock_shared(address, file)?, false),
                     Err((_, errno)) => return Err(errno_error(address, "flock", errno)),
                 };
                 let (base, len) = map_existing(address, &locked)?;
@@ -420,6 +421,31 @@ pub fn remove(address: &SegmentAddress) -> Result<()> {
 /// `shm_perm.mode` bit set once IPC_RMID has marked a segment for removal
 /// (linux/shm.h; libc does not export it).
 const SHM_DEST: u32 = 0o1000;
+
+/// Takes a shared flock, waiting at most [`LOCK_TIMEOUT`] for a process
+/// that holds it exclusively (one creating or repairing the file).
+fn lock_shared(address: &SegmentAddress, mut file: File) -> Result<Flock<File>> {
+    let deadline = std::time::Instant::now() + LOCK_TIMEOUT;
+    loop {
+        match Flock::lock(file, FlockArg::LockSharedNonblock) {
+            Ok(locked) => return Ok(locked),
+            Err((returned, Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
+                file = returned;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(Error::Lock {
+                    address: address.to_string(),
+                    reason: format!(
+                        "another process has held the file exclusively for over {}s; let it finish, or stop it",
+                        LOCK_TIMEOUT.as_secs()
+                    ),
+                })
+            }
+            Err((_, errno)) => return Err(errno_error(address, "flock", errno)),
+        }
+    }
+}
 
 fn page_size() -> usize {
     // SAFETY: sysconf takes a plain integer.

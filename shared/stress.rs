@@ -97,9 +97,10 @@ pub fn run_stress(
     options: &StressOptions,
 ) -> Result<StressReport> {
     let exchange = Exchange::attach(address)?;
-    for index in 0..options.procs {
-        exchange.open_account(&worker_account(index))?;
-    }
+    // All the accounts or none: a run that cannot fit must not use up
+    // the table that the class's traders need.
+    let names: Vec<String> = (0..options.procs).map(worker_account).collect();
+    exchange.open_accounts(&names)?;
     let commands = (0..options.procs)
         .map(|index| {
             let mut command = Command::new(trader_exe);
@@ -120,7 +121,7 @@ pub fn run_stress(
         })
         .collect();
     let start_seq = exchange.status()?.trades;
-    let total = options.trades * options.procs as u64;
+    let total = options.trades.saturating_mul(options.procs as u64);
     let progress = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
