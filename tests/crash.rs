@@ -678,3 +678,53 @@ mod steps {
         }
     }
 }
+
+/// A dead trader whose redo record cannot be repaired (it names an account
+/// that does not exist) poisons the exchange: every trader is told at once
+/// that it is corrupted, none waits for the lock, and `exchange-init
+/// --force` still replaces it.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn an_unrepairable_trade_poisons_the_exchange_but_not_the_lock() {
+    use shm_exchange::layout::{Header, RedoRecord};
+    let segment = Segment::create(Backend::Posix);
+    segment.trader("victim", &["rates"]).success();
+    let mut command = segment.trader_command("victim");
+    command
+        .env("SHM_EXCHANGE_CRASH_AT", "after-redo")
+        .args(["buy", "DOLLAR", "1"]);
+    let died = Run::new(command, b"");
+    assert_eq!(
+        died.output.status.signal(),
+        Some(libc::SIGKILL),
+        "the hook did not fire"
+    );
+
+    let path = format!("/dev/shm{}", segment.address.trim_start_matches("posix:"));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let account = std::mem::offset_of!(Header, redo) + std::mem::offset_of!(RedoRecord, account);
+    file.write_all_at(&9_999_u32.to_ne_bytes(), account as u64)
+        .unwrap();
+
+    for name in ["first", "second"] {
+        let started = Instant::now();
+        segment
+            .trader(name, &["rates"])
+            .status(2)
+            .stderr_has("is corrupted");
+        assert!(
+            started.elapsed() < LOCK_TIMEOUT / 2,
+            "{name} waited for the lock"
+        );
+    }
+    segment
+        .init(&["--status"])
+        .status(2)
+        .stderr_has("could not be repaired");
+    segment.init(&["--force"]).success();
+    assert_consistent(&segment.json("after", "audit"));
+}

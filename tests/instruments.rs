@@ -165,3 +165,23 @@ fn the_tape_keeps_the_last_256_trades() {
         .windows(2)
         .all(|pair| pair[1]["seq"].as_u64() == pair[0]["seq"].as_u64().map(|seq| seq + 1)));
 }
+
+#[test]
+fn stress_opens_all_its_accounts_or_none() {
+    let segment = Segment::unique(Backend::Posix);
+    let config = std::env::temp_dir().join(format!("stress-four-{}.json", std::process::id()));
+    std::fs::write(&config, r#"{"accounts": 4}"#).unwrap();
+    segment
+        .init(&["--config", config.to_str().unwrap()])
+        .success();
+    let _ = std::fs::remove_file(&config);
+    segment.trader("alice", &["rates"]).success();
+    segment
+        .trader("teacher", &["stress", "--procs", "8", "--trades", "10"])
+        .status(2)
+        .stderr_has("the account table is full");
+    let traders = segment.json("alice", "traders");
+    assert_eq!(traders["traders"].as_array().unwrap().len(), 1, "{traders}");
+    // Room is left for the class.
+    segment.trader("bob", &["rates"]).success();
+}

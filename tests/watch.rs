@@ -87,3 +87,42 @@ fn the_board_needs_a_terminal() {
         .status(2)
         .stderr_has("needs a terminal");
 }
+
+/// A board killed while it sleeps leaves its registration behind; the
+/// traders forget it after a run of wake-ups that find nobody asleep, so
+/// trading does not pay for a system call forever.
+#[test]
+fn a_killed_board_is_forgotten() {
+    use std::os::unix::fs::FileExt;
+    let segment = Segment::create(Backend::Posix);
+    let session = board(&segment);
+    let path = format!("/dev/shm{}", segment.address.trim_start_matches("posix:"));
+    let offset = std::mem::offset_of!(shm_exchange::layout::Header, watchers) as u64;
+    let watchers = || {
+        let file = std::fs::File::open(&path).unwrap();
+        let mut word = [0; 4];
+        file.read_exact_at(&mut word, offset).unwrap();
+        u32::from_ne_bytes(word)
+    };
+    common::wait_for("the board to sleep", TIMEOUT, || watchers() > 0);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(session.process.child_pid.as_raw()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    common::wait_pty_exit(&session);
+    if watchers() == 0 {
+        // The kill landed while the board was drawing, not asleep: leave
+        // the registration it would have left.
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&1_u32.to_ne_bytes(), offset).unwrap();
+    }
+    segment
+        .script(
+            "ann",
+            &[],
+            &"buy DOLLAR 0.01\nsell DOLLAR 0.01\n".repeat(600),
+        )
+        .success();
+    assert_eq!(watchers(), 0);
+}
