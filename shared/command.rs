@@ -364,7 +364,7 @@ impl Session {
                 let (price, total) = self.exchange.quote(side, id, amount)?;
                 Ok(Reply::Quote(Quote {
                     side,
-                    currency: self.exchange.currency_info(id).name.clone(),
+                    currency: self.exchange.currency_info(id)?.name.clone(),
                     amount,
                     price,
                     total,

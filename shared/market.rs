@@ -605,10 +605,7 @@ impl Exchange {
                 reason: "it must be positive".into(),
             });
         }
-        let quote = self
-            .currencies
-            .get(currency.0)
-            .ok_or_else(|| self.corrupted("no such currency slot"))?;
+        let quote = self.known_currency(currency)?;
         let guard = self.lock()?;
         crash_point(Step::AfterLock);
         let header = self.header();
@@ -726,8 +723,17 @@ impl Exchange {
     }
 
     /// A currency's name and quote.
-    pub fn currency_info(&self, currency: CurrencyId) -> &Currency {
-        &self.currencies[currency.0]
+    pub fn currency_info(&self, currency: CurrencyId) -> Result<&Currency> {
+        self.known_currency(currency)
+    }
+
+    /// Looks up an id, which another exchange with more currencies may
+    /// have made.
+    #[inline]
+    fn known_currency(&self, currency: CurrencyId) -> Result<&Currency> {
+        self.currencies
+            .get(currency.0)
+            .ok_or_else(|| self.corrupted("no such currency slot"))
     }
 
     /// Names the currency of a [`Fill`].
@@ -754,10 +760,7 @@ impl Exchange {
         currency: CurrencyId,
         amount: Money,
     ) -> Result<Fill> {
-        let quote = self
-            .currencies
-            .get(currency.0)
-            .ok_or_else(|| self.corrupted("no such currency slot"))?;
+        let quote = self.known_currency(currency)?;
         let header = self.header();
         let slot = self.account_slot(account)?;
         let currency_slot = &header.currencies[currency.0];
@@ -968,10 +971,7 @@ impl Exchange {
 
     /// The price and total of a trade now, without trading.
     pub fn quote(&self, side: Side, currency: CurrencyId, amount: Money) -> Result<(Price, Money)> {
-        let quote = self
-            .currencies
-            .get(currency.0)
-            .ok_or_else(|| self.corrupted("no such currency slot"))?;
+        let quote = self.known_currency(currency)?;
         let (price, total) = match side {
             Side::Buy => (quote.sell, quote.sell.cost_of(amount)),
             Side::Sell => (quote.buy, quote.buy.proceeds_of(amount)),

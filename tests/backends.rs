@@ -895,17 +895,4 @@ fn other_user_needs_the_mode(backend: Backend) {
     assert_consistent(&segment);
 }
 
-#[test]
-fn other_user_needs_the_mode_posix() {
-    other_user_needs_the_mode(Backend::Posix);
-}
-
-#[test]
-fn other_user_needs_the_mode_sysv() {
-    other_user_needs_the_mode(Backend::SysV);
-}
-
-#[test]
-fn other_user_needs_the_mode_file() {
-    other_user_needs_the_mode(Backend::File);
-}
+common::each_backend!(other_user_needs_the_mode);

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{field, Backend, Segment};
+use common::{each_backend, field, Backend, Segment};
 
 const TRADERS: usize = 4;
 const ROUNDS: usize = 2_000;
@@ -64,17 +64,4 @@ fn four_traders_round_trip(backend: Backend) {
     assert_eq!(status["trades"], (TRADERS * ROUNDS * 2) as u64);
 }
 
-#[test]
-fn posix() {
-    four_traders_round_trip(Backend::Posix);
-}
-
-#[test]
-fn sysv() {
-    four_traders_round_trip(Backend::SysV);
-}
-
-#[test]
-fn file() {
-    four_traders_round_trip(Backend::File);
-}
+each_backend!(four_traders_round_trip);

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use common::{field, wait_for, wait_until, Backend, Run, Segment, TIMEOUT};
+use common::{each_backend, field, wait_for, wait_until, Backend, Run, Segment, TIMEOUT};
 use shm_exchange::lock::LOCK_TIMEOUT;
 
 /// A small xorshift generator: the tests print their seed, so a failure
@@ -289,20 +289,7 @@ fn chaos(backend: Backend) {
     assert_consistent(&segment.json("auditor", "audit"));
 }
 
-#[test]
-fn chaos_posix() {
-    chaos(Backend::Posix);
-}
-
-#[test]
-fn chaos_sysv() {
-    chaos(Backend::SysV);
-}
-
-#[test]
-fn chaos_file() {
-    chaos(Backend::File);
-}
+each_backend!(chaos);
 
 /// The robust mutex's futex word: `__lock`, the first field of glibc's
 /// `pthread_mutex_t`, at the start of the header's lock slot. It holds the

@@ -3,16 +3,7 @@
 
 mod common;
 
-use common::{field, Backend, Segment};
-
-/// Runs each named test against every backend.
-macro_rules! each_backend {
-    ($($test:ident),* $(,)?) => {
-        mod posix { $( #[test] fn $test() { super::$test(super::Backend::Posix) } )* }
-        mod sysv { $( #[test] fn $test() { super::$test(super::Backend::SysV) } )* }
-        mod file { $( #[test] fn $test() { super::$test(super::Backend::File) } )* }
-    };
-}
+use common::{each_backend, field, Backend, Segment};
 
 each_backend!(
     trades_to_the_cent,

@@ -28,6 +28,19 @@ pub enum Backend {
 
 pub const BACKENDS: [Backend; 3] = [Backend::Posix, Backend::SysV, Backend::File];
 
+/// Runs each named `fn(Backend)` as a test against every backend, as
+/// `posix::NAME`, `sysv::NAME` and `file::NAME`.
+#[allow(unused_macros)] // as dead_code above
+macro_rules! each_backend {
+    ($($test:ident),* $(,)?) => {
+        mod posix { $( #[test] fn $test() { super::$test($crate::common::Backend::Posix) } )* }
+        mod sysv { $( #[test] fn $test() { super::$test($crate::common::Backend::SysV) } )* }
+        mod file { $( #[test] fn $test() { super::$test($crate::common::Backend::File) } )* }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use each_backend;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A segment address no other test uses. Whatever is at it when the value
