@@ -144,7 +144,7 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
     }
     let spec = command_spec(first).ok_or_else(|| Error::UnknownCommand {
         word: first.to_owned(),
-        suggestion: closest(first, COMMANDS.iter().map(|spec| spec.name)),
+        suggestion: crate::suggest::closest(first, COMMANDS.iter().map(|spec| spec.name)),
     })?;
     let usage = || Error::Usage { usage: spec.usage };
     let command = match (spec.name, args) {
@@ -214,50 +214,6 @@ pub fn parse_amount(text: &str) -> Result<Money> {
     Ok(amount)
 }
 
-/// The candidate nearest to `word` by edit distance, ignoring case, if it
-/// is close enough to be a plausible typo.
-pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let word = word.to_ascii_lowercase();
-    candidates
-        .map(|candidate| {
-            (
-                edit_distance(&word, &candidate.to_ascii_lowercase()),
-                candidate,
-            )
-        })
-        .filter(|&(distance, candidate)| distance <= (candidate.len() / 3).max(1))
-        .min_by_key(|&(distance, _)| distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Edit distance counting a swap of two neighbours as one edit (optimal
-/// string alignment), so `byu` is one typo away from `buy`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
-}
-
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -299,7 +255,7 @@ impl Session {
     pub fn open(address: &SegmentAddress, name: &str) -> Result<Session> {
         // Check the name before attaching, so a bad --name is reported as
         // such even when there is no exchange yet.
-        if !crate::market::is_account_name(name) {
+        if !crate::names::is_account_name(name) {
             return Err(Error::AccountName {
                 name: name.to_owned(),
             });
@@ -391,7 +347,7 @@ fn help(topic: Option<&str>) -> Result<Reply> {
             .map(|spec| Reply::Help(vec![spec]))
             .ok_or_else(|| Error::UnknownCommand {
                 word: topic.to_owned(),
-                suggestion: closest(topic, COMMANDS.iter().map(|spec| spec.name)),
+                suggestion: crate::suggest::closest(topic, COMMANDS.iter().map(|spec| spec.name)),
             }),
     }
 }
@@ -451,14 +407,5 @@ mod tests {
             let message = refused(&format!("buy DOLLAR {amount}"));
             assert!(message.starts_with("bad amount"), "{amount}: {message}");
         }
-    }
-
-    #[test]
-    fn suggests_only_near_misses() {
-        let names = ["DOLLAR", "EURO", "STERLIN", "POUND"];
-        assert_eq!(closest("dolar", names.into_iter()), Some("DOLLAR"));
-        assert_eq!(closest("eur", names.into_iter()), Some("EURO"));
-        assert_eq!(closest("yen", names.into_iter()), None);
-        assert_eq!(closest("byu", ["buy", "sell"].into_iter()), Some("buy"));
     }
 }

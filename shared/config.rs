@@ -10,8 +10,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::layout::{CURRENCY_NAME_BYTES, MAX_ACCOUNTS, MAX_CURRENCIES};
+use crate::layout::{MAX_ACCOUNTS, MAX_CURRENCIES};
 use crate::money::{Money, Price};
+use crate::names::is_currency_name;
 
 /// A validated market, ready to seed a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,19 +78,6 @@ impl Default for MarketConfig {
             ],
         }
     }
-}
-
-/// A currency name: a letter, then letters, digits or `_`, at most 15 bytes.
-pub fn is_currency_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() < CURRENCY_NAME_BYTES
-        && bytes[0].is_ascii_alphabetic()
-        && bytes.iter().all(|&b| is_currency_name_byte(b))
-}
-
-pub(crate) fn is_currency_name_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_'
 }
 
 impl MarketConfig {

@@ -31,10 +31,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 pub const LAYOUT_VERSION: u32 = 1;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
-/// Bytes of a currency name, NUL-padded; names are 1 to 15 bytes.
-pub const CURRENCY_NAME_BYTES: usize = 16;
-/// Bytes of an account name, NUL-padded; names are 1 to 31 bytes.
-pub const ACCOUNT_NAME_BYTES: usize = 32;
+pub use crate::names::{ACCOUNT_NAME_BYTES, CURRENCY_NAME_BYTES};
 /// Trades the tape remembers.
 pub const TAPE_LEN: usize = 256;
 /// Largest account table a config may ask for.

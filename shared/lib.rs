@@ -28,9 +28,11 @@ pub mod layout;
 pub mod lock;
 pub mod market;
 pub mod money;
+pub mod names;
 pub mod render;
 pub mod segment;
 pub mod stress;
+pub mod suggest;
 pub mod watch;
 
 pub use address::SegmentAddress;

@@ -13,7 +13,7 @@ use std::sync::atomic::{fence, Ordering::*};
 use serde::Serialize;
 
 use crate::address::SegmentAddress;
-use crate::config::{is_currency_name_byte, MarketConfig};
+use crate::config::MarketConfig;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
 use crate::layout::{
@@ -22,6 +22,7 @@ use crate::layout::{
 };
 use crate::lock::MutexGuard;
 use crate::money::{Money, Price};
+use crate::names::{is_account_name, is_account_name_byte, is_currency_name_byte};
 use crate::segment::{self, Backing, Mapping};
 
 /// Which way a trade goes, from the trader's side.
@@ -186,15 +187,6 @@ pub struct Exchange {
     /// a corrupting process cannot make an index go out of bounds.
     capacity: u32,
     currencies: Vec<Currency>,
-}
-
-/// Account names: `[A-Za-z0-9_.-]{1,31}`.
-pub fn is_account_name(name: &str) -> bool {
-    (1..layout::ACCOUNT_NAME_BYTES).contains(&name.len()) && name.bytes().all(is_account_name_byte)
-}
-
-fn is_account_name_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-')
 }
 
 /// See [`Exchange::wake_watchers`].
@@ -440,7 +432,7 @@ impl Exchange {
             .map(CurrencyId)
             .ok_or_else(|| Error::UnknownCurrency {
                 name: name.to_owned(),
-                suggestion: crate::command::closest(
+                suggestion: crate::suggest::closest(
                     name,
                     self.currencies.iter().map(|c| c.name.as_str()),
                 )
