@@ -1,20 +1,26 @@
 //! `cargo bench`: every benchmark of BENCHMARKS.md, side by side in one
 //! run, printed as one table with its ratios. `cargo bench -- --quick` is a
 //! seconds-long smoke run.
+//!
+//! The measurements start processes, so they live in the `trader` binary
+//! (`trader bench`); this runs the built binary and passes its table and
+//! exit status through.
+#![forbid(unsafe_code)]
 
-fn main() {
-    let quick = std::env::args().any(|arg| arg == "--quick");
-    let size = if quick {
-        shm_exchange::bench::BenchSize::QUICK
-    } else {
-        shm_exchange::bench::BenchSize::FULL
-    };
-    let trader = std::path::Path::new(env!("CARGO_BIN_EXE_trader"));
-    match shm_exchange::bench::run(trader, size, |step| eprintln!("running {step}...")) {
-        Ok(rows) => println!("{}", shm_exchange::bench::table(&rows)),
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_trader"));
+    // An account name of its own, so a missing $USER cannot stop it.
+    bench.args(["--name", "bench", "bench"]);
+    if std::env::args().any(|arg| arg == "--quick") {
+        bench.arg("--quick");
+    }
+    match bench.status() {
+        Ok(status) => ExitCode::from(status.code().map_or(2, |code| code as u8)),
         Err(error) => {
-            eprintln!("bench: {error}");
-            std::process::exit(2);
+            eprintln!("bench: cannot run {:?}: {error}", bench.get_program());
+            ExitCode::from(2)
         }
     }
 }

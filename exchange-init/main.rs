@@ -1,6 +1,11 @@
-//! `exchange-init`: create, replace, remove or inspect an exchange. Everything
-//! lives in the library.
+//! `exchange-init`: create, replace, remove or inspect an exchange. The
+//! exchange itself is the library's; this binary is its command line.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    shm_exchange::cli::init_main()
+    cli::run(&cli::InitArgs::parse()).into()
 }

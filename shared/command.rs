@@ -2,6 +2,7 @@
 //! [`Session::execute`] it into a [`Reply`]. The REPL, the script runner
 //! and the one-shot mode are thin drivers over these two calls, so every
 //! command can be tested without a terminal.
+#![forbid(unsafe_code)]
 
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
@@ -42,7 +43,7 @@ pub enum Command {
 }
 
 /// A command's name, usage, one-line summary and an example.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct CommandSpec {
     pub name: &'static str,
     pub usage: &'static str,
@@ -199,6 +200,7 @@ pub const DEFAULT_TAPE_ROWS: usize = 10;
 fn parse_count(text: &str) -> Option<usize> {
     text.parse()
         .ok()
+        // TODO(merge): crate::market::TAPE_LEN once the layout moves.
         .filter(|count| (1..=crate::layout::TAPE_LEN).contains(count))
 }
 

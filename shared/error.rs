@@ -77,13 +77,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// The exit status the contract gives this error: 1 for a refused
-    /// command, 2 for anything that stops the trader from trading at all.
-    pub fn exit_code(&self) -> u8 {
+    /// The exit status the contract gives this error: refused for a
+    /// refused command, unusable for anything that stops the trader from
+    /// trading at all.
+    pub fn exit_code(&self) -> crate::exit::ExitStatus {
         if self.is_refusal() {
-            1
+            crate::exit::ExitStatus::Refused
         } else {
-            2
+            crate::exit::ExitStatus::Unusable
         }
     }
 

@@ -10,19 +10,27 @@
 //! - [`money`]: exact fixed-point money, never floats;
 //! - [`market`]: the market rules, the redo record, audit and recovery;
 //! - [`command`], [`render`], [`driver`]: the trader's command language,
-//!   its output, and the REPL, script and one-shot drivers;
-//! - [`stress`], [`watch`], [`bench`]: the classroom instruments: many
-//!   processes at once, the live board, and the benchmarks;
-//! - [`cli`]: both command lines, so the binaries are one call each.
+//!   its output (one [`table`] renderer, one JSON [`envelope`]), and the
+//!   script and one-shot drivers; [`complete`]: what the REPL's Tab and
+//!   hints offer;
+//! - [`board`] and [`stress`]: the classroom instruments' library half,
+//!   the watch board's text and the stress workers' trading;
+//! - [`exit`]: the exit statuses every program answers with.
+//!
+//! There is no terminal or command-line code here: the `trader` and
+//! `exchange-init` binaries own the command lines, the line editor, the
+//! full-screen board and progress bars, and call this library for the rest.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod address;
-pub mod bench;
-pub mod cli;
+pub mod board;
 pub mod command;
+pub mod complete;
 pub mod config;
 pub mod driver;
+pub mod envelope;
 pub mod error;
+pub mod exit;
 pub mod fault;
 pub mod layout;
 pub mod lock;
@@ -33,11 +41,13 @@ pub mod render;
 pub mod segment;
 pub mod stress;
 pub mod suggest;
-pub mod watch;
+pub mod table;
 
 pub use address::SegmentAddress;
 pub use command::{parse, Command, Reply, Session};
 pub use config::MarketConfig;
+pub use envelope::{Envelope, ErrorEnvelope};
 pub use error::{Error, Result};
+pub use exit::ExitStatus;
 pub use market::{Exchange, Side};
 pub use money::{Money, Price};

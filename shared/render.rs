@@ -2,20 +2,23 @@
 //!
 //! Four shapes: `Table` and `ColourTable` for people (aligned columns,
 //! several lines; the second with ANSI colour), `Line` for scripts (exactly
-//! one line a command) and `Json` (exactly one object a command, always
-//! with `"ok"`). Only the table shapes may change to read better; scripts
+//! one line a command) and `Json` (exactly one [`crate::envelope`] object
+//! a command). Only the table shapes may change to read better; scripts
 //! parse the other two.
+#![forbid(unsafe_code)]
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
-use crate::command::{command_spec, Reply};
+use crate::command::{command_spec, CommandSpec, Reply};
+use crate::envelope::{Envelope, ErrorEnvelope, NoFields};
 use crate::error::Error;
 use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
 use crate::money::{Money, Price};
+use crate::table::{paint, Align, Cell, Paint, Table};
 
 /// How replies are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,48 +67,11 @@ pub fn wants_colour(is_terminal: bool, no_color: Option<&OsStr>, term: Option<&O
     is_terminal && no_color.map_or(true, OsStr::is_empty) && term != Some(OsStr::new("dumb"))
 }
 
-/// What a piece of text means, and so how it is coloured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Paint {
-    /// Column headers and the prompt: bold.
-    Header,
-    /// Secondary text (zero holdings, examples, hints): dim.
-    Dim,
-    /// A profit, a buy, a consistent audit: green.
-    Gain,
-    /// A loss, a sell, an inconsistent audit: red.
-    Loss,
-    /// The word `error:`: bold red.
-    Error,
-}
-
-impl Paint {
-    fn sgr(self) -> &'static str {
-        match self {
-            Paint::Header => "1",
-            Paint::Dim => "2",
-            Paint::Gain => "32",
-            Paint::Loss => "31",
-            Paint::Error => "1;31",
-        }
-    }
-}
-
-/// `text` wrapped in the ANSI codes for `paint` when `colour` is on, else
-/// unchanged.
-pub fn paint(text: &str, paint: Paint, colour: bool) -> String {
-    if colour && !text.is_empty() {
-        format!("\x1b[{}m{text}\x1b[0m", paint.sgr())
-    } else {
-        text.to_owned()
-    }
-}
-
 /// Renders a reply without a trailing newline; `Quit` renders as nothing
 /// except in JSON.
 pub fn reply(reply: &Reply, style: Style) -> String {
     match style {
-        Style::Json => json_reply(reply).to_string(),
+        Style::Json => json_reply(reply),
         Style::Line => line_reply(reply),
         Style::Table | Style::ColourTable => table_reply(reply, style.is_coloured()),
     }
@@ -115,7 +81,7 @@ pub fn reply(reply: &Reply, style: Style) -> String {
 /// a usage error also shows an example of the command.
 pub fn error(error: &Error, style: Style) -> String {
     match style {
-        Style::Json => json!({ "ok": false, "error": error.to_string() }).to_string(),
+        Style::Json => ErrorEnvelope::new(&error.to_string()).to_json(),
         Style::Line => format!("error: {error}"),
         Style::Table | Style::ColourTable => format!(
             "{} {}",
@@ -142,38 +108,45 @@ pub fn explain(error: &Error) -> String {
     text
 }
 
-fn with_ok(command: &str, value: impl serde::Serialize) -> Value {
-    let mut object = json!({ "ok": true, "command": command });
-    if let (Value::Object(target), Ok(Value::Object(fields))) =
-        (&mut object, serde_json::to_value(value))
-    {
-        target.extend(fields);
-    }
-    object
+/// The fields of a reply's JSON object beside `ok` and `command`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Fields<'a> {
+    Currencies {
+        currencies: &'a [Rate],
+    },
+    Traders {
+        traders: &'a [Portfolio],
+    },
+    Trades {
+        trades: &'a [TapeRow],
+    },
+    Commands {
+        commands: &'a [&'static CommandSpec],
+    },
 }
 
-fn json_reply(reply: &Reply) -> Value {
+fn json_reply(reply: &Reply) -> String {
     match reply {
-        Reply::Trade(receipt) => with_ok(side_word(receipt.side), receipt),
-        Reply::Rates(rates) => with_ok("rates", json!({ "currencies": rates })),
-        Reply::Portfolio(portfolio) => with_ok("portfolio", portfolio),
-        Reply::Audit(audit) => with_ok("audit", audit),
-        Reply::Quote(quote) => with_ok("quote", quote),
-        Reply::Traders(traders) => with_ok("traders", json!({ "traders": traders })),
-        Reply::Tape { rows, mine } => with_ok(
+        Reply::Trade(receipt) => Envelope::success(side_word(receipt.side), receipt).to_json(),
+        Reply::Rates(rates) => {
+            Envelope::success("rates", Fields::Currencies { currencies: rates }).to_json()
+        }
+        Reply::Portfolio(portfolio) => Envelope::success("portfolio", portfolio).to_json(),
+        Reply::Audit(audit) => Envelope::success("audit", audit).to_json(),
+        Reply::Quote(quote) => Envelope::success("quote", quote).to_json(),
+        Reply::Traders(traders) => {
+            Envelope::success("traders", Fields::Traders { traders }).to_json()
+        }
+        Reply::Tape { rows, mine } => Envelope::success(
             if *mine { "history" } else { "tape" },
-            json!({ "trades": rows }),
-        ),
-        Reply::Help(specs) => with_ok(
-            "help",
-            json!({ "commands": specs.iter().map(|spec| json!({
-                "name": spec.name,
-                "usage": spec.usage,
-                "summary": spec.summary,
-                "example": spec.example,
-            })).collect::<Vec<_>>() }),
-        ),
-        Reply::Quit => with_ok("quit", json!({})),
+            Fields::Trades { trades: rows },
+        )
+        .to_json(),
+        Reply::Help(specs) => {
+            Envelope::success("help", Fields::Commands { commands: specs }).to_json()
+        }
+        Reply::Quit => Envelope::success("quit", NoFields {}).to_json(),
     }
 }
 
@@ -311,7 +284,7 @@ fn table_reply(reply: &Reply, colour: bool) -> String {
     }
 }
 
-fn rates_table(rates: &[Rate]) -> Table {
+pub(crate) fn rates_table(rates: &[Rate]) -> Table {
     let mut table = Table::new(&[
         ("CURRENCY", Align::Left),
         ("SELL", Align::Right),
@@ -444,7 +417,7 @@ fn traders_table(traders: &[Portfolio]) -> Table {
     table
 }
 
-fn tape_table(rows: &[TapeRow]) -> Table {
+pub(crate) fn tape_table(rows: &[TapeRow]) -> Table {
     let mut table = Table::new(&[
         ("SEQ", Align::Right),
         ("ACCOUNT", Align::Left),
@@ -474,9 +447,9 @@ fn tape_table(rows: &[TapeRow]) -> Table {
     table
 }
 
-fn help_text(specs: &[&crate::command::CommandSpec], colour: bool) -> String {
+fn help_text(specs: &[&CommandSpec], colour: bool) -> String {
     if let [spec] = specs {
-        let mut table = Table::bare(2);
+        let mut table = Table::without_header(&[Align::Left, Align::Left]);
         table.row(vec![
             Cell::plain("usage:"),
             Cell::painted(spec.usage, Some(Paint::Header)),
@@ -550,117 +523,6 @@ fn created_or_lost(discrepancy: i64) -> &'static str {
         "created"
     } else {
         "lost"
-    }
-}
-
-/// How a column's cells line up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Align {
-    Left,
-    Right,
-}
-
-/// One cell: its text and how to colour it.
-struct Cell {
-    text: String,
-    paint: Option<Paint>,
-}
-
-impl Cell {
-    fn plain(text: impl ToString) -> Cell {
-        Cell::painted(text, None)
-    }
-
-    fn painted(text: impl ToString, paint: Option<Paint>) -> Cell {
-        Cell {
-            text: text.to_string(),
-            paint,
-        }
-    }
-}
-
-/// Columns sized to their widest cell, two spaces apart. Padding is added
-/// outside the colour codes, so colour never breaks the alignment.
-struct Table {
-    /// Column headers; empty for a table without a header line.
-    headers: Vec<&'static str>,
-    aligns: Vec<Align>,
-    rows: Vec<Vec<Cell>>,
-}
-
-impl Table {
-    fn new(columns: &[(&'static str, Align)]) -> Table {
-        Table {
-            headers: columns.iter().map(|(header, _)| *header).collect(),
-            aligns: columns.iter().map(|(_, align)| *align).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    /// A table of `columns` left-aligned columns and no header line.
-    fn bare(columns: usize) -> Table {
-        Table {
-            headers: Vec::new(),
-            aligns: vec![Align::Left; columns],
-            rows: Vec::new(),
-        }
-    }
-
-    fn row(&mut self, cells: Vec<Cell>) {
-        debug_assert_eq!(cells.len(), self.aligns.len());
-        self.rows.push(cells);
-    }
-
-    fn render(&self, colour: bool) -> String {
-        let mut widths: Vec<usize> = (0..self.aligns.len())
-            .map(|column| self.headers.get(column).map_or(0, |header| header.len()))
-            .collect();
-        for row in &self.rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.text.chars().count());
-            }
-        }
-        let mut lines = Vec::with_capacity(self.rows.len() + 1);
-        if !self.headers.is_empty() {
-            let header: Vec<Cell> = self
-                .headers
-                .iter()
-                .map(|header| Cell::painted(header, Some(Paint::Header)))
-                .collect();
-            lines.push(self.line(&header, &widths, colour));
-        }
-        for row in &self.rows {
-            lines.push(self.line(row, &widths, colour));
-        }
-        lines.join("\n")
-    }
-
-    fn line(&self, cells: &[Cell], widths: &[usize], colour: bool) -> String {
-        let mut line = String::new();
-        for (index, ((cell, width), align)) in
-            cells.iter().zip(widths).zip(&self.aligns).enumerate()
-        {
-            if index > 0 {
-                line.push_str("  ");
-            }
-            let padding = " ".repeat(width.saturating_sub(cell.text.chars().count()));
-            let text = match cell.paint {
-                Some(paint_as) => paint(&cell.text, paint_as, colour),
-                None => cell.text.clone(),
-            };
-            match align {
-                Align::Left => {
-                    line.push_str(&text);
-                    line.push_str(&padding);
-                }
-                Align::Right => {
-                    line.push_str(&padding);
-                    line.push_str(&text);
-                }
-            }
-        }
-        line.truncate(line.trim_end().len());
-        line
     }
 }
 

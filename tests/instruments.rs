@@ -169,12 +169,10 @@ fn the_tape_keeps_the_last_256_trades() {
 #[test]
 fn stress_opens_all_its_accounts_or_none() {
     let segment = Segment::unique(Backend::Posix);
-    let config = std::env::temp_dir().join(format!("stress-four-{}.json", std::process::id()));
-    std::fs::write(&config, r#"{"accounts": 4}"#).unwrap();
+    let config = common::temp_file(".json", r#"{"accounts": 4}"#);
     segment
         .init(&["--config", config.to_str().unwrap()])
         .success();
-    let _ = std::fs::remove_file(&config);
     segment.trader("alice", &["rates"]).success();
     segment
         .trader("teacher", &["stress", "--procs", "8", "--trades", "10"])

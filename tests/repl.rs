@@ -7,8 +7,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{Backend, Segment};
@@ -24,36 +23,30 @@ const UP: &str = "\x1b[A";
 /// What the right-arrow key sends.
 const RIGHT: &str = "\x1b[C";
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
 /// A HOME of the test's own, with XDG_STATE_HOME inside it; removed on
 /// drop, even when the test panics.
-struct Home(PathBuf);
+struct Home(tempfile::TempDir);
 
 impl Home {
     fn new() -> Home {
-        let dir = std::env::temp_dir().join(format!(
-            "shmx-repl-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Home(dir)
+        Home(
+            tempfile::Builder::new()
+                .prefix("shmx-repl-")
+                .tempdir()
+                .unwrap(),
+        )
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 
     fn state(&self) -> PathBuf {
-        self.0.join("state")
+        self.path().join("state")
     }
 
     fn history(&self) -> PathBuf {
         self.state().join("shm-exchange").join("history")
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -71,7 +64,7 @@ fn spawn(
     let mut command = segment.trader_command(name);
     command
         .args(args)
-        .env("HOME", &home.0)
+        .env("HOME", home.path())
         .env("XDG_STATE_HOME", home.state())
         .env("TERM", "xterm")
         .env_remove("NO_COLOR");

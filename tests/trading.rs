@@ -112,20 +112,13 @@ fn refused_commands_change_nothing(backend: Backend) {
 
     // Buying past the stock: a rich account on a small market.
     let small = Segment::unique(backend);
-    let config = small
-        .dir()
-        .cloned()
-        .unwrap_or_else(std::env::temp_dir)
-        .join(format!("small-{}.toml", std::process::id()));
-    std::fs::write(
-        &config,
+    let config = common::temp_file(
+        ".toml",
         "starting_balance = \"1000000\"\n[[currency]]\nname = \"DOLLAR\"\nsell = \"13.72\"\nbuy = \"13.40\"\nstock = \"5\"\n",
-    )
-    .unwrap();
+    );
     small
         .init(&["--config", config.to_str().unwrap()])
         .success();
-    let _ = std::fs::remove_file(&config);
     small
         .trader("rich", &["buy", "DOLLAR", "5.01"])
         .status(1)
@@ -148,16 +141,10 @@ fn bad_account_names_are_refused(backend: Backend) {
 
 fn a_full_account_table_is_refused(backend: Backend) {
     let segment = Segment::unique(backend);
-    let config = std::env::temp_dir().join(format!(
-        "two-accounts-{}-{}.json",
-        std::process::id(),
-        segment.address.len()
-    ));
-    std::fs::write(&config, r#"{"accounts": 2}"#).unwrap();
+    let config = common::temp_file(".json", r#"{"accounts": 2}"#);
     segment
         .init(&["--config", config.to_str().unwrap()])
         .success();
-    let _ = std::fs::remove_file(&config);
     segment.trader("one", &["rates"]).success();
     segment.trader("two", &["rates"]).success();
     segment
@@ -195,14 +182,8 @@ fn scripts_give_one_line_per_command(backend: Backend) {
     assert_eq!(run.stdout().lines().count(), 1);
 
     // --script reads a file the same way.
-    let path = std::env::temp_dir().join(format!(
-        "script-{}-{}.txt",
-        std::process::id(),
-        segment.address.len()
-    ));
-    std::fs::write(&path, "buy EURO 2\nportfolio\n").unwrap();
+    let path = common::temp_file(".txt", "buy EURO 2\nportfolio\n");
     let run = segment.trader("erin", &["--script", path.to_str().unwrap()]);
-    let _ = std::fs::remove_file(&path);
     run.success().stdout_has("bought 2.00 EURO");
     segment
         .trader("erin", &["--script", "/nonexistent/script"])
@@ -302,10 +283,8 @@ fn configs_are_checked_before_anything_is_made() {
     ];
     for (name, text, message) in cases {
         let segment = Segment::unique(Backend::Posix);
-        let path = std::env::temp_dir().join(format!("{}-{name}", std::process::id()));
-        std::fs::write(&path, text).unwrap();
+        let path = common::temp_file(&format!("-{name}"), text);
         let run = segment.init(&["--config", path.to_str().unwrap()]);
-        let _ = std::fs::remove_file(&path);
         run.status(2)
             .stderr_has(message)
             .stderr_has("nothing was created");

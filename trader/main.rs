@@ -1,6 +1,19 @@
 //! `trader`: attach to an exchange and buy and sell, interactively, from a
-//! script, or one command at a time. Everything lives in the library.
+//! script, or one command at a time; and the classroom instruments. The
+//! market, the command language and its rendering are the library's; the
+//! modules here are what needs a terminal, a command line or child
+//! processes.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod cli;
+mod repl;
+mod serve;
+mod stress;
+mod watch;
+
+use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    shm_exchange::cli::trader_main()
+    cli::run(cli::TraderArgs::parse()).into()
 }

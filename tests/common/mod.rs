@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -47,7 +47,16 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// is dropped is removed, so a failing test leaves nothing behind.
 pub struct Segment {
     pub address: String,
-    dir: Option<PathBuf>,
+    dir: Option<SegmentDir>,
+}
+
+/// The directory a segment's files live in, removed with everything in it
+/// after the segment.
+enum SegmentDir {
+    /// Made by the fixture.
+    Temp(tempfile::TempDir),
+    /// Chosen by the test, see [`Segment::at`].
+    Given(PathBuf),
 }
 
 impl Segment {
@@ -55,15 +64,19 @@ impl Segment {
     pub fn unique(backend: Backend) -> Segment {
         let pid = std::process::id();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
         match backend {
-            Backend::Posix => Segment {
-                address: format!("posix:/shmx-test-{pid}-{n}-{nanos}"),
-                dir: None,
-            },
+            Backend::Posix => {
+                // Not a file name: shm names need no directory, only a name
+                // no live test process uses.
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos();
+                Segment {
+                    address: format!("posix:/shmx-test-{pid}-{n}-{nanos}"),
+                    dir: None,
+                }
+            }
             Backend::SysV => {
                 // Unique among live test processes: the pid and a counter.
                 let key = 0x5e00_0000_u32 | ((pid & 0xffff) << 8) | (n & 0xff);
@@ -73,11 +86,13 @@ impl Segment {
                 }
             }
             Backend::File => {
-                let dir = std::env::temp_dir().join(format!("shmx-test-{pid}-{n}-{nanos}"));
-                std::fs::create_dir_all(&dir).unwrap();
+                let dir = tempfile::Builder::new()
+                    .prefix("shmx-test-")
+                    .tempdir()
+                    .unwrap();
                 Segment {
-                    address: format!("file:{}", dir.join("market").display()),
-                    dir: Some(dir),
+                    address: format!("file:{}", dir.path().join("market").display()),
+                    dir: Some(SegmentDir::Temp(dir)),
                 }
             }
         }
@@ -96,8 +111,11 @@ impl Segment {
     }
 
     /// The directory a file segment lives in.
-    pub fn dir(&self) -> Option<&PathBuf> {
-        self.dir.as_ref()
+    pub fn dir(&self) -> Option<&Path> {
+        match self.dir.as_ref()? {
+            SegmentDir::Temp(dir) => Some(dir.path()),
+            SegmentDir::Given(dir) => Some(dir),
+        }
     }
 
     /// Runs `exchange-init --segment ADDRESS ARGS...`.
@@ -145,9 +163,11 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         if let Ok(address) = self.address.parse::<SegmentAddress>() {
+            // TODO(merge): shm_exchange::testing::remove_segment.
             let _ = shm_exchange::segment::remove(&address);
         }
-        if let Some(dir) = &self.dir {
+        // A fixture's own directory goes when its `TempDir` is dropped.
+        if let Some(SegmentDir::Given(dir)) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -335,6 +355,18 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
     }
 }
 
+/// A file holding `text`, whose name ends in `suffix` (the config loader
+/// reads `.json` as JSON), removed when the value is dropped.
+pub fn temp_file(suffix: &str, text: &str) -> tempfile::TempPath {
+    let mut file = tempfile::Builder::new()
+        .prefix("shmx-test-")
+        .suffix(suffix)
+        .tempfile()
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file.into_temp_path()
+}
+
 /// A decimal string from a JSON field.
 #[track_caller]
 pub fn field<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
@@ -470,7 +502,10 @@ impl Segment {
     /// length, an ftok key, ...). Whatever is at it is removed in `Drop`,
     /// and so is `dir` with everything in it.
     pub fn at(address: String, dir: Option<PathBuf>) -> Segment {
-        Segment { address, dir }
+        Segment {
+            address,
+            dir: dir.map(SegmentDir::Given),
+        }
     }
 
     /// The path of a file segment.

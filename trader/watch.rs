@@ -3,9 +3,10 @@
 //!
 //! It never polls the market: it sleeps on a futex on the segment's change
 //! counter, which every trader wakes after a change while someone watches.
-//! Each frame is a copy taken under the lock (the lock is held for the copy
-//! only), drawn after the lock is released. A second thread reads keys;
-//! `q`, Esc or Ctrl-C set a flag and wake the sleeper.
+//! Each frame is the library's [`board`] text, copied under the lock (held
+//! for the copy only) and drawn after the lock is released. A second thread reads keys; `q`, Esc or Ctrl-C
+//! set a flag and wake the sleeper.
+#![forbid(unsafe_code)]
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,8 +15,8 @@ use std::time::Duration;
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyModifiers};
 use crossterm::{cursor, execute, queue, terminal};
 
-use crate::error::{Error, Result};
-use crate::market::{Exchange, Side};
+use shm_exchange::board::board;
+use shm_exchange::{Error, Exchange, ExitStatus, Result};
 
 /// Longest sleep between frames when nothing changes, to keep the clock
 /// of the board honest if a wake-up were ever missed.
@@ -49,7 +50,7 @@ fn terminal_error(error: io::Error) -> Error {
 }
 
 /// Draws the board until `q`, Esc or Ctrl-C. Returns the exit status.
-pub fn run_watch(exchange: &Exchange, trades_shown: usize) -> Result<u8> {
+pub fn run_watch(exchange: &Exchange, trades_shown: usize) -> Result<ExitStatus> {
     if !io::stdout().is_terminal() {
         return Err(Error::Os {
             address: "stdout".into(),
@@ -98,7 +99,11 @@ fn read_keys(exchange: &Exchange, quit: &AtomicBool) {
     }
 }
 
-fn draw_until_quit(exchange: &Exchange, trades_shown: usize, quit: &AtomicBool) -> Result<u8> {
+fn draw_until_quit(
+    exchange: &Exchange,
+    trades_shown: usize,
+    quit: &AtomicBool,
+) -> Result<ExitStatus> {
     let mut stdout = io::stdout();
     while !quit.load(Ordering::Acquire) {
         // Read the counter before the copy: a change made while drawing
@@ -117,53 +122,5 @@ fn draw_until_quit(exchange: &Exchange, trades_shown: usize, quit: &AtomicBool) 
         stdout.flush().map_err(terminal_error)?;
         exchange.wait_for_change(seen, IDLE_REDRAW);
     }
-    Ok(0)
-}
-
-/// The board as text: a header, the rates and the latest trades.
-pub fn board(exchange: &Exchange, trades_shown: usize) -> Result<String> {
-    exchange.check_backing()?;
-    let status = exchange.status()?;
-    let tape = exchange.tape(trades_shown, None)?;
-    let mut text = format!(
-        "shm-exchange {}   trades {}   cash {}   accounts {}/{}   (q quits)\n\n",
-        status.address, status.trades, status.cash, status.accounts, status.account_capacity
-    );
-    text.push_str(&format!(
-        "{:<15} {:>10} {:>10} {:>8} {:>14}\n",
-        "CURRENCY", "SELL", "BUY", "SPREAD", "STOCK"
-    ));
-    for rate in &status.currencies {
-        let spread = crate::money::Price::from_ten_thousandths(
-            rate.sell.ten_thousandths() - rate.buy.ten_thousandths(),
-        );
-        text.push_str(&format!(
-            "{:<15} {:>10} {:>10} {:>8} {:>14}\n",
-            rate.name,
-            rate.sell.to_string(),
-            rate.buy.to_string(),
-            spread.to_string(),
-            rate.stock.to_string()
-        ));
-    }
-    text.push_str("\nLATEST TRADES\n");
-    if tape.is_empty() {
-        text.push_str("(none yet)\n");
-    }
-    for row in tape.iter().rev() {
-        text.push_str(&format!(
-            "#{:<8} {:<20} {:<4} {:>12} {:<10} at {:>9} = {:>12}\n",
-            row.seq,
-            row.account,
-            match row.side {
-                Side::Buy => "buy",
-                Side::Sell => "sell",
-            },
-            row.amount.to_string(),
-            row.currency,
-            row.price.to_string(),
-            row.total.to_string()
-        ));
-    }
-    Ok(text)
+    Ok(ExitStatus::Success)
 }

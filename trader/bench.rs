@@ -11,11 +11,13 @@
 //! - (e) a scripted trader running a 1,000,000-line script to a file;
 //! - (f) how soon a watcher sleeping on the change counter wakes.
 //!
-//! Each run makes its own uniquely named segments and removes them.
+//! Each run makes its own uniquely named segments and removes them. The
+//! measurements start processes, so they live in the binary; `cargo bench`
+//! runs this through the built `trader`.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
@@ -23,15 +25,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::address::SegmentAddress;
-use crate::command::{Command as TraderCommand, Reply};
-use crate::config::{CurrencyConfig, MarketConfig};
-use crate::error::{Error, Result};
-use crate::lock::RobustMutex;
-use crate::market::{Exchange, Side};
-use crate::money::Money;
-use crate::render::{self, Style};
-use crate::stress::{self, StressOptions, WorkerReport};
+use shm_exchange::config::CurrencyConfig;
+use shm_exchange::render::{self, Style};
+use shm_exchange::stress::StressOptions;
+use shm_exchange::table::{Align, Cell, Table};
+use shm_exchange::{Error, Exchange, MarketConfig, Money, Reply, Result, SegmentAddress, Side};
+
+use crate::stress::{self, os_error};
 
 /// How much work each measurement does.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +70,12 @@ pub struct Row {
     pub note: String,
 }
 
+/// The rows as `trader bench --json` prints them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rows {
+    pub rows: Vec<Row>,
+}
+
 /// A segment for one measurement, removed when dropped.
 struct BenchSegment(SegmentAddress);
 
@@ -77,7 +83,8 @@ impl BenchSegment {
     fn create(tag: &str) -> Result<BenchSegment> {
         let address: SegmentAddress =
             format!("posix:/shmx-bench-{}-{tag}", std::process::id()).parse()?;
-        let _ = crate::segment::remove(&address);
+        // A segment left by a killed run of a process with this pid.
+        let _ = Exchange::remove(&address);
         Exchange::create(&address, &rich_market(), 0o600)?;
         Ok(BenchSegment(address))
     }
@@ -85,7 +92,7 @@ impl BenchSegment {
 
 impl Drop for BenchSegment {
     fn drop(&mut self) {
-        let _ = crate::segment::remove(&self.0);
+        let _ = Exchange::remove(&self.0);
     }
 }
 
@@ -144,8 +151,9 @@ fn latency(trades: u64) -> Result<(f64, f64)> {
     }
     let trade_ns = started.elapsed().as_nanos() as f64 / trades as f64;
 
-    let mutex = RobustMutex::new_boxed()
-        .map_err(|error| Error::os(&"a private mutex", "pthread_mutex_init", error))?;
+    // TODO(merge): shm_exchange::testing::BaselineLock once the lock moves.
+    let mutex = shm_exchange::lock::RobustMutex::new_boxed()
+        .map_err(|error| os_error("a private mutex", "pthread_mutex_init", error))?;
     let words: [AtomicI64; 4] = Default::default();
     for _ in 0..trades / 10 {
         drop(black_box(mutex.lock()));
@@ -153,8 +161,8 @@ fn latency(trades: u64) -> Result<(f64, f64)> {
     let started = Instant::now();
     for index in 0..trades as i64 {
         let guard = mutex.lock().map_err(|error| {
-            Error::os(
-                &"a private mutex",
+            os_error(
+                "a private mutex",
                 "lock",
                 std::io::Error::other(error.to_string()),
             )
@@ -166,90 +174,6 @@ fn latency(trades: u64) -> Result<(f64, f64)> {
     }
     let baseline_ns = started.elapsed().as_nanos() as f64 / trades as f64;
     Ok((trade_ns, baseline_ns))
-}
-
-/// `trader serve --socket PATH`: the message-passing exchange. It owns
-/// the market; each connection is a trader whose every request crosses
-/// the socket twice. It parses and trades straight through the library,
-/// with none of the trader's per-command checks, so the comparison is
-/// generous to message passing. Runs until killed.
-pub fn serve(address: &SegmentAddress, socket: &Path) -> Result<()> {
-    let io_error =
-        |what: &'static str| move |error: std::io::Error| Error::os(&socket.display(), what, error);
-    // Clear a socket left by an earlier run, and nothing else.
-    if std::fs::symlink_metadata(socket)
-        .is_ok_and(|metadata| std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()))
-    {
-        let _ = std::fs::remove_file(socket);
-    }
-    let listener = UnixListener::bind(socket).map_err(io_error("bind"))?;
-    stress::ready_then_wait_for_go();
-    for (index, connection) in listener.incoming().enumerate() {
-        let connection = connection.map_err(io_error("accept"))?;
-        let exchange = Exchange::attach(address)?;
-        let account = exchange.open_account(&format!("mp-{index}"))?;
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(&connection);
-            let mut writer = BufWriter::new(&connection);
-            let mut line = String::new();
-            let trade = |line: &str| match crate::command::parse(line)? {
-                Some(TraderCommand::Trade {
-                    side,
-                    currency,
-                    amount,
-                }) => {
-                    let fill =
-                        exchange.trade(account, side, exchange.currency(&currency)?, amount)?;
-                    Ok(render::reply(
-                        &Reply::Trade(exchange.receipt(fill)),
-                        Style::Line,
-                    ))
-                }
-                _ => Ok(String::new()),
-            };
-            while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                let reply =
-                    trade(&line).unwrap_or_else(|error: Error| render::error(&error, Style::Line));
-                if writeln!(writer, "{reply}")
-                    .and_then(|()| writer.flush())
-                    .is_err()
-                {
-                    break;
-                }
-                line.clear();
-            }
-        });
-    }
-    Ok(())
-}
-
-/// `trader mp-client --socket PATH --trades M`: one message-passing trader.
-pub fn message_client(socket: &Path, trades: u64) -> Result<WorkerReport> {
-    let io_error =
-        |what: &'static str| move |error: std::io::Error| Error::os(&socket.display(), what, error);
-    let connection = UnixStream::connect(socket).map_err(io_error("connect"))?;
-    let mut reader = BufReader::new(&connection);
-    let mut writer = &connection;
-    stress::ready_then_wait_for_go();
-    let mut reply = String::new();
-    let started = Instant::now();
-    for index in 0..trades {
-        let request: &[u8] = if index % 2 == 0 {
-            b"buy DOLLAR 0.01\n"
-        } else {
-            b"sell DOLLAR 0.01\n"
-        };
-        writer.write_all(request).map_err(io_error("write"))?;
-        reply.clear();
-        reader.read_line(&mut reply).map_err(io_error("read"))?;
-    }
-    let report = WorkerReport {
-        trades,
-        refused: 0,
-        nanos: started.elapsed().as_nanos() as u64,
-    };
-    stress::print_report(&report);
-    Ok(report)
 }
 
 /// (c) Aggregate trades per second with `clients` message-passing traders.
@@ -268,7 +192,7 @@ fn message_passing(trader: &Path, clients: usize, trades: u64) -> Result<f64> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|error| Error::os(&"the server", "starting", error))?;
+        .map_err(|error| os_error("the server", "starting", error))?;
     // The server says "ready" once it listens.
     let mut ready = String::new();
     if let Some(stdout) = server.stdout.take() {
@@ -308,15 +232,14 @@ fn scripted(trader: &Path, lines: u64) -> Result<f64> {
     let script = dir.join(format!("shmx-bench-{}.script", std::process::id()));
     let output = dir.join(format!("shmx-bench-{}.out", std::process::id()));
     let text = "buy DOLLAR 0.01\nsell DOLLAR 0.01\n".repeat((lines / 2) as usize);
-    std::fs::write(&script, text)
-        .map_err(|error| Error::os(&script.display(), "writing", error))?;
+    std::fs::write(&script, text).map_err(|error| os_error(script.display(), "writing", error))?;
     let cleanup = |paths: &[&PathBuf]| {
         for path in paths {
             let _ = std::fs::remove_file(path);
         }
     };
     let out_file = std::fs::File::create(&output)
-        .map_err(|error| Error::os(&output.display(), "creating", error))?;
+        .map_err(|error| os_error(output.display(), "creating", error))?;
     let started = Instant::now();
     let status = Command::new(trader)
         .arg("--segment")
@@ -331,12 +254,12 @@ fn scripted(trader: &Path, lines: u64) -> Result<f64> {
     cleanup(&[&script, &output]);
     match status {
         Ok(status) if status.success() => Ok(per_second(lines, nanos)),
-        Ok(status) => Err(Error::os(
-            &"the scripted trader",
+        Ok(status) => Err(os_error(
+            "the scripted trader",
             "running",
             std::io::Error::other(status.to_string()),
         )),
-        Err(error) => Err(Error::os(&"the scripted trader", "starting", error)),
+        Err(error) => Err(os_error("the scripted trader", "starting", error)),
     }
 }
 
@@ -485,15 +408,13 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
 
 /// The rows as an aligned table.
 pub fn table(rows: &[Row]) -> String {
-    let label_width = rows.iter().map(|row| row.label.len()).max().unwrap_or(0);
-    let value_width = rows.iter().map(|row| row.value.len()).max().unwrap_or(0);
-    rows.iter()
-        .map(|row| {
-            format!(
-                "{:<label_width$}  {:>value_width$}  {}",
-                row.label, row.value, row.note
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut table = Table::without_header(&[Align::Left, Align::Right, Align::Left]);
+    for row in rows {
+        table.row(vec![
+            Cell::plain(&row.label),
+            Cell::plain(&row.value),
+            Cell::plain(&row.note),
+        ]);
+    }
+    table.render(false)
 }

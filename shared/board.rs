@@ -1,0 +1,85 @@
+//! The text of `trader watch`'s board: a header line, the rates and the
+//! latest trades. It is plain text built from the library's own tables, so
+//! it is tested without a terminal; the `trader` binary only draws it.
+#![forbid(unsafe_code)]
+
+use crate::error::Result;
+use crate::market::Exchange;
+use crate::render::{rates_table, tape_table};
+
+/// The board for `exchange`, with at most `trades_shown` trades, newest
+/// first. Fails, as every command does, when the exchange was removed,
+/// replaced or truncated.
+pub fn board(exchange: &Exchange, trades_shown: usize) -> Result<String> {
+    exchange.check_backing()?;
+    let status = exchange.status()?;
+    let mut tape = exchange.tape(trades_shown, None)?;
+    tape.reverse();
+    let mut text = format!(
+        "shm-exchange {}   trades {}   cash {}   accounts {}/{}   (q quits)\n\n",
+        status.address, status.trades, status.cash, status.accounts, status.account_capacity
+    );
+    text.push_str(&rates_table(&status.currencies).render(false));
+    text.push_str("\n\nLATEST TRADES\n");
+    if tape.is_empty() {
+        text.push_str("(none yet)\n");
+    } else {
+        text.push_str(&tape_table(&tape).render(false));
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MarketConfig, Money, SegmentAddress, Side};
+
+    #[test]
+    fn the_board_shows_rates_and_the_newest_trade_first() {
+        let address: SegmentAddress = format!("posix:/shmx-board-{}", std::process::id())
+            .parse()
+            .unwrap();
+        struct Remove<'a>(&'a SegmentAddress);
+        impl Drop for Remove<'_> {
+            fn drop(&mut self) {
+                let _ = Exchange::remove(self.0);
+            }
+        }
+        let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
+        let _remove = Remove(&address);
+        let empty = board(&exchange, 5).unwrap();
+        assert!(empty.contains("trades 0"), "{empty}");
+        assert!(empty.contains("LATEST TRADES\n(none yet)"), "{empty}");
+
+        let ann = exchange.open_account("ann").unwrap();
+        let pound = exchange.currency("POUND").unwrap();
+        exchange
+            .trade(ann, Side::Buy, pound, Money::from_hundredths(250))
+            .unwrap();
+        exchange
+            .trade(ann, Side::Sell, pound, Money::from_hundredths(100))
+            .unwrap();
+        let text = board(&exchange, 5).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("trades 2"), "{text}");
+        assert!(lines[0].contains("accounts 1/64"), "{text}");
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with("POUND") && line.contains("33.25")),
+            "{text}"
+        );
+        let trades = text.split("LATEST TRADES\n").nth(1).unwrap();
+        let rows: Vec<&str> = trades.lines().collect();
+        assert!(rows[0].starts_with("SEQ"), "{text}");
+        assert!(
+            rows[1].contains("sell") && rows[1].contains("33.24"),
+            "{text}"
+        );
+        assert!(
+            rows[2].contains("buy") && rows[2].contains("83.13"),
+            "{text}"
+        );
+    }
+}
