@@ -105,11 +105,6 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// True when no row was added.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The table as lines joined by `\n`, without a trailing newline.
     pub fn render(&self, colour: bool) -> String {
         let mut widths: Vec<usize> = (0..self.aligns.len())
