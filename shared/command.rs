@@ -134,6 +134,14 @@ pub fn command_spec(name: &str) -> Option<&'static CommandSpec> {
     COMMANDS.iter().find(|spec| spec.name == name)
 }
 
+/// The name of the command a line runs, for the `"command"` of its JSON
+/// error: the command's own name for a known command or alias (`exit` is
+/// `quit`), else the first word as typed, lowercased.
+pub fn command_word(line: &str) -> String {
+    let first = line.split_whitespace().next().unwrap_or("");
+    command_spec(first).map_or_else(|| first.to_ascii_lowercase(), |spec| spec.name.to_owned())
+}
+
 /// Parses one line. Blank lines and `#` comments are `Ok(None)`.
 pub fn parse(line: &str) -> Result<Option<Command>> {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -175,10 +183,10 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
             limit: DEFAULT_TAPE_ROWS,
         },
         ("history", [count]) => Command::History {
-            limit: parse_count(count).ok_or_else(usage)?,
+            limit: parse_count(count, spec.usage)?,
         },
         ("tape", [count]) => Command::Tape {
-            limit: parse_count(count).ok_or_else(usage)?,
+            limit: parse_count(count, spec.usage)?,
         },
         ("rates", []) => Command::Rates,
         ("portfolio", []) => Command::Portfolio,
@@ -197,11 +205,17 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
 pub const DEFAULT_TAPE_ROWS: usize = 10;
 
 /// A row count for `history N` and `tape N`: 1 to the tape's length.
-fn parse_count(text: &str) -> Option<usize> {
+fn parse_count(text: &str, usage: &'static str) -> Result<usize> {
+    // TODO(merge): crate::market::TAPE_LEN once the layout moves.
+    let max = crate::layout::TAPE_LEN;
     text.parse()
         .ok()
-        // TODO(merge): crate::market::TAPE_LEN once the layout moves.
-        .filter(|count| (1..=crate::layout::TAPE_LEN).contains(count))
+        .filter(|count| (1..=max).contains(count))
+        .ok_or_else(|| Error::Count {
+            text: text.to_owned(),
+            max,
+            usage,
+        })
 }
 
 /// A trade amount: a positive decimal with at most two fractional digits.
@@ -233,6 +247,17 @@ pub enum Reply {
     /// Help for every command, or for one.
     Help(Vec<&'static CommandSpec>),
     Quit,
+}
+
+impl Reply {
+    /// The exit status this reply earns: an inconsistent audit is a failed
+    /// command (DESIGN.md), everything else succeeded.
+    pub fn exit_status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Reply::Audit(audit) if !audit.consistent => crate::exit::ExitStatus::Refused,
+            _ => crate::exit::ExitStatus::Success,
+        }
+    }
 }
 
 /// What a trade would cost or pay, from `quote`.
@@ -396,6 +421,9 @@ mod tests {
         assert!(refused("buy DOLLAR").contains("usage: buy CUR AMOUNT"));
         assert!(refused("buy DOLLAR 1 2").contains("usage: buy CUR AMOUNT"));
         assert!(refused("rates now").contains("usage: rates"));
+        let count = refused("tape 300");
+        assert!(count.contains("from 1 to 256"), "{count}");
+        assert!(count.contains("usage: tape [N]"), "{count}");
         for amount in [
             "0",
             "0.00",

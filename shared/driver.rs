@@ -8,20 +8,24 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use crate::command::{Reply, Session};
+use crate::command::{command_word, Reply, Session};
 use crate::exit::ExitStatus;
 use crate::render::{self, Style};
 
-/// Runs one command a line until the input ends or `quit`, writing one
-/// result line a command (errors included) to `output`.
+/// Runs one command a line until the input ends or `quit`: one result
+/// line a command to `output`. An error goes to `output` as a JSON object
+/// in the JSON style, else to `errors` as one `error: ...` line, so a
+/// pipeline's data and its complaints stay apart.
 ///
 /// Output is buffered for speed but flushed whenever the input has nothing
-/// more buffered, so a program that writes a command and waits for its
-/// answer is never left waiting.
-pub fn run_script<R: Read, W: Write>(
+/// more buffered, and before every error, so a program that writes a
+/// command and waits for its answer is never left waiting and a person
+/// sees answers and errors in order.
+pub fn run_script<R: Read, W: Write, E: Write>(
     session: &mut Session,
     input: &mut BufReader<R>,
     output: &mut W,
+    errors: &mut E,
     style: Style,
 ) -> io::Result<ExitStatus> {
     let mut status = ExitStatus::Success;
@@ -43,10 +47,21 @@ pub fn run_script<R: Read, W: Write>(
                 }
                 break;
             }
-            Ok(Some(reply)) => writeln!(output, "{}", render::reply(&reply, style))?,
+            Ok(Some(reply)) => {
+                writeln!(output, "{}", render::reply(&reply, style))?;
+                status = status.max(reply.exit_status());
+            }
             Err(error) => {
-                writeln!(output, "{}", render::error(&error, style))?;
-                status = error.exit_code();
+                let text = render::error(&error, &command_word(&text), style);
+                if style == Style::Json {
+                    writeln!(output, "{text}")?;
+                } else {
+                    // In order with the answers before it, on a terminal.
+                    output.flush()?;
+                    writeln!(errors, "{text}")?;
+                    errors.flush()?;
+                }
+                status = status.max(error.exit_code());
                 if !error.is_refusal() {
                     break;
                 }
@@ -67,18 +82,23 @@ pub fn run_one_shot(
     output: &mut impl Write,
     errors: &mut impl Write,
 ) -> io::Result<ExitStatus> {
-    match session.run_line(&words.join(" ")) {
+    let line = words.join(" ");
+    match session.run_line(&line) {
         Ok(Some(reply)) => {
             let text = render::reply(&reply, style);
             if !text.is_empty() {
                 writeln!(output, "{text}")?;
             }
-            Ok(ExitStatus::Success)
+            Ok(reply.exit_status())
         }
         Ok(None) => Ok(ExitStatus::Success),
         Err(error) => {
             if style == Style::Json {
-                writeln!(output, "{}", render::error(&error, style))?;
+                writeln!(
+                    output,
+                    "{}",
+                    render::error(&error, &command_word(&line), style)
+                )?;
             } else {
                 writeln!(errors, "trader: {}", render::explain(&error))?;
             }
@@ -117,27 +137,55 @@ mod tests {
         let market = Market::create("script");
         let mut session = Session::open(&market.0, "ann").unwrap();
         let script = b"# comment\n\nbuy DOLLAR 1\nsell DOLLAR 100\nbogus\nquit\nbuy DOLLAR 1\n";
-        let mut output = Vec::new();
+        let (mut output, mut errors) = (Vec::new(), Vec::new());
         let status = run_script(
             &mut session,
             &mut BufReader::new(&script[..]),
             &mut output,
+            &mut errors,
             Style::Line,
         )
         .unwrap();
         assert_eq!(status, ExitStatus::Refused);
         let output = String::from_utf8(output).unwrap();
-        let lines: Vec<&str> = output.lines().collect();
-        assert_eq!(lines.len(), 3, "{output}");
         assert_eq!(
-            lines[0],
-            "bought 1.00 DOLLAR at 13.72 for 13.72; balance 986.28"
+            output,
+            "bought 1.00 DOLLAR at 13.72 for 13.72; balance 986.28\n"
         );
+        let errors = String::from_utf8(errors).unwrap();
+        let lines: Vec<&str> = errors.lines().collect();
+        assert_eq!(lines.len(), 2, "{errors}");
         assert!(
-            lines[1].starts_with("error: you hold only 1.00 DOLLAR"),
-            "{output}"
+            lines[0].starts_with("error: you hold only 1.00 DOLLAR"),
+            "{errors}"
         );
-        assert!(lines[2].starts_with("error: unknown command"), "{output}");
+        assert!(lines[1].starts_with("error: unknown command"), "{errors}");
+    }
+
+    #[test]
+    fn json_script_errors_carry_the_command_and_a_stable_code() {
+        let market = Market::create("json-script");
+        let mut session = Session::open(&market.0, "cy").unwrap();
+        let (mut output, mut errors) = (Vec::new(), Vec::new());
+        let status = run_script(
+            &mut session,
+            &mut BufReader::new(&b"buy POUND 100\nEXIT\n"[..]),
+            &mut output,
+            &mut errors,
+            Style::Json,
+        )
+        .unwrap();
+        assert_eq!(status, ExitStatus::Refused);
+        assert!(errors.is_empty());
+        let lines: Vec<serde_json::Value> = String::from_utf8(output)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines[0]["ok"], false);
+        assert_eq!(lines[0]["command"], "buy");
+        assert_eq!(lines[0]["code"], "insufficient_balance");
+        assert_eq!(lines[1]["command"], "quit");
     }
 
     #[test]

@@ -49,6 +49,13 @@ pub enum Error {
     },
     /// Missing or extra arguments.
     Usage { usage: &'static str },
+    /// A row count (`tape N`, `history N`) that is not a whole number
+    /// from 1 to `max`.
+    Count {
+        text: String,
+        max: usize,
+        usage: &'static str,
+    },
     /// No currency by that name.
     UnknownCurrency {
         name: String,
@@ -94,6 +101,7 @@ impl Error {
             self,
             Error::UnknownCommand { .. }
                 | Error::Usage { .. }
+                | Error::Count { .. }
                 | Error::UnknownCurrency { .. }
                 | Error::Amount { .. }
                 | Error::InsufficientBalance { .. }
@@ -102,6 +110,36 @@ impl Error {
                 | Error::InsufficientCash { .. }
                 | Error::Overflow
         )
+    }
+
+    /// A stable name for the error, for scripts: the `"code"` of a JSON
+    /// error object. Messages may be reworded; codes never change.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Address(_) => "bad_address",
+            Error::NoExchange { .. } => "no_exchange",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::NotAnExchange { .. } => "not_an_exchange",
+            Error::Incompatible { .. } => "incompatible",
+            Error::Corrupted { .. } => "corrupted",
+            Error::Retired { .. } => "retired",
+            Error::Lock { .. } => "lock_failed",
+            Error::Config { .. } => "bad_config",
+            Error::Os { .. } => "os_error",
+            Error::AccountName { .. } => "bad_account_name",
+            Error::AccountTableFull { .. } => "account_table_full",
+            Error::UnknownCommand { .. } => "unknown_command",
+            Error::Usage { .. } => "wrong_arguments",
+            Error::Count { .. } => "bad_count",
+            Error::UnknownCurrency { .. } => "unknown_currency",
+            Error::Amount { .. } => "bad_amount",
+            Error::InsufficientBalance { .. } => "insufficient_balance",
+            Error::InsufficientStock { .. } => "insufficient_stock",
+            Error::InsufficientHolding { .. } => "insufficient_holding",
+            Error::InsufficientCash { .. } => "insufficient_cash",
+            Error::Overflow => "overflow",
+        }
     }
 
     pub(crate) fn amount(text: &str, reason: DecimalError) -> Error {
@@ -178,6 +216,10 @@ impl fmt::Display for Error {
                 }
             }
             Error::Usage { usage } => write!(f, "wrong arguments; usage: {usage}"),
+            Error::Count { text, max, usage } => write!(
+                f,
+                "bad count {text:?}: give a whole number from 1 to {max}; usage: {usage}"
+            ),
             Error::UnknownCurrency { name, suggestion } => {
                 write!(f, "unknown currency {name:?}")?;
                 match suggestion {

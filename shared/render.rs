@@ -77,11 +77,13 @@ pub fn reply(reply: &Reply, style: Style) -> String {
     }
 }
 
-/// Renders an error: one line of text, or one JSON object. For a person,
-/// a usage error also shows an example of the command.
-pub fn error(error: &Error, style: Style) -> String {
+/// Renders the error of `command` (a command's name, see
+/// [`crate::command::command_word`]): one line of text, or one JSON
+/// object with the command and the error's stable code. For a person, a
+/// usage error also shows an example of the command.
+pub fn error(error: &Error, command: &str, style: Style) -> String {
     match style {
-        Style::Json => ErrorEnvelope::new(&error.to_string()).to_json(),
+        Style::Json => ErrorEnvelope::new(command, error.code(), &error.to_string()).to_json(),
         Style::Line => format!("error: {error}"),
         Style::Table | Style::ColourTable => format!(
             "{} {}",
@@ -89,6 +91,23 @@ pub fn error(error: &Error, style: Style) -> String {
             explain(error)
         ),
     }
+}
+
+/// A command-line parser's multi-line usage error (clap's `error: ...`,
+/// a `tip:` line, the usage, "For more information, try '--help'") as
+/// one line for a JSON object: the error, its tips, and where help is.
+pub fn usage_error_line(rendered: &str, program: &str) -> String {
+    let mut lines = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty());
+    let mut parts: Vec<&str> = lines
+        .next()
+        .map(|first| first.strip_prefix("error: ").unwrap_or(first))
+        .into_iter()
+        .collect();
+    parts.extend(lines.filter(|line| line.starts_with("tip:")));
+    format!("{}; see `{program} --help`", parts.join("; "))
 }
 
 /// An error's message for a person: a usage error gains an example of the
@@ -126,6 +145,9 @@ enum Fields<'a> {
     },
 }
 
+/// The `"code"` of an audit that found money or currency created or lost.
+pub const INCONSISTENT_AUDIT: &str = "inconsistent_audit";
+
 fn json_reply(reply: &Reply) -> String {
     match reply {
         Reply::Trade(receipt) => Envelope::success(side_word(receipt.side), receipt).to_json(),
@@ -133,6 +155,9 @@ fn json_reply(reply: &Reply) -> String {
             Envelope::success("rates", Fields::Currencies { currencies: rates }).to_json()
         }
         Reply::Portfolio(portfolio) => Envelope::success("portfolio", portfolio).to_json(),
+        Reply::Audit(audit) if !audit.consistent => {
+            Envelope::failure("audit", INCONSISTENT_AUDIT, &audit_line(audit), audit).to_json()
+        }
         Reply::Audit(audit) => Envelope::success("audit", audit).to_json(),
         Reply::Quote(quote) => Envelope::success("quote", quote).to_json(),
         Reply::Traders(traders) => {
@@ -357,14 +382,19 @@ fn portfolio_table(portfolio: &Portfolio, colour: bool) -> String {
             Cell::plain(amount),
         ]);
     }
+    // "loss 3.20", never "loss -3.20": the word carries the sign.
+    let (label, paint_as) = match portfolio.profit.hundredths().signum() {
+        -1 => ("loss", Some(Paint::Loss)),
+        1 => ("profit", Some(Paint::Gain)),
+        _ => ("profit", None),
+    };
     table.row(vec![
-        Cell::plain(if portfolio.profit.hundredths() < 0 {
-            "loss"
-        } else {
-            "profit"
-        }),
+        Cell::plain(label),
         Cell::plain(""),
-        profit_cell(portfolio.profit),
+        Cell::painted(
+            Money::from_hundredths(portfolio.profit.hundredths().saturating_abs()),
+            paint_as,
+        ),
     ]);
     format!(
         "portfolio of {}; values at the exchange's buy price\n{}",
@@ -626,7 +656,7 @@ mod tests {
         assert_eq!(strip_ansi(&coloured), plain);
         let plain = reply(&Reply::Portfolio(portfolio(-320)), Style::Table);
         let coloured = reply(&Reply::Portfolio(portfolio(-320)), Style::ColourTable);
-        assert!(coloured.contains("\x1b[31m-3.20\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[31m3.20\x1b[0m"), "{coloured:?}");
         assert_eq!(strip_ansi(&coloured), plain);
     }
 
@@ -659,10 +689,10 @@ mod tests {
              balance                 862.80\n\
              net worth               996.80\n\
              started with           1000.00\n\
-             loss                     -3.20"
+             loss                      3.20"
         );
         let text = reply(&Reply::Portfolio(portfolio(1250)), Style::Table);
-        assert!(text.ends_with("\nprofit                  +12.50"), "{text}");
+        assert!(text.ends_with("\nprofit                   12.50"), "{text}");
         // The script shape is unchanged.
         assert_eq!(
             reply(&Reply::Portfolio(portfolio(-320)), Style::Line),
@@ -746,16 +776,29 @@ mod tests {
             usage: "buy CUR AMOUNT",
         };
         assert_eq!(
-            error(&usage, Style::Table),
+            error(&usage, "buy", Style::Table),
             "error: wrong arguments; usage: buy CUR AMOUNT; for example `buy DOLLAR 10`"
         );
         assert_eq!(
-            error(&usage, Style::ColourTable),
+            error(&usage, "buy", Style::ColourTable),
             "\x1b[1;31merror:\x1b[0m wrong arguments; usage: buy CUR AMOUNT; for example `buy DOLLAR 10`"
         );
         assert_eq!(
-            error(&usage, Style::Line),
+            error(&usage, "buy", Style::Line),
             "error: wrong arguments; usage: buy CUR AMOUNT"
+        );
+        assert_eq!(
+            error(&usage, "buy", Style::Json),
+            r#"{"ok":false,"command":"buy","code":"wrong_arguments","error":"wrong arguments; usage: buy CUR AMOUNT"}"#
+        );
+    }
+
+    #[test]
+    fn usage_errors_become_one_line() {
+        let clap = "error: unexpected argument '--jsn' found\n\n  tip: a similar argument exists: '--json'\n\nUsage: trader --json [COMMAND]...\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(clap, "trader"),
+            "unexpected argument '--jsn' found; tip: a similar argument exists: '--json'; see `trader --help`"
         );
     }
 

@@ -267,7 +267,7 @@ fn colour_on_a_terminal_unless_no_color_and_never_in_a_pipe() {
     let mut repl = Repl::launch(&segment, "alice", &home, false);
     repl.enter("rates", "\x1b[1mCURRENCY\x1b[0m");
     repl.enter("buy POUND 1", "bought");
-    repl.enter("portfolio", "\x1b[31m-0.01\x1b[0m");
+    repl.enter("portfolio", "\x1b[31m0.01\x1b[0m");
     repl.quit_with_ctrl_d();
 
     // One command on a terminal: coloured, unless NO_COLOR is set.
