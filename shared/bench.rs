@@ -27,7 +27,6 @@ use crate::address::SegmentAddress;
 use crate::command::{Command as TraderCommand, Reply};
 use crate::config::{CurrencyConfig, MarketConfig};
 use crate::error::{Error, Result};
-use crate::lock::RobustMutex;
 use crate::market::{Exchange, Side};
 use crate::money::Money;
 use crate::render::{self, Style};
@@ -77,7 +76,7 @@ impl BenchSegment {
     fn create(tag: &str) -> Result<BenchSegment> {
         let address: SegmentAddress =
             format!("posix:/shmx-bench-{}-{tag}", std::process::id()).parse()?;
-        let _ = crate::segment::remove(&address);
+        let _ = crate::testing::remove_segment(&address);
         Exchange::create(&address, &rich_market(), 0o600)?;
         Ok(BenchSegment(address))
     }
@@ -85,7 +84,7 @@ impl BenchSegment {
 
 impl Drop for BenchSegment {
     fn drop(&mut self) {
-        let _ = crate::segment::remove(&self.0);
+        let _ = crate::testing::remove_segment(&self.0);
     }
 }
 
@@ -144,25 +143,19 @@ fn latency(trades: u64) -> Result<(f64, f64)> {
     }
     let trade_ns = started.elapsed().as_nanos() as f64 / trades as f64;
 
-    let mutex = RobustMutex::new_boxed()
+    let mutex = crate::testing::BaselineLock::new()
         .map_err(|error| Error::os(&"a private mutex", "pthread_mutex_init", error))?;
     let words: [AtomicI64; 4] = Default::default();
     for _ in 0..trades / 10 {
-        drop(black_box(mutex.lock()));
+        mutex.locked(|| black_box(()));
     }
     let started = Instant::now();
     for index in 0..trades as i64 {
-        let guard = mutex.lock().map_err(|error| {
-            Error::os(
-                &"a private mutex",
-                "lock",
-                std::io::Error::other(error.to_string()),
-            )
-        })?;
-        for word in &words {
-            word.store(black_box(index), Relaxed);
-        }
-        drop(guard);
+        mutex.locked(|| {
+            for word in &words {
+                word.store(black_box(index), Relaxed);
+            }
+        });
     }
     let baseline_ns = started.elapsed().as_nanos() as f64 / trades as f64;
     Ok((trade_ns, baseline_ns))

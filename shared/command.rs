@@ -199,7 +199,7 @@ pub const DEFAULT_TAPE_ROWS: usize = 10;
 fn parse_count(text: &str) -> Option<usize> {
     text.parse()
         .ok()
-        .filter(|count| (1..=crate::layout::TAPE_LEN).contains(count))
+        .filter(|count| (1..=crate::market::TAPE_LEN).contains(count))
 }
 
 /// A trade amount: a positive decimal with at most two fractional digits.

@@ -5,6 +5,7 @@
 //! alignment (a swap of two neighbours is one edit, so `byu` is one typo
 //! from `buy`), and the work is bounded: a word longer than any candidate
 //! could be a typo of is never compared, so a 100 MB line costs nothing.
+#![forbid(unsafe_code)]
 
 /// Words longer than this are never typos of a command or currency name.
 const MAX_WORD: usize = 64;

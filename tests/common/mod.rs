@@ -145,7 +145,7 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         if let Ok(address) = self.address.parse::<SegmentAddress>() {
-            let _ = shm_exchange::segment::remove(&address);
+            let _ = shm_exchange::testing::remove_segment(&address);
         }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
