@@ -34,3 +34,6 @@ mod sysv;
 pub(crate) use mapping::{remove, Backing, Exclusive, Mapping, Opened, Ready};
 pub use mutex::LOCK_TIMEOUT;
 pub(crate) use mutex::{HeapMutex, MutexGuard};
+
+#[cfg(test)]
+mod states_test;
