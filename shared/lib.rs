@@ -30,7 +30,7 @@ pub mod market;
 pub mod money;
 pub mod names;
 pub mod render;
-mod shm;
+pub(crate) mod shm;
 pub mod stress;
 pub mod suggest;
 #[doc(hidden)]

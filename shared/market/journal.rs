@@ -64,8 +64,10 @@ pub(super) struct Locked<'a> {
 }
 
 /// A trade ready to commit: the rules' outcome and what the tape shows.
-pub(super) struct TradeChange {
+pub(super) struct TradeChange<'a> {
     pub(super) account: AccountId,
+    /// The account's slot, found under the same lock.
+    pub(super) slot: &'a AccountSlot,
     pub(super) side: Side,
     pub(super) currency: CurrencyId,
     pub(super) amount: Money,
@@ -130,9 +132,8 @@ impl<'a> Locked<'a> {
     }
 
     /// Commits a trade through the journal (see the module doc).
-    pub(super) fn commit_trade(&mut self, trade: &TradeChange) -> Result<()> {
+    pub(super) fn commit_trade(&mut self, trade: &TradeChange<'_>) -> Result<()> {
         let header = self.exchange.header();
-        let slot = self.exchange.account_slot(trade.account)?;
         let seq = header
             .trade_seq
             .load(Relaxed)
@@ -176,7 +177,7 @@ impl<'a> Locked<'a> {
         crash_point(Step::AfterRedo);
 
         // 2. Apply it. 3. Clear it.
-        apply_trade(header, slot, &values, true);
+        apply_trade(header, trade.slot, &values, true);
         record.state.store(redo::IDLE, Release);
         watchers::announce_change(header);
         Ok(())

@@ -311,6 +311,7 @@ impl Exchange {
             .map_err(|refusal| refusal.into_error(&quote.name))?;
         locked.commit_trade(&TradeChange {
             account,
+            slot,
             side,
             currency,
             amount,
