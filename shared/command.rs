@@ -200,8 +200,7 @@ pub const DEFAULT_TAPE_ROWS: usize = 10;
 fn parse_count(text: &str) -> Option<usize> {
     text.parse()
         .ok()
-        // TODO(merge): crate::market::TAPE_LEN once the layout moves.
-        .filter(|count| (1..=crate::layout::TAPE_LEN).contains(count))
+        .filter(|count| (1..=crate::market::TAPE_LEN).contains(count))
 }
 
 /// A trade amount: a positive decimal with at most two fractional digits.

@@ -1,5 +1,6 @@
 //! One error type for the whole library. Every message names the cause and
 //! the way out, on one line, and every variant knows its exit status.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::io;
@@ -72,6 +73,8 @@ pub enum Error {
     },
     /// The exchange's cash reserve does not cover the proceeds.
     InsufficientCash { proceeds: Money, cash: Money },
+    /// A sell whose proceeds round down to 0.00.
+    NothingPaid { currency: String, smallest: Money },
     /// The result would not fit in the market's integers.
     Overflow,
 }
@@ -100,6 +103,7 @@ impl Error {
                 | Error::InsufficientStock { .. }
                 | Error::InsufficientHolding { .. }
                 | Error::InsufficientCash { .. }
+                | Error::NothingPaid { .. }
                 | Error::Overflow
         )
     }
@@ -108,6 +112,15 @@ impl Error {
         Error::Amount {
             text: text.to_owned(),
             reason: reason.to_string(),
+        }
+    }
+
+    /// The exchange was poisoned: a dead trader's change could not be
+    /// repaired.
+    pub(crate) fn poisoned(address: &impl fmt::Display) -> Error {
+        Error::Corrupted {
+            address: address.to_string(),
+            reason: "a trader died mid-trade and its trade could not be repaired".into(),
         }
     }
 
@@ -185,6 +198,10 @@ impl fmt::Display for Error {
                     None => write!(f, "; `rates` lists them"),
                 }
             }
+            Error::Amount { text, reason } if text.is_empty() => write!(
+                f,
+                "bad amount: {reason}; give a positive amount like 10 or 2.50"
+            ),
             Error::Amount { text, reason } => write!(
                 f,
                 "bad amount {text:?}: {reason}; give a positive amount like 10 or 2.50"
@@ -212,6 +229,10 @@ impl fmt::Display for Error {
             Error::InsufficientCash { proceeds, cash } => write!(
                 f,
                 "the exchange has only {cash} cash and cannot pay {proceeds}; sell less"
+            ),
+            Error::NothingPaid { currency, smallest } => write!(
+                f,
+                "selling so little {currency} pays nothing, since proceeds round down to the cent; sell at least {smallest}"
             ),
             Error::Overflow => f.write_str("the amount is too large for the market; use a smaller one"),
         }

@@ -140,7 +140,9 @@ impl Worker {
                 _ => Side::Buy,
             };
             let result = if unlocked {
-                exchange.trade_unlocked_for_demo(self.account, side, currency, amount)
+                exchange
+                    .unlocked_demo()
+                    .trade(self.account, side, currency, amount)
             } else {
                 exchange.trade(self.account, side, currency, amount)
             };

@@ -163,8 +163,7 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         if let Ok(address) = self.address.parse::<SegmentAddress>() {
-            // TODO(merge): shm_exchange::testing::remove_segment.
-            let _ = shm_exchange::segment::remove(&address);
+            let _ = shm_exchange::testing::remove_segment(&address);
         }
         // A fixture's own directory goes when its `TempDir` is dropped.
         if let Some(SegmentDir::Given(dir)) = &self.dir {
