@@ -77,6 +77,8 @@ pub enum Error {
     NothingPaid { currency: String, smallest: Money },
     /// The result would not fit in the market's integers.
     Overflow,
+    /// An owner-only action asked for by another user.
+    NotOwner { action: String, owner: u32 },
 }
 
 impl Error {
@@ -105,6 +107,7 @@ impl Error {
                 | Error::InsufficientCash { .. }
                 | Error::NothingPaid { .. }
                 | Error::Overflow
+                | Error::NotOwner { .. }
         )
     }
 
@@ -235,6 +238,10 @@ impl fmt::Display for Error {
                 "selling so little {currency} pays nothing, since proceeds round down to the cent; sell at least {smallest}"
             ),
             Error::Overflow => f.write_str("the amount is too large for the market; use a smaller one"),
+            Error::NotOwner { action, owner } => write!(
+                f,
+                "only the owner of this exchange (uid {owner}) may {action}; ask them, or run it as root"
+            ),
         }
     }
 }

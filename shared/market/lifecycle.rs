@@ -152,6 +152,30 @@ impl Exchange {
         })
     }
 
+    /// The uid that owns the exchange: the one recorded at creation, if the
+    /// operating system agrees that it owns the object. A segment whose
+    /// recorded owner differs (chowned, or written by someone else) has no
+    /// owner but root.
+    pub fn owner_uid(&self) -> Result<Option<u32>> {
+        let recorded = self.header().owner_uid.load(Relaxed);
+        Ok((self.check_backing()?.uid == recorded).then_some(recorded))
+    }
+
+    /// Refuses, changing nothing, unless this process runs as the
+    /// exchange's owner or as root. `action` completes "only the owner of
+    /// this exchange may ...".
+    pub fn require_owner(&self, action: &str) -> Result<()> {
+        let caller = nix::unistd::geteuid();
+        let owner = self.owner_uid()?;
+        if caller.is_root() || owner == Some(caller.as_raw()) {
+            return Ok(());
+        }
+        Err(Error::NotOwner {
+            action: action.to_owned(),
+            owner: self.header().owner_uid.load(Relaxed),
+        })
+    }
+
     /// Marks the exchange retired, so every attached trader stops at its
     /// next command instead of trading on an orphan.
     ///
@@ -177,6 +201,9 @@ fn seed(mapping: &Mapping<Exclusive>, config: &MarketConfig) {
     header.magic.store(MAGIC, Relaxed);
     header.layout_version.store(LAYOUT_VERSION, Relaxed);
     header.abi.store(ABI_FINGERPRINT, Relaxed);
+    header
+        .owner_uid
+        .store(nix::unistd::geteuid().as_raw(), Relaxed);
     header
         .total_size
         .store(mapping.mapped_len() as u64, Relaxed);

@@ -34,7 +34,7 @@ use super::mutex::RobustMutex;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 /// Bumped whenever any struct in this file changes shape or meaning.
 /// 2: the redo record carries the kind of change it holds.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
 use crate::names::{ACCOUNT_NAME_BYTES, CURRENCY_NAME_BYTES};
@@ -148,7 +148,14 @@ pub struct Header {
     /// Wake-ups in a row that found nobody asleep: how a watcher that
     /// died without deregistering is forgotten.
     pub idle_wakes: AtomicU32,
-    _reserved: [AtomicU32; 9],
+    /// The uid that created the exchange: its owner, who alone (with root)
+    /// may run the instructor's commands, remove or replace it. Trusted
+    /// only while it matches the operating system's owner of the object.
+    pub owner_uid: AtomicU32,
+    /// How the exchange is run: bit 0 HALTED (trading stopped by the
+    /// owner), bit 1 CLASS_MODE (account names bound to logins).
+    pub flags: AtomicU32,
+    _reserved: [AtomicU32; 7],
     pub lock: LockSlot,
     pub redo: RedoRecord,
     pub currencies: [CurrencySlot; MAX_CURRENCIES],
@@ -232,6 +239,8 @@ const _: () = {
     assert!(offset_of!(Header, change_seq) == 84);
     assert!(offset_of!(Header, cash) == 64);
     assert!(offset_of!(Header, watchers) == 80);
+    assert!(offset_of!(Header, owner_uid) == 92);
+    assert!(offset_of!(Header, flags) == 96);
     assert!(offset_of!(Header, lock) == 128);
     assert!(offset_of!(Header, redo) == 192);
     assert!(size_of::<RedoRecord>() == 96);
