@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use shm_exchange::SegmentAddress;
 
+pub mod users;
+
 /// How long any one process may run before the test fails instead of
 /// hanging.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
