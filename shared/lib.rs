@@ -29,6 +29,7 @@ pub mod lock;
 pub mod market;
 pub mod money;
 pub mod names;
+pub mod redis;
 pub mod render;
 pub mod segment;
 pub mod stress;
