@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 
 /// Attempts before a commit gives up on a market too busy to win.
 pub const MAX_ATTEMPTS: u32 = 200;
+/// Lost commits retried at once, before pausing between attempts.
+const RETRIES_WITHOUT_PAUSE: u32 = 3;
 /// The longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(2);
 
@@ -306,8 +308,17 @@ impl Link {
                 Committed::Conflict(now) => {
                     self.conflicts
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    values = now;
-                    backoff(round);
+                    // The values the script found are fresh: try them at
+                    // once. After a few losses, pause, and since a pause
+                    // makes them stale, read again after it.
+                    if round < RETRIES_WITHOUT_PAUSE {
+                        values = now;
+                    } else {
+                        backoff(round);
+                        values = self.with_connection("reading from redis", |connection| {
+                            watch.read(connection)
+                        })?;
+                    }
                 }
             }
         }
@@ -323,9 +334,6 @@ impl Link {
 /// Sleeps a random time that grows with the round, so that two traders
 /// that keep colliding stop colliding.
 fn backoff(round: u32) {
-    if round == 0 {
-        return;
-    }
     let ceiling = (1_u64 << round.min(11)).min(MAX_BACKOFF.as_micros() as u64);
     let jitter = RandomState::new().hash_one(round) % ceiling;
     std::thread::sleep(Duration::from_micros(jitter));
