@@ -38,6 +38,7 @@ pub mod fault;
 pub mod market;
 pub mod money;
 pub mod names;
+pub mod redis;
 pub mod render;
 pub(crate) mod shm;
 pub mod stress;
