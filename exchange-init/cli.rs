@@ -229,6 +229,12 @@ fn describe(status: &Status) -> String {
         "\n  layout version {}, {} of {} accounts open, cash {}, {} trades",
         status.layout_version, status.accounts, status.account_capacity, status.cash, status.trades
     ));
+    if status.unlocked_trades > 0 {
+        text.push_str(&format!(
+            " and {} UNLOCKED (stress --unlocked: not on the tape, the audit cannot balance)",
+            status.unlocked_trades
+        ));
+    }
     let mut rates = Table::new(&[
         ("CURRENCY", Align::Left),
         ("SELL", Align::Right),

@@ -6,6 +6,7 @@
 //! | `posix:/NAME` | shm_open + mmap, seen in `/dev/shm` |
 //! | `sysv:KEY`, `sysv:PATH:ID` | shmget + shmat, seen with `ipcs -m` |
 //! | `file:PATH` | open + mmap of a regular file |
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::path::PathBuf;

@@ -206,8 +206,7 @@ pub const DEFAULT_TAPE_ROWS: usize = 10;
 
 /// A row count for `history N` and `tape N`: 1 to the tape's length.
 fn parse_count(text: &str, usage: &'static str) -> Result<usize> {
-    // TODO(merge): crate::market::TAPE_LEN once the layout moves.
-    let max = crate::layout::TAPE_LEN;
+    let max = crate::market::TAPE_LEN;
     text.parse()
         .ok()
         .filter(|count| (1..=max).contains(count))

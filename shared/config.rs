@@ -3,6 +3,7 @@
 //!
 //! Every field is checked before anything is created, and a refusal names
 //! the field: `currency[2].sell: at most 4 digits after the point`.
+#![forbid(unsafe_code)]
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -10,9 +11,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::layout::{MAX_ACCOUNTS, MAX_CURRENCIES};
 use crate::money::{DecimalError, Money, Price};
 use crate::names::is_currency_name;
+use crate::shm::layout::{MAX_ACCOUNTS, MAX_CURRENCIES};
 
 /// A validated market, ready to seed a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]

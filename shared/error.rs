@@ -1,5 +1,6 @@
 //! One error type for the whole library. Every message names the cause and
 //! the way out, on one line, and every variant knows its exit status.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::io;
@@ -79,8 +80,18 @@ pub enum Error {
     },
     /// The exchange's cash reserve does not cover the proceeds.
     InsufficientCash { proceeds: Money, cash: Money },
+    /// A sell whose proceeds round down to 0.00.
+    NothingPaid { currency: String, smallest: Money },
     /// The result would not fit in the market's integers.
     Overflow,
+    /// An owner-only action asked for by another user.
+    NotOwner { action: String, owner: u32 },
+    /// `stress --unlocked` on a market that has accounts other than stress
+    /// accounts: the race would corrupt their market for good.
+    MarketInUse {
+        address: String,
+        accounts: Vec<String>,
+    },
 }
 
 impl Error {
@@ -108,7 +119,10 @@ impl Error {
                 | Error::InsufficientStock { .. }
                 | Error::InsufficientHolding { .. }
                 | Error::InsufficientCash { .. }
+                | Error::NothingPaid { .. }
                 | Error::Overflow
+                | Error::NotOwner { .. }
+                | Error::MarketInUse { .. }
         )
     }
 
@@ -138,7 +152,10 @@ impl Error {
             Error::InsufficientStock { .. } => "insufficient_stock",
             Error::InsufficientHolding { .. } => "insufficient_holding",
             Error::InsufficientCash { .. } => "insufficient_cash",
+            Error::NothingPaid { .. } => "nothing_paid",
             Error::Overflow => "overflow",
+            Error::NotOwner { .. } => "not_owner",
+            Error::MarketInUse { .. } => "market_in_use",
         }
     }
 
@@ -146,6 +163,15 @@ impl Error {
         Error::Amount {
             text: text.to_owned(),
             reason: reason.to_string(),
+        }
+    }
+
+    /// The exchange was poisoned: a dead trader's change could not be
+    /// repaired.
+    pub(crate) fn poisoned(address: &impl fmt::Display) -> Error {
+        Error::Corrupted {
+            address: address.to_string(),
+            reason: "a trader died mid-trade and its trade could not be repaired".into(),
         }
     }
 
@@ -227,6 +253,10 @@ impl fmt::Display for Error {
                     None => write!(f, "; `rates` lists them"),
                 }
             }
+            Error::Amount { text, reason } if text.is_empty() => write!(
+                f,
+                "bad amount: {reason}; give a positive amount like 10 or 2.50"
+            ),
             Error::Amount { text, reason } => write!(
                 f,
                 "bad amount {text:?}: {reason}; give a positive amount like 10 or 2.50"
@@ -255,7 +285,25 @@ impl fmt::Display for Error {
                 f,
                 "the exchange has only {cash} cash and cannot pay {proceeds}; sell less"
             ),
+            Error::NothingPaid { currency, smallest } => write!(
+                f,
+                "selling so little {currency} pays nothing, since proceeds round down to the cent; sell at least {smallest}"
+            ),
             Error::Overflow => f.write_str("the amount is too large for the market; use a smaller one"),
+            Error::MarketInUse { address, accounts } => {
+                let shown: Vec<&str> = accounts.iter().take(3).map(String::as_str).collect();
+                let more = accounts.len().saturating_sub(shown.len());
+                write!(
+                    f,
+                    "refusing --unlocked on {address}: it has accounts other than stress accounts ({}{}), and the race would leave their audit inconsistent for good; make a market of its own: exchange-init --segment posix:/race, then trader --segment posix:/race stress --unlocked",
+                    shown.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                )
+            }
+            Error::NotOwner { action, owner } => write!(
+                f,
+                "only the owner of this exchange (uid {owner}) may {action}; ask them, or run it as root"
+            ),
         }
     }
 }

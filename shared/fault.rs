@@ -7,6 +7,7 @@
 //! itself SIGSTOP, freezing with the lock held, so a test can copy the
 //! segment mid-trade and then kill it. In normal builds [`crash_point`] is
 //! an empty inline function.
+#![forbid(unsafe_code)]
 
 /// The places inside a trade's critical section where a process can die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

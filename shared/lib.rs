@@ -3,12 +3,15 @@
 //!
 //! The modules, from the bytes up:
 //!
-//! - [`layout`]: the `#[repr(C)]` segment, all atomics, with compile-time
-//!   offset checks;
-//! - [`segment`] and [`lock`]: the only `unsafe` code, mapping a segment
-//!   (POSIX, System V or file) and the robust pthread mutex;
+//! - `shm` (private): the one folder allowed raw memory access: the
+//!   `#[repr(C)]` layout of a segment, mapping it (POSIX, System V or file)
+//!   with type states that guard its robust pthread mutex, and the futex.
+//!   Every other module forbids it;
 //! - [`money`]: exact fixed-point money, never floats;
-//! - [`market`]: the market rules, the redo record, audit and recovery;
+//! - [`market`]: the exchange over a segment: its life cycle, the journal
+//!   that makes every change all-or-nothing, the rules as pure functions
+//!   ([`market::rules`]), accounts, read views and watchers;
+//! - [`fault`]: the crash points of the write path, for tests;
 //! - [`command`], [`render`], [`driver`]: the trader's command language,
 //!   its output (one [`table`] renderer, one JSON [`envelope`]), and the
 //!   script and one-shot drivers; [`complete`]: what the REPL's Tab and
@@ -32,16 +35,17 @@ pub mod envelope;
 pub mod error;
 pub mod exit;
 pub mod fault;
-pub mod layout;
-pub mod lock;
 pub mod market;
 pub mod money;
 pub mod names;
+pub mod redis;
 pub mod render;
-pub mod segment;
+pub(crate) mod shm;
 pub mod stress;
 pub mod suggest;
 pub mod table;
+#[doc(hidden)]
+pub mod testing;
 
 pub use address::SegmentAddress;
 pub use command::{parse, Command, Reply, Session};

@@ -5,6 +5,7 @@
 //! integer: [`Money`] counts hundredths (balances, cash, stock, holdings and
 //! trade amounts) and [`Price`] counts ten-thousandths. Arithmetic is
 //! checked: overflow is an error, never a wrap.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 

@@ -3,6 +3,7 @@
 //! The rules are checked on input (the command line, a config, a script)
 //! and again when a name is read back from the segment, which another
 //! process may have scribbled on; both go through these functions.
+#![forbid(unsafe_code)]
 
 /// Bytes of a currency name in the segment, NUL-padded; names are 1 to 15
 /// bytes.

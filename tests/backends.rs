@@ -100,7 +100,7 @@ fn assert_consistent(segment: &Segment) {
 
 /// The size `exchange-init` makes for the default config.
 fn default_size() -> u64 {
-    shm_exchange::layout::segment_size(64) as u64
+    shm_exchange::testing::segment_size(64) as u64
 }
 
 /// One row of `ipcs -m`: key shmid owner perms bytes nattch status.
@@ -604,11 +604,11 @@ struct Frozen {
 
 #[cfg(feature = "fault-injection")]
 impl Frozen {
-    fn start(segment: &Segment, step: shm_exchange::fault::Step, trade: &[&str]) -> Frozen {
+    fn start(segment: &Segment, step: shm_exchange::testing::Step, trade: &[&str]) -> Frozen {
         let mut command = segment.trader_command("victim");
         command
             .env(
-                shm_exchange::fault::CRASH_ENV,
+                shm_exchange::testing::CRASH_ENV,
                 format!("{}:stop", step.name()),
             )
             .arg("--json")
@@ -674,13 +674,13 @@ fn read_u32(path: &Path, offset: usize) -> u32 {
 fn lock_word(path: &Path) -> u32 {
     read_u32(
         path,
-        std::mem::offset_of!(shm_exchange::layout::Header, lock),
+        std::mem::offset_of!(shm_exchange::testing::Header, lock),
     )
 }
 
 #[cfg(feature = "fault-injection")]
 fn redo_state(path: &Path) -> u32 {
-    use shm_exchange::layout::{Header, RedoRecord};
+    use shm_exchange::testing::{Header, RedoRecord};
     read_u32(
         path,
         std::mem::offset_of!(Header, redo) + std::mem::offset_of!(RedoRecord, state),
@@ -696,9 +696,9 @@ fn redo_state(path: &Path) -> u32 {
 /// word is free) and must balance. The original, whose owner the kernel
 /// did see die, recovers the same way.
 #[cfg(feature = "fault-injection")]
-fn file_copied_mid_trade(step: shm_exchange::fault::Step) {
-    use shm_exchange::fault::Step;
-    use shm_exchange::layout::redo;
+fn file_copied_mid_trade(step: shm_exchange::testing::Step) {
+    use shm_exchange::testing::redo;
+    use shm_exchange::testing::Step;
     use std::time::Instant;
 
     let context = step.name();
@@ -738,7 +738,7 @@ fn file_copied_mid_trade(step: shm_exchange::fault::Step) {
         let elapsed = started.elapsed();
         let portfolio = run.success().parse_json();
         assert!(
-            elapsed < shm_exchange::lock::LOCK_TIMEOUT / 2,
+            elapsed < shm_exchange::testing::LOCK_TIMEOUT / 2,
             "{context}: opening {what} took {elapsed:?}"
         );
         assert_eq!(field(&portfolio, "balance"), balance, "{context}: {what}");
@@ -766,7 +766,7 @@ fn file_copied_mid_trade(step: shm_exchange::fault::Step) {
 
 #[cfg(feature = "fault-injection")]
 mod copied_mid_trade {
-    use shm_exchange::fault::Step;
+    use shm_exchange::testing::Step;
 
     #[test]
     fn after_lock() {

@@ -65,3 +65,34 @@ fn four_traders_round_trip(backend: Backend) {
 }
 
 each_backend!(four_traders_round_trip);
+
+/// The race demonstration skips the lock but not the rules: its refusals
+/// name what is really short (it once blamed the balance for missing
+/// stock).
+#[test]
+fn the_unlocked_demo_refuses_with_the_real_reason() {
+    use shm_exchange::{Error, Exchange, MarketConfig, Money};
+    let segment = Segment::unique(Backend::Posix);
+    let mut config = MarketConfig::default();
+    config.currencies[0].stock = Money::parse("2").unwrap();
+    let exchange = Exchange::create(&segment.parsed(), &config, 0o600).unwrap();
+    let account = exchange.open_account("racer").unwrap();
+    let dollar = exchange.currency("DOLLAR").unwrap();
+    let demo = exchange.unlocked_demo();
+    let amount = |text| Money::parse(text).unwrap();
+    assert!(matches!(
+        demo.trade(account, shm_exchange::Side::Buy, dollar, amount("3")),
+        Err(Error::InsufficientStock { .. })
+    ));
+    demo.trade(account, shm_exchange::Side::Buy, dollar, amount("1"))
+        .unwrap();
+    let euro = exchange.currency("EURO").unwrap();
+    assert!(matches!(
+        demo.trade(account, shm_exchange::Side::Buy, euro, amount("1000")),
+        Err(Error::InsufficientBalance { .. })
+    ));
+    assert!(matches!(
+        demo.trade(account, shm_exchange::Side::Sell, dollar, amount("5")),
+        Err(Error::InsufficientHolding { .. })
+    ));
+}

@@ -15,10 +15,10 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use common::{Attached, Backend, Run, Segment, BACKENDS};
-use shm_exchange::layout::{
-    self, state, AccountSlot, CurrencySlot, Header, RedoRecord, HEADER_SIZE,
-};
 use shm_exchange::money::Money;
+use shm_exchange::testing::{
+    segment_size, state, AccountSlot, CurrencySlot, Header, RedoRecord, HEADER_SIZE,
+};
 use shm_exchange::{Error, Exchange, SegmentAddress, Side};
 
 /// The file that backs a POSIX or file segment, if it has one.
@@ -134,7 +134,7 @@ fn replaced_while_traders_are_attached() {
 /// Sizes to shrink a default segment to: nothing, less than a header, just
 /// a header, part of the account table, and one byte short.
 fn shrunk_sizes() -> Vec<u64> {
-    let full = layout::segment_size(64) as u64;
+    let full = segment_size(64) as u64;
     vec![
         0,
         1,
@@ -317,7 +317,7 @@ mod corrupt {
     const ACCOUNT: usize = std::mem::size_of::<AccountSlot>();
     /// Accounts the template has open.
     const OPEN_ACCOUNTS: usize = 3;
-    const SIZE: usize = layout::segment_size(64);
+    const SIZE: usize = segment_size(64);
 
     /// Byte ranges whose contents nothing checks or depends on before it
     /// rewrites them: the lock (re-initialized by the sole opener), the

@@ -22,7 +22,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use common::{each_backend, field, wait_for, wait_until, Backend, Run, Segment, TIMEOUT};
-use shm_exchange::lock::LOCK_TIMEOUT;
+use shm_exchange::testing::LOCK_TIMEOUT;
 
 /// A small xorshift generator: the tests print their seed, so a failure
 /// can be replayed with `CRASH_SEED=<seed>`.
@@ -300,7 +300,7 @@ fn lock_word(segment_file: &std::fs::File) -> u32 {
     segment_file
         .read_exact_at(
             &mut bytes,
-            std::mem::offset_of!(shm_exchange::layout::Header, lock) as u64,
+            std::mem::offset_of!(shm_exchange::testing::Header, lock) as u64,
         )
         .unwrap();
     u32::from_ne_bytes(bytes)
@@ -423,7 +423,7 @@ fn lock_holder_killed_while_others_wait_file() {
 mod steps {
     use super::*;
     use crate::common::{Attached, BACKENDS};
-    use shm_exchange::fault::{Step, CRASH_ENV};
+    use shm_exchange::testing::{Step, CRASH_ENV};
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Death {
@@ -673,7 +673,7 @@ mod steps {
 #[cfg(feature = "fault-injection")]
 #[test]
 fn an_unrepairable_trade_poisons_the_exchange_but_not_the_lock() {
-    use shm_exchange::layout::{Header, RedoRecord};
+    use shm_exchange::testing::{Header, RedoRecord};
     let segment = Segment::create(Backend::Posix);
     segment.trader("victim", &["rates"]).success();
     let mut command = segment.trader_command("victim");

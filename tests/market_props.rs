@@ -98,3 +98,29 @@ proptest! {
         }
     }
 }
+
+/// A sell whose proceeds round down to 0.00 would give currency away: it is
+/// refused, names the least amount that pays, and changes nothing.
+#[test]
+fn a_sell_that_pays_nothing_is_refused() {
+    let segment = Segment::unique(Backend::Posix);
+    let exchange = Exchange::create(&segment.parsed(), &tight_market(), 0o600).unwrap();
+    let account = exchange.open_account("a").unwrap();
+    let odd = exchange.currency("ODD").unwrap();
+    let units = |text| Money::parse(text).unwrap();
+    exchange
+        .trade(account, Side::Buy, odd, units("100"))
+        .unwrap();
+    let before = state(&exchange, &[account]);
+    // 33.33 x 0.0003 = 0.009999, which rounds down to nothing.
+    let error = exchange
+        .trade(account, Side::Sell, odd, units("33.33"))
+        .unwrap_err();
+    assert!(error.is_refusal(), "{error}");
+    assert!(error.to_string().contains("at least 33.34"), "{error}");
+    assert_eq!(state(&exchange, &[account]), before);
+    let paid = exchange
+        .trade(account, Side::Sell, odd, units("33.34"))
+        .unwrap();
+    assert_eq!(paid.total, units("0.01"));
+}

@@ -97,8 +97,7 @@ fn a_killed_board_is_forgotten() {
     let segment = Segment::create(Backend::Posix);
     let session = board(&segment);
     let path = format!("/dev/shm{}", segment.address.trim_start_matches("posix:"));
-    // TODO(merge): shm_exchange::testing::Header once the layout moves.
-    let offset = std::mem::offset_of!(shm_exchange::layout::Header, watchers) as u64;
+    let offset = std::mem::offset_of!(shm_exchange::testing::Header, watchers) as u64;
     let watchers = || {
         let file = std::fs::File::open(&path).unwrap();
         let mut word = [0; 4];

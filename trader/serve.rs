@@ -94,6 +94,7 @@ pub fn message_client(socket: &Path, trades: u64) -> Result<WorkerReport> {
         trades,
         refused: 0,
         nanos: started.elapsed().as_nanos() as u64,
+        finished_at: shm_exchange::stress::monotonic_nanos(),
     };
     stress::print_report(&report);
     Ok(report)

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use shm_exchange::SegmentAddress;
 
+pub mod users;
+
 /// How long any one process may run before the test fails instead of
 /// hanging.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -163,8 +165,7 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         if let Ok(address) = self.address.parse::<SegmentAddress>() {
-            // TODO(merge): shm_exchange::testing::remove_segment.
-            let _ = shm_exchange::segment::remove(&address);
+            let _ = shm_exchange::testing::remove_segment(&address);
         }
         // A fixture's own directory goes when its `TempDir` is dropped.
         if let Some(SegmentDir::Given(dir)) = &self.dir {

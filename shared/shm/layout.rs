@@ -11,27 +11,34 @@
 //! offset 0      Header           (size_of::<Header>() bytes, 64-aligned)
 //!   0           identity, sizes, counters, cash      (128 bytes)
 //!   128         LockSlot: the robust pthread mutex   (64 bytes)
-//!   192         RedoRecord: the trade being applied  (96 bytes)
+//!   192         RedoRecord: the change being applied (96 bytes)
 //!   288         CurrencySlot x 16                    (48 bytes each)
 //!   1088        TapeEntry x 256: ring of last trades (64 bytes each)
 //! HEADER_SIZE   AccountSlot x capacity               (168 bytes each)
 //! ```
 //!
-//! Every offset is asserted at compile time below; a change to any of them
-//! must bump [`LAYOUT_VERSION`].
+//! Every offset is asserted at compile time below; a change to any of them,
+//! or to what a field means, must bump [`LAYOUT_VERSION`].
+//!
+//! Two fields are not plain atomics, so that code outside `shm` cannot
+//! break what [`super::Mapping`] promises: the lock's mutex is private to
+//! `shm`, and the [`StateWord`] can be set to `READY` only by publishing a
+//! freshly created segment.
 
 use std::mem::{align_of, offset_of, size_of};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use crate::lock::RobustMutex;
+use super::mutex::RobustMutex;
 
 /// "SHMEXCH" and a NUL, read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
-/// Bumped whenever any struct in this file changes shape.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Bumped whenever any struct in this file changes shape or meaning.
+/// 2: the redo record carries the kind of change it holds.
+/// 4: a transfer kind of change, and a count of unlocked demo trades.
+pub const LAYOUT_VERSION: u32 = 4;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
-pub use crate::names::{ACCOUNT_NAME_BYTES, CURRENCY_NAME_BYTES};
+use crate::names::{ACCOUNT_NAME_BYTES, CURRENCY_NAME_BYTES};
 /// Trades the tape remembers.
 pub const TAPE_LEN: usize = 256;
 /// Largest account table a config may ask for.
@@ -54,18 +61,58 @@ pub mod state {
     pub const READY: u32 = 0x5245_4459;
     /// Removed or replaced by `exchange-init`: traders must stop.
     pub const RETIRED: u32 = 0x5245_5449;
-    /// A dead trader's trade could not be repaired (its redo record failed
-    /// a check). The lock stays usable, so `exchange-init` can retire and
-    /// replace the exchange, but nobody trades on it.
+    /// A dead trader's change could not be repaired (its redo record
+    /// failed a check). The lock stays usable, so `exchange-init` can
+    /// retire and replace the exchange, but nobody trades on it.
     pub const POISONED: u32 = 0x504f_4953;
+}
+
+/// The exchange's life-cycle state, one of [`state`]'s values.
+///
+/// Any code may read it; it is written only through the methods below, and
+/// only [`super::Mapping`]'s `publish` may make it `READY`: a segment is
+/// `READY` only after its lock was initialized.
+#[repr(transparent)]
+pub struct StateWord(AtomicU32);
+
+impl StateWord {
+    /// The state, with `Acquire`: a `READY` seen here happens-after the
+    /// whole initialization.
+    pub fn load(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Marks the exchange removed or replaced: traders must stop.
+    pub(crate) fn retire(&self) {
+        self.0.store(state::RETIRED, Ordering::Release);
+    }
+
+    /// Marks the exchange unusable after a failed repair.
+    pub(crate) fn poison(&self) {
+        self.0.store(state::POISONED, Ordering::Release);
+    }
+
+    pub(super) fn publish_ready(&self) {
+        self.0.store(state::READY, Ordering::Release);
+    }
 }
 
 /// Values of [`RedoRecord::state`].
 pub mod redo {
-    /// No trade in flight.
+    /// No change in flight.
     pub const IDLE: u32 = 0;
-    /// The record holds a complete trade that may be partly applied.
+    /// The record holds a complete change that may be partly applied.
     pub const PENDING: u32 = 1;
+}
+
+/// Values of [`RedoRecord::kind`].
+pub mod kind {
+    /// A trade: new stock, holding, balance and cash, and the trade's
+    /// sequence number.
+    pub const TRADE: u32 = 1;
+    /// A transfer from the exchange's cash to an account's balance: the
+    /// account, its new balance and the new cash.
+    pub const TRANSFER: u32 = 2;
 }
 
 /// Which way a trade goes, as stored on the tape.
@@ -80,7 +127,7 @@ pub mod side {
 pub struct Header {
     pub magic: AtomicU64,
     pub layout_version: AtomicU32,
-    pub state: AtomicU32,
+    pub state: StateWord,
     pub abi: AtomicU64,
     /// The whole segment's size in bytes; must equal the real size.
     pub total_size: AtomicU64,
@@ -105,20 +152,33 @@ pub struct Header {
     /// Wake-ups in a row that found nobody asleep: how a watcher that
     /// died without deregistering is forgotten.
     pub idle_wakes: AtomicU32,
-    _reserved: [AtomicU32; 9],
+    /// The uid that created the exchange: its owner, who alone (with root)
+    /// may run the instructor's commands, remove or replace it. Trusted
+    /// only while it matches the operating system's owner of the object.
+    pub owner_uid: AtomicU32,
+    /// How the exchange is run: bit 0 HALTED (trading stopped by the
+    /// owner), bit 1 CLASS_MODE (account names bound to logins).
+    pub flags: AtomicU32,
+    /// Trades made by the race demonstration (`trader stress --unlocked`),
+    /// which bypass the lock, the journal and `trade_seq`: counted here so
+    /// `--status` and the board show them. Saturates, never wraps.
+    pub unlocked_trades: AtomicU32,
+    _reserved: [AtomicU32; 6],
     pub lock: LockSlot,
     pub redo: RedoRecord,
     pub currencies: [CurrencySlot; MAX_CURRENCIES],
     pub tape: [TapeEntry; TAPE_LEN],
 }
 
-/// The robust process-shared mutex, alone on its cache line.
+/// The robust process-shared mutex, alone on its cache line. Only
+/// [`super::Mapping`] reaches it.
 #[repr(C, align(64))]
 pub struct LockSlot {
-    pub mutex: RobustMutex,
+    pub(super) mutex: RobustMutex,
 }
 
-/// A trade's complete outcome, written before any of it is applied.
+/// A change's complete outcome, written before any of it is applied; see
+/// `market::journal` for the protocol and what each kind records.
 ///
 /// The values are absolute (new stock, not "minus 5"), so applying the
 /// record twice is the same as applying it once: a process that finds the
@@ -128,7 +188,8 @@ pub struct RedoRecord {
     pub state: AtomicU32,
     pub currency: AtomicU32,
     pub account: AtomicU32,
-    _pad: AtomicU32,
+    /// Which change: one of the values in [`kind`].
+    pub kind: AtomicU32,
     pub stock: AtomicI64,
     pub holding: AtomicI64,
     pub balance: AtomicI64,
@@ -186,9 +247,14 @@ const _: () = {
     assert!(offset_of!(Header, change_seq) == 84);
     assert!(offset_of!(Header, cash) == 64);
     assert!(offset_of!(Header, watchers) == 80);
+    assert!(offset_of!(Header, owner_uid) == 92);
+    assert!(offset_of!(Header, flags) == 96);
+    assert!(offset_of!(Header, unlocked_trades) == 100);
     assert!(offset_of!(Header, lock) == 128);
     assert!(offset_of!(Header, redo) == 192);
     assert!(size_of::<RedoRecord>() == 96);
+    assert!(offset_of!(RedoRecord, kind) == 12);
+    assert!(size_of::<StateWord>() == 4);
     assert!(offset_of!(Header, currencies) == 288);
     assert!(size_of::<CurrencySlot>() == 48);
     assert!(offset_of!(Header, tape) == 1088);

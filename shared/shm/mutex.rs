@@ -13,12 +13,17 @@
 //! |---|---|---|
 //! | `Ok(guard)`, `owner_died() == false` | clean acquire | use the data |
 //! | `Ok(guard)`, `owner_died() == true` | the previous owner died holding it | repair the data, then [`MutexGuard::mark_consistent`] |
-//! | `Err(LockError::NotRecoverable)` | an earlier repair was abandoned | recreate the segment |
+//! | `Err(LockError::NotRecoverable)` | a holder unlocked it while inconsistent | recreate the segment |
 //! | `Err(LockError::TimedOut)` | held for [`LOCK_TIMEOUT`] by a live process | report it; never hang |
 //!
-//! Like LMDB's `mdb_mutex_failed`, consistency is only restored after the
-//! repair: a guard dropped without `mark_consistent` leaves the mutex
-//! unrecoverable, which is the safe outcome of a failed repair.
+//! Like LMDB's `mdb_mutex_failed`, the repair comes first and
+//! `mark_consistent` after it, never blindly. What the exchange does when
+//! the repair fails is in `market::journal`: it POISONS the exchange (its
+//! state word, so nobody trades on it) and still marks the mutex
+//! consistent, so `exchange-init --force` and `--remove` can lock it to
+//! retire it. The exchange therefore never unlocks an inconsistent mutex;
+//! `NotRecoverable` means some other program did (or a panic unwound
+//! through a repair).
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -36,7 +41,16 @@ const SPIN_ROUNDS: u32 = 12;
 
 /// A `pthread_mutex_t` set up for use by many processes.
 ///
-/// `#[repr(C)]` so its bytes sit where [`crate::layout`] says.
+/// `#[repr(C)]` so its bytes sit where [`super::layout`] says.
+///
+/// # Invariants
+///
+/// [`RobustMutex::lock`] may only be called on a mutex that
+/// [`RobustMutex::init`] initialized, and `init` only while nobody uses
+/// it. Nothing outside `shm` can reach a `RobustMutex` (the field that
+/// holds it is private to `shm`); inside, the only callers are
+/// [`super::Mapping`], whose type states keep both rules, and
+/// [`HeapMutex`], which owns its mutex.
 #[repr(C)]
 pub struct RobustMutex {
     inner: UnsafeCell<libc::pthread_mutex_t>,
@@ -51,8 +65,9 @@ unsafe impl Send for RobustMutex {}
 
 /// Why the lock could not be taken.
 #[derive(Debug)]
-pub enum LockError {
-    /// A previous owner died and its repair was not completed.
+pub(crate) enum LockError {
+    /// A holder unlocked it without marking it consistent after an owner
+    /// died (the exchange itself never does).
     NotRecoverable,
     /// Another live process held the lock for longer than [`LOCK_TIMEOUT`].
     TimedOut,
@@ -64,7 +79,7 @@ impl fmt::Display for LockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LockError::NotRecoverable => f.write_str(
-                "the lock is unrecoverable after a failed repair; recreate the exchange with exchange-init --force",
+                "the lock was left unrecoverable by a process that gave up a repair; recreate the exchange with exchange-init --force",
             ),
             LockError::TimedOut => write!(
                 f,
@@ -90,49 +105,38 @@ impl RobustMutex {
     ///
     /// No thread in any process may be using the mutex: the caller has just
     /// created the segment, or is the only process attached to it.
-    pub unsafe fn init(&self) -> io::Result<()> {
+    pub(super) unsafe fn init(&self) -> io::Result<()> {
         let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
         // SAFETY: `attr` is valid writable storage for an attribute object.
         check(unsafe { libc::pthread_mutexattr_init(attr.as_mut_ptr()) })?;
         let attr_ptr = attr.as_mut_ptr();
-        // SAFETY: `attr_ptr` was initialized just above and is destroyed
-        // below; `self.inner` is valid for writes and, by this function's
-        // contract, used by nobody else.
-        let result = unsafe {
-            check(libc::pthread_mutexattr_setpshared(
-                attr_ptr,
-                libc::PTHREAD_PROCESS_SHARED,
-            ))
-            .and_then(|()| {
-                check(libc::pthread_mutexattr_setrobust(
-                    attr_ptr,
-                    libc::PTHREAD_MUTEX_ROBUST,
-                ))
+        let result = check(
+            // SAFETY: `attr_ptr` was initialized just above and is only
+            // destroyed below.
+            unsafe { libc::pthread_mutexattr_setpshared(attr_ptr, libc::PTHREAD_PROCESS_SHARED) },
+        )
+        .and_then(|()| {
+            // SAFETY: as above.
+            check(unsafe {
+                libc::pthread_mutexattr_setrobust(attr_ptr, libc::PTHREAD_MUTEX_ROBUST)
             })
-            .and_then(|()| check(libc::pthread_mutex_init(self.inner.get(), attr_ptr)))
-        };
+        })
+        .and_then(|()| {
+            // SAFETY: `attr_ptr` as above; `self.inner` is valid for writes
+            // and, by this function's contract, used by nobody else.
+            check(unsafe { libc::pthread_mutex_init(self.inner.get(), attr_ptr) })
+        });
         // SAFETY: `attr_ptr` is initialized and not used after this.
         unsafe { libc::pthread_mutexattr_destroy(attr_ptr) };
         result
     }
 
-    /// A robust mutex on this process's heap: the benchmarks' baseline for
-    /// what the lock alone costs.
-    pub fn new_boxed() -> io::Result<Box<RobustMutex>> {
-        let mutex = Box::new(RobustMutex {
-            // SAFETY: pthread_mutex_t is a plain C struct for which all-zero
-            // bytes are a valid value; it is initialized properly below.
-            inner: UnsafeCell::new(unsafe { MaybeUninit::zeroed().assume_init() }),
-        });
-        // SAFETY: the mutex was just made and nothing else can reach it.
-        unsafe { mutex.init()? };
-        Ok(mutex)
-    }
-
     /// Takes the lock, waiting at most [`LOCK_TIMEOUT`].
-    pub fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
-        // SAFETY: the mutex was initialized by `init` before the segment was
-        // published as ready (the caller checked the ready state).
+    ///
+    /// Only on an initialized mutex: see the type's `# Invariants`.
+    pub(super) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
+        // SAFETY: the mutex was initialized by `init` (this method's
+        // contract, kept by its two callers).
         let code = match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
             libc::EBUSY => self.spin_then_sleep(),
             code => code,
@@ -186,7 +190,7 @@ impl RobustMutex {
 
 /// Proof that this thread holds the lock. Unlocks when dropped.
 #[must_use = "if unused the mutex will immediately unlock"]
-pub struct MutexGuard<'a> {
+pub(crate) struct MutexGuard<'a> {
     mutex: &'a RobustMutex,
     owner_died: bool,
     // The thread that locked must be the one that unlocks.
@@ -196,12 +200,12 @@ pub struct MutexGuard<'a> {
 impl MutexGuard<'_> {
     /// True when the previous owner died holding the lock and the data it
     /// guarded may be half-changed.
-    pub fn owner_died(&self) -> bool {
+    pub(crate) fn owner_died(&self) -> bool {
         self.owner_died
     }
 
     /// Declares the guarded data repaired. Call only after the repair.
-    pub fn mark_consistent(&mut self) -> io::Result<()> {
+    pub(crate) fn mark_consistent(&mut self) -> io::Result<()> {
         if self.owner_died {
             // SAFETY: this thread holds the mutex, which reported EOWNERDEAD.
             check(unsafe { libc::pthread_mutex_consistent(self.mutex.inner.get()) })?;
@@ -218,32 +222,30 @@ impl Drop for MutexGuard<'_> {
     }
 }
 
-/// Sleeps while `word` still holds `expected`, at most `timeout`. Spurious
-/// wake-ups are fine: callers re-read the word. The futex is shared (not
-/// `FUTEX_PRIVATE`), so a wake from another process reaches it.
-pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: Duration) {
-    let timeout = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: FUTEX_WAIT reads the aligned u32 behind `word`, which stays
-    // mapped for the call, and the timespec we pass; it writes nothing.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &timeout as *const libc::timespec,
-        );
+/// A robust mutex on this process's heap: the benchmarks' baseline for what
+/// the lock alone costs, with no segment around it.
+pub(crate) struct HeapMutex(Box<RobustMutex>);
+
+impl HeapMutex {
+    pub(crate) fn new() -> io::Result<HeapMutex> {
+        let mutex = Box::new(RobustMutex {
+            // All-zero bytes are a valid `pthread_mutex_t` value (glibc's
+            // PTHREAD_MUTEX_INITIALIZER); `init` below sets it up properly.
+            inner: UnsafeCell::new(zeroed_mutex()),
+        });
+        // SAFETY: the mutex was just made and nothing else can reach it.
+        unsafe { mutex.init()? };
+        Ok(HeapMutex(mutex))
+    }
+
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
+        // `new` initialized it, and it is never re-initialized.
+        self.0.lock()
     }
 }
 
-/// Wakes every process sleeping in [`futex_wait`] on `word`; returns how
-/// many were woken.
-pub fn futex_wake_all(word: &std::sync::atomic::AtomicU32) -> usize {
-    // SAFETY: FUTEX_WAKE only uses the address of `word` as a key.
-    let woken =
-        unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
-    usize::try_from(woken).unwrap_or(0)
+fn zeroed_mutex() -> libc::pthread_mutex_t {
+    // SAFETY: pthread_mutex_t is a plain C struct of integers, for which
+    // all-zero bytes are a valid value.
+    unsafe { MaybeUninit::zeroed().assume_init() }
 }

@@ -1,0 +1,59 @@
+//! A regular file mapped with `mmap`: it survives a reboot, and so can a
+//! lock word naming a process from before it. Symbolic links are never
+//! followed, and a file that is not an exchange is never overwritten.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use super::fd::{self, Opening};
+use super::mapping::{io_error, Mapped};
+use crate::address::SegmentAddress;
+use crate::error::{Error, Result};
+
+pub(super) fn create(
+    address: &SegmentAddress,
+    path: &Path,
+    size: usize,
+    mode: u32,
+) -> Result<Mapped> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|error| io_error(address, "creating the file", error))?;
+    let mapped = fd::create(address, file, size, mode);
+    if mapped.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    mapped
+}
+
+/// Opens the file; the flag is true when this process has it to itself.
+pub(super) fn open(address: &SegmentAddress, path: &Path) -> Result<(Mapped, bool)> {
+    let file: File = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|error| io_error(address, "opening the file", error))?;
+    let is_file = file
+        .metadata()
+        .map_err(|error| io_error(address, "fstat", error))?
+        .file_type()
+        .is_file();
+    if !is_file {
+        return Err(Error::NotAnExchange {
+            address: address.to_string(),
+            reason: "not a regular file".into(),
+        });
+    }
+    fd::open(address, file, Opening::SoleIfAlone)
+}
+
+pub(super) fn remove(address: &SegmentAddress, path: &Path) -> Result<()> {
+    std::fs::remove_file(path).map_err(|error| io_error(address, "unlink", error))
+}

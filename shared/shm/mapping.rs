@@ -1,0 +1,359 @@
+//! A segment mapped into this process, whichever mechanism holds it, and the
+//! type states that decide when its lock may be touched.
+//!
+//! Every OS call that can fail becomes an [`Error`] naming the address;
+//! nothing past the real size of the segment is ever touched. Another
+//! process can change a mapped segment at any moment, and a process of the
+//! same user can even shrink the object under us. The first is why the
+//! shared structs are all atomics (see [`super::layout`]). The second
+//! cannot be prevented, only detected: [`Mapping::backing`] re-reads the
+//! real size, and the trader checks it before every command.
+
+use std::io;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use nix::errno::Errno;
+
+use super::layout::{
+    state, AccountSlot, Header, ABI_FINGERPRINT, HEADER_SIZE, LAYOUT_VERSION, MAGIC,
+};
+use super::mutex::{LockError, MutexGuard};
+use super::{file, posix, sysv};
+use crate::address::SegmentAddress;
+use crate::error::{Error, Result};
+
+/// One segment mapped read-write into this process, in the type state `S`.
+/// Unmapped on drop.
+///
+/// # Invariants
+///
+/// The robust mutex in the header is initialized by one process while no
+/// thread of any process uses it, and locked only once initialized. Three
+/// states keep that true for any sequence of safe calls:
+///
+/// - [`Exclusive`]: this handle is the only one on the segment, because it
+///   created it with `O_EXCL`/`IPC_EXCL` and has not published it, or it
+///   holds the file's flock exclusively (every other handle of a POSIX or
+///   file segment, in any process, holds the flock shared). It cannot lock;
+///   [`Mapping::publish`] initializes the lock, then gives a [`Ready`].
+/// - [`Unverified`]: opened, nothing checked. It cannot lock;
+///   [`Mapping::verify`] checks the header and that the state is `READY`.
+/// - [`Ready`]: the header was `READY`. Only [`state::READY`] says the lock
+///   was initialized, and only `publish` writes it (the state word has no
+///   other way to become `READY`, see [`super::layout::StateWord`]). Only a
+///   `Ready` handle can [`Mapping::lock`].
+///
+/// So the sequence of the issue that found the hole, "create, open the
+/// same segment again, lock through the second handle, re-initialize the
+/// lock through the first, lock again", cannot be written: the second
+/// handle cannot be verified while the first is unpublished (the state is
+/// not `READY`), and once published the first is a `Ready`, which has no
+/// way to initialize the lock. A file opened while another handle exists
+/// is never `Exclusive`: the flock of that handle forbids it. (A process
+/// that writes the segment's bytes directly is outside any such argument:
+/// whoever can write the segment is trusted, as DESIGN.md says.)
+pub(crate) struct Mapping<S> {
+    base: NonNull<u8>,
+    len: usize,
+    /// Owns the mapping: unmaps it when dropped, after every borrow of
+    /// `base` (all tied to `&self`) has ended.
+    segment: Box<dyn Segment>,
+    state: S,
+}
+
+/// See [`Mapping`]: the only handle on the segment.
+pub(crate) struct Exclusive {
+    /// Created by this handle, rather than opened alone.
+    fresh: bool,
+}
+
+/// See [`Mapping`]: opened, not yet checked.
+pub(crate) struct Unverified(PhantomData<()>);
+
+/// See [`Mapping`]: checked, with an initialized lock.
+pub(crate) struct Ready(PhantomData<()>);
+
+/// What [`Mapping::open`] found.
+pub(crate) enum Opened {
+    /// Other processes may have it open: verify it before use.
+    Shared(Mapping<Unverified>),
+    /// A file that no other process has open (after a reboot, say), whose
+    /// lock word may name a process that is gone: repair it, then publish.
+    Sole(Mapping<Exclusive>),
+}
+
+/// What each mechanism's mapping can do besides hold the memory.
+pub(super) trait Segment: Send + Sync {
+    /// What the operating system says about the segment right now.
+    fn backing(&self, address: &SegmentAddress) -> Result<Backing>;
+    /// Lets other processes open the segment (downgrades the flock).
+    fn share(&mut self, address: &SegmentAddress) -> Result<()>;
+}
+
+/// A fresh mapping made by one mechanism: `segment` owns `base..base+len`.
+pub(super) struct Mapped {
+    pub(super) base: NonNull<u8>,
+    pub(super) len: usize,
+    pub(super) segment: Box<dyn Segment>,
+}
+
+// SAFETY: the mapping is plain shared memory, reachable from any thread;
+// all access to it goes through atomics or the process-shared mutex.
+unsafe impl<S: Send> Send for Mapping<S> {}
+// SAFETY: as above; `&Mapping` only hands out `&Header` and
+// `&[AccountSlot]`, which are made of atomics, and the mutex's guard.
+unsafe impl<S: Sync> Sync for Mapping<S> {}
+
+/// What the operating system says about a segment right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backing {
+    /// The real size in bytes.
+    pub size: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Processes attached, where the mechanism counts them (System V).
+    pub attached: Option<u64>,
+    /// The name is gone: unlinked, or marked for destruction.
+    pub removed: bool,
+}
+
+impl Mapping<Exclusive> {
+    /// Creates a new segment of `size` bytes with exactly `mode`, every page
+    /// allocated and zeroed, and maps it. Fails if anything already exists
+    /// at the address. Seed the header, then [`Mapping::publish`] it.
+    pub(crate) fn create(
+        address: &SegmentAddress,
+        size: usize,
+        mode: u32,
+    ) -> Result<Mapping<Exclusive>> {
+        // `header()` relies on every mapping holding at least a header.
+        if size < HEADER_SIZE {
+            return Err(too_small(address, size as u64));
+        }
+        let mapped = match address {
+            SegmentAddress::Posix { name } => posix::create(address, name, size, mode)?,
+            SegmentAddress::File { path } => file::create(address, path, size, mode)?,
+            SegmentAddress::SysV { key } => sysv::create(address, key, size, mode)?,
+        };
+        Ok(Mapping::new(mapped, Exclusive { fresh: true }))
+    }
+
+    /// Initializes the lock, publishes a fresh segment as `READY`, lets
+    /// other processes open it, and checks the header like
+    /// [`Mapping::verify`]. A segment opened alone keeps its state: it was
+    /// checked before its repair and must be `READY` already.
+    pub(crate) fn publish(mut self, address: &SegmentAddress) -> Result<Mapping<Ready>> {
+        // Refuse an unseeded header before publishing anything.
+        self.check_identity(address, !self.state.fresh)?;
+        // SAFETY: this handle is `Exclusive` (see the type's invariants):
+        // no other handle, in this process or another, can be using the
+        // mutex; `self` is consumed, so no guard of this one exists either.
+        unsafe { self.header().lock.mutex.init() }
+            .map_err(|error| Error::os(address, "pthread_mutex_init", error))?;
+        if self.state.fresh {
+            // Everything stored so far happens-before any attacher's
+            // `Acquire` load that sees READY.
+            self.header().state.publish_ready();
+        }
+        self.segment.share(address)?;
+        Ok(self.into_state(Ready(PhantomData)))
+    }
+}
+
+impl Mapping<Unverified> {
+    /// Opens and maps an existing segment, refusing anything smaller than a
+    /// header. A file segment that no other process has open comes back
+    /// [`Opened::Sole`].
+    pub(crate) fn open(address: &SegmentAddress) -> Result<Opened> {
+        Ok(match address {
+            SegmentAddress::Posix { name } => Opened::Shared(Mapping::new(
+                posix::open(address, name)?,
+                Unverified(PhantomData),
+            )),
+            SegmentAddress::SysV { key } => Opened::Shared(Mapping::new(
+                sysv::open(address, key)?,
+                Unverified(PhantomData),
+            )),
+            SegmentAddress::File { path } => match file::open(address, path)? {
+                (mapped, true) => Opened::Sole(Mapping::new(mapped, Exclusive { fresh: false })),
+                (mapped, false) => Opened::Shared(Mapping::new(mapped, Unverified(PhantomData))),
+            },
+        })
+    }
+
+    /// Checks identity, version, ABI, that the state is `READY` and that
+    /// the declared size is the real one.
+    pub(crate) fn verify(self, address: &SegmentAddress) -> Result<Mapping<Ready>> {
+        self.check_identity(address, true)?;
+        Ok(self.into_state(Ready(PhantomData)))
+    }
+}
+
+impl Mapping<Ready> {
+    /// Takes the segment's robust mutex, waiting at most
+    /// [`super::LOCK_TIMEOUT`].
+    #[inline]
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
+        // A `Ready` handle's mutex is initialized (the type's invariants).
+        self.header().lock.mutex.lock()
+    }
+}
+
+impl<S> Mapping<S> {
+    fn new(mapped: Mapped, state: S) -> Mapping<S> {
+        Mapping {
+            base: mapped.base,
+            len: mapped.len,
+            segment: mapped.segment,
+            state,
+        }
+    }
+
+    fn into_state<T>(self, state: T) -> Mapping<T> {
+        Mapping {
+            base: self.base,
+            len: self.len,
+            segment: self.segment,
+            state,
+        }
+    }
+
+    /// The header at the start of the segment.
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: every constructor refuses a segment shorter than
+        // HEADER_SIZE; mmap and shmat return page-aligned addresses, which
+        // satisfy Header's 64-byte alignment; Header is made only of atomics
+        // and an UnsafeCell, valid for any bit pattern and sound to share
+        // with writers in other processes; the borrow ends before munmap.
+        unsafe { &*self.base.as_ptr().cast::<Header>() }
+    }
+
+    /// The account table after the header, if `capacity` slots fit in the
+    /// mapping.
+    #[inline]
+    pub(crate) fn accounts(&self, capacity: u32) -> Option<&[AccountSlot]> {
+        let bytes = (capacity as usize).checked_mul(std::mem::size_of::<AccountSlot>())?;
+        if HEADER_SIZE.checked_add(bytes)? > self.len {
+            return None;
+        }
+        // SAFETY: HEADER_SIZE < len, so the offset stays inside the mapping.
+        let first = unsafe { self.base.as_ptr().add(HEADER_SIZE) };
+        // SAFETY: the slots lie inside the mapping (checked just above);
+        // HEADER_SIZE is a multiple of AccountSlot's alignment (asserted in
+        // layout); AccountSlot is all atomics, valid for any bit pattern.
+        Some(unsafe { std::slice::from_raw_parts(first.cast::<AccountSlot>(), capacity as usize) })
+    }
+
+    /// The mapped length: the real size when the segment was opened.
+    pub(crate) fn mapped_len(&self) -> usize {
+        self.len
+    }
+
+    /// Asks the operating system for the segment's size, mode, owner and
+    /// whether it has been removed.
+    pub(crate) fn backing(&self, address: &SegmentAddress) -> Result<Backing> {
+        self.segment.backing(address)
+    }
+
+    /// Checks the magic, layout version, ABI, state (when `want_ready`) and
+    /// that the declared size is the real one, in that order.
+    pub(crate) fn check_identity(&self, address: &SegmentAddress, want_ready: bool) -> Result<()> {
+        let header = self.header();
+        let text = || address.to_string();
+        if header.magic.load(std::sync::atomic::Ordering::Relaxed) != MAGIC {
+            return Err(Error::NotAnExchange {
+                address: text(),
+                reason: "no exchange magic number at its start".into(),
+            });
+        }
+        let version = header
+            .layout_version
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(Error::Incompatible {
+                address: text(),
+                reason: format!("layout version {version}, this build reads {LAYOUT_VERSION}"),
+            });
+        }
+        if header.abi.load(std::sync::atomic::Ordering::Relaxed) != ABI_FINGERPRINT {
+            return Err(Error::Incompatible {
+                address: text(),
+                reason: "another mutex size, pointer width or byte order".into(),
+            });
+        }
+        let corrupted = |reason: String| Error::Corrupted {
+            address: text(),
+            reason,
+        };
+        if want_ready {
+            match header.state.load() {
+                state::READY => {}
+                state::RETIRED => return Err(Error::Retired { address: text() }),
+                state::POISONED => return Err(Error::poisoned(address)),
+                state::INITIALIZING => {
+                    return Err(corrupted("its initialization never finished".into()))
+                }
+                other => return Err(corrupted(format!("unknown state {other:#x}"))),
+            }
+        }
+        let declared = header.total_size.load(std::sync::atomic::Ordering::Relaxed);
+        let real = self.len as u64;
+        if declared != real {
+            return Err(corrupted(format!(
+                "its header says {declared} bytes but it has {real}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Removes the name of a segment, whatever it holds; attached processes
+/// keep their mapping.
+pub(crate) fn remove(address: &SegmentAddress) -> Result<()> {
+    match address {
+        SegmentAddress::Posix { name } => posix::remove(address, name),
+        SegmentAddress::File { path } => file::remove(address, path),
+        SegmentAddress::SysV { key } => sysv::remove(address, key),
+    }
+}
+
+pub(super) fn errno_error(address: &SegmentAddress, what: &'static str, errno: Errno) -> Error {
+    io_error(address, what, io::Error::from_raw_os_error(errno as i32))
+}
+
+/// Maps the common error numbers to the errors a user can act on.
+pub(super) fn io_error(address: &SegmentAddress, what: &'static str, error: io::Error) -> Error {
+    let address_text = address.to_string();
+    match error.raw_os_error() {
+        Some(libc::ENOENT) => Error::NoExchange {
+            address: address_text,
+        },
+        Some(libc::EEXIST) => Error::AlreadyExists {
+            address: address_text,
+        },
+        Some(libc::EACCES | libc::EPERM) => Error::PermissionDenied {
+            address: address_text,
+        },
+        Some(libc::ELOOP) => Error::NotAnExchange {
+            address: address_text,
+            reason: "a symbolic link, which is never followed".into(),
+        },
+        Some(libc::ENOSPC | libc::ENOMEM) => Error::Os {
+            address: address_text,
+            what: "allocating the segment (is /dev/shm or the disk full?)",
+            source: error,
+        },
+        _ => Error::os(address, what, error),
+    }
+}
+
+pub(super) fn too_small(address: &SegmentAddress, size: u64) -> Error {
+    Error::NotAnExchange {
+        address: address.to_string(),
+        reason: format!("{size} bytes, smaller than an exchange header of {HEADER_SIZE}"),
+    }
+}

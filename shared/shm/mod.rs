@@ -1,0 +1,39 @@
+//! Everything that touches raw shared memory, and the only `unsafe` in the
+//! crate: the segment's byte layout, mapping it with each of the three
+//! mechanisms, the robust process-shared mutex inside it, and the futex
+//! that wakes watchers.
+//!
+//! - [`layout`]: the `#[repr(C)]` structs, all atomics, with compile-time
+//!   offset checks;
+//! - `mapping`: [`Mapping`], which hands out the header and the account
+//!   table, and reaches the lock only once the segment is verified
+//!   (see its `# Invariants`);
+//! - `posix`, `sysv`, `file`: one private file per mechanism; `fd` holds
+//!   what the two fd-backed ones share (mmap, flock);
+//! - `mutex`: the robust pthread mutex and its guard;
+//! - [`futex`]: wait and wake on a word of the segment.
+//!
+//! The rest of the crate is `#![forbid(unsafe_code)]` and sees only safe,
+//! `pub(crate)` functions. None of them can break the invariants written
+//! on the types here, whatever order it calls them in.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
+
+mod fd;
+mod file;
+pub(crate) mod futex;
+pub(crate) mod layout;
+mod mapping;
+mod mutex;
+mod posix;
+mod sysv;
+
+pub(crate) use mapping::{remove, Backing, Exclusive, Mapping, Opened, Ready};
+pub use mutex::LOCK_TIMEOUT;
+pub(crate) use mutex::{HeapMutex, MutexGuard};
+
+#[cfg(test)]
+mod states_test;
