@@ -171,7 +171,7 @@ pub fn run_workers(
     let all = |check: &dyn Fn(&Heard) -> bool| {
         heard
             .iter()
-            .all(|heard| heard.lock().map_or(false, |heard| check(&heard)))
+            .all(|heard| heard.lock().is_ok_and(|heard| check(&heard)))
     };
     // Every worker attached and ready, or one gone before it was.
     while !all(&|heard| heard.ready) {
