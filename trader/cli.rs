@@ -22,15 +22,16 @@ const TRADER_EXAMPLES: &str = "\
 Examples:
   trader                                  interactive, as $USER, on the default exchange
   trader --name alice buy DOLLAR 10       one command, then exit
-  trader --json rates                     one JSON object
+  trader rates --json                     one JSON object (options go anywhere)
   printf 'buy EURO 1\\nportfolio\\n' | trader --name bob
-  trader --segment posix:/class --script orders.txt
+  trader --segment posix:/class --script orders.txt   (--script - reads stdin)
 
 Instruments for a class (each has its own --help):
   trader watch                            live board of rates and trades; q leaves
   trader stress --procs 4 --trades 10000  many traders at once, then the audit
-  trader stress --unlocked ...            the textbook race, on a segment of its own
+  trader stress --unlocked ...            the textbook race, on a market of its own
   trader bench                            shared memory against message passing
+  trader completions bash|zsh|fish        a completion script; `trader man`: the manual
 
 Exit status: 0 all commands succeeded, 1 a command was refused,
 2 usage error or the exchange cannot be used.";
@@ -48,6 +49,7 @@ Exit status: 0 all commands succeeded, 1 a command was refused,
     // `help` is a trading command (`trader help buy`), not clap's.
     disable_help_subcommand = true,
     subcommand_value_name = "INSTRUMENT",
+    override_usage = "trader [OPTIONS] [COMMAND]...\n       trader [OPTIONS] <INSTRUMENT> [INSTRUMENT OPTIONS]",
     subcommand_help_heading = "Instruments"
 )]
 pub struct TraderArgs {
@@ -169,9 +171,15 @@ pub fn usage_error(error: clap::Error) -> ExitStatus {
   trader stress --procs 4 --trades 100000
   trader --segment posix:/race stress --procs 2 --trades 20000 --unlocked
 
+The rate counts committed trades over the wall time from the workers'
+common start to the last one's end; refused trades are reported apart.
+The exchange's owner funds the stress accounts from the exchange's cash
+first, by a recorded transfer, so the audit still balances.
+
 --unlocked skips the lock, as the textbook version does, to show the race.
-It is for that demonstration only: it corrupts the market it runs on, so
-give it a segment of its own.")]
+It corrupts the market it runs on, so only the exchange's owner may run
+it, and only on a market whose accounts are all stress accounts: give it
+a segment of its own.")]
 pub struct StressArgs {
     /// Trader processes to start, on accounts stress-0 onwards.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
