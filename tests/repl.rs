@@ -373,11 +373,10 @@ fn a_repl_piped_into_tee_writes_no_escape_sequences() {
         name: "alice".to_owned(),
         session,
     };
+    // The prompt is drawn on the terminal and the banner and answers come
+    // through tee, so they may arrive in either order: wait for answers
+    // only (lines typed ahead are kept, so nothing waits for a prompt).
     repl.expect("trading as");
-    repl.prompt();
-    // The prompt is drawn on the terminal and the answers come through
-    // tee, so the two may arrive in either order: wait for answers only
-    // (lines typed ahead are kept, so nothing waits for a prompt).
     repl.keys("rates\r");
     repl.expect("POUND      33.25");
     repl.keys("buy DOLL\t1\r");
