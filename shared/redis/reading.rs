@@ -8,7 +8,7 @@ use super::keys::{self, account, currency, meta};
 use super::trading::TapeEntry;
 use super::{value, AccountId, RedisMarket};
 use crate::error::{Error, Result};
-use crate::layout::TAPE_LEN;
+use crate::market::TAPE_LEN;
 use crate::market::{Audit, CurrencyAudit, MoneyAudit, Portfolio, Rate, TapeRow};
 use crate::money::{Money, Price};
 

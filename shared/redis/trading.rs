@@ -5,10 +5,10 @@
 
 use super::commit::{Kind, Plan, Writes, META};
 use super::keys::{self, account, currency, meta};
-use super::rules_shim as rules;
 use super::{value, AccountId, CurrencyId, Fill, RedisMarket};
 use crate::error::{Error, Result};
-use crate::layout::TAPE_LEN;
+use crate::market::rules;
+use crate::market::TAPE_LEN;
 use crate::market::{Currency, Receipt, Side};
 use crate::money::{Money, Price};
 use crate::names::is_account_name;
