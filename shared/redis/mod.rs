@@ -48,19 +48,17 @@
 mod address;
 mod commit;
 mod connection;
-mod ids;
 mod keys;
 mod lifecycle;
 mod notify;
 mod reading;
-mod rules_shim;
 mod trading;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
+pub use crate::market::{AccountId, CurrencyId, Fill};
 pub use address::{RedisAddress, RedisAddressError, DEFAULT_PORT};
-pub use ids::{AccountId, CurrencyId, Fill};
 
 use self::commit::{Kind, Watch, META};
 use self::keys::Keys;

@@ -5,9 +5,9 @@
 
 use super::commit::{Kind, Plan, Writes, META};
 use super::keys::{self, account, currency, meta};
-use super::rules_shim as rules;
 use super::{value, AccountId, CurrencyId, Fill, RedisMarket};
 use crate::error::{Error, Result};
+use crate::market::rules;
 use crate::market::TAPE_LEN;
 use crate::market::{Currency, Receipt, Side};
 use crate::money::{Money, Price};

@@ -2,7 +2,6 @@
 //! temporary directory, killed and waited for in `Drop` even when the test
 //! panics. `start` returns `None`, with a note, only when redis-server is
 //! not installed (`.ci/run` installs it).
-#![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
