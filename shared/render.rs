@@ -523,7 +523,7 @@ fn audit_line(audit: &Audit) -> String {
                 "{} {} {}",
                 row.name,
                 created_or_lost(row.discrepancy.hundredths()),
-                Money::from_hundredths(row.discrepancy.hundredths().abs())
+                Money::from_hundredths(row.discrepancy.hundredths().saturating_abs())
             )
         })
         .collect();
@@ -531,7 +531,7 @@ fn audit_line(audit: &Audit) -> String {
         problems.push(format!(
             "money {} {}",
             created_or_lost(audit.money.discrepancy.hundredths()),
-            Money::from_hundredths(audit.money.discrepancy.hundredths().abs())
+            Money::from_hundredths(audit.money.discrepancy.hundredths().saturating_abs())
         ));
     }
     format!("audit: INCONSISTENT: {}", problems.join(", "))
@@ -791,6 +791,32 @@ mod tests {
             error(&usage, "buy", Style::Json),
             r#"{"ok":false,"command":"buy","code":"wrong_arguments","error":"wrong arguments; usage: buy CUR AMOUNT"}"#
         );
+    }
+
+    #[test]
+    fn an_absurd_audit_renders_without_overflow() {
+        let audit = Audit {
+            consistent: false,
+            currencies: vec![CurrencyAudit {
+                name: "DOLLAR".into(),
+                stock: money(0),
+                held: money(0),
+                initial: money(0),
+                discrepancy: money(i64::MIN),
+            }],
+            money: MoneyAudit {
+                cash: money(0),
+                balances: money(0),
+                initial_cash: money(0),
+                accounts: 0,
+                starting_balances: money(0),
+                discrepancy: money(i64::MIN),
+            },
+        };
+        for style in [Style::Line, Style::Json, Style::Table] {
+            let text = reply(&Reply::Audit(audit.clone()), style);
+            assert!(text.contains("INCONSISTENT"), "{text}");
+        }
     }
 
     #[test]

@@ -321,7 +321,7 @@ impl StressReport {
 
     /// Refused trades as a percentage of all attempted, e.g. `"0.03%"`.
     pub fn refused_percent(&self) -> String {
-        let all = u128::from(self.trades + self.refused).max(1);
+        let all = (u128::from(self.trades) + u128::from(self.refused)).max(1);
         let hundredths = u128::from(self.refused) * 10_000 / all;
         format!("{}.{:02}%", hundredths / 100, hundredths % 100)
     }
