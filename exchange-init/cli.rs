@@ -56,8 +56,11 @@ fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match u32::from_str_radix(digits, 8).ok().filter(|_| octal) {
-        Some(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err(format!("{text:?} is not an octal mode from 0000 to 0777")),
+        Some(mode) if mode <= 0o777 && mode & 0o600 == 0o600 => Ok(mode),
+        Some(mode) if mode <= 0o777 => Err(format!(
+            "{text:?} would lock the owner out of the exchange; give the owner read and write, like 0600 or 0644"
+        )),
+        _ => Err(format!("{text:?} is not an octal mode from 0600 to 0777")),
     }
 }
 

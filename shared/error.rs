@@ -79,6 +79,12 @@ pub enum Error {
     Overflow,
     /// An owner-only action asked for by another user.
     NotOwner { action: String, owner: u32 },
+    /// An `exchange-init` is creating the exchange right now.
+    BeingCreated { address: String },
+    /// An `exchange-init` died before it finished creating the exchange.
+    HalfCreated { address: String },
+    /// A command line longer than the limit; the rest of it was skipped.
+    LineTooLong { limit: usize },
 }
 
 impl Error {
@@ -108,6 +114,7 @@ impl Error {
                 | Error::NothingPaid { .. }
                 | Error::Overflow
                 | Error::NotOwner { .. }
+                | Error::LineTooLong { .. }
         )
     }
 
@@ -241,6 +248,18 @@ impl fmt::Display for Error {
             Error::NotOwner { action, owner } => write!(
                 f,
                 "only the owner of this exchange (uid {owner}) may {action}; ask them, or run it as root"
+            ),
+            Error::BeingCreated { address } => write!(
+                f,
+                "the exchange at {address} is still being created; try again in a moment"
+            ),
+            Error::HalfCreated { address } => write!(
+                f,
+                "the exchange at {address} was left half-created by a killed exchange-init; run exchange-init --force"
+            ),
+            Error::LineTooLong { limit } => write!(
+                f,
+                "the line is longer than {limit} bytes and was skipped; split it into shorter commands"
             ),
         }
     }

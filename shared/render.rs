@@ -493,7 +493,7 @@ fn audit_line(audit: &Audit) -> String {
                 "{} {} {}",
                 row.name,
                 created_or_lost(row.discrepancy.hundredths()),
-                Money::from_hundredths(row.discrepancy.hundredths().abs())
+                row.discrepancy.abs()
             )
         })
         .collect();
@@ -501,7 +501,7 @@ fn audit_line(audit: &Audit) -> String {
         problems.push(format!(
             "money {} {}",
             created_or_lost(audit.money.discrepancy.hundredths()),
-            Money::from_hundredths(audit.money.discrepancy.hundredths().abs())
+            audit.money.discrepancy.abs()
         ));
     }
     format!("audit: INCONSISTENT: {}", problems.join(", "))
@@ -518,7 +518,7 @@ fn side_word(side: Side) -> &'static str {
     }
 }
 
-fn created_or_lost(discrepancy: i64) -> &'static str {
+fn created_or_lost(discrepancy: i128) -> &'static str {
     if discrepancy > 0 {
         "created"
     } else {
@@ -684,18 +684,18 @@ mod tests {
             consistent: true,
             currencies: vec![CurrencyAudit {
                 name: "DOLLAR".into(),
-                stock: money(999_000),
-                held: money(1000),
-                initial: money(1_000_000),
-                discrepancy: money(0),
+                stock: money(999_000).into(),
+                held: money(1000).into(),
+                initial: money(1_000_000).into(),
+                discrepancy: money(0).into(),
             }],
             money: MoneyAudit {
-                cash: money(1),
-                balances: money(2),
-                initial_cash: money(1),
+                cash: money(1).into(),
+                balances: money(2).into(),
+                initial_cash: money(1).into(),
                 accounts: 1,
-                starting_balances: money(2),
-                discrepancy: money(0),
+                starting_balances: money(2).into(),
+                discrepancy: money(0).into(),
             },
         });
         let help = Reply::Help(COMMANDS.iter().collect());

@@ -259,12 +259,12 @@ mod tests {
             consistent: true,
             currencies: Vec::new(),
             money: crate::market::MoneyAudit {
-                cash: Money::ZERO,
-                balances: Money::ZERO,
-                initial_cash: Money::ZERO,
+                cash: crate::money::WideMoney::ZERO,
+                balances: crate::money::WideMoney::ZERO,
+                initial_cash: crate::money::WideMoney::ZERO,
                 accounts: 0,
-                starting_balances: Money::ZERO,
-                discrepancy: Money::ZERO,
+                starting_balances: crate::money::WideMoney::ZERO,
+                discrepancy: crate::money::WideMoney::ZERO,
             },
         };
         let report = StressReport::new(

@@ -5,18 +5,24 @@
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::Ordering::*;
+use std::time::{Duration, Instant};
 
 use super::journal::replay;
 use super::{money, watchers, Currency, Exchange, Status};
 use crate::address::SegmentAddress;
 use crate::config::MarketConfig;
 use crate::error::{Error, Result};
+use crate::fault::{crash_point, Step};
 use crate::money::Price;
 use crate::names::is_currency_name_byte;
 use crate::shm::layout::{
     self, Header, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC, MAX_ACCOUNTS, MAX_CURRENCIES,
 };
 use crate::shm::{self, Backing, Exclusive, Mapping, Opened, Ready};
+
+/// How long an attach waits for an `exchange-init` that is creating the
+/// exchange right now.
+pub const CREATION_WAIT: Duration = Duration::from_secs(2);
 
 impl Exchange {
     /// Creates and seeds a new exchange. Fails, changing nothing, if one
@@ -27,20 +33,26 @@ impl Exchange {
             reason,
         })?;
         let mapping = match Mapping::create(address, layout::segment_size(config.accounts), mode) {
-            // A file that is not an exchange (or a symbolic link) is never
-            // overwritten, so "pass --force" would be the wrong way out:
-            // say what is there instead.
-            Err(exists @ Error::AlreadyExists { .. })
-                if matches!(address, SegmentAddress::File { .. }) =>
-            {
+            // Say what is there when it is not a finished exchange: one
+            // being created, or left half-created, so that both binaries
+            // name the same cause. A file that is not an exchange (or a
+            // symbolic link) is never overwritten, so "pass --force" would
+            // be the wrong way out for it.
+            Err(exists @ Error::AlreadyExists { .. }) => {
                 return Err(match Exchange::attach(address) {
-                    Err(error @ Error::NotAnExchange { .. }) => error,
+                    Err(error @ (Error::HalfCreated { .. } | Error::BeingCreated { .. })) => error,
+                    Err(error @ Error::NotAnExchange { .. })
+                        if matches!(address, SegmentAddress::File { .. }) =>
+                    {
+                        error
+                    }
                     _ => exists,
                 });
             }
             other => other?,
         };
         seed(&mapping, config);
+        crash_point(Step::AfterSeed);
         Exchange::validate(address.clone(), mapping.publish(address)?)
     }
 
@@ -48,7 +60,7 @@ impl Exchange {
     /// one is retired first, so traders attached to it stop.
     pub fn replace(address: &SegmentAddress, config: &MarketConfig, mode: u32) -> Result<Exchange> {
         match Exchange::create(address, config, mode) {
-            Err(Error::AlreadyExists { .. }) => {
+            Err(Error::AlreadyExists { .. } | Error::HalfCreated { .. }) => {
                 Exchange::remove(address)?;
                 Exchange::create(address, config, mode)
             }
@@ -57,22 +69,54 @@ impl Exchange {
     }
 
     /// Retires the exchange, so attached traders stop, then removes its
-    /// name. A file that is not an exchange is never removed.
+    /// name. Only its owner (or root) may: permission is checked before
+    /// anything is retired, so a refused removal changes nothing. A file
+    /// that is not an exchange is never removed.
     pub fn remove(address: &SegmentAddress) -> Result<()> {
         match Exchange::attach(address) {
-            Ok(exchange) => exchange.retire()?,
-            // A damaged or outdated exchange is still ours to remove; an
-            // object that is no exchange at all (another program's
-            // segment, a stray file) is never touched.
-            Err(Error::Corrupted { .. } | Error::Incompatible { .. } | Error::Retired { .. }) => {}
+            Ok(exchange) => {
+                exchange.require_owner(REMOVE_ACTION)?;
+                exchange.retire()?;
+            }
+            // A damaged, outdated or half-created exchange is still its
+            // owner's to remove, even when nobody can attach it: the
+            // operating system's owner of the object decides, asked
+            // without opening it for writing. An object that is no
+            // exchange at all (another program's segment, a stray file) is
+            // never touched.
+            Err(
+                Error::Corrupted { .. }
+                | Error::Incompatible { .. }
+                | Error::Retired { .. }
+                | Error::HalfCreated { .. },
+            ) => require_object_owner(address)?,
             Err(error) => return Err(error),
         }
         shm::remove(address)
     }
 
     /// Attaches to an existing exchange, checking everything in its header
-    /// before trusting any of it.
+    /// before trusting any of it. One still being created is waited for, at
+    /// most [`CREATION_WAIT`]; one whose creator died is reported as such
+    /// (after a second look, in case its creator had only just opened it).
     pub fn attach(address: &SegmentAddress) -> Result<Exchange> {
+        let deadline = Instant::now() + CREATION_WAIT;
+        let mut looked_twice = false;
+        loop {
+            match Exchange::attach_once(address) {
+                Err(Error::BeingCreated { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(Error::HalfCreated { .. }) if !looked_twice => {
+                    looked_twice = true;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn attach_once(address: &SegmentAddress) -> Result<Exchange> {
         let mapping = match Mapping::open(address)? {
             Opened::Shared(mapping) => mapping.verify(address)?,
             Opened::Sole(mapping) => recover_unattended(address, mapping)?,
@@ -193,6 +237,27 @@ impl Exchange {
         self.wake_all_watchers();
         Ok(())
     }
+}
+
+/// What `--remove` and `--force` need the owner for, completing "only the
+/// owner of this exchange may ...".
+const REMOVE_ACTION: &str = "remove or replace it";
+
+/// Refuses unless this process runs as root or owns the object at
+/// `address`, asking the operating system without opening it for writing.
+fn require_object_owner(address: &SegmentAddress) -> Result<()> {
+    let caller = nix::unistd::geteuid();
+    if caller.is_root() {
+        return Ok(());
+    }
+    let owner = shm::object_owner(address)?;
+    if owner == caller.as_raw() {
+        return Ok(());
+    }
+    Err(Error::NotOwner {
+        action: REMOVE_ACTION.to_owned(),
+        owner,
+    })
 }
 
 /// Writes the config into a fresh segment, before it is published.

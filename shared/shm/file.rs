@@ -10,6 +10,7 @@ use super::fd::{self, Opening};
 use super::mapping::{io_error, Mapped};
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
+use crate::fault::{crash_point, Step};
 
 pub(super) fn create(
     address: &SegmentAddress,
@@ -25,6 +26,7 @@ pub(super) fn create(
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|error| io_error(address, "creating the file", error))?;
+    crash_point(Step::AfterOpen);
     let mapped = fd::create(address, file, size, mode);
     if mapped.is_err() {
         let _ = std::fs::remove_file(path);

@@ -9,7 +9,7 @@
 //!   table, and reaches the lock only once the segment is verified
 //!   (see its `# Invariants`);
 //! - `posix`, `sysv`, `file`: one private file per mechanism; `fd` holds
-//!   what the two fd-backed ones share (mmap, flock);
+//!   what the two fd-backed ones share (mmap, the OFD lock);
 //! - `mutex`: the robust pthread mutex and its guard;
 //! - [`futex`]: wait and wake on a word of the segment.
 //!
@@ -31,7 +31,7 @@ mod mutex;
 mod posix;
 mod sysv;
 
-pub(crate) use mapping::{remove, Backing, Exclusive, Mapping, Opened, Ready};
+pub(crate) use mapping::{object_owner, remove, Backing, Exclusive, Mapping, Opened, Ready};
 pub use mutex::LOCK_TIMEOUT;
 pub(crate) use mutex::{HeapMutex, MutexGuard};
 

@@ -11,6 +11,7 @@ use super::layout::HEADER_SIZE;
 use super::mapping::{io_error, too_small, Backing, Mapped, Segment};
 use crate::address::{SegmentAddress, SysVKey};
 use crate::error::{Error, Result};
+use crate::fault::{crash_point, Step};
 
 /// `shm_perm.mode` bit set once IPC_RMID has marked a segment for removal
 /// (linux/shm.h; libc does not export it).
@@ -45,10 +46,27 @@ impl Segment for SysVSegment {
         })
     }
 
-    /// Nothing to do: System V has no flock, and its segments do not outlive
+    /// Nothing to do: System V has no lock file, and its segments do not outlive
     /// a reboot, so no opener ever needs to know it is alone.
     fn share(&mut self, _address: &SegmentAddress) -> Result<()> {
         Ok(())
+    }
+
+    /// System V has no lock to tell: the creator is gone when the process
+    /// that made the segment (`shm_cpid`) no longer exists.
+    fn creation_abandoned(&self) -> bool {
+        let mut stat = std::mem::MaybeUninit::<libc::shmid_ds>::zeroed();
+        // SAFETY: IPC_STAT writes one shmid_ds into the buffer we pass.
+        if unsafe { libc::shmctl(self.id, libc::IPC_STAT, stat.as_mut_ptr()) } < 0 {
+            return true;
+        }
+        // SAFETY: shmctl succeeded, so it filled the struct (which was zeroed).
+        let creator = unsafe { stat.assume_init() }.shm_cpid;
+        let creator = nix::unistd::Pid::from_raw(creator);
+        matches!(
+            nix::sys::signal::kill(creator, None),
+            Err(nix::errno::Errno::ESRCH)
+        )
     }
 }
 
@@ -77,6 +95,7 @@ pub(super) fn create(
     if id < 0 {
         return Err(io_error(address, "shmget", io::Error::last_os_error()));
     }
+    crash_point(Step::AfterOpen);
     let mapped = set_mode(address, id, mode).and_then(|()| attach(address, id, size));
     let mapped = match mapped {
         Ok(mapped) => mapped,
@@ -93,6 +112,7 @@ pub(super) fn create(
         // this process can reach yet; zero is what the page holds anyway.
         unsafe { byte.write_volatile(0) };
     }
+    crash_point(Step::AfterSize);
     Ok(mapped)
 }
 
@@ -126,6 +146,18 @@ pub(super) fn remove(address: &SegmentAddress, key: &SysVKey) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The owner of the segment at `key`, by IPC_STAT, which needs only read
+/// permission.
+pub(super) fn owner(address: &SegmentAddress, key: &SysVKey) -> Result<u32> {
+    let key = resolve_key(address, key)?;
+    // SAFETY: shmget takes plain integers.
+    let id = unsafe { libc::shmget(key, 0, 0) };
+    if id < 0 {
+        return Err(io_error(address, "shmget", io::Error::last_os_error()));
+    }
+    Ok(stat(address, id)?.shm_perm.uid)
 }
 
 fn page_size() -> usize {
