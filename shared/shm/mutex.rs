@@ -60,6 +60,29 @@ const OWNER_OFFSET: usize = 8;
 
 const _: () = assert!(KIND_OFFSET + 4 <= std::mem::size_of::<libc::pthread_mutex_t>());
 
+/// glibc's robust-list links (`__list.__prev`, `__list.__next`): pointers
+/// into the locking thread's own memory, written by glibc when it locks
+/// and followed, and written through, when it unlocks. A process that
+/// overwrites them while another holds the lock would make the holder's
+/// unlock write where it says; see [`RobustLinks`].
+#[cfg(all(target_env = "gnu", target_pointer_width = "64"))]
+const LINK_OFFSETS: [usize; 2] = [24, 32];
+#[cfg(not(all(target_env = "gnu", target_pointer_width = "64")))]
+const LINK_OFFSETS: [usize; 0] = [];
+
+const _: () = {
+    let mut index = 0;
+    while index < LINK_OFFSETS.len() {
+        assert!(LINK_OFFSETS[index] + 8 <= std::mem::size_of::<libc::pthread_mutex_t>());
+        index += 1;
+    }
+};
+
+thread_local! {
+    /// How many [`RobustMutex`]es this thread holds.
+    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 #[cfg(target_env = "gnu")]
 extern "C" {
     /// glibc 2.30 and later; the libc crate does not declare it.
@@ -267,10 +290,51 @@ impl RobustMutex {
     }
 
     fn guard(&self, owner_died: bool) -> MutexGuard<'_> {
+        let held_before = HELD.get();
+        HELD.set(held_before + 1);
         MutexGuard {
             mutex: self,
             owner_died,
+            // Snapshot right after glibc wrote them, while this thread
+            // holds no other robust mutex (whose locking would change them).
+            links: (held_before == 0).then(|| RobustLinks::read(self)),
             _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// The pointer-sized word at `offset` inside the mutex, atomically.
+    fn link(&self, offset: usize) -> &std::sync::atomic::AtomicUsize {
+        // SAFETY: `offset + 8` is within the mutex (asserted for every
+        // link offset), so the pointer stays inside `inner`.
+        let at = unsafe { self.inner.get().cast::<u8>().add(offset) };
+        // SAFETY: `at` is 8-aligned (the mutex is 8-aligned, the offsets
+        // are multiples of 8), valid while `self` lives (so for the
+        // returned borrow), and only accessed atomically or by this
+        // thread's own pthread calls while it holds the lock.
+        unsafe { std::sync::atomic::AtomicUsize::from_ptr(at.cast::<usize>()) }
+    }
+}
+
+/// The values of glibc's robust-list links just after this thread locked,
+/// written back just before it unlocks: whatever another process stored
+/// there meanwhile, glibc's unlock then follows only the pointers it wrote
+/// itself. Only for a thread holding this one robust mutex for the guard's
+/// whole life (locking another changes these links); that is every lock
+/// the exchange takes. This closes the write-what-where that a writer of
+/// the segment had, except within the few instructions between glibc's
+/// stores and the snapshot, and between the restore and glibc's loads; a
+/// writer who wins those races is still a writer of the segment, which
+/// only class mode keeps out.
+struct RobustLinks([usize; LINK_OFFSETS.len()]);
+
+impl RobustLinks {
+    fn read(mutex: &RobustMutex) -> RobustLinks {
+        RobustLinks(LINK_OFFSETS.map(|offset| mutex.link(offset).load(Ordering::Relaxed)))
+    }
+
+    fn restore(&self, mutex: &RobustMutex) {
+        for (offset, value) in LINK_OFFSETS.iter().zip(self.0) {
+            mutex.link(*offset).store(value, Ordering::Relaxed);
         }
     }
 }
@@ -280,6 +344,9 @@ impl RobustMutex {
 pub(crate) struct MutexGuard<'a> {
     mutex: &'a RobustMutex,
     owner_died: bool,
+    /// glibc's links as it wrote them, when this is the thread's only
+    /// robust mutex (see [`RobustLinks`]).
+    links: Option<RobustLinks>,
     // The thread that locked must be the one that unlocks.
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -304,6 +371,13 @@ impl MutexGuard<'_> {
 
 impl Drop for MutexGuard<'_> {
     fn drop(&mut self) {
+        let held = HELD.get();
+        HELD.set(held.saturating_sub(1));
+        if held == 1 {
+            if let Some(links) = &self.links {
+                links.restore(self.mutex);
+            }
+        }
         // SAFETY: this thread locked the mutex when the guard was made.
         unsafe { libc::pthread_mutex_unlock(self.mutex.inner.get()) };
     }
