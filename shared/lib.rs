@@ -54,3 +54,6 @@ pub use error::{Error, Result};
 pub use exit::ExitStatus;
 pub use market::{Exchange, Side};
 pub use money::{Money, Price};
+/// For whoever puts the terminal in raw mode: save its mode first, so that
+/// a SIGBUS from a shrunk segment can restore it before exiting.
+pub use shm::{forget_terminal, remember_terminal};

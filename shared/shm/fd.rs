@@ -116,12 +116,18 @@ pub(super) fn create(
     file.set_len(size as u64)
         .map_err(|error| io_error(address, "ftruncate", error))?;
     crash_point(Step::AfterSize);
+    allocate(address, &file, size as u64)?;
+    map_fd(address, file, size)
+}
+
+/// Allocates every block of the first `size` bytes, where the filesystem
+/// can (otherwise a full disk or /dev/shm shows as SIGBUS mid-trade).
+fn allocate(address: &SegmentAddress, file: &File, size: u64) -> Result<()> {
     let len = libc::off_t::try_from(size).map_err(|_| Error::Overflow)?;
     match nix::fcntl::posix_fallocate(file.as_raw_fd(), 0, len) {
-        Ok(()) | Err(Errno::EOPNOTSUPP | Errno::EINVAL) => {}
-        Err(errno) => return Err(errno_error(address, "posix_fallocate", errno)),
+        Ok(()) | Err(Errno::EOPNOTSUPP | Errno::EINVAL) => Ok(()),
+        Err(errno) => Err(errno_error(address, "posix_fallocate", errno)),
     }
-    map_fd(address, file, size)
 }
 
 /// Who else has an existing descriptor's segment open.
@@ -210,6 +216,12 @@ pub(super) fn open(
     }
     if size < HEADER_SIZE as u64 {
         return Err(too_small(address, size));
+    }
+    if sole {
+        // A file copied sparse (or made by anyone) may have holes, and a
+        // hole written on a full disk is a SIGBUS: allocate it all now,
+        // while nobody else has it, and say so if the disk is full.
+        allocate(address, &file, size)?;
     }
     let size = usize::try_from(size).map_err(|_| Error::Overflow)?;
     Ok((map_fd(address, file, size)?, sole))

@@ -215,6 +215,8 @@ impl Mapping<Ready> {
 
 impl<S> Mapping<S> {
     fn new(mapped: Mapped, state: S) -> Mapping<S> {
+        // From now on a page of this mapping can vanish under us.
+        super::sigbus::install_handler();
         Mapping {
             base: mapped.base,
             len: mapped.len,
