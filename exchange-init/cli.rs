@@ -38,6 +38,10 @@ pub struct InitArgs {
     /// Permission bits, applied exactly whatever the umask.
     #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
     pub mode: u32,
+    /// Class mode: mode 0660 and this group, for a trader installed setgid
+    /// GROUP; account names are bound to logins.
+    #[arg(long, value_name = "GROUP", conflicts_with_all = ["remove", "status", "mode"])]
+    pub group: Option<String>,
     /// Replace an existing exchange (its traders are told to restart).
     #[arg(long, conflicts_with_all = ["remove", "status"])]
     pub force: bool,
@@ -115,17 +119,14 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
             Some(path) => MarketConfig::load(path)?,
             None => MarketConfig::default(),
         };
-        if args.force {
-            (
-                "replace",
-                Exchange::replace(&args.segment, &config, args.mode)?,
-            )
-        } else {
-            (
-                "create",
-                Exchange::create(&args.segment, &config, args.mode)?,
-            )
-        }
+        let group = args.group.as_deref().map(group_id).transpose()?;
+        let exchange = match (args.force, group) {
+            (true, Some(group)) => Exchange::replace_for_class(&args.segment, &config, group)?,
+            (true, None) => Exchange::replace(&args.segment, &config, args.mode)?,
+            (false, Some(group)) => Exchange::create_for_class(&args.segment, &config, group)?,
+            (false, None) => Exchange::create(&args.segment, &config, args.mode)?,
+        };
+        (if args.force { "replace" } else { "create" }, exchange)
     };
     let status = exchange.status()?;
     if args.json {
@@ -139,6 +140,16 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
         print_line(&format!("{verb} at {}", describe(&status)));
     }
     Ok(())
+}
+
+/// The id of the group named `name`.
+fn group_id(name: &str) -> Result<u32, Error> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        _ => Err(Error::ClassMode {
+            reason: format!("no group named {name:?}; create it first (groupadd {name})"),
+        }),
+    }
 }
 
 /// The status for a person: the address and what the operating system

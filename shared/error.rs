@@ -85,6 +85,8 @@ pub enum Error {
     HalfCreated { address: String },
     /// A command line longer than the limit; the rest of it was skipped.
     LineTooLong { limit: usize },
+    /// Something class mode does not allow or cannot do.
+    ClassMode { reason: String },
 }
 
 impl Error {
@@ -257,6 +259,7 @@ impl fmt::Display for Error {
                 f,
                 "the exchange at {address} was left half-created by a killed exchange-init; run exchange-init --force"
             ),
+            Error::ClassMode { reason } => write!(f, "class mode: {reason}"),
             Error::LineTooLong { limit } => write!(
                 f,
                 "the line is longer than {limit} bytes and was skipped; split it into shorter commands"

@@ -16,9 +16,9 @@ use crate::fault::{crash_point, Step};
 use crate::money::Price;
 use crate::names::is_currency_name_byte;
 use crate::shm::layout::{
-    self, Header, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC, MAX_ACCOUNTS, MAX_CURRENCIES,
+    self, flag, Header, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC, MAX_ACCOUNTS, MAX_CURRENCIES,
 };
-use crate::shm::{self, Backing, Exclusive, Mapping, Opened, Ready};
+use crate::shm::{self, Access, Backing, Exclusive, Mapping, Opened, Ready};
 
 /// How long an attach waits for an `exchange-init` that is creating the
 /// exchange right now.
@@ -28,11 +28,42 @@ impl Exchange {
     /// Creates and seeds a new exchange. Fails, changing nothing, if one
     /// already exists at the address or the config is invalid.
     pub fn create(address: &SegmentAddress, config: &MarketConfig, mode: u32) -> Result<Exchange> {
+        Exchange::create_with(address, config, Access { mode, group: None })
+    }
+
+    /// Creates an exchange in class mode (see DESIGN.md): mode 0660, owned
+    /// by `group`, which only the setgid `trader` has, and with account
+    /// names bound to logins. POSIX and file segments only: a System V
+    /// segment would have to be checked with IPC_STAT, which needs the
+    /// group's rights that the trader gives up after attaching.
+    pub fn create_for_class(
+        address: &SegmentAddress,
+        config: &MarketConfig,
+        group: u32,
+    ) -> Result<Exchange> {
+        Exchange::create_with(address, config, class_access(address, group)?)
+    }
+
+    /// [`Exchange::replace`] for class mode, see [`Exchange::create_for_class`].
+    pub fn replace_for_class(
+        address: &SegmentAddress,
+        config: &MarketConfig,
+        group: u32,
+    ) -> Result<Exchange> {
+        Exchange::replace_with(address, config, class_access(address, group)?)
+    }
+
+    fn create_with(
+        address: &SegmentAddress,
+        config: &MarketConfig,
+        access: Access,
+    ) -> Result<Exchange> {
         config.validate().map_err(|reason| Error::Config {
             path: "(given)".into(),
             reason,
         })?;
-        let mapping = match Mapping::create(address, layout::segment_size(config.accounts), mode) {
+        let size = layout::segment_size(config.accounts);
+        let mapping = match Mapping::create(address, size, access) {
             // Say what is there when it is not a finished exchange: one
             // being created, or left half-created, so that both binaries
             // name the same cause. A file that is not an exchange (or a
@@ -51,7 +82,7 @@ impl Exchange {
             }
             other => other?,
         };
-        seed(&mapping, config);
+        seed(&mapping, config, access.group.is_some());
         crash_point(Step::AfterSeed);
         Exchange::validate(address.clone(), mapping.publish(address)?)
     }
@@ -59,10 +90,18 @@ impl Exchange {
     /// Replaces whatever exchange is at the address with a new one. The old
     /// one is retired first, so traders attached to it stop.
     pub fn replace(address: &SegmentAddress, config: &MarketConfig, mode: u32) -> Result<Exchange> {
-        match Exchange::create(address, config, mode) {
+        Exchange::replace_with(address, config, Access { mode, group: None })
+    }
+
+    fn replace_with(
+        address: &SegmentAddress,
+        config: &MarketConfig,
+        access: Access,
+    ) -> Result<Exchange> {
+        match Exchange::create_with(address, config, access) {
             Err(Error::AlreadyExists { .. } | Error::HalfCreated { .. }) => {
                 Exchange::remove(address)?;
-                Exchange::create(address, config, mode)
+                Exchange::create_with(address, config, access)
             }
             other => other,
         }
@@ -99,7 +138,16 @@ impl Exchange {
     /// before trusting any of it. One still being created is waited for, at
     /// most [`CREATION_WAIT`]; one whose creator died is reported as such
     /// (after a second look, in case its creator had only just opened it).
+    ///
+    /// A setgid `trader` (class mode) gives up the group's rights here,
+    /// attached or not, before it reads anything else.
     pub fn attach(address: &SegmentAddress) -> Result<Exchange> {
+        let attached = Exchange::attach_waiting(address);
+        crate::privilege::drop_group_rights()?;
+        attached
+    }
+
+    fn attach_waiting(address: &SegmentAddress) -> Result<Exchange> {
         let deadline = Instant::now() + CREATION_WAIT;
         let mut looked_twice = false;
         loop {
@@ -260,9 +308,27 @@ fn require_object_owner(address: &SegmentAddress) -> Result<()> {
     })
 }
 
+/// Class mode's access: group read and write, nobody else.
+fn class_access(address: &SegmentAddress, group: u32) -> Result<Access> {
+    if let SegmentAddress::SysV { .. } = address {
+        return Err(Error::ClassMode {
+            reason: format!(
+                "{address} is a System V segment, which a trader without the group's rights cannot check; use a posix: or file: --segment"
+            ),
+        });
+    }
+    Ok(Access {
+        mode: 0o660,
+        group: Some(group),
+    })
+}
+
 /// Writes the config into a fresh segment, before it is published.
-fn seed(mapping: &Mapping<Exclusive>, config: &MarketConfig) {
+fn seed(mapping: &Mapping<Exclusive>, config: &MarketConfig, class_mode: bool) {
     let header = mapping.header();
+    header
+        .flags
+        .store(if class_mode { flag::CLASS_MODE } else { 0 }, Relaxed);
     header.magic.store(MAGIC, Relaxed);
     header.layout_version.store(LAYOUT_VERSION, Relaxed);
     header.abi.store(ABI_FINGERPRINT, Relaxed);

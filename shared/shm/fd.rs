@@ -38,7 +38,7 @@ use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 use super::layout::HEADER_SIZE;
-use super::mapping::{errno_error, io_error, too_small, Backing, Mapped, Segment};
+use super::mapping::{errno_error, io_error, too_small, Access, Backing, Mapped, Segment};
 use super::mutex::LOCK_TIMEOUT;
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
@@ -102,16 +102,25 @@ impl Drop for FdSegment {
 }
 
 /// Sets up a descriptor this process just created with `O_EXCL`: locks it
-/// exclusively, sets its mode exactly (the umask applied at creation),
+/// exclusively, gives it its group, sets its mode exactly (the umask
+/// applied at creation),
 /// sizes it, allocates every block, and maps it.
 pub(super) fn create(
     address: &SegmentAddress,
     file: File,
     size: usize,
-    mode: u32,
+    access: Access,
 ) -> Result<Mapped> {
     let file = lock_bounded(address, file)?;
-    file.set_permissions(Permissions::from_mode(mode & 0o777))
+    if let Some(group) = access.group {
+        nix::unistd::fchown(
+            file.as_raw_fd(),
+            None,
+            Some(nix::unistd::Gid::from_raw(group)),
+        )
+        .map_err(|errno| errno_error(address, "fchown", errno))?;
+    }
+    file.set_permissions(Permissions::from_mode(access.mode & 0o777))
         .map_err(|error| io_error(address, "fchmod", error))?;
     file.set_len(size as u64)
         .map_err(|error| io_error(address, "ftruncate", error))?;

@@ -160,6 +160,13 @@ impl StateWord {
     }
 }
 
+/// Bits of [`Header::flags`] (bit 0 is the owner's halt).
+pub mod flag {
+    /// Class mode: account names are bound to the login of whoever opens
+    /// them (the owner and root excepted).
+    pub const CLASS_MODE: u32 = 1 << 1;
+}
+
 /// Values of [`RedoRecord::state`].
 pub mod redo {
     /// No change in flight.

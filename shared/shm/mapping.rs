@@ -75,6 +75,14 @@ pub(crate) struct Unverified(PhantomData<()>);
 /// See [`Mapping`]: checked, with an initialized lock.
 pub(crate) struct Ready(PhantomData<()>);
 
+/// Who may use a new segment: its permission bits, applied exactly, and
+/// the group it is given (class mode), else the creator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Access {
+    pub(crate) mode: u32,
+    pub(crate) group: Option<u32>,
+}
+
 /// What [`Mapping::open`] found.
 pub(crate) enum Opened {
     /// Other processes may have it open: verify it before use.
@@ -125,22 +133,22 @@ pub struct Backing {
 }
 
 impl Mapping<Exclusive> {
-    /// Creates a new segment of `size` bytes with exactly `mode`, every page
+    /// Creates a new segment of `size` bytes with exactly `access`, every page
     /// allocated and zeroed, and maps it. Fails if anything already exists
     /// at the address. Seed the header, then [`Mapping::publish`] it.
     pub(crate) fn create(
         address: &SegmentAddress,
         size: usize,
-        mode: u32,
+        access: Access,
     ) -> Result<Mapping<Exclusive>> {
         // `header()` relies on every mapping holding at least a header.
         if size < HEADER_SIZE {
             return Err(too_small(address, size as u64));
         }
         let mapped = match address {
-            SegmentAddress::Posix { name } => posix::create(address, name, size, mode)?,
-            SegmentAddress::File { path } => file::create(address, path, size, mode)?,
-            SegmentAddress::SysV { key } => sysv::create(address, key, size, mode)?,
+            SegmentAddress::Posix { name } => posix::create(address, name, size, access)?,
+            SegmentAddress::File { path } => file::create(address, path, size, access)?,
+            SegmentAddress::SysV { key } => sysv::create(address, key, size, access)?,
         };
         Ok(Mapping::new(mapped, Exclusive { fresh: true }))
     }

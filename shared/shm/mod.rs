@@ -34,7 +34,9 @@ mod posix;
 mod sigbus;
 mod sysv;
 
-pub(crate) use mapping::{object_owner, remove, Backing, Exclusive, Mapping, Opened, Ready};
+pub(crate) use mapping::{
+    object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, Ready,
+};
 pub use mutex::LOCK_TIMEOUT;
 pub(crate) use mutex::{HeapMutex, MutexGuard};
 pub use sigbus::{forget_terminal, remember_terminal};

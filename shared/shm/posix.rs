@@ -7,7 +7,7 @@ use nix::sys::mman;
 use nix::sys::stat::Mode;
 
 use super::fd::{self, Opening};
-use super::mapping::{errno_error, Mapped};
+use super::mapping::{errno_error, Access, Mapped};
 use crate::address::SegmentAddress;
 use crate::error::Result;
 use crate::fault::{crash_point, Step};
@@ -16,16 +16,16 @@ pub(super) fn create(
     address: &SegmentAddress,
     name: &str,
     size: usize,
-    mode: u32,
+    access: Access,
 ) -> Result<Mapped> {
     let fd = mman::shm_open(
         name,
         OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(mode as libc::mode_t),
+        Mode::from_bits_truncate(access.mode as libc::mode_t),
     )
     .map_err(|errno| errno_error(address, "shm_open", errno))?;
     crash_point(Step::AfterOpen);
-    let mapped = fd::create(address, File::from(fd), size, mode);
+    let mapped = fd::create(address, File::from(fd), size, access);
     if mapped.is_err() {
         let _ = mman::shm_unlink(name);
     }

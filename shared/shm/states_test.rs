@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use super::layout::{segment_size, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC};
+use super::mapping::Access;
 use super::{remove, Exclusive, Mapping, Opened};
 use crate::address::SegmentAddress;
 use crate::error::Error;
@@ -52,9 +53,15 @@ impl Drop for Scratch {
     }
 }
 
+/// Mode 0600, the creator's group.
+const PRIVATE: Access = Access {
+    mode: 0o600,
+    group: None,
+};
+
 /// What the market writes before publishing, enough for the checks.
 fn seeded(address: &SegmentAddress) -> Mapping<Exclusive> {
-    let mapping = Mapping::create(address, segment_size(1), 0o600).unwrap();
+    let mapping = Mapping::create(address, segment_size(1), PRIVATE).unwrap();
     let header = mapping.header();
     header.magic.store(MAGIC, Relaxed);
     header.layout_version.store(LAYOUT_VERSION, Relaxed);
@@ -93,7 +100,7 @@ fn an_unpublished_segment_cannot_be_verified_so_its_lock_is_unreachable() {
 #[test]
 fn publishing_refuses_an_unseeded_header() {
     let scratch = Scratch::new("posix");
-    let bare = Mapping::create(&scratch.address, segment_size(1), 0o600).unwrap();
+    let bare = Mapping::create(&scratch.address, segment_size(1), PRIVATE).unwrap();
     assert!(matches!(
         bare.publish(&scratch.address),
         Err(Error::NotAnExchange { .. })

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::ptr::NonNull;
 
 use super::layout::HEADER_SIZE;
-use super::mapping::{io_error, too_small, Backing, Mapped, Segment};
+use super::mapping::{io_error, too_small, Access, Backing, Mapped, Segment};
 use crate::address::{SegmentAddress, SysVKey};
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
@@ -86,17 +86,17 @@ pub(super) fn create(
     address: &SegmentAddress,
     key: &SysVKey,
     size: usize,
-    mode: u32,
+    access: Access,
 ) -> Result<Mapped> {
     let key = resolve_key(address, key)?;
-    let flags = libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as libc::c_int;
+    let flags = libc::IPC_CREAT | libc::IPC_EXCL | (access.mode & 0o777) as libc::c_int;
     // SAFETY: shmget takes plain integers.
     let id = unsafe { libc::shmget(key, size, flags) };
     if id < 0 {
         return Err(io_error(address, "shmget", io::Error::last_os_error()));
     }
     crash_point(Step::AfterOpen);
-    let mapped = set_mode(address, id, mode).and_then(|()| attach(address, id, size));
+    let mapped = set_access(address, id, access).and_then(|()| attach(address, id, size));
     let mapped = match mapped {
         Ok(mapped) => mapped,
         Err(error) => {
@@ -210,9 +210,12 @@ fn stat(address: &SegmentAddress, id: libc::c_int) -> Result<libc::shmid_ds> {
 
 /// shmget applies the mode as given, but set it through IPC_SET too, so
 /// the mode is exactly what was asked whatever the platform does.
-fn set_mode(address: &SegmentAddress, id: libc::c_int, mode: u32) -> Result<()> {
+fn set_access(address: &SegmentAddress, id: libc::c_int, access: Access) -> Result<()> {
     let mut stat = stat(address, id)?;
-    stat.shm_perm.mode = (mode & 0o777) as _;
+    stat.shm_perm.mode = (access.mode & 0o777) as _;
+    if let Some(group) = access.group {
+        stat.shm_perm.gid = group;
+    }
     // SAFETY: IPC_SET reads the shmid_ds we pass, filled by IPC_STAT.
     if unsafe { libc::shmctl(id, libc::IPC_SET, &mut stat) } < 0 {
         return Err(io_error(
