@@ -11,11 +11,15 @@
 //! exclusively" means a creation or a repair is under way.
 //!
 //! The lock is an open-file-description (OFD) byte-range lock,
-//! `fcntl(F_OFD_SETLK)` over the whole file, as LMDB's lock file uses
-//! fcntl locks (`mdb_env_excl_lock`): it belongs to the descriptor, not
-//! the process, so two opens in one process conflict like two processes;
-//! and turning an exclusive lock into a shared one is one atomic call on
-//! the same lock. `flock` gives neither promise about the conversion: it
+//! `fcntl(F_OFD_SETLK)` over the whole file. LMDB's lock file does the
+//! same dance with classic fcntl locks (`mdb_env_excl_lock` tries
+//! `F_WRLCK`, else waits for `F_RDLCK`; `mdb_env_share_locks` downgrades
+//! with one `F_SETLK` of `F_RDLCK`, "the shared lock replaces the existing
+//! lock"). The OFD kind adds what classic locks lack: it belongs to the
+//! descriptor, not the process, so two opens in one process conflict like
+//! two processes, and closing some other descriptor of the file does not
+//! drop it. Turning the exclusive lock into a shared one is one atomic
+//! call on the same lock. `flock` gives neither promise about the conversion: it
 //! may drop the exclusive lock before it takes the shared one, letting a
 //! second opener in between think itself alone and re-initialize a mutex
 //! that the first is about to use. With the OFD lock the publisher's
