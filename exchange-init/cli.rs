@@ -42,6 +42,10 @@ pub struct InitArgs {
     /// Permission bits, applied exactly whatever the umask.
     #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
     pub mode: u32,
+    /// Class mode: mode 0660 and this group, for a trader installed setgid
+    /// GROUP; account names are bound to logins.
+    #[arg(long, value_name = "GROUP", conflicts_with_all = ["remove", "status", "mode"])]
+    pub group: Option<String>,
     /// Replace an existing exchange (its traders are told to restart).
     #[arg(long, conflicts_with_all = ["remove", "status"])]
     pub force: bool,
@@ -69,8 +73,11 @@ fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match u32::from_str_radix(digits, 8).ok().filter(|_| octal) {
-        Some(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err(format!("{text:?} is not an octal mode from 0000 to 0777")),
+        Some(mode) if mode <= 0o777 && mode & 0o600 == 0o600 => Ok(mode),
+        Some(mode) if mode <= 0o777 => Err(format!(
+            "{text:?} would lock the owner out of the exchange; give the owner read and write, like 0600 or 0644"
+        )),
+        _ => Err(format!("{text:?} is not an octal mode from 0600 to 0777")),
     }
 }
 
@@ -193,10 +200,18 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
         };
         // Created, or with --force replaced: try to create first, so the
         // report says which happened.
-        match Exchange::create(&args.segment, &config, args.mode) {
-            Err(Error::AlreadyExists { .. }) if args.force => (
+        let group = args.group.as_deref().map(group_id).transpose()?;
+        let create = || match group {
+            Some(group) => Exchange::create_for_class(&args.segment, &config, group),
+            None => Exchange::create(&args.segment, &config, args.mode),
+        };
+        match create() {
+            Err(Error::AlreadyExists { .. } | Error::HalfCreated { .. }) if args.force => (
                 "replace",
-                Exchange::replace(&args.segment, &config, args.mode)?,
+                match group {
+                    Some(group) => Exchange::replace_for_class(&args.segment, &config, group)?,
+                    None => Exchange::replace(&args.segment, &config, args.mode)?,
+                },
             ),
             created => ("create", created?),
         }
@@ -213,6 +228,16 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
         print_line(&format!("{verb} at {}", describe(&status)));
     }
     Ok(())
+}
+
+/// The id of the group named `name`.
+fn group_id(name: &str) -> Result<u32, Error> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        _ => Err(Error::ClassMode {
+            reason: format!("no group named {name:?}; create it first (groupadd {name})"),
+        }),
+    }
 }
 
 /// The status for a person: the address and what the operating system

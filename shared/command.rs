@@ -124,6 +124,11 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Other names for commands: `(alias, command)`.
 pub const ALIASES: &[(&str, &str)] = &[("exit", "quit")];
 
+/// The longest command line accepted, in bytes, not counting its newline:
+/// no command comes near it, and a bound keeps every reader's memory
+/// bounded whatever the input.
+pub const MAX_LINE: usize = 4096;
+
 /// Looks a command up by name or alias, ignoring case.
 pub fn command_spec(name: &str) -> Option<&'static CommandSpec> {
     let name = name.to_ascii_lowercase();
@@ -307,6 +312,9 @@ impl Session {
 
     /// Parses and executes one line; `Ok(None)` for a blank or comment.
     pub fn run_line(&mut self, line: &str) -> Result<Option<Reply>> {
+        if line.trim_end_matches(['\n', '\r']).len() > MAX_LINE {
+            return Err(Error::LineTooLong { limit: MAX_LINE });
+        }
         match parse(line)? {
             Some(command) => self.execute(command).map(Some),
             None => Ok(None),

@@ -2,10 +2,17 @@
 //! TOML or JSON file given to `exchange-init --config`.
 //!
 //! Every field is checked before anything is created, and a refusal names
-//! the field: `currency[2].sell: at most 4 digits after the point`.
+//! the field: `currency[2].sell: at most 4 digits after the point`. The
+//! file itself must be a regular file of at most [`MAX_CONFIG_BYTES`] with
+//! nothing after its one document: a FIFO, a device or a directory is
+//! refused at once (it is opened without blocking, then checked), and
+//! memory stays bounded.
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -14,6 +21,9 @@ use crate::error::{Error, Result};
 use crate::money::{DecimalError, Money, Price};
 use crate::names::is_currency_name;
 use crate::shm::layout::{MAX_ACCOUNTS, MAX_CURRENCIES};
+
+/// The largest config file read: far more than 16 currencies need.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// A validated market, ready to seed a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,16 +98,19 @@ impl MarketConfig {
             path: path.display().to_string(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|error| refuse(error.to_string()))?;
+        let text = read_bounded(path).map_err(refuse)?;
         let parsed = if path.extension().is_some_and(|ext| ext == "json") {
             let mut json = serde_json::Deserializer::from_str(&text);
             serde_path_to_error::deserialize(&mut json)
                 .map_err(|error| json_error(Some(error.path()), error.inner()))
                 .and_then(|file| {
                     // Trailing text after the object is refused too.
-                    json.end()
-                        .map(|()| file)
-                        .map_err(|error| json_error(None, &error))
+                    json.end().map(|()| file).map_err(|error| {
+                        format!(
+                            "{}; only one JSON object may be in the file",
+                            json_error(None, &error)
+                        )
+                    })
                 })
         } else {
             serde_path_to_error::deserialize(toml::Deserializer::new(&text))
@@ -251,6 +264,35 @@ fn json_error(path: Option<&serde_path_to_error::Path>, error: &serde_json::Erro
         }
         _ => format!("{place}: {message}"),
     }
+}
+
+/// The text of a config file, if it is a regular file of at most
+/// [`MAX_CONFIG_BYTES`]. Opened with `O_NONBLOCK`, so a FIFO with no writer
+/// is refused instead of waited on.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|error| error.to_string())?;
+    let metadata = file.metadata().map_err(|error| error.to_string())?;
+    if !metadata.is_file() {
+        return Err(
+            "not a regular file (a FIFO, a directory or a device); give a TOML or JSON file".into(),
+        );
+    }
+    let too_big = || format!("larger than {MAX_CONFIG_BYTES} bytes; a config is a few lines");
+    if metadata.len() > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|error| error.to_string())?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
 }
 
 /// Names the field, and says how decimals are written when one was not.

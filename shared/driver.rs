@@ -8,7 +8,8 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use crate::command::{command_word, Reply, Session};
+use crate::command::{command_word, Reply, Session, MAX_LINE};
+use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::render::{self, Style};
 
@@ -34,12 +35,14 @@ pub fn run_script<R: Read, W: Write, E: Write>(
         if input.buffer().is_empty() {
             output.flush()?;
         }
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let text = String::from_utf8_lossy(&line);
-        match session.run_line(&text) {
+        let outcome = match read_bounded_line(input, &mut line)? {
+            Line::End => break,
+            Line::TooLong => Err(Error::LineTooLong { limit: MAX_LINE }),
+            Line::Read => session.run_line(&String::from_utf8_lossy(&line)),
+        };
+        // Named only on an error: the line is still in the buffer.
+        let word = || command_word(&String::from_utf8_lossy(&line));
+        match outcome {
             Ok(None) => {}
             Ok(Some(Reply::Quit)) => {
                 if style == Style::Json {
@@ -52,7 +55,7 @@ pub fn run_script<R: Read, W: Write, E: Write>(
                 status = status.max(reply.exit_status());
             }
             Err(error) => {
-                let text = render::error(&error, &command_word(&text), style);
+                let text = render::error(&error, &word(), style);
                 if style == Style::Json {
                     writeln!(output, "{text}")?;
                 } else {
@@ -70,6 +73,54 @@ pub fn run_script<R: Read, W: Write, E: Write>(
     }
     output.flush()?;
     Ok(status)
+}
+
+/// What [`read_bounded_line`] found.
+enum Line {
+    /// The input has ended.
+    End,
+    /// A line of at most [`MAX_LINE`] bytes is in the buffer.
+    Read,
+    /// A longer line, read to its end and thrown away.
+    TooLong,
+}
+
+/// Reads one line into `line` (cleared first), keeping at most
+/// [`MAX_LINE`] bytes and a line ending: the rest of a longer line is read
+/// and dropped a buffer at a time, so memory stays bounded however long
+/// the line (even 100 MB without a newline).
+fn read_bounded_line<R: BufRead>(input: &mut R, line: &mut Vec<u8>) -> io::Result<Line> {
+    const KEEP: usize = MAX_LINE + 2; // the line and "\r\n"
+    line.clear();
+    let mut seen: usize = 0;
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            break;
+        }
+        let (chunk, ends) = match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(newline) => (&buffer[..=newline], true),
+            None => (buffer, false),
+        };
+        let room = KEEP.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len();
+        seen = seen.saturating_add(used);
+        input.consume(used);
+        if ends {
+            break;
+        }
+    }
+    if seen == 0 {
+        return Ok(Line::End);
+    }
+    let text = line.strip_suffix(b"\n").unwrap_or(line);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    if seen > line.len() || text.len() > MAX_LINE {
+        line.clear();
+        return Ok(Line::TooLong);
+    }
+    Ok(Line::Read)
 }
 
 /// Runs the words of a command line as one command. The reply goes to
@@ -186,6 +237,36 @@ mod tests {
         assert_eq!(lines[0]["command"], "buy");
         assert_eq!(lines[0]["code"], "insufficient_balance");
         assert_eq!(lines[1]["command"], "quit");
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_refused_and_skipped_whole() {
+        let market = Market::create("long");
+        let mut session = Session::open(&market.0, "cy").unwrap();
+        let mut script = vec![b'x'; 10 * MAX_LINE];
+        script.extend_from_slice(b"\nrates\n");
+        script.extend_from_slice(&vec![b' '; MAX_LINE]);
+        script.extend_from_slice(b"\r\nquit\n");
+        let mut output = Vec::new();
+        let mut output_errors = Vec::new();
+        let status = run_script(
+            &mut session,
+            &mut BufReader::with_capacity(64, &script[..]),
+            &mut output,
+            &mut output_errors,
+            Style::Line,
+        )
+        .unwrap();
+        assert_eq!(status, ExitStatus::Refused);
+        let output = String::from_utf8(output).unwrap();
+        let errors = String::from_utf8(output_errors).unwrap();
+        assert!(errors.contains("longer than 4096 bytes"), "{errors}");
+        assert!(
+            output.lines().next().unwrap().contains("DOLLAR"),
+            "{output}"
+        );
+        // A blank line of exactly the limit is no error.
+        assert_eq!(errors.lines().count(), 1, "{errors}");
     }
 
     #[test]

@@ -92,6 +92,14 @@ pub enum Error {
         address: String,
         accounts: Vec<String>,
     },
+    /// An `exchange-init` is creating the exchange right now.
+    BeingCreated { address: String },
+    /// An `exchange-init` died before it finished creating the exchange.
+    HalfCreated { address: String },
+    /// A command line longer than the limit; the rest of it was skipped.
+    LineTooLong { limit: usize },
+    /// Something class mode does not allow or cannot do.
+    ClassMode { reason: String },
 }
 
 impl Error {
@@ -123,6 +131,7 @@ impl Error {
                 | Error::Overflow
                 | Error::NotOwner { .. }
                 | Error::MarketInUse { .. }
+                | Error::LineTooLong { .. }
         )
     }
 
@@ -156,6 +165,10 @@ impl Error {
             Error::Overflow => "overflow",
             Error::NotOwner { .. } => "not_owner",
             Error::MarketInUse { .. } => "market_in_use",
+            Error::BeingCreated { .. } => "being_created",
+            Error::HalfCreated { .. } => "half_created",
+            Error::LineTooLong { .. } => "line_too_long",
+            Error::ClassMode { .. } => "class_mode",
         }
     }
 
@@ -303,6 +316,19 @@ impl fmt::Display for Error {
             Error::NotOwner { action, owner } => write!(
                 f,
                 "only the owner of this exchange (uid {owner}) may {action}; ask them, or run it as root"
+            ),
+            Error::BeingCreated { address } => write!(
+                f,
+                "the exchange at {address} is still being created; try again in a moment"
+            ),
+            Error::HalfCreated { address } => write!(
+                f,
+                "the exchange at {address} was left half-created by a killed exchange-init; run exchange-init --force"
+            ),
+            Error::ClassMode { reason } => write!(f, "class mode: {reason}"),
+            Error::LineTooLong { limit } => write!(
+                f,
+                "the line is longer than {limit} bytes and was skipped; split it into shorter commands"
             ),
         }
     }

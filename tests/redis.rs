@@ -94,7 +94,7 @@ fn trades_follow_the_rules() {
     assert_eq!(market.tape(1, None).unwrap()[0].currency, "STERLIN");
     let audit = market.audit().unwrap();
     assert!(audit.consistent, "{audit:?}");
-    assert_eq!(audit.money.cash, money("1000083.85"));
+    assert_eq!(audit.money.cash, money("1000083.85").into());
     let status = market.status().unwrap();
     assert_eq!((status.trades, status.accounts), (3, 1));
     assert!(status.size > 0);
@@ -468,7 +468,7 @@ fn four_processes_round_trip_exactly() {
     }
     let audit = market.audit().unwrap();
     assert!(audit.consistent, "{audit:?}");
-    assert_eq!(audit.money.cash, money("1002560.00"));
+    assert_eq!(audit.money.cash, money("1002560.00").into());
     assert_eq!(market.status().unwrap().trades, 4 * 2 * u64::from(ROUNDS));
     assert_eq!(stock(&market, "DOLLAR"), money("10000.00"));
 }

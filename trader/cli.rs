@@ -355,6 +355,12 @@ fn open_script(path: &Path) -> Result<Box<dyn Read>, String> {
 /// `trader`'s whole program, after clap: an instrument, or trading in
 /// one of the three modes (script, one-shot, REPL).
 pub fn run(args: TraderArgs) -> ExitStatus {
+    // A setgid trader (class mode) reads nothing with the group's rights:
+    // only the attach takes them back, and then gives them up for good.
+    if let Err(error) = shm_exchange::privilege::suspend_group_rights() {
+        eprintln!("trader: {error}");
+        return ExitStatus::Unusable;
+    }
     let global = &args.global;
     if let Some(instrument) = &args.instrument {
         return run_instrument(instrument, global);

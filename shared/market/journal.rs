@@ -138,11 +138,13 @@ impl<'a> Locked<'a> {
     /// Commits a trade through the journal (see the module doc).
     pub(super) fn commit_trade(&mut self, trade: &TradeChange<'_>) -> Result<()> {
         let header = self.exchange.header();
-        let seq = header
-            .trade_seq
-            .load(Relaxed)
-            .checked_add(1)
-            .ok_or_else(overflow)?;
+        // A counter is a name, not an amount: past u64::MAX it wraps to 1
+        // (0 marks an empty tape slot), so a segment whose counter reached
+        // its end, by age or by a stray write, still trades.
+        let seq = match header.trade_seq.load(Relaxed).wrapping_add(1) {
+            0 => 1,
+            next => next,
+        };
         let outcome = &trade.outcome;
 
         // 0. The tape entry. Until `trade_seq` reaches `seq`, readers skip

@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::money::{Money, Price};
+use crate::money::{Money, Price, WideMoney};
 use crate::shm::layout::side;
 use crate::shm::{Mapping, Ready};
 
@@ -165,23 +165,23 @@ pub struct Audit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CurrencyAudit {
     pub name: String,
-    pub stock: Money,
-    pub held: Money,
-    pub initial: Money,
+    pub stock: WideMoney,
+    pub held: WideMoney,
+    pub initial: WideMoney,
     /// `stock + held - initial`: units created (positive) or lost.
-    pub discrepancy: Money,
+    pub discrepancy: WideMoney,
 }
 
 /// `cash + sum of balances = initial cash + starting balances handed out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MoneyAudit {
-    pub cash: Money,
-    pub balances: Money,
-    pub initial_cash: Money,
+    pub cash: WideMoney,
+    pub balances: WideMoney,
+    pub initial_cash: WideMoney,
     pub accounts: u32,
-    pub starting_balances: Money,
+    pub starting_balances: WideMoney,
     /// `cash + balances - initial_cash - starting_balances`.
-    pub discrepancy: Money,
+    pub discrepancy: WideMoney,
 }
 
 /// What `exchange-init --status` shows.

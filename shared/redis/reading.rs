@@ -10,7 +10,7 @@ use super::{value, AccountId, RedisMarket};
 use crate::error::{Error, Result};
 use crate::market::TAPE_LEN;
 use crate::market::{Audit, CurrencyAudit, MoneyAudit, Portfolio, Rate, TapeRow};
-use crate::money::{Money, Price};
+use crate::money::{Money, Price, WideMoney};
 
 /// Reads of every account before one whose count held still is given up.
 const MAX_SNAPSHOT_ATTEMPTS: u32 = 50;
@@ -120,11 +120,7 @@ impl RedisMarket {
     pub fn audit(&self) -> Result<Audit> {
         let everyone = self.everyone()?;
         let wide = |money: Money| i128::from(money.hundredths());
-        let fit = |value: i128| {
-            i64::try_from(value)
-                .map(Money::from_hundredths)
-                .map_err(|_| Error::Overflow)
-        };
+        let fit = WideMoney::from_hundredths;
         let mut consistent = true;
         let mut currencies = Vec::with_capacity(self.currencies.len());
         for (index, (known, (_, stock, initial))) in
@@ -139,10 +135,10 @@ impl RedisMarket {
             consistent &= discrepancy == 0;
             currencies.push(CurrencyAudit {
                 name: known.name.clone(),
-                stock: *stock,
-                held: fit(held)?,
-                initial: *initial,
-                discrepancy: fit(discrepancy)?,
+                stock: (*stock).into(),
+                held: fit(held),
+                initial: (*initial).into(),
+                discrepancy: fit(discrepancy),
             });
         }
         let balances: i128 = everyone.accounts.iter().map(|row| wide(row.1)).sum();
@@ -155,12 +151,12 @@ impl RedisMarket {
             consistent,
             currencies,
             money: MoneyAudit {
-                cash: everyone.cash,
-                balances: fit(balances)?,
-                initial_cash: everyone.initial_cash,
+                cash: everyone.cash.into(),
+                balances: fit(balances),
+                initial_cash: everyone.initial_cash.into(),
                 accounts: count as u32,
-                starting_balances: fit(starting_balances)?,
-                discrepancy: fit(discrepancy)?,
+                starting_balances: fit(starting_balances),
+                discrepancy: fit(discrepancy),
             },
         })
     }

@@ -17,7 +17,6 @@ use crate::command::{command_spec, CommandSpec, Reply};
 use crate::envelope::{Envelope, ErrorEnvelope, NoFields};
 use crate::error::Error;
 use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
-use crate::money::Money;
 use crate::table::{paint, Paint};
 
 mod tables;
@@ -336,7 +335,7 @@ fn audit_line(audit: &Audit) -> String {
                 "{} {} {}",
                 row.name,
                 created_or_lost(row.discrepancy.hundredths()),
-                Money::from_hundredths(row.discrepancy.hundredths().saturating_abs())
+                row.discrepancy.abs()
             )
         })
         .collect();
@@ -344,7 +343,7 @@ fn audit_line(audit: &Audit) -> String {
         problems.push(format!(
             "money {} {}",
             created_or_lost(audit.money.discrepancy.hundredths()),
-            Money::from_hundredths(audit.money.discrepancy.hundredths().saturating_abs())
+            audit.money.discrepancy.abs()
         ));
     }
     format!("audit: INCONSISTENT: {}", problems.join(", "))
@@ -361,7 +360,7 @@ fn side_word(side: Side) -> &'static str {
     }
 }
 
-fn created_or_lost(discrepancy: i64) -> &'static str {
+fn created_or_lost(discrepancy: i128) -> &'static str {
     if discrepancy > 0 {
         "created"
     } else {
@@ -374,7 +373,7 @@ mod tests {
     use super::*;
     use crate::command::COMMANDS;
     use crate::market::{CurrencyAudit, MoneyAudit, Receipt};
-    use crate::money::Price;
+    use crate::money::{Money, Price, WideMoney};
 
     fn money(hundredths: i64) -> Money {
         Money::from_hundredths(hundredths)
@@ -528,18 +527,18 @@ mod tests {
             consistent: true,
             currencies: vec![CurrencyAudit {
                 name: "DOLLAR".into(),
-                stock: money(999_000),
-                held: money(1000),
-                initial: money(1_000_000),
-                discrepancy: money(0),
+                stock: money(999_000).into(),
+                held: money(1000).into(),
+                initial: money(1_000_000).into(),
+                discrepancy: money(0).into(),
             }],
             money: MoneyAudit {
-                cash: money(1),
-                balances: money(2),
-                initial_cash: money(1),
+                cash: money(1).into(),
+                balances: money(2).into(),
+                initial_cash: money(1).into(),
                 accounts: 1,
-                starting_balances: money(2),
-                discrepancy: money(0),
+                starting_balances: money(2).into(),
+                discrepancy: money(0).into(),
             },
         });
         let help = Reply::Help(COMMANDS.iter().collect());
@@ -613,18 +612,18 @@ mod tests {
             consistent: false,
             currencies: vec![CurrencyAudit {
                 name: "DOLLAR".into(),
-                stock: money(0),
-                held: money(0),
-                initial: money(0),
-                discrepancy: money(i64::MIN),
+                stock: WideMoney::ZERO,
+                held: WideMoney::ZERO,
+                initial: WideMoney::ZERO,
+                discrepancy: WideMoney::from_hundredths(i128::MIN),
             }],
             money: MoneyAudit {
-                cash: money(0),
-                balances: money(0),
-                initial_cash: money(0),
+                cash: WideMoney::ZERO,
+                balances: WideMoney::ZERO,
+                initial_cash: WideMoney::ZERO,
                 accounts: 0,
-                starting_balances: money(0),
-                discrepancy: money(i64::MIN),
+                starting_balances: WideMoney::ZERO,
+                discrepancy: WideMoney::from_hundredths(i128::MIN),
             },
         };
         for style in [Style::Line, Style::Json, Style::Table] {
