@@ -13,7 +13,7 @@ use crate::render::{rates_table, tape_table};
 pub fn board(exchange: &Exchange, trades_shown: usize) -> Result<String> {
     exchange.check_backing()?;
     let status = exchange.status()?;
-    let mut tape = exchange.tape(trades_shown, None)?;
+    let mut tape = exchange.tape(trades_shown)?;
     tape.reverse();
     let mut text = format!(
         "shm-exchange {}   trades {}   cash {}   accounts {}/{}   (q quits)\n\n",

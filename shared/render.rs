@@ -17,6 +17,11 @@ use crate::command::{command_spec, CommandSpec, Reply};
 use crate::envelope::{Envelope, ErrorEnvelope, NoFields};
 use crate::error::Error;
 use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
+
+mod tape;
+pub(crate) use tape::tape_table;
+pub use tape::{kind_word, row_line};
+use tape::{announcement, history_text, side_word, tape_line};
 use crate::money::{Money, Price};
 use crate::table::{paint, Align, Cell, Paint, Table};
 
@@ -121,6 +126,13 @@ enum Fields<'a> {
     Trades {
         trades: &'a [TapeRow],
     },
+    History {
+        name: &'a str,
+        trades: &'a [TapeRow],
+        /// Trades the account made in all, shown or not.
+        count: u32,
+        last_trade: Option<u64>,
+    },
     Commands {
         commands: &'a [&'static CommandSpec],
     },
@@ -138,11 +150,18 @@ fn json_reply(reply: &Reply) -> String {
         Reply::Traders(traders) => {
             Envelope::success("traders", Fields::Traders { traders }).to_json()
         }
-        Reply::Tape { rows, mine } => Envelope::success(
-            if *mine { "history" } else { "tape" },
-            Fields::Trades { trades: rows },
+        Reply::Tape(rows) => Envelope::success("tape", Fields::Trades { trades: rows }).to_json(),
+        Reply::History(history) => Envelope::success(
+            "history",
+            Fields::History {
+                name: &history.name,
+                trades: &history.rows,
+                count: history.trades,
+                last_trade: history.last_trade,
+            },
         )
         .to_json(),
+        Reply::Instructor(kind) => Envelope::success(kind_word(kind), kind).to_json(),
         Reply::Help(specs) => {
             Envelope::success("help", Fields::Commands { commands: specs }).to_json()
         }
@@ -191,25 +210,10 @@ fn line_reply(reply: &Reply) -> String {
                 .collect();
             out.push_str(&rows.join("; "));
         }
-        Reply::Tape { rows, .. } if rows.is_empty() => out.push_str("no trades yet"),
-        Reply::Tape { rows, .. } => {
-            let rows: Vec<String> = rows
-                .iter()
-                .map(|row| {
-                    format!(
-                        "#{} {} {} {} {} at {} = {}",
-                        row.seq,
-                        row.account,
-                        side_word(row.side),
-                        row.amount,
-                        row.currency,
-                        row.price,
-                        row.total
-                    )
-                })
-                .collect();
-            out.push_str(&rows.join("; "));
-        }
+        Reply::Tape(rows) if rows.is_empty() => out.push_str("no trades yet"),
+        Reply::Tape(rows) => out.push_str(&tape_line(rows)),
+        Reply::History(history) => out.push_str(&history_text(history, None)),
+        Reply::Instructor(kind) => out.push_str(&announcement(kind)),
         Reply::Help(specs) => {
             let usages: Vec<String> = specs
                 .iter()
@@ -277,8 +281,10 @@ fn table_reply(reply: &Reply, colour: bool) -> String {
         Reply::Rates(rates) => rates_table(rates).render(colour),
         Reply::Portfolio(portfolio) => portfolio_table(portfolio, colour),
         Reply::Traders(traders) => traders_table(traders).render(colour),
-        Reply::Tape { rows, .. } if rows.is_empty() => "no trades yet".to_owned(),
-        Reply::Tape { rows, .. } => tape_table(rows).render(colour),
+        Reply::Tape(rows) if rows.is_empty() => "no trades yet".to_owned(),
+        Reply::Tape(rows) => tape_table(rows).render(colour),
+        Reply::History(history) => history_text(history, Some(colour)),
+        Reply::Instructor(kind) => announcement(kind),
         Reply::Help(specs) => help_text(specs, colour),
         Reply::Quit => String::new(),
     }
@@ -417,36 +423,6 @@ fn traders_table(traders: &[Portfolio]) -> Table {
     table
 }
 
-pub(crate) fn tape_table(rows: &[TapeRow]) -> Table {
-    let mut table = Table::new(&[
-        ("SEQ", Align::Right),
-        ("ACCOUNT", Align::Left),
-        ("SIDE", Align::Left),
-        ("CURRENCY", Align::Left),
-        ("AMOUNT", Align::Right),
-        ("PRICE", Align::Right),
-        ("TOTAL", Align::Right),
-    ]);
-    for row in rows {
-        table.row(vec![
-            Cell::plain(row.seq),
-            Cell::plain(&row.account),
-            Cell::painted(
-                side_word(row.side),
-                Some(match row.side {
-                    Side::Buy => Paint::Gain,
-                    Side::Sell => Paint::Loss,
-                }),
-            ),
-            Cell::plain(&row.currency),
-            Cell::plain(row.amount),
-            Cell::plain(row.price),
-            Cell::plain(row.total),
-        ]);
-    }
-    table
-}
-
 fn help_text(specs: &[&CommandSpec], colour: bool) -> String {
     if let [spec] = specs {
         let mut table = Table::without_header(&[Align::Left, Align::Left]);
@@ -511,13 +487,6 @@ fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
-fn side_word(side: Side) -> &'static str {
-    match side {
-        Side::Buy => "buy",
-        Side::Sell => "sell",
-    }
-}
-
 fn created_or_lost(discrepancy: i64) -> &'static str {
     if discrepancy > 0 {
         "created"
@@ -530,7 +499,7 @@ fn created_or_lost(discrepancy: i64) -> &'static str {
 mod tests {
     use super::*;
     use crate::command::COMMANDS;
-    use crate::market::{CurrencyAudit, MoneyAudit, Receipt};
+    use crate::market::{CurrencyAudit, History, MoneyAudit, Receipt, TapeKind};
 
     fn money(hundredths: i64) -> Money {
         Money::from_hundredths(hundredths)
@@ -694,6 +663,7 @@ mod tests {
                 balances: money(2),
                 initial_cash: money(1),
                 accounts: 1,
+                accounts_opened: 1,
                 starting_balances: money(2),
                 discrepancy: money(0),
             },
@@ -763,25 +733,103 @@ mod tests {
     fn tape_table_lines_up() {
         let row = |seq, account: &str, side| TapeRow {
             seq,
-            account: account.into(),
-            side,
-            currency: "EURO".into(),
-            amount: money(250),
-            price: price("19.50"),
-            total: money(4875),
+            kind: TapeKind::Trade {
+                account: account.into(),
+                side,
+                currency: "EURO".into(),
+                amount: money(250),
+                price: price("19.50"),
+                total: money(4875),
+            },
         };
         let text = reply(
-            &Reply::Tape {
-                rows: vec![row(9, "al", Side::Buy), row(10, "bob", Side::Sell)],
-                mine: false,
-            },
+            &Reply::Tape(vec![row(9, "al", Side::Buy), row(10, "bob", Side::Sell)]),
             Style::Table,
         );
         assert_eq!(
             text,
-            "SEQ  ACCOUNT  SIDE  CURRENCY  AMOUNT  PRICE  TOTAL\n  \
-             9  al       buy   EURO        2.50  19.50  48.75\n \
-             10  bob      sell  EURO        2.50  19.50  48.75"
+            "SEQ  ACCOUNT  ACTION  CURRENCY  AMOUNT  PRICE  TOTAL\n  \
+             9  al       buy     EURO        2.50  19.50  48.75\n \
+             10  bob      sell    EURO        2.50  19.50  48.75"
+        );
+    }
+
+    #[test]
+    fn history_tells_the_truth_once_the_tape_moved_on() {
+        let history = |rows, trades, last_trade| History {
+            name: "ana".into(),
+            rows,
+            trades,
+            last_trade,
+        };
+        let none = history(vec![], 0, None);
+        assert_eq!(reply(&Reply::History(none), Style::Line), "no trades yet");
+        let gone = history(vec![], 12, Some(301));
+        assert_eq!(
+            reply(&Reply::History(gone.clone()), Style::Table),
+            "12 trades, the last #301; the tape keeps only the last 256 entries"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&reply(&Reply::History(gone), Style::Json)).unwrap();
+        assert_eq!(json["command"], "history");
+        assert_eq!(json["count"], 12);
+        assert_eq!(json["last_trade"], 301);
+        assert_eq!(json["trades"], serde_json::json!([]));
+        let row = TapeRow {
+            seq: 301,
+            kind: TapeKind::Trade {
+                account: "ana".into(),
+                side: Side::Buy,
+                currency: "EURO".into(),
+                amount: money(100),
+                price: price("19.50"),
+                total: money(1950),
+            },
+        };
+        let some = history(vec![row], 12, Some(301));
+        assert_eq!(
+            reply(&Reply::History(some), Style::Line),
+            "#301 ana buy 1.00 EURO at 19.50 = 19.50; 12 trades in all, the last #301"
+        );
+    }
+
+    #[test]
+    fn owner_commands_read_the_same_on_the_tape_and_as_replies() {
+        let price_kind = TapeKind::Price {
+            currency: "DOLLAR".into(),
+            sell: price("14.10"),
+            buy: price("13.80"),
+        };
+        let close = TapeKind::Close {
+            account: "ana".into(),
+            balance: money(98_628),
+        };
+        let rows: Vec<TapeRow> = [price_kind.clone(), TapeKind::Halt, close.clone()]
+            .into_iter()
+            .zip(3..)
+            .map(|(kind, seq)| TapeRow { seq, kind })
+            .collect();
+        assert_eq!(
+            reply(&Reply::Tape(rows.clone()), Style::Line),
+            "#3 price DOLLAR sell 14.10 buy 13.80; #4 halt; #5 close ana, balance 986.28 to the cash"
+        );
+        let table = reply(&Reply::Tape(rows.clone()), Style::Table);
+        assert_eq!(table.lines().count(), 4, "{table}");
+        assert!(table.contains("14.10/13.80"), "{table}");
+        let json: serde_json::Value =
+            serde_json::from_str(&reply(&Reply::Tape(rows), Style::Json)).unwrap();
+        assert_eq!(
+            json["trades"][0],
+            serde_json::json!({"seq": 3, "kind": "price", "currency": "DOLLAR", "sell": "14.10", "buy": "13.80"})
+        );
+        assert_eq!(json["trades"][1], serde_json::json!({"seq": 4, "kind": "halt"}));
+        let json: serde_json::Value =
+            serde_json::from_str(&reply(&Reply::Instructor(close), Style::Json)).unwrap();
+        assert_eq!(json["command"], "close");
+        assert_eq!(json["balance"], "986.28");
+        assert_eq!(
+            reply(&Reply::Instructor(price_kind), Style::Line),
+            "DOLLAR now sells at 14.10 and buys at 13.80"
         );
     }
 }

@@ -263,6 +263,7 @@ mod tests {
                 balances: Money::ZERO,
                 initial_cash: Money::ZERO,
                 accounts: 0,
+                accounts_opened: 0,
                 starting_balances: Money::ZERO,
                 discrepancy: Money::ZERO,
             },

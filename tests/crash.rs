@@ -353,11 +353,11 @@ fn holder_killed_while_others_wait(backend: Backend) {
     }
     eprintln!("caught the victim holding the lock after {attempts} tries");
     // Three traders now block on the lock (opening their accounts needs
-    // it); wait until at least one sleeps on the futex.
+    // it; reads would not); wait until at least one sleeps on the futex.
     let waiters: Vec<JoinHandle<Run>> = (0..3)
         .map(|index| {
             let mut command = segment.trader_command(&format!("waiter-{index}"));
-            command.args(["--json", "audit"]);
+            command.args(["--json", "portfolio"]);
             std::thread::spawn(move || Run::new(command, b""))
         })
         .collect();
@@ -369,7 +369,7 @@ fn holder_killed_while_others_wait(backend: Backend) {
     for waiter in waiters {
         let run = waiter.join().unwrap();
         run.success();
-        assert_consistent(&run.parse_json());
+        assert_eq!(run.parse_json()["ok"], true);
     }
     let elapsed = killed.elapsed();
     assert!(
@@ -589,11 +589,16 @@ mod steps {
 
     macro_rules! step_tests {
         ($($kill:ident, $abort:ident => $step:expr;)*) => {
-            /// Every step the library knows has its pair of tests below.
+            /// Every step of a trade has its pair of tests below (the
+            /// instructor's own step is tested with its commands).
             #[test]
             fn every_step_has_a_test() {
                 let tested = [$($step),*];
-                assert_eq!(tested, Step::ALL);
+                let trade_steps: Vec<Step> = Step::ALL
+                    .into_iter()
+                    .filter(|step| *step != Step::MidChange)
+                    .collect();
+                assert_eq!(tested.to_vec(), trade_steps);
             }
             $(
                 #[test]

@@ -24,16 +24,32 @@ use super::mutex::LOCK_TIMEOUT;
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
 
-/// A mapped descriptor, holding its flock while mapped. Unmapped on drop.
+/// A mapped descriptor, holding its flock while mapped (a read-only one
+/// holds none). Unmapped on drop.
 ///
 /// # Invariants
 ///
 /// `base..base + len` is a live `MAP_SHARED` mapping of `file`, made by
 /// [`map_fd`] and unmapped only in `Drop`.
 struct FdSegment {
-    file: Flock<File>,
+    file: Descriptor,
     base: NonNull<u8>,
     len: usize,
+}
+
+/// The descriptor a mapping keeps: flocked, or read-only without a flock.
+enum Descriptor {
+    Locked(Flock<File>),
+    ReadOnly(File),
+}
+
+impl Descriptor {
+    fn file(&self) -> &File {
+        match self {
+            Descriptor::Locked(file) => file,
+            Descriptor::ReadOnly(file) => file,
+        }
+    }
 }
 
 // SAFETY: the struct owns a descriptor and a mapping of shared memory,
@@ -46,6 +62,7 @@ impl Segment for FdSegment {
     fn backing(&self, address: &SegmentAddress) -> Result<Backing> {
         let metadata = self
             .file
+            .file()
             .metadata()
             .map_err(|error| io_error(address, "fstat", error))?;
         Ok(Backing {
@@ -58,9 +75,13 @@ impl Segment for FdSegment {
     }
 
     fn share(&mut self, address: &SegmentAddress) -> Result<()> {
-        self.file
-            .relock(FlockArg::LockShared)
-            .map_err(|errno| errno_error(address, "flock", errno))
+        match &mut self.file {
+            Descriptor::Locked(file) => file
+                .relock(FlockArg::LockShared)
+                .map_err(|errno| errno_error(address, "flock", errno)),
+            // Holds no flock: it keeps nobody out.
+            Descriptor::ReadOnly(_) => Ok(()),
+        }
     }
 }
 
@@ -92,7 +113,7 @@ pub(super) fn create(
         Ok(()) | Err(Errno::EOPNOTSUPP | Errno::EINVAL) => {}
         Err(errno) => return Err(errno_error(address, "posix_fallocate", errno)),
     }
-    map_fd(address, file, size)
+    map_fd(address, Descriptor::Locked(file), size)
 }
 
 /// Who else has an existing descriptor's segment open.
@@ -126,6 +147,20 @@ pub(super) fn open(
             Err((_, errno)) => return Err(errno_error(address, "flock", errno)),
         },
     };
+    let size = checked_size(address, &file)?;
+    Ok((map_fd(address, Descriptor::Locked(file), size)?, sole))
+}
+
+/// Maps a descriptor opened `O_RDONLY` with `PROT_READ`, refusing a device
+/// or anything smaller than a header. It takes no flock: a reader must
+/// never keep a file's sole opener from repairing it.
+pub(super) fn open_read_only(address: &SegmentAddress, file: File) -> Result<Mapped> {
+    let size = checked_size(address, &file)?;
+    map_fd(address, Descriptor::ReadOnly(file), size)
+}
+
+/// The descriptor's size, if it is no device and holds at least a header.
+fn checked_size(address: &SegmentAddress, file: &File) -> Result<usize> {
     let metadata = file
         .metadata()
         .map_err(|error| io_error(address, "fstat", error))?;
@@ -139,8 +174,7 @@ pub(super) fn open(
     if size < HEADER_SIZE as u64 {
         return Err(too_small(address, size));
     }
-    let size = usize::try_from(size).map_err(|_| Error::Overflow)?;
-    Ok((map_fd(address, file, size)?, sole))
+    usize::try_from(size).map_err(|_| Error::Overflow)
 }
 
 /// Takes a flock, waiting at most [`LOCK_TIMEOUT`] for a process that
@@ -168,17 +202,21 @@ fn lock_bounded(address: &SegmentAddress, mut file: File, how: FlockArg) -> Resu
     }
 }
 
-fn map_fd(address: &SegmentAddress, file: Flock<File>, size: usize) -> Result<Mapped> {
+fn map_fd(address: &SegmentAddress, file: Descriptor, size: usize) -> Result<Mapped> {
     let length = NonZeroUsize::new(size).ok_or_else(|| too_small(address, 0))?;
+    let protection = match file {
+        Descriptor::Locked(_) => ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+        Descriptor::ReadOnly(_) => ProtFlags::PROT_READ,
+    };
     // SAFETY: a fresh shared mapping at an address the kernel picks; it
     // aliases no Rust object, and is unmapped only in FdSegment's Drop.
     let base = unsafe {
         mman::mmap(
             None,
             length,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            protection,
             MapFlags::MAP_SHARED,
-            &*file,
+            file.file(),
             0,
         )
     }
