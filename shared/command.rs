@@ -115,7 +115,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "tape",
         usage: "tape [N]",
-        summary: "show the last N trades and owner's actions (default 10)",
+        summary: "show the last N trades and owner's commands",
         example: "tape 20",
     },
     CommandSpec {
@@ -145,13 +145,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "reset",
         usage: "reset",
-        summary: "owner: every account and the market back to the start",
+        summary: "owner: every account and the market back to start",
         example: "reset",
     },
     CommandSpec {
         name: "close",
         usage: "close NAME",
-        summary: "owner: remove an account; its money goes back to the exchange",
+        summary: "owner: remove an account, returning its money",
         example: "close ana",
     },
     CommandSpec {
@@ -448,7 +448,10 @@ impl Session {
                     buy,
                 }))
             }
-            Command::Halt => self.exchange.halt().map(|()| Reply::Instructor(TapeKind::Halt)),
+            Command::Halt => self
+                .exchange
+                .halt()
+                .map(|()| Reply::Instructor(TapeKind::Halt)),
             Command::Resume => self
                 .exchange
                 .resume()

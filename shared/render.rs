@@ -19,11 +19,11 @@ use crate::error::Error;
 use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
 
 mod tape;
-pub(crate) use tape::tape_table;
-pub use tape::{kind_word, row_line};
-use tape::{announcement, history_text, side_word, tape_line};
 use crate::money::{Money, Price};
 use crate::table::{paint, Align, Cell, Paint, Table};
+pub(crate) use tape::tape_table;
+use tape::{announcement, history_text, side_word, tape_line};
+pub use tape::{kind_word, row_line};
 
 /// How replies are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -822,7 +822,10 @@ mod tests {
             json["trades"][0],
             serde_json::json!({"seq": 3, "kind": "price", "currency": "DOLLAR", "sell": "14.10", "buy": "13.80"})
         );
-        assert_eq!(json["trades"][1], serde_json::json!({"seq": 4, "kind": "halt"}));
+        assert_eq!(
+            json["trades"][1],
+            serde_json::json!({"seq": 4, "kind": "halt"})
+        );
         let json: serde_json::Value =
             serde_json::from_str(&reply(&Reply::Instructor(close), Style::Json)).unwrap();
         assert_eq!(json["command"], "close");

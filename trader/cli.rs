@@ -217,7 +217,7 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<ExitStatus> {
             Err(error) => usage(error),
         },
         "watch" => match WatchArgs::try_parse_from(words) {
-            Ok(watch) => match Exchange::attach(&args.segment)
+            Ok(watch) => match Exchange::attach_or_read_only(&args.segment)
                 .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
             {
                 Ok(status) => status,

@@ -340,7 +340,11 @@ impl Exchange {
         })?;
         if guard.owner_died() {
             let header = self.header();
-            let repaired = replay(header, mapping.accounts(self.capacity), self.limits_of(header));
+            let repaired = replay(
+                header,
+                mapping.accounts(self.capacity),
+                self.limits_of(header),
+            );
             if repaired.is_err() {
                 header.state.poison();
             }

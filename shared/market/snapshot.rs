@@ -142,7 +142,9 @@ impl Exchange {
                 if parts.accounts {
                     limits.in_use = copy.accounts.len() as u32;
                 }
-                let change = record.decode(limits).map_err(|_| Error::poisoned(&self.address))?;
+                let change = record
+                    .decode(limits)
+                    .map_err(|_| Error::poisoned(&self.address))?;
                 copy.overlay(&change, parts);
                 return Ok(copy);
             }

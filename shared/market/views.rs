@@ -227,7 +227,8 @@ impl Exchange {
         };
         let mut consistent = true;
         let mut currencies = Vec::with_capacity(self.currencies.len());
-        for (index, (currency, copy)) in self.currencies.iter().zip(&snapshot.currencies).enumerate()
+        for (index, (currency, copy)) in
+            self.currencies.iter().zip(&snapshot.currencies).enumerate()
         {
             let held: i128 = snapshot
                 .accounts
@@ -244,7 +245,11 @@ impl Exchange {
                 discrepancy: fit(discrepancy)?,
             });
         }
-        let balances: i128 = snapshot.accounts.iter().map(|slot| wide(slot.balance)).sum();
+        let balances: i128 = snapshot
+            .accounts
+            .iter()
+            .map(|slot| wide(slot.balance))
+            .sum();
         let starting_balances = wide(snapshot.starting_balance) * i128::from(snapshot.handed_out);
         let discrepancy =
             wide(snapshot.cash) + balances - wide(snapshot.initial_cash) - starting_balances;
