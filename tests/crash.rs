@@ -671,6 +671,108 @@ mod steps {
     }
 }
 
+/// The owner's commands, killed at every step they pass: readers see the
+/// old market or the new one, never a mix; the next writer repairs it to
+/// the same; and it balances throughout.
+#[cfg(feature = "fault-injection")]
+mod instructor_steps {
+    use super::*;
+    use crate::common::BACKENDS;
+    use shm_exchange::testing::{Step, CRASH_ENV};
+
+    /// What readers see, leaving out the account `zed` that the repairing
+    /// writer opens.
+    fn market(segment: &Segment) -> serde_json::Value {
+        let mut traders = segment.json("reader", "traders")["traders"].clone();
+        traders
+            .as_array_mut()
+            .unwrap()
+            .retain(|trader| trader["name"] != "zed");
+        let audit = segment.json("reader", "audit");
+        assert_consistent(&audit);
+        serde_json::json!({
+            "rates": segment.json("reader", "rates")["currencies"],
+            "traders": traders,
+            "tape": segment.json("reader", "tape 256")["trades"],
+            "halted": segment.init(&["--status", "--json"]).success().parse_json()["halted"],
+        })
+    }
+
+    /// ana, bob and some trades; halted first when the command resumes.
+    fn prepare(backend: Backend, command: &[&str]) -> Segment {
+        let segment = Segment::create(backend);
+        segment.trader("ana", &["buy", "DOLLAR", "10"]).success();
+        segment
+            .script("bob", &[], "buy EURO 2\nbuy POUND 1\n")
+            .success();
+        if command == ["resume"] {
+            segment.trader("teacher", &["halt"]).success();
+        }
+        segment
+    }
+
+    fn dies_at_every_step(command: &[&str]) {
+        for backend in BACKENDS {
+            let before = market(&prepare(backend, command));
+            let done = prepare(backend, command);
+            done.trader("teacher", command).success();
+            let after = market(&done);
+            assert_ne!(before, after, "{command:?} changed nothing");
+            for step in Step::INSTRUCTOR {
+                let context = format!("{backend:?}, {command:?} killed at {}", step.name());
+                let segment = prepare(backend, command);
+                let mut owner = segment.trader_command("teacher");
+                owner.env(CRASH_ENV, step.name()).args(command);
+                let run = Run::new(owner, b"");
+                assert_eq!(
+                    run.output.status.signal(),
+                    Some(libc::SIGKILL),
+                    "{context}: it should have died there\n{}",
+                    run.stderr()
+                );
+                let expected = if step == Step::AfterLock {
+                    &before
+                } else {
+                    &after
+                };
+                assert_eq!(&market(&segment), expected, "{context}: as read");
+                let started = Instant::now();
+                segment.trader("zed", &["portfolio"]).success();
+                assert!(
+                    started.elapsed() < LOCK_TIMEOUT,
+                    "{context}: the repair waited for the lock timeout"
+                );
+                assert_eq!(&market(&segment), expected, "{context}: once repaired");
+            }
+        }
+    }
+
+    #[test]
+    fn price_is_all_or_nothing() {
+        dies_at_every_step(&["price", "DOLLAR", "14.10", "13.80"]);
+    }
+
+    #[test]
+    fn halt_is_all_or_nothing() {
+        dies_at_every_step(&["halt"]);
+    }
+
+    #[test]
+    fn resume_is_all_or_nothing() {
+        dies_at_every_step(&["resume"]);
+    }
+
+    #[test]
+    fn reset_is_all_or_nothing() {
+        dies_at_every_step(&["reset"]);
+    }
+
+    #[test]
+    fn close_is_all_or_nothing() {
+        dies_at_every_step(&["close", "bob"]);
+    }
+}
+
 /// A dead trader whose redo record cannot be repaired (it names an account
 /// that does not exist) poisons the exchange: every trader is told at once
 /// that it is corrupted, none waits for the lock, and `exchange-init
