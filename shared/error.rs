@@ -280,7 +280,7 @@ impl fmt::Display for Error {
             ),
             Error::ReadOnly { address } => write!(
                 f,
-                "this exchange is read-only for you ({address}); ask its owner for write access"
+                "the exchange at {address} is read-only for you; ask its owner for write access"
             ),
             Error::UnknownAccount { name } => {
                 write!(f, "no open account named {name:?}; `traders` lists them")

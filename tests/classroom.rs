@@ -84,6 +84,7 @@ fn instructor_commands_steer_the_market(backend: Backend) {
     assert_eq!(sold["price"], "13.80", "{sold}");
     assert_eq!(segment.json("ana", "quote buy DOLLAR 1")["total"], "14.10");
     // A crossed or non-positive quote is refused, and changes nothing.
+    let rates = segment.json("reader", "rates");
     segment
         .trader("teacher", &["price", "DOLLAR", "13", "14"])
         .status(1)
@@ -283,7 +284,7 @@ fn readers_need_only_read_permission(backend: Backend) {
     for trade in [&["buy", "EURO", "1"][..], &["portfolio"]] {
         as_user(&segment, &viewer, &viewer.name, trade)
             .status(2)
-            .stderr_has("this exchange is read-only for you; ask its owner for write access");
+            .stderr_has("is read-only for you; ask its owner for write access");
     }
     assert_eq!(
         market(&segment),
