@@ -16,7 +16,6 @@ use std::time::Instant;
 
 use common::users::TestUser;
 use common::{each_backend, field, Backend, Run, Segment, TIMEOUT};
-use shm_exchange::testing::LOCK_TIMEOUT;
 use shm_exchange::{Exchange, SegmentAddress};
 
 #[track_caller]
@@ -457,7 +456,7 @@ impl Drop for Frozen {
 /// published. Killed, the writer is repaired by the next one.
 #[cfg(feature = "fault-injection")]
 fn readers_answer_while_a_writer_is_frozen(backend: Backend) {
-    use shm_exchange::testing::Step;
+    use shm_exchange::testing::{Step, LOCK_TIMEOUT};
     let cases: [(Step, &[&str], bool); 6] = [
         (Step::AfterLock, &["buy", "DOLLAR", "10"], false),
         (Step::AfterRedo, &["buy", "DOLLAR", "10"], true),

@@ -11,7 +11,8 @@
 
 use std::sync::atomic::Ordering::*;
 
-use super::journal::{Locked, Redo};
+use super::journal::Locked;
+use super::record::Redo;
 use super::snapshot::Parts;
 use super::{overflow, AccountId, Exchange};
 use crate::error::{Error, Result};

@@ -9,7 +9,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::accounts::find_open;
-use super::journal::{EntryValues, Redo};
+use super::record::{EntryValues, Redo};
 use super::{overflow, CurrencyId, Exchange};
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};

@@ -6,7 +6,8 @@
 
 use std::sync::atomic::Ordering::*;
 
-use super::journal::{replay, Limits};
+use super::journal::replay;
+use super::record::Limits;
 use super::{watchers, Attachment, Currency, Exchange};
 use crate::address::SegmentAddress;
 use crate::config::MarketConfig;

@@ -10,6 +10,8 @@
 //!   against a SIGKILL, its replay after a dead owner, the readers'
 //!   sequence counter, and `Locked`, the lock held, which every write
 //!   requires;
+//! - `record`: what the redo record holds, as plain values, stored, read
+//!   back and checked;
 //! - `snapshot`: consistent copies of the market without the lock, which
 //!   every read uses;
 //! - `accounts`: opening accounts, who may trade on them, finding slots;
@@ -25,6 +27,7 @@ mod instructor;
 mod journal;
 mod lifecycle;
 mod race;
+mod record;
 pub mod rules;
 mod snapshot;
 mod views;
@@ -41,8 +44,8 @@ use crate::money::{Money, Price};
 use crate::shm::layout::{entry, flags, AccountSlot, Header};
 use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 
-use journal::{EntryValues, Redo};
 pub use race::UnlockedDemo;
+use record::{EntryValues, Redo};
 pub use views::History;
 
 /// Trades the tape remembers.

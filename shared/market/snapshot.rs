@@ -13,7 +13,7 @@
 use std::sync::atomic::{fence, Ordering::*};
 use std::time::{Duration, Instant};
 
-use super::journal::{RawRecord, Redo};
+use super::record::{RawRecord, Redo};
 use super::Exchange;
 use crate::error::{Error, Result};
 use crate::names::{is_account_name_byte, ACCOUNT_NAME_BYTES};

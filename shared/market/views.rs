@@ -131,11 +131,6 @@ impl Exchange {
             .collect()
     }
 
-    /// Whether the owner has halted trading.
-    pub fn is_halted(&self) -> Result<bool> {
-        Ok(self.snapshot(Parts::MARKET)?.halted())
-    }
-
     /// An account's balance and holdings, valued at the live buy prices.
     pub fn portfolio(&self, account: AccountId) -> Result<Portfolio> {
         let snapshot = self.snapshot(Parts::ACCOUNTS)?;

@@ -187,3 +187,101 @@ pub(super) fn announcement(kind: &TapeKind) -> String {
         TapeKind::Trade { .. } => kind_word(kind).to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Reply;
+    use crate::money::{Money, Price};
+    use crate::render::{reply, Style};
+
+    fn money(hundredths: i64) -> Money {
+        Money::from_hundredths(hundredths)
+    }
+
+    fn price(text: &str) -> Price {
+        Price::parse(text).unwrap()
+    }
+
+    #[test]
+    fn history_tells_the_truth_once_the_tape_moved_on() {
+        let history = |rows, trades, last_trade| History {
+            name: "ana".into(),
+            rows,
+            trades,
+            last_trade,
+        };
+        let none = history(vec![], 0, None);
+        assert_eq!(reply(&Reply::History(none), Style::Line), "no trades yet");
+        let gone = history(vec![], 12, Some(301));
+        assert_eq!(
+            reply(&Reply::History(gone.clone()), Style::Table),
+            "12 trades, the last #301; the tape keeps only the last 256 entries"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&reply(&Reply::History(gone), Style::Json)).unwrap();
+        assert_eq!(json["command"], "history");
+        assert_eq!(json["count"], 12);
+        assert_eq!(json["last_trade"], 301);
+        assert_eq!(json["trades"], serde_json::json!([]));
+        let row = TapeRow {
+            seq: 301,
+            kind: TapeKind::Trade {
+                account: "ana".into(),
+                side: Side::Buy,
+                currency: "EURO".into(),
+                amount: money(100),
+                price: price("19.50"),
+                total: money(1950),
+            },
+        };
+        let some = history(vec![row], 12, Some(301));
+        assert_eq!(
+            reply(&Reply::History(some), Style::Line),
+            "#301 ana buy 1.00 EURO at 19.50 = 19.50; 12 trades in all, the last #301"
+        );
+    }
+
+    #[test]
+    fn owner_commands_read_the_same_on_the_tape_and_as_replies() {
+        let price_kind = TapeKind::Price {
+            currency: "DOLLAR".into(),
+            sell: price("14.10"),
+            buy: price("13.80"),
+        };
+        let close = TapeKind::Close {
+            account: "ana".into(),
+            balance: money(98_628),
+        };
+        let rows: Vec<TapeRow> = [price_kind.clone(), TapeKind::Halt, close.clone()]
+            .into_iter()
+            .zip(3..)
+            .map(|(kind, seq)| TapeRow { seq, kind })
+            .collect();
+        assert_eq!(
+            reply(&Reply::Tape(rows.clone()), Style::Line),
+            "#3 price DOLLAR sell 14.10 buy 13.80; #4 halt; #5 close ana, balance 986.28 to the cash"
+        );
+        let table = reply(&Reply::Tape(rows.clone()), Style::Table);
+        assert_eq!(table.lines().count(), 4, "{table}");
+        assert!(table.contains("14.10/13.80"), "{table}");
+        let json: serde_json::Value =
+            serde_json::from_str(&reply(&Reply::Tape(rows), Style::Json)).unwrap();
+        assert_eq!(
+            json["trades"][0],
+            serde_json::json!({"seq": 3, "kind": "price", "currency": "DOLLAR", "sell": "14.10", "buy": "13.80"})
+        );
+        assert_eq!(
+            json["trades"][1],
+            serde_json::json!({"seq": 4, "kind": "halt"})
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&reply(&Reply::Instructor(close), Style::Json)).unwrap();
+        assert_eq!(json["command"], "close");
+        assert_eq!(json["balance"], "986.28");
+        assert_eq!(
+            reply(&Reply::Instructor(price_kind), Style::Line),
+            "DOLLAR now sells at 14.10 and buys at 13.80"
+        );
+    }
+}
