@@ -316,6 +316,50 @@ each_backend!(
     readers_need_only_read_permission,
 );
 
+/// The owner's console: the same commands in the interactive REPL, in a
+/// terminal, with a student trading beside it.
+#[test]
+fn the_owner_steers_from_the_repl() {
+    let segment = Segment::create(Backend::Posix);
+    let home = tempfile::Builder::new()
+        .prefix("shmx-classroom-")
+        .tempdir()
+        .unwrap();
+    let mut command = segment.trader_command("teacher");
+    command
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut console = rexpect::session::spawn_with_options(
+        command,
+        rexpect::reader::Options {
+            timeout_ms: Some(TIMEOUT.as_millis() as u64),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .expect("cannot start the REPL in a pty");
+    console.exp_string("teacher> ").unwrap();
+    console.send_line("halt").unwrap();
+    console.exp_string("trading halted").unwrap();
+    segment
+        .trader("ana", &["buy", "EURO", "1"])
+        .status(1)
+        .stderr_has("trading is halted");
+    console.send_line("resume").unwrap();
+    console.exp_string("trading resumed").unwrap();
+    segment.trader("ana", &["buy", "EURO", "1"]).success();
+    console.send_line("price EURO 20 19").unwrap();
+    console
+        .exp_string("EURO now sells at 20.00 and buys at 19.00")
+        .unwrap();
+    console.send_line("tape").unwrap();
+    console.exp_string("20.00/19.00").unwrap();
+    console.send_line("quit").unwrap();
+    common::wait_pty_exit(&console);
+    assert_eq!(tape_kinds(&segment), ["halt", "resume", "trade", "price"]);
+}
+
 /// Once more than a tape's worth of trades went by, `history` says how
 /// many the account made and the last one's number, never "no trades yet".
 #[test]
