@@ -29,7 +29,7 @@ Instruments for a class (each has its own --help):
   trader watch                            live board of rates and trades; q leaves
   trader stress --procs 4 --trades 10000  many traders at once, then the audit
   trader stress --unlocked ...            the textbook race, on a segment of its own
-  trader bench                            shared memory against message passing
+  trader bench --plot bench.svg           shared memory against its rivals, plotted
 
 Exit status: 0 all commands succeeded, 1 a command was refused,
 2 usage error or the exchange cannot be used.";
@@ -148,6 +148,9 @@ pub struct BenchArgs {
     /// Print the rows as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also draw trades/s against process count into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// `trader serve` and `trader mp-client`: the message-passing benchmark's
@@ -227,23 +230,25 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<ExitStatus> {
         },
         "bench" => match BenchArgs::try_parse_from(words) {
             Ok(options) => {
-                let size = if options.quick {
-                    bench::BenchSize::QUICK
-                } else {
-                    bench::BenchSize::FULL
-                };
-                match bench::run(&trader_exe(), size, |step| eprintln!("running {step}...")) {
-                    Ok(rows) => {
+                match bench::command(&trader_exe(), options.quick, options.plot.as_deref()) {
+                    Ok(results) => {
                         if options.json || args.json {
-                            print_line(&Envelope::success("bench", bench::Rows { rows }).to_json());
+                            print_line(&Envelope::success("bench", &results).to_json());
                         } else {
-                            print_line(&bench::table(&rows));
+                            print_line(&bench::table(&results.rows));
                         }
                         ExitStatus::Success
                     }
                     Err(error) => fail(error),
                 }
             }
+            Err(error) => usage(error),
+        },
+        "bench-worker" => match bench::worker::WorkerArgs::try_parse_from(words) {
+            Ok(worker) => match bench::worker::run(&worker) {
+                Ok(_) => ExitStatus::Success,
+                Err(error) => fail(error),
+            },
             Err(error) => usage(error),
         },
         "serve" => match SocketArgs::try_parse_from(words) {

@@ -11,7 +11,9 @@
 //! - `posix`, `sysv`, `file`: one private file per mechanism; `fd` holds
 //!   what the two fd-backed ones share (mmap, flock);
 //! - `mutex`: the robust pthread mutex and its guard;
-//! - [`futex`]: wait and wake on a word of the segment.
+//! - [`futex`]: wait and wake on a word of the segment;
+//! - `baseline`: the benchmarks' "C loop", the same mutex and a trade's
+//!   bare stores in a segment of its own.
 //!
 //! The rest of the crate is `#![forbid(unsafe_code)]` and sees only safe,
 //! `pub(crate)` functions. None of them can break the invariants written
@@ -22,6 +24,7 @@
     clippy::multiple_unsafe_ops_per_block
 )]
 
+mod baseline;
 mod fd;
 mod file;
 pub(crate) mod futex;
@@ -31,9 +34,10 @@ mod mutex;
 mod posix;
 mod sysv;
 
+pub use baseline::{BaselineSegment, BASELINE_ACCOUNTS, BASELINE_CURRENCIES};
 pub(crate) use mapping::{remove, Backing, Exclusive, Mapping, Opened, Ready};
+pub(crate) use mutex::MutexGuard;
 pub use mutex::LOCK_TIMEOUT;
-pub(crate) use mutex::{HeapMutex, MutexGuard};
 
 #[cfg(test)]
 mod states_test;
