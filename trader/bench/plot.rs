@@ -45,14 +45,18 @@ fn draw_chart(path: &Path, title: &str, series: &[Series]) -> std::result::Resul
         .x_label_area_size(44)
         .y_label_area_size(80)
         .build_cartesian_2d(
-            (0.8f64..most as f64 * 1.25).log_scale(),
-            (low / 2.0..high * 2.0).log_scale(),
+            (0.8f64..most as f64 * 1.25)
+                .log_scale()
+                .with_key_points(process_counts(most)),
+            // Room below the slowest line for the legend.
+            (low / 20.0..high * 2.0).log_scale(),
         )
         .map_err(|error| error.to_string())?;
     chart
         .configure_mesh()
         .x_desc("processes")
         .y_desc("trades per second")
+        .light_line_style(BLACK.mix(0.04))
         .x_label_formatter(&|procs| format!("{procs:.0}"))
         .y_label_formatter(&|rate| si(*rate))
         .draw()
@@ -88,6 +92,14 @@ fn draw_chart(path: &Path, title: &str, series: &[Series]) -> std::result::Resul
         .draw()
         .map_err(|error| error.to_string())?;
     root.present().map_err(|error| error.to_string())
+}
+
+/// 1, 2, 4 ... up to `most`: the x axis's ticks.
+fn process_counts(most: usize) -> Vec<f64> {
+    std::iter::successors(Some(1usize), |procs| procs.checked_mul(2))
+        .take_while(|&procs| procs <= most)
+        .map(|procs| procs as f64)
+        .collect()
 }
 
 /// 1.5 k, 20 M: short labels for the rate axis.
