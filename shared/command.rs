@@ -124,6 +124,11 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Other names for commands: `(alias, command)`.
 pub const ALIASES: &[(&str, &str)] = &[("exit", "quit")];
 
+/// The longest command line accepted, in bytes, not counting its newline:
+/// no command comes near it, and a bound keeps every reader's memory
+/// bounded whatever the input.
+pub const MAX_LINE: usize = 4096;
+
 /// Looks a command up by name or alias, ignoring case.
 pub fn command_spec(name: &str) -> Option<&'static CommandSpec> {
     let name = name.to_ascii_lowercase();
@@ -132,6 +137,14 @@ pub fn command_spec(name: &str) -> Option<&'static CommandSpec> {
         .find(|(alias, _)| *alias == name)
         .map_or(name.as_str(), |(_, target)| target);
     COMMANDS.iter().find(|spec| spec.name == name)
+}
+
+/// The name of the command a line runs, for the `"command"` of its JSON
+/// error: the command's own name for a known command or alias (`exit` is
+/// `quit`), else the first word as typed, lowercased.
+pub fn command_word(line: &str) -> String {
+    let first = line.split_whitespace().next().unwrap_or("");
+    command_spec(first).map_or_else(|| first.to_ascii_lowercase(), |spec| spec.name.to_owned())
 }
 
 /// Parses one line. Blank lines and `#` comments are `Ok(None)`.
@@ -175,10 +188,10 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
             limit: DEFAULT_TAPE_ROWS,
         },
         ("history", [count]) => Command::History {
-            limit: parse_count(count).ok_or_else(usage)?,
+            limit: parse_count(count, spec.usage)?,
         },
         ("tape", [count]) => Command::Tape {
-            limit: parse_count(count).ok_or_else(usage)?,
+            limit: parse_count(count, spec.usage)?,
         },
         ("rates", []) => Command::Rates,
         ("portfolio", []) => Command::Portfolio,
@@ -197,10 +210,16 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
 pub const DEFAULT_TAPE_ROWS: usize = 10;
 
 /// A row count for `history N` and `tape N`: 1 to the tape's length.
-fn parse_count(text: &str) -> Option<usize> {
+fn parse_count(text: &str, usage: &'static str) -> Result<usize> {
+    let max = crate::market::TAPE_LEN;
     text.parse()
         .ok()
-        .filter(|count| (1..=crate::market::TAPE_LEN).contains(count))
+        .filter(|count| (1..=max).contains(count))
+        .ok_or_else(|| Error::Count {
+            text: text.to_owned(),
+            max,
+            usage,
+        })
 }
 
 /// A trade amount: a positive decimal with at most two fractional digits.
@@ -232,6 +251,17 @@ pub enum Reply {
     /// Help for every command, or for one.
     Help(Vec<&'static CommandSpec>),
     Quit,
+}
+
+impl Reply {
+    /// The exit status this reply earns: an inconsistent audit is a failed
+    /// command (DESIGN.md), everything else succeeded.
+    pub fn exit_status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Reply::Audit(audit) if !audit.consistent => crate::exit::ExitStatus::Refused,
+            _ => crate::exit::ExitStatus::Success,
+        }
+    }
 }
 
 /// What a trade would cost or pay, from `quote`.
@@ -282,6 +312,9 @@ impl Session {
 
     /// Parses and executes one line; `Ok(None)` for a blank or comment.
     pub fn run_line(&mut self, line: &str) -> Result<Option<Reply>> {
+        if line.trim_end_matches(['\n', '\r']).len() > MAX_LINE {
+            return Err(Error::LineTooLong { limit: MAX_LINE });
+        }
         match parse(line)? {
             Some(command) => self.execute(command).map(Some),
             None => Ok(None),
@@ -395,6 +428,9 @@ mod tests {
         assert!(refused("buy DOLLAR").contains("usage: buy CUR AMOUNT"));
         assert!(refused("buy DOLLAR 1 2").contains("usage: buy CUR AMOUNT"));
         assert!(refused("rates now").contains("usage: rates"));
+        let count = refused("tape 300");
+        assert!(count.contains("from 1 to 256"), "{count}");
+        assert!(count.contains("usage: tape [N]"), "{count}");
         for amount in [
             "0",
             "0.00",

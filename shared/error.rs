@@ -50,6 +50,13 @@ pub enum Error {
     },
     /// Missing or extra arguments.
     Usage { usage: &'static str },
+    /// A row count (`tape N`, `history N`) that is not a whole number
+    /// from 1 to `max`.
+    Count {
+        text: String,
+        max: usize,
+        usage: &'static str,
+    },
     /// No currency by that name.
     UnknownCurrency {
         name: String,
@@ -79,6 +86,20 @@ pub enum Error {
     Overflow,
     /// An owner-only action asked for by another user.
     NotOwner { action: String, owner: u32 },
+    /// `stress --unlocked` on a market that has accounts other than stress
+    /// accounts: the race would corrupt their market for good.
+    MarketInUse {
+        address: String,
+        accounts: Vec<String>,
+    },
+    /// An `exchange-init` is creating the exchange right now.
+    BeingCreated { address: String },
+    /// An `exchange-init` died before it finished creating the exchange.
+    HalfCreated { address: String },
+    /// A command line longer than the limit; the rest of it was skipped.
+    LineTooLong { limit: usize },
+    /// Something class mode does not allow or cannot do.
+    ClassMode { reason: String },
 }
 
 impl Error {
@@ -99,6 +120,7 @@ impl Error {
             self,
             Error::UnknownCommand { .. }
                 | Error::Usage { .. }
+                | Error::Count { .. }
                 | Error::UnknownCurrency { .. }
                 | Error::Amount { .. }
                 | Error::InsufficientBalance { .. }
@@ -108,7 +130,46 @@ impl Error {
                 | Error::NothingPaid { .. }
                 | Error::Overflow
                 | Error::NotOwner { .. }
+                | Error::MarketInUse { .. }
+                | Error::LineTooLong { .. }
         )
+    }
+
+    /// A stable name for the error, for scripts: the `"code"` of a JSON
+    /// error object. Messages may be reworded; codes never change.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Address(_) => "bad_address",
+            Error::NoExchange { .. } => "no_exchange",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::NotAnExchange { .. } => "not_an_exchange",
+            Error::Incompatible { .. } => "incompatible",
+            Error::Corrupted { .. } => "corrupted",
+            Error::Retired { .. } => "retired",
+            Error::Lock { .. } => "lock_failed",
+            Error::Config { .. } => "bad_config",
+            Error::Os { .. } => "os_error",
+            Error::AccountName { .. } => "bad_account_name",
+            Error::AccountTableFull { .. } => "account_table_full",
+            Error::UnknownCommand { .. } => "unknown_command",
+            Error::Usage { .. } => "wrong_arguments",
+            Error::Count { .. } => "bad_count",
+            Error::UnknownCurrency { .. } => "unknown_currency",
+            Error::Amount { .. } => "bad_amount",
+            Error::InsufficientBalance { .. } => "insufficient_balance",
+            Error::InsufficientStock { .. } => "insufficient_stock",
+            Error::InsufficientHolding { .. } => "insufficient_holding",
+            Error::InsufficientCash { .. } => "insufficient_cash",
+            Error::NothingPaid { .. } => "nothing_paid",
+            Error::Overflow => "overflow",
+            Error::NotOwner { .. } => "not_owner",
+            Error::MarketInUse { .. } => "market_in_use",
+            Error::BeingCreated { .. } => "being_created",
+            Error::HalfCreated { .. } => "half_created",
+            Error::LineTooLong { .. } => "line_too_long",
+            Error::ClassMode { .. } => "class_mode",
+        }
     }
 
     pub(crate) fn amount(text: &str, reason: DecimalError) -> Error {
@@ -194,6 +255,10 @@ impl fmt::Display for Error {
                 }
             }
             Error::Usage { usage } => write!(f, "wrong arguments; usage: {usage}"),
+            Error::Count { text, max, usage } => write!(
+                f,
+                "bad count {text:?}: give a whole number from 1 to {max}; usage: {usage}"
+            ),
             Error::UnknownCurrency { name, suggestion } => {
                 write!(f, "unknown currency {name:?}")?;
                 match suggestion {
@@ -238,9 +303,32 @@ impl fmt::Display for Error {
                 "selling so little {currency} pays nothing, since proceeds round down to the cent; sell at least {smallest}"
             ),
             Error::Overflow => f.write_str("the amount is too large for the market; use a smaller one"),
+            Error::MarketInUse { address, accounts } => {
+                let shown: Vec<&str> = accounts.iter().take(3).map(String::as_str).collect();
+                let more = accounts.len().saturating_sub(shown.len());
+                write!(
+                    f,
+                    "refusing --unlocked on {address}: it has accounts other than stress accounts ({}{}), and the race would leave their audit inconsistent for good; make a market of its own: exchange-init --segment posix:/race, then trader --segment posix:/race stress --unlocked",
+                    shown.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                )
+            }
             Error::NotOwner { action, owner } => write!(
                 f,
                 "only the owner of this exchange (uid {owner}) may {action}; ask them, or run it as root"
+            ),
+            Error::BeingCreated { address } => write!(
+                f,
+                "the exchange at {address} is still being created; try again in a moment"
+            ),
+            Error::HalfCreated { address } => write!(
+                f,
+                "the exchange at {address} was left half-created by a killed exchange-init; run exchange-init --force"
+            ),
+            Error::ClassMode { reason } => write!(f, "class mode: {reason}"),
+            Error::LineTooLong { limit } => write!(
+                f,
+                "the line is longer than {limit} bytes and was skipped; split it into shorter commands"
             ),
         }
     }

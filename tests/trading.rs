@@ -234,7 +234,7 @@ fn missing_exchange_is_reported(backend: Backend) {
     segment
         .init(&["--remove"])
         .status(2)
-        .stderr_has("run exchange-init first");
+        .stderr_has("nothing to remove");
 }
 
 fn mode_is_exact_whatever_the_umask(backend: Backend) {

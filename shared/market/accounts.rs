@@ -9,7 +9,7 @@ use super::journal::Locked;
 use super::{watchers, AccountId, Exchange};
 use crate::error::{Error, Result};
 use crate::names::{is_account_name, is_account_name_byte};
-use crate::shm::layout::{self, AccountSlot};
+use crate::shm::layout::{self, flag, AccountSlot};
 
 impl Exchange {
     /// Opens the named account, or finds it if it already exists.
@@ -19,6 +19,7 @@ impl Exchange {
                 name: name.to_owned(),
             });
         }
+        self.check_class_name(name)?;
         let mut locked = self.lock()?;
         locked.open_account(name)
     }
@@ -28,6 +29,9 @@ impl Exchange {
     pub fn open_accounts(&self, names: &[String]) -> Result<Vec<AccountId>> {
         if let Some(name) = names.iter().find(|name| !is_account_name(name)) {
             return Err(Error::AccountName { name: name.clone() });
+        }
+        for name in names {
+            self.check_class_name(name)?;
         }
         let mut locked = self.lock()?;
         let accounts = self.accounts_in_use()?;
@@ -41,6 +45,37 @@ impl Exchange {
             });
         }
         names.iter().map(|name| locked.open_account(name)).collect()
+    }
+
+    /// In class mode, an account name must be the login name of the real
+    /// user (not `$USER`, which the user sets), or begin with it and `-` or
+    /// `.`; the owner and root may open any.
+    fn check_class_name(&self, name: &str) -> Result<()> {
+        if self.header().flags.load(Relaxed) & flag::CLASS_MODE == 0 {
+            return Ok(());
+        }
+        let caller = nix::unistd::getuid();
+        if caller.is_root() || self.owner_uid()? == Some(caller.as_raw()) {
+            return Ok(());
+        }
+        let login = nix::unistd::User::from_uid(caller)
+            .ok()
+            .flatten()
+            .map(|user| user.name)
+            .ok_or_else(|| Error::ClassMode {
+                reason: format!("uid {caller} has no login name, so it has no account here"),
+            })?;
+        let bound = name
+            .strip_prefix(login.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '.']));
+        if bound {
+            return Ok(());
+        }
+        Err(Error::ClassMode {
+            reason: format!(
+                "the account {name} is not yours; use --name {login}, or a name like {login}-2 or {login}.test"
+            ),
+        })
     }
 
     /// The account's name.

@@ -31,6 +31,10 @@
 //!
 //! - **trade** (now): currency, account, the new stock, holding, balance and
 //!   cash, and the trade's sequence number, which becomes `trade_seq`.
+//! - **transfer** (now): the account, its new balance and the new cash:
+//!   money moved from the exchange's cash to an account (`trader stress`
+//!   funding its accounts), so cash plus balances, what the audit checks,
+//!   is unchanged. Not a trade: no tape entry, `trade_seq` is untouched.
 //! - **price CUR SELL BUY**: the currency, the new sell and buy, and the
 //!   sequence number of its tape entry (three of the record's reserved
 //!   words). Replay stores the quote and `trade_seq`.
@@ -134,11 +138,13 @@ impl<'a> Locked<'a> {
     /// Commits a trade through the journal (see the module doc).
     pub(super) fn commit_trade(&mut self, trade: &TradeChange<'_>) -> Result<()> {
         let header = self.exchange.header();
-        let seq = header
-            .trade_seq
-            .load(Relaxed)
-            .checked_add(1)
-            .ok_or_else(overflow)?;
+        // A counter is a name, not an amount: past u64::MAX it wraps to 1
+        // (0 marks an empty tape slot), so a segment whose counter reached
+        // its end, by age or by a stray write, still trades.
+        let seq = match header.trade_seq.load(Relaxed).wrapping_add(1) {
+            0 => 1,
+            next => next,
+        };
         let outcome = &trade.outcome;
 
         // 0. The tape entry. Until `trade_seq` reaches `seq`, readers skip
@@ -181,6 +187,60 @@ impl<'a> Locked<'a> {
         record.state.store(redo::IDLE, Release);
         watchers::announce_change(header);
         Ok(())
+    }
+}
+
+impl Locked<'_> {
+    /// Commits a transfer of `amount` from the exchange's cash to the
+    /// account in `slot`, through the journal (see the module doc).
+    pub(super) fn commit_transfer(
+        &mut self,
+        account: AccountId,
+        slot: &AccountSlot,
+        amount: Money,
+    ) -> Result<Money> {
+        let header = self.exchange.header();
+        let cash = header
+            .cash
+            .load(Relaxed)
+            .checked_sub(amount.hundredths())
+            .filter(|cash| *cash >= 0)
+            .ok_or(Error::InsufficientCash {
+                proceeds: amount,
+                cash: Money::from_hundredths(header.cash.load(Relaxed)),
+            })?;
+        let balance = slot
+            .balance
+            .load(Relaxed)
+            .checked_add(amount.hundredths())
+            .ok_or_else(overflow)?;
+        // 1. The new values into the redo record, then publish it.
+        let record = &header.redo;
+        record.kind.store(kind::TRANSFER, Relaxed);
+        record.account.store(account.0, Relaxed);
+        record.balance.store(balance, Relaxed);
+        record.cash.store(cash, Relaxed);
+        record.state.store(redo::PENDING, Release);
+        fence(Release);
+        crash_point(Step::AfterRedo);
+        // 2. Apply it. 3. Clear it.
+        apply_transfer(header, slot, balance, cash, true);
+        record.state.store(redo::IDLE, Release);
+        watchers::announce_change(header);
+        Ok(Money::from_hundredths(balance))
+    }
+}
+
+/// Stores a transfer's new balance and cash; absolute, so a replay may
+/// apply them again. `live` arms the crash points between the stores.
+fn apply_transfer(header: &Header, account: &AccountSlot, balance: i64, cash: i64, live: bool) {
+    account.balance.store(balance, Relaxed);
+    if live {
+        crash_point(Step::AfterBalance);
+    }
+    header.cash.store(cash, Relaxed);
+    if live {
+        crash_point(Step::AfterCash);
     }
 }
 
@@ -246,6 +306,7 @@ pub(super) fn replay(
     }
     match record.kind.load(Relaxed) {
         kind::TRADE => replay_trade(header, accounts, currency_count)?,
+        kind::TRANSFER => replay_transfer(header, accounts)?,
         other => return Err(format!("the redo record holds the unknown kind {other:#x}")),
     }
     fence(Release);
@@ -275,4 +336,24 @@ fn replay_trade(
             "the pending redo record names currency {currency} and account {account}, which do not exist"
         )),
     }
+}
+
+fn replay_transfer(header: &Header, accounts: Option<&[AccountSlot]>) -> Result<(), String> {
+    let record = &header.redo;
+    let account = record.account.load(Relaxed) as usize;
+    let count = header.account_count.load(Acquire) as usize;
+    let slot = accounts
+        .and_then(|table| table.get(..count))
+        .and_then(|in_use| in_use.get(account))
+        .ok_or_else(|| {
+            format!("the pending transfer names account {account}, which does not exist")
+        })?;
+    apply_transfer(
+        header,
+        slot,
+        record.balance.load(Relaxed),
+        record.cash.load(Relaxed),
+        false,
+    );
+    Ok(())
 }

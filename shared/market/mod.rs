@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::money::{Money, Price};
+use crate::money::{Money, Price, WideMoney};
 use crate::shm::layout::side;
 use crate::shm::{Mapping, Ready};
 
@@ -59,11 +59,11 @@ impl Side {
 
 /// An account's slot in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccountId(u32);
+pub struct AccountId(pub(crate) u32);
 
 /// A currency's slot in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CurrencyId(usize);
+pub struct CurrencyId(pub(crate) usize);
 
 /// A currency's quote, which never changes after `exchange-init`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,23 +165,23 @@ pub struct Audit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CurrencyAudit {
     pub name: String,
-    pub stock: Money,
-    pub held: Money,
-    pub initial: Money,
+    pub stock: WideMoney,
+    pub held: WideMoney,
+    pub initial: WideMoney,
     /// `stock + held - initial`: units created (positive) or lost.
-    pub discrepancy: Money,
+    pub discrepancy: WideMoney,
 }
 
 /// `cash + sum of balances = initial cash + starting balances handed out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MoneyAudit {
-    pub cash: Money,
-    pub balances: Money,
-    pub initial_cash: Money,
+    pub cash: WideMoney,
+    pub balances: WideMoney,
+    pub initial_cash: WideMoney,
     pub accounts: u32,
-    pub starting_balances: Money,
+    pub starting_balances: WideMoney,
     /// `cash + balances - initial_cash - starting_balances`.
-    pub discrepancy: Money,
+    pub discrepancy: WideMoney,
 }
 
 /// What `exchange-init --status` shows.
@@ -198,6 +198,8 @@ pub struct Status {
     pub account_capacity: u32,
     pub cash: Money,
     pub trades: u64,
+    /// Trades of the race demonstration, which skip the lock and the tape.
+    pub unlocked_trades: u64,
     pub currencies: Vec<Rate>,
 }
 
@@ -328,6 +330,23 @@ impl Exchange {
             total: outcome.total,
             balance: outcome.after.balance,
         })
+    }
+
+    /// Moves `amount` from the exchange's cash to an account's balance, all
+    /// or nothing, through the journal; the audit stays consistent, since
+    /// cash plus balances is unchanged. Owner only (it spends the
+    /// exchange's money). Returns the account's new balance.
+    pub fn transfer_from_cash(&self, account: AccountId, amount: Money) -> Result<Money> {
+        check_positive(amount)?;
+        self.require_owner("move the exchange's cash to an account")?;
+        let mut locked = self.lock()?;
+        crash_point(Step::AfterLock);
+        let slot = self.account_slot(account)?;
+        let balance = locked.commit_transfer(account, slot, amount)?;
+        crash_point(Step::BeforeUnlock);
+        drop(locked);
+        self.wake_watchers();
+        Ok(balance)
     }
 
     fn header(&self) -> &crate::shm::layout::Header {

@@ -60,6 +60,10 @@ impl UnlockedDemo<'_> {
         slot.holdings[currency.0].store(after.holding.hundredths(), Relaxed);
         slot.balance.store(after.balance.hundredths(), Relaxed);
         header.cash.store(after.cash.hundredths(), Relaxed);
+        // Counted where `--status` and the board look, never wrapping.
+        let _ = header
+            .unlocked_trades
+            .fetch_update(Relaxed, Relaxed, |count| count.checked_add(1));
         Ok(Fill {
             side,
             currency,

@@ -10,8 +10,8 @@ use super::{
     money, overflow, AccountId, Audit, CurrencyAudit, CurrencyId, Exchange, MoneyAudit, Portfolio,
     Rate, Side, TapeRow, TAPE_LEN,
 };
-use crate::error::{Error, Result};
-use crate::money::{Money, Price};
+use crate::error::Result;
+use crate::money::{Money, Price, WideMoney};
 use crate::shm::layout::{side, AccountSlot};
 
 impl Exchange {
@@ -171,11 +171,9 @@ impl Exchange {
             i128::from(header.starting_balance.load(Relaxed)) * accounts.len() as i128;
         drop(locked);
 
-        let fit = |value: i128| {
-            i64::try_from(value)
-                .map(Money::from_hundredths)
-                .map_err(|_| Error::Overflow)
-        };
+        // Sums of up to 65,536 i64 values, in i128: they cannot overflow,
+        // so every state a segment can hold gets its audit.
+        let fit = WideMoney::from_hundredths;
         let mut consistent = true;
         let mut currencies = Vec::with_capacity(currency_rows.len());
         for (name, stock, held, initial) in currency_rows {
@@ -183,10 +181,10 @@ impl Exchange {
             consistent &= discrepancy == 0;
             currencies.push(CurrencyAudit {
                 name,
-                stock: fit(stock)?,
-                held: fit(held)?,
-                initial: fit(initial)?,
-                discrepancy: fit(discrepancy)?,
+                stock: fit(stock),
+                held: fit(held),
+                initial: fit(initial),
+                discrepancy: fit(discrepancy),
             });
         }
         let discrepancy = cash + balances - initial_cash - starting_balances;
@@ -195,12 +193,12 @@ impl Exchange {
             consistent,
             currencies,
             money: MoneyAudit {
-                cash: fit(cash)?,
-                balances: fit(balances)?,
-                initial_cash: fit(initial_cash)?,
+                cash: fit(cash),
+                balances: fit(balances),
+                initial_cash: fit(initial_cash),
                 accounts: accounts.len() as u32,
-                starting_balances: fit(starting_balances)?,
-                discrepancy: fit(discrepancy)?,
+                starting_balances: fit(starting_balances),
+                discrepancy: fit(discrepancy),
             },
         })
     }

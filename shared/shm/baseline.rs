@@ -9,6 +9,13 @@
 //! account's). No checks, no redo record, no tape, no wake-up: what a
 //! hand-written C loop over a `pthread_mutex_t` does.
 //!
+//! It is held to the exchange's own rules where they are cheap: `open`
+//! refuses a segment made by a build with another ABI fingerprint (another
+//! C library lays the mutex out differently), the lock refuses a mutex
+//! whose bytes are not what `pthread_mutex_init` wrote, and mapping it
+//! installs the SIGBUS handler (see `sigbus`), so a worker whose segment is
+//! shrunk under it exits with one line and status 2.
+//!
 //! # Invariants
 //!
 //! The mutex is initialized by [`BaselineSegment::create`], which made the
@@ -28,6 +35,7 @@ use nix::fcntl::OFlag;
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
 
+use super::layout::ABI_FINGERPRINT;
 use super::mutex::RobustMutex;
 
 /// Currencies a baseline trade chooses from, as in the C loop.
@@ -41,6 +49,8 @@ const MAGIC: u64 = u64::from_le_bytes(*b"SHMXBASE");
 #[repr(C, align(64))]
 struct IdentityLine {
     magic: AtomicU64,
+    /// The creator's [`ABI_FINGERPRINT`].
+    abi: AtomicU64,
 }
 
 /// The mutex and the market's two hot words, on one line.
@@ -137,6 +147,7 @@ impl BaselineSegment {
         for account in &block.accounts {
             account.balance.store(1 << 50, Relaxed);
         }
+        block.identity.abi.store(ABI_FINGERPRINT, Relaxed);
         block.identity.magic.store(MAGIC, Release);
         Ok(segment)
     }
@@ -156,9 +167,15 @@ impl BaselineSegment {
             name: name.to_owned(),
             created: false,
         };
-        if segment.block().identity.magic.load(Acquire) != MAGIC {
+        let identity = &segment.block().identity;
+        if identity.magic.load(Acquire) != MAGIC {
             return Err(io::Error::other(format!(
                 "{name} is not an initialized baseline segment"
+            )));
+        }
+        if identity.abi.load(Relaxed) != ABI_FINGERPRINT {
+            return Err(io::Error::other(format!(
+                "{name} was made by a build with another ABI; rerun the benchmark with one build"
             )));
         }
         Ok(segment)
@@ -255,6 +272,8 @@ impl Drop for BaselineSegment {
 
 /// Maps a Block's worth of `file`, which the caller checked is long enough.
 fn map(file: &File) -> io::Result<NonNull<Block>> {
+    // From now on a page of this mapping can vanish under us.
+    super::sigbus::install_handler();
     let length = NonZeroUsize::new(size_of::<Block>()).ok_or(io::ErrorKind::InvalidInput)?;
     // SAFETY: a fresh shared mapping at an address the kernel picks; it
     // aliases no Rust object and is unmapped only in BaselineSegment's Drop.
@@ -298,5 +317,18 @@ mod tests {
             BaselineSegment::open(&name).is_err(),
             "removed by its creator"
         );
+    }
+
+    #[test]
+    fn another_builds_segment_is_refused() {
+        let name = format!("/shmx-baseline-abi-{}", std::process::id());
+        let created = BaselineSegment::create(&name).unwrap();
+        created
+            .block()
+            .identity
+            .abi
+            .store(ABI_FINGERPRINT ^ 1, Relaxed);
+        let error = BaselineSegment::open(&name).err().expect("refused");
+        assert!(error.to_string().contains("another ABI"), "{error}");
     }
 }

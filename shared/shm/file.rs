@@ -7,25 +7,27 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::fd::{self, Opening};
-use super::mapping::{io_error, Mapped};
+use super::mapping::{io_error, Access, Mapped};
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
+use crate::fault::{crash_point, Step};
 
 pub(super) fn create(
     address: &SegmentAddress,
     path: &Path,
     size: usize,
-    mode: u32,
+    access: Access,
 ) -> Result<Mapped> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
-        .mode(mode)
+        .mode(access.mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|error| io_error(address, "creating the file", error))?;
-    let mapped = fd::create(address, file, size, mode);
+    crash_point(Step::AfterOpen);
+    let mapped = fd::create(address, file, size, access);
     if mapped.is_err() {
         let _ = std::fs::remove_file(path);
     }

@@ -34,7 +34,8 @@ use super::mutex::RobustMutex;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 /// Bumped whenever any struct in this file changes shape or meaning.
 /// 2: the redo record carries the kind of change it holds.
-pub const LAYOUT_VERSION: u32 = 3;
+/// 4: a transfer kind of change, and a count of unlocked demo trades.
+pub const LAYOUT_VERSION: u32 = 4;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
 use crate::names::{ACCOUNT_NAME_BYTES, CURRENCY_NAME_BYTES};
@@ -43,14 +44,78 @@ pub const TAPE_LEN: usize = 256;
 /// Largest account table a config may ask for.
 pub const MAX_ACCOUNTS: u32 = 65_536;
 
-/// What the ABI of this build looks like: the mutex size, pointer width,
-/// byte order and the sizes of the shared structs. A segment made by a
-/// build with another fingerprint is refused rather than misread.
-pub const ABI_FINGERPRINT: u64 = (size_of::<libc::pthread_mutex_t>() as u64)
-    | ((usize::BITS as u64) << 8)
-    | ((if cfg!(target_endian = "little") { 1 } else { 2 }) << 16)
-    | ((size_of::<Header>() as u64) << 24)
-    | ((size_of::<AccountSlot>() as u64) << 48);
+/// What the ABI of this build looks like, as one hash: the C library
+/// (glibc and musl lay `pthread_mutex_t` out differently, at the same
+/// size), the mutex's size and alignment, the pointer width, the byte
+/// order, the size and alignment of every shared struct, and every offset
+/// asserted below. A segment made by a build with another fingerprint is
+/// refused rather than misread.
+pub const ABI_FINGERPRINT: u64 = abi_fingerprint(C_LIBRARY);
+
+/// Which C library this build links: part of the fingerprint.
+const C_LIBRARY: u64 = if cfg!(target_env = "gnu") {
+    1
+} else if cfg!(target_env = "musl") {
+    2
+} else {
+    3
+};
+
+/// The fingerprint this layout would have when built against `c_library`.
+const fn abi_fingerprint(c_library: u64) -> u64 {
+    let shape = [
+        c_library,
+        size_of::<libc::pthread_mutex_t>() as u64,
+        align_of::<libc::pthread_mutex_t>() as u64,
+        usize::BITS as u64,
+        if cfg!(target_endian = "little") { 1 } else { 2 },
+        size_of::<Header>() as u64,
+        align_of::<Header>() as u64,
+        size_of::<AccountSlot>() as u64,
+        align_of::<AccountSlot>() as u64,
+        size_of::<TapeEntry>() as u64,
+        size_of::<CurrencySlot>() as u64,
+        size_of::<RedoRecord>() as u64,
+    ];
+    fnv1a(fnv1a(FNV_OFFSET_BASIS, &shape), &ASSERTED_OFFSETS)
+}
+
+/// Every offset the compile-time checks below pin, in one list, so the
+/// fingerprint covers exactly what is asserted.
+const ASSERTED_OFFSETS: [u64; 13] = [
+    offset_of!(Header, magic) as u64,
+    offset_of!(Header, state) as u64,
+    offset_of!(Header, total_size) as u64,
+    offset_of!(Header, cash) as u64,
+    offset_of!(Header, watchers) as u64,
+    offset_of!(Header, change_seq) as u64,
+    offset_of!(Header, owner_uid) as u64,
+    offset_of!(Header, flags) as u64,
+    offset_of!(Header, lock) as u64,
+    offset_of!(Header, redo) as u64,
+    offset_of!(RedoRecord, kind) as u64,
+    offset_of!(Header, currencies) as u64,
+    offset_of!(Header, tape) as u64,
+];
+
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over the little-endian bytes of `values`, from `hash`: small,
+/// and computable in a `const`.
+const fn fnv1a(mut hash: u64, values: &[u64]) -> u64 {
+    let mut index = 0;
+    while index < values.len() {
+        let bytes = values[index].to_le_bytes();
+        let mut byte = 0;
+        while byte < bytes.len() {
+            hash ^= bytes[byte] as u64;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+            byte += 1;
+        }
+        index += 1;
+    }
+    hash
+}
 
 /// Values of [`Header::state`].
 pub mod state {
@@ -96,6 +161,13 @@ impl StateWord {
     }
 }
 
+/// Bits of [`Header::flags`] (bit 0 is the owner's halt).
+pub mod flag {
+    /// Class mode: account names are bound to the login of whoever opens
+    /// them (the owner and root excepted).
+    pub const CLASS_MODE: u32 = 1 << 1;
+}
+
 /// Values of [`RedoRecord::state`].
 pub mod redo {
     /// No change in flight.
@@ -109,6 +181,9 @@ pub mod kind {
     /// A trade: new stock, holding, balance and cash, and the trade's
     /// sequence number.
     pub const TRADE: u32 = 1;
+    /// A transfer from the exchange's cash to an account's balance: the
+    /// account, its new balance and the new cash.
+    pub const TRANSFER: u32 = 2;
 }
 
 /// Which way a trade goes, as stored on the tape.
@@ -155,7 +230,11 @@ pub struct Header {
     /// How the exchange is run: bit 0 HALTED (trading stopped by the
     /// owner), bit 1 CLASS_MODE (account names bound to logins).
     pub flags: AtomicU32,
-    _reserved: [AtomicU32; 7],
+    /// Trades made by the race demonstration (`trader stress --unlocked`),
+    /// which bypass the lock, the journal and `trade_seq`: counted here so
+    /// `--status` and the board show them. Saturates, never wraps.
+    pub unlocked_trades: AtomicU32,
+    _reserved: [AtomicU32; 6],
     pub lock: LockSlot,
     pub redo: RedoRecord,
     pub currencies: [CurrencySlot; MAX_CURRENCIES],
@@ -241,6 +320,7 @@ const _: () = {
     assert!(offset_of!(Header, watchers) == 80);
     assert!(offset_of!(Header, owner_uid) == 92);
     assert!(offset_of!(Header, flags) == 96);
+    assert!(offset_of!(Header, unlocked_trades) == 100);
     assert!(offset_of!(Header, lock) == 128);
     assert!(offset_of!(Header, redo) == 192);
     assert!(size_of::<RedoRecord>() == 96);
@@ -301,4 +381,22 @@ pub fn name_equals(slot: &[AtomicU8], name: &str, ignore_case: bool) -> bool {
             stored == wanted
         }
     })
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_tells_c_libraries_and_offsets_apart() {
+        assert_ne!(abi_fingerprint(1), abi_fingerprint(2), "glibc and musl");
+        assert_eq!(ABI_FINGERPRINT, abi_fingerprint(C_LIBRARY));
+        let mut moved = ASSERTED_OFFSETS;
+        moved[3] += 8;
+        assert_ne!(
+            fnv1a(FNV_OFFSET_BASIS, &moved),
+            fnv1a(FNV_OFFSET_BASIS, &ASSERTED_OFFSETS),
+            "a moved field"
+        );
+    }
 }

@@ -9,9 +9,11 @@
 //!   table, and reaches the lock only once the segment is verified
 //!   (see its `# Invariants`);
 //! - `posix`, `sysv`, `file`: one private file per mechanism; `fd` holds
-//!   what the two fd-backed ones share (mmap, flock);
+//!   what the two fd-backed ones share (mmap, the OFD lock);
 //! - `mutex`: the robust pthread mutex and its guard;
 //! - [`futex`]: wait and wake on a word of the segment;
+//! - `sigbus`: the handler that turns a SIGBUS from a shrunk segment into
+//!   an error line and exit status 2, terminal restored;
 //! - `baseline`: the benchmarks' "C loop", the same mutex and a trade's
 //!   bare stores in a segment of its own.
 //!
@@ -32,12 +34,16 @@ pub(crate) mod layout;
 mod mapping;
 mod mutex;
 mod posix;
+mod sigbus;
 mod sysv;
 
 pub use baseline::{BaselineSegment, BASELINE_ACCOUNTS, BASELINE_CURRENCIES};
-pub(crate) use mapping::{remove, Backing, Exclusive, Mapping, Opened, Ready};
+pub(crate) use mapping::{
+    object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, Ready,
+};
 pub(crate) use mutex::MutexGuard;
 pub use mutex::LOCK_TIMEOUT;
+pub use sigbus::{forget_terminal, remember_terminal};
 
 #[cfg(test)]
 mod states_test;

@@ -1,8 +1,9 @@
 //! The measurements made by many processes at once: the C loop, SQLite,
 //! Redis and the message-passing server, each at a given process count,
 //! with the same release-together protocol as `trader stress`
-//! ([`stress::run_workers`]). Each returns aggregate trades per second:
-//! every trade made, divided by the slowest worker's own clock.
+//! ([`stress::run_workers`]). Each returns aggregate trades per second as
+//! `stress` counts them: committed trades over the wall time from the
+//! common start to the last worker's end.
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -40,20 +41,14 @@ fn bench_workers(
             command
         })
         .collect();
-    let (_, reports) = stress::run_workers(commands, || {
-        std::thread::sleep(Duration::from_millis(5));
-        Ok(())
-    })?;
-    Ok(rate(&reports))
+    let (elapsed, reports) = stress::run_workers(commands, |_| Ok(()))?;
+    Ok(rate(&reports, elapsed))
 }
 
-fn rate(reports: &[WorkerReport]) -> f64 {
-    let done = reports
-        .iter()
-        .map(|report| report.trades + report.refused)
-        .sum();
-    let slowest = reports.iter().map(|report| report.nanos).max().unwrap_or(1);
-    per_second(done, u128::from(slowest))
+/// Committed trades over the run's wall time; refused ones do not count.
+fn rate(reports: &[WorkerReport], elapsed: Duration) -> f64 {
+    let committed = reports.iter().map(|report| report.trades).sum();
+    per_second(committed, elapsed.as_nanos())
 }
 
 /// The C loop with `procs` processes on one baseline segment.
@@ -141,14 +136,11 @@ pub fn message_passing(trader: &Path, clients: usize, trades: u64) -> Result<f64
             command
         })
         .collect();
-    let outcome = stress::run_workers(commands, || {
-        std::thread::sleep(Duration::from_millis(5));
-        Ok(())
-    });
+    let outcome = stress::run_workers(commands, |_| Ok(()));
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_file(&socket);
-    let (_, reports) = outcome?;
-    let slowest = reports.iter().map(|report| report.nanos).max().unwrap_or(1);
-    Ok(per_second(trades * clients as u64, u128::from(slowest)))
+    // Wall time from the common start to the last client's end, as stress.
+    let (elapsed, _) = outcome?;
+    Ok(per_second(trades * clients as u64, elapsed.as_nanos()))
 }

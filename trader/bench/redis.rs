@@ -5,10 +5,11 @@
 //! up, proceeds down, to the cent), writes the new values and a tape entry,
 //! all atomically on the server: one round trip a trade.
 //!
-//! Self-contained on purpose, with a minimal RESP client, so the row needs
-//! no Redis crate. When the Redis store (`shared/redis/`) lands, the
-//! workers can trade through its commit path instead: replace
-//! [`RedisTrader`]'s `Venue` impl with a call to that store's trade.
+//! Self-contained on purpose, with a minimal RESP client and a script
+//! shaped like the C loop's trade, so the row measures Redis itself rather
+//! than a client library. To measure the product's Redis store
+//! (`shared/redis/`) instead, replace [`RedisTrader`]'s `Venue` impl with
+//! a call to that store's trade.
 #![forbid(unsafe_code)]
 
 use std::io::{self, BufRead, BufReader, Write};

@@ -8,9 +8,9 @@ use std::io;
 use std::path::Path;
 use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, ValueEnum};
 
-use shm_exchange::stress::{SplitMix64, WorkerReport};
+use shm_exchange::stress::{monotonic_nanos, SplitMix64, WorkerReport};
 use shm_exchange::testing::{BaselineSegment, BASELINE_CURRENCIES};
 use shm_exchange::{Error, Money, Result, Side};
 
@@ -29,8 +29,7 @@ pub enum Kind {
 }
 
 /// `trader bench-worker`'s arguments.
-#[derive(Debug, Parser)]
-#[command(name = "trader bench-worker")]
+#[derive(Debug, Args)]
 pub struct WorkerArgs {
     #[arg(long, value_enum)]
     pub kind: Kind,
@@ -90,6 +89,7 @@ pub fn trade_pairs(
         trades: trades - refused,
         refused,
         nanos: started.elapsed().as_nanos() as u64,
+        finished_at: monotonic_nanos(),
     })
 }
 
