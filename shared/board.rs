@@ -15,7 +15,7 @@ use crate::stress::is_worker_account;
 pub fn board(exchange: &Exchange, trades_shown: usize) -> Result<String> {
     exchange.check_backing()?;
     let status = exchange.status()?;
-    let mut tape = exchange.tape(trades_shown, None)?;
+    let mut tape = exchange.tape(trades_shown)?;
     tape.reverse();
     let unlocked = match status.unlocked_trades {
         0 => String::new(),

@@ -100,6 +100,26 @@ pub enum Error {
     LineTooLong { limit: usize },
     /// Something class mode does not allow or cannot do.
     ClassMode { reason: String },
+    /// The owner halted trading; reads go on.
+    Halted,
+    /// A trade on an account another uid opened.
+    NotYourAccount { name: String },
+    /// The session's account was closed by the owner since it was found.
+    AccountClosed,
+    /// This user may only read the exchange (it was attached read-only).
+    ReadOnly { address: String },
+    /// `close NAME` names no open account.
+    UnknownAccount { name: String },
+    /// A price that is not a positive decimal with at most four places.
+    Price { text: String, reason: String },
+    /// A quote whose buy price is above its sell price.
+    CrossedQuote {
+        currency: String,
+        sell: crate::money::Price,
+        buy: crate::money::Price,
+    },
+    /// Writers changed the market during every read for too long.
+    Busy { address: String },
 }
 
 impl Error {
@@ -132,6 +152,12 @@ impl Error {
                 | Error::NotOwner { .. }
                 | Error::MarketInUse { .. }
                 | Error::LineTooLong { .. }
+                | Error::Halted
+                | Error::NotYourAccount { .. }
+                | Error::AccountClosed
+                | Error::UnknownAccount { .. }
+                | Error::Price { .. }
+                | Error::CrossedQuote { .. }
         )
     }
 
@@ -169,6 +195,14 @@ impl Error {
             Error::HalfCreated { .. } => "half_created",
             Error::LineTooLong { .. } => "line_too_long",
             Error::ClassMode { .. } => "class_mode",
+            Error::Halted => "halted",
+            Error::NotYourAccount { .. } => "not_your_account",
+            Error::AccountClosed => "account_closed",
+            Error::ReadOnly { .. } => "read_only",
+            Error::UnknownAccount { .. } => "unknown_account",
+            Error::Price { .. } => "bad_price",
+            Error::CrossedQuote { .. } => "crossed_quote",
+            Error::Busy { .. } => "busy",
         }
     }
 
@@ -329,6 +363,39 @@ impl fmt::Display for Error {
             Error::LineTooLong { limit } => write!(
                 f,
                 "the line is longer than {limit} bytes and was skipped; split it into shorter commands"
+            ),
+            Error::Halted => f.write_str(
+                "trading is halted by the exchange's owner; reads go on, trade again after `resume`",
+            ),
+            Error::NotYourAccount { name } => write!(
+                f,
+                "the account {name} belongs to another user; trade with your own --name"
+            ),
+            Error::AccountClosed => f.write_str(
+                "your account was closed by the exchange's owner; run the command again to open it afresh",
+            ),
+            Error::ReadOnly { address } => write!(
+                f,
+                "the exchange at {address} is read-only for you; ask its owner for write access"
+            ),
+            Error::UnknownAccount { name } => {
+                write!(f, "no open account named {name:?}; `traders` lists them")
+            }
+            Error::Price { text, reason } => write!(
+                f,
+                "bad price {text:?}: {reason}; give a positive price with at most 4 decimals, like 13.72"
+            ),
+            Error::CrossedQuote {
+                currency,
+                sell,
+                buy,
+            } => write!(
+                f,
+                "crossed quote for {currency}: buy {buy} is above sell {sell}, so a round trip would make money; give SELL first, then a BUY no higher"
+            ),
+            Error::Busy { address } => write!(
+                f,
+                "the exchange at {address} changed during every read for over a second; try again, or stop what floods it"
             ),
         }
     }

@@ -1,7 +1,7 @@
 //! Test-only fault injection: kill this process at a named step inside the
-//! critical section, to prove that no trade is ever half-applied, or inside
-//! `exchange-init`'s creation, to prove that nothing it leaves behind is
-//! beyond `--force` and `--remove`.
+//! critical section, to prove that no trade or instructor's change is ever
+//! half-applied, or inside `exchange-init`'s creation, to prove that
+//! nothing it leaves behind is beyond `--force` and `--remove`.
 //!
 //! Built only with the `fault-injection` cargo feature. The step is read
 //! from `SHM_EXCHANGE_CRASH_AT`, as `STEP`, `STEP:abort` or `STEP:stop`.
@@ -11,7 +11,7 @@
 //! an empty inline function.
 #![forbid(unsafe_code)]
 
-/// The places inside a trade's critical section where a process can die.
+/// The places inside a change's critical section where a process can die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// The lock is held; nothing is written yet.
@@ -37,17 +37,30 @@ pub enum Step {
     AfterSeed,
     /// Creation: the lock is initialized; the state is not yet `READY`.
     BeforePublish,
+    /// An instructor's change (price, halt, resume, reset, close) is half
+    /// applied: some of its values are stored, others not.
+    MidChange,
 }
 
 impl Step {
-    /// Every step, in the order a trade passes them.
-    pub const ALL: [Step; 7] = [
+    /// Every step, in the order a trade passes them, then
+    /// [`Step::MidChange`].
+    pub const ALL: [Step; 8] = [
         Step::AfterLock,
         Step::AfterRedo,
         Step::AfterStock,
         Step::AfterHolding,
         Step::AfterBalance,
         Step::AfterCash,
+        Step::BeforeUnlock,
+        Step::MidChange,
+    ];
+
+    /// The steps an instructor's change passes, in order.
+    pub const INSTRUCTOR: [Step; 4] = [
+        Step::AfterLock,
+        Step::AfterRedo,
+        Step::MidChange,
         Step::BeforeUnlock,
     ];
 
@@ -73,6 +86,7 @@ impl Step {
             Step::AfterSize => "after-size",
             Step::AfterSeed => "after-seed",
             Step::BeforePublish => "before-publish",
+            Step::MidChange => "mid-change",
         }
     }
 }

@@ -399,6 +399,7 @@ mod tests {
                 balances: crate::money::WideMoney::ZERO,
                 initial_cash: crate::money::WideMoney::ZERO,
                 accounts: 0,
+                accounts_opened: 0,
                 starting_balances: crate::money::WideMoney::ZERO,
                 discrepancy: crate::money::WideMoney::ZERO,
             },

@@ -37,10 +37,6 @@ fn options_go_before_or_after_the_command_words() {
         let reply = trader(args).success().parse_json();
         assert_eq!(reply["command"], "rates", "{args:?}");
     }
-    let traders = trader(&["traders", "--json", "--segment", seg, "--name", "ann"])
-        .success()
-        .parse_json();
-    assert_eq!(traders["traders"][0]["name"], "ann");
     // A trade's words and its options, mixed; a negative amount is a word.
     let bought = trader(&[
         "buy",
@@ -55,6 +51,10 @@ fn options_go_before_or_after_the_command_words() {
     .success()
     .parse_json();
     assert_eq!(field(&bought, "total"), "27.44");
+    let traders = trader(&["traders", "--json", "--segment", seg, "--name", "ann"])
+        .success()
+        .parse_json();
+    assert_eq!(traders["traders"][0]["name"], "ann");
     trader(&["--segment", seg, "--name", "ann", "buy", "DOLLAR", "-1"])
         .status(1)
         .stderr_has("bad amount \"-1\"");

@@ -25,15 +25,17 @@ fn locked_stress_always_audits_clean() {
         let done = report["trades"].as_u64().unwrap() + report["refused"].as_u64().unwrap();
         assert_eq!(done, 9000, "{report}");
         assert!(report["trades"].as_u64().unwrap() > 0);
-        // The workers traded on their own accounts, stress-0 onwards.
+        // The workers traded on their own accounts, stress-0 onwards; the
+        // teacher who ran it, and read the ranking, opened none.
         let traders = segment.json("teacher", "traders");
-        let names: Vec<&str> = traders["traders"]
+        let mut names: Vec<&str> = traders["traders"]
             .as_array()
             .unwrap()
             .iter()
             .map(|trader| trader["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["stress-0", "stress-1", "stress-2", "teacher"]);
+        names.sort_unstable();
+        assert_eq!(names, ["stress-0", "stress-1", "stress-2"]);
         // The tape saw them.
         let status = segment.init(&["--status", "--json"]).parse_json();
         assert_eq!(status["trades"], report["trades"]);
@@ -173,7 +175,7 @@ fn stress_opens_all_its_accounts_or_none() {
     segment
         .init(&["--config", config.to_str().unwrap()])
         .success();
-    segment.trader("alice", &["rates"]).success();
+    segment.trader("alice", &["portfolio"]).success();
     segment
         .trader("teacher", &["stress", "--procs", "8", "--trades", "10"])
         .status(2)
@@ -181,7 +183,7 @@ fn stress_opens_all_its_accounts_or_none() {
     let traders = segment.json("alice", "traders");
     assert_eq!(traders["traders"].as_array().unwrap().len(), 1, "{traders}");
     // Room is left for the class.
-    segment.trader("bob", &["rates"]).success();
+    segment.trader("bob", &["portfolio"]).success();
 }
 
 /// A locked run's report: committed and refused trades, apart.
@@ -309,8 +311,11 @@ fn a_transfer_killed_at_any_step_is_all_or_nothing() {
     use shm_exchange::testing::{Step, CRASH_ENV};
     use std::os::unix::process::ExitStatusExt;
     for step in Step::ALL {
-        if matches!(step, Step::AfterStock | Step::AfterHolding) {
-            continue; // a transfer writes no stock or holding
+        if matches!(
+            step,
+            Step::AfterStock | Step::AfterHolding | Step::MidChange
+        ) {
+            continue; // a transfer writes no stock or holding, and is no owner's command
         }
         let segment = Segment::create(Backend::Posix);
         let mut command = segment.trader_command("teacher");

@@ -281,7 +281,7 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 Err(error) => fail(&error, "stress-worker", false),
             }
         }
-        Instrument::Watch(watch) => match Exchange::attach(&global.segment)
+        Instrument::Watch(watch) => match Exchange::attach_or_read_only(&global.segment)
             .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
         {
             Ok(status) => status,

@@ -1,22 +1,22 @@
 //! An exchange's life: created and seeded, attached and checked (nothing in
-//! a segment is trusted before it is checked), replaced or removed (retired
-//! first, so attached traders stop instead of trading on an orphan), and
-//! inspected.
+//! a segment is trusted before it is checked), read-write or, for a user
+//! who may only read it, read-only; replaced or removed (retired first, so
+//! attached traders stop instead of trading on an orphan), and inspected.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::Ordering::*;
 use std::time::{Duration, Instant};
 
 use super::journal::replay;
-use super::{money, watchers, Currency, Exchange, Status};
+use super::record::Limits;
+use super::{watchers, Attachment, Currency, Exchange};
 use crate::address::SegmentAddress;
 use crate::config::MarketConfig;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::money::Price;
 use crate::names::is_currency_name_byte;
 use crate::shm::layout::{
-    self, flag, Header, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC, MAX_ACCOUNTS, MAX_CURRENCIES,
+    self, flags, Header, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC, MAX_ACCOUNTS, MAX_CURRENCIES,
 };
 use crate::shm::{self, Access, Backing, Exclusive, Mapping, Opened, Ready};
 
@@ -84,7 +84,8 @@ impl Exchange {
         };
         seed(&mapping, config, access.group.is_some());
         crash_point(Step::AfterSeed);
-        Exchange::validate(address.clone(), mapping.publish(address)?)
+        let mapping = mapping.publish(address)?;
+        Exchange::validate(address.clone(), Attachment::Writable(mapping))
     }
 
     /// Replaces whatever exchange is at the address with a new one. The old
@@ -170,36 +171,47 @@ impl Exchange {
             Opened::Shared(mapping) => mapping.verify(address)?,
             Opened::Sole(mapping) => recover_unattended(address, mapping)?,
         };
-        Exchange::validate(address.clone(), mapping)
+        Exchange::validate(address.clone(), Attachment::Writable(mapping))
     }
 
-    fn validate(address: SegmentAddress, mapping: Mapping<Ready>) -> Result<Exchange> {
-        let (capacity, currency_count) = check_ranges(&address, mapping.header())?;
+    /// Attaches read-only (`O_RDONLY` + `PROT_READ`, or `SHM_RDONLY`): every
+    /// read works, every write is refused with [`Error::ReadOnly`].
+    pub fn attach_read_only(address: &SegmentAddress) -> Result<Exchange> {
+        let mapping = Mapping::open_read_only(address)?;
+        Exchange::validate(address.clone(), Attachment::ReadOnly(mapping))
+    }
+
+    /// Attaches read-write, or read-only when this user may only read the
+    /// segment: what the trader and the board use, so that with `--mode
+    /// 0644` everyone can watch and read.
+    pub fn attach_or_read_only(address: &SegmentAddress) -> Result<Exchange> {
+        match Exchange::attach(address) {
+            Err(Error::PermissionDenied { .. }) => Exchange::attach_read_only(address),
+            other => other,
+        }
+    }
+
+    fn validate(address: SegmentAddress, attachment: Attachment) -> Result<Exchange> {
+        let (capacity, currency_count) = check_ranges(&address, attachment.header())?;
         let corrupted = |reason: String| Error::Corrupted {
             address: address.to_string(),
             reason,
         };
         let mut currencies = Vec::with_capacity(currency_count);
-        for (index, slot) in mapping.header().currencies[..currency_count]
+        for (index, slot) in attachment.header().currencies[..currency_count]
             .iter()
             .enumerate()
         {
             let name = layout::load_name(&slot.name, is_currency_name_byte)
                 .ok_or_else(|| corrupted(format!("currency {index} has no valid name")))?;
-            let sell = Price::from_ten_thousandths(slot.sell.load(Relaxed));
-            let buy = Price::from_ten_thousandths(slot.buy.load(Relaxed));
-            if buy.ten_thousandths() <= 0 || buy > sell {
-                return Err(corrupted(format!(
-                    "{name} has the quote sell {sell} buy {buy}"
-                )));
-            }
-            currencies.push(Currency { name, sell, buy });
+            currencies.push(Currency { name });
         }
         Ok(Exchange {
             address,
-            mapping,
+            attachment,
             capacity,
             currencies,
+            caller: nix::unistd::getuid().as_raw(),
         })
     }
 
@@ -208,42 +220,20 @@ impl Exchange {
     /// segment removed behind its back, or shrunk, is reported instead of
     /// traded on (or faulted on).
     pub fn check_backing(&self) -> Result<Backing> {
-        let backing = self.mapping.backing(&self.address)?;
+        let backing = self.attachment.backing(&self.address)?;
         if backing.removed {
             return Err(Error::Retired {
                 address: self.address.to_string(),
             });
         }
-        if backing.size < self.mapping.mapped_len() as u64 {
+        if backing.size < self.attachment.mapped_len() as u64 {
             return Err(self.corrupted(format!(
                 "it shrank to {} bytes from {} while attached",
                 backing.size,
-                self.mapping.mapped_len()
+                self.attachment.mapped_len()
             )));
         }
         Ok(backing)
-    }
-
-    /// The header, sizes and what the operating system says.
-    pub fn status(&self) -> Result<Status> {
-        let backing = self.check_backing()?;
-        let _locked = self.lock()?;
-        let header = self.header();
-        Ok(Status {
-            address: self.address.to_string(),
-            size: backing.size,
-            mode: format!("{:04o}", backing.mode),
-            owner_uid: backing.uid,
-            // Not counting this process, which is attached to ask.
-            attached: backing.attached.map(|count| count.saturating_sub(1)),
-            layout_version: header.layout_version.load(Relaxed),
-            accounts: self.accounts_in_use()?.len() as u32,
-            account_capacity: self.capacity,
-            cash: money(&header.cash),
-            trades: header.trade_seq.load(Relaxed),
-            unlocked_trades: u64::from(header.unlocked_trades.load(Relaxed)),
-            currencies: self.rates_locked(),
-        })
     }
 
     /// The uid that owns the exchange: the one recorded at creation, if the
@@ -279,6 +269,7 @@ impl Exchange {
     /// after locking. The state word and the change counter are atomic
     /// read-modify-writes, so no lock is needed for them.
     fn retire(&self) -> Result<()> {
+        self.writable()?;
         let header = self.header();
         let locked = self.lock_any_state();
         header.state.retire();
@@ -330,7 +321,7 @@ fn seed(mapping: &Mapping<Exclusive>, config: &MarketConfig, class_mode: bool) {
     let header = mapping.header();
     header
         .flags
-        .store(if class_mode { flag::CLASS_MODE } else { 0 }, Relaxed);
+        .store(if class_mode { flags::CLASS_MODE } else { 0 }, Relaxed);
     header.magic.store(MAGIC, Relaxed);
     header.layout_version.store(LAYOUT_VERSION, Relaxed);
     header.abi.store(ABI_FINGERPRINT, Relaxed);
@@ -396,11 +387,14 @@ fn recover_unattended(
     mapping.check_identity(address, true)?;
     let header = mapping.header();
     let (capacity, currency_count) = check_ranges(address, header)?;
-    replay(header, mapping.accounts(capacity), currency_count).map_err(|reason| {
-        Error::Corrupted {
-            address: address.to_string(),
-            reason,
-        }
+    let limits = Limits {
+        capacity,
+        in_use: header.account_count.load(Relaxed),
+        currencies: currency_count,
+    };
+    replay(header, mapping.accounts(capacity), limits).map_err(|reason| Error::Corrupted {
+        address: address.to_string(),
+        reason,
     })?;
     mapping.publish(address)
 }

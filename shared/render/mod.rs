@@ -20,10 +20,14 @@ use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
 use crate::table::{paint, Paint};
 
 mod tables;
+mod tape;
 
+pub(crate) use tables::rates_table;
 pub use tables::spread;
 use tables::{help_text, portfolio_table, traders_table};
-pub(crate) use tables::{rates_table, tape_table};
+pub(crate) use tape::tape_table;
+use tape::{announcement, history_text, side_word, tape_line};
+pub use tape::{kind_word, row_line};
 
 /// How replies are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +149,13 @@ enum Fields<'a> {
     Trades {
         trades: &'a [TapeRow],
     },
+    History {
+        name: &'a str,
+        trades: &'a [TapeRow],
+        /// Trades the account made in all, shown or not.
+        count: u32,
+        last_trade: Option<u64>,
+    },
     Commands {
         commands: &'a [&'static CommandSpec],
     },
@@ -168,11 +179,18 @@ fn json_reply(reply: &Reply) -> String {
         Reply::Traders(traders) => {
             Envelope::success("traders", Fields::Traders { traders }).to_json()
         }
-        Reply::Tape { rows, mine } => Envelope::success(
-            if *mine { "history" } else { "tape" },
-            Fields::Trades { trades: rows },
+        Reply::Tape(rows) => Envelope::success("tape", Fields::Trades { trades: rows }).to_json(),
+        Reply::History(history) => Envelope::success(
+            "history",
+            Fields::History {
+                name: &history.name,
+                trades: &history.rows,
+                count: history.trades,
+                last_trade: history.last_trade,
+            },
         )
         .to_json(),
+        Reply::Instructor(kind) => Envelope::success(kind_word(kind), kind).to_json(),
         Reply::Help(specs) => {
             Envelope::success("help", Fields::Commands { commands: specs }).to_json()
         }
@@ -221,25 +239,10 @@ fn line_reply(reply: &Reply) -> String {
                 .collect();
             out.push_str(&rows.join("; "));
         }
-        Reply::Tape { rows, .. } if rows.is_empty() => out.push_str("no trades yet"),
-        Reply::Tape { rows, .. } => {
-            let rows: Vec<String> = rows
-                .iter()
-                .map(|row| {
-                    format!(
-                        "#{} {} {} {} {} at {} = {}",
-                        row.seq,
-                        row.account,
-                        side_word(row.side),
-                        row.amount,
-                        row.currency,
-                        row.price,
-                        row.total
-                    )
-                })
-                .collect();
-            out.push_str(&rows.join("; "));
-        }
+        Reply::Tape(rows) if rows.is_empty() => out.push_str("no trades yet"),
+        Reply::Tape(rows) => out.push_str(&tape_line(rows)),
+        Reply::History(history) => out.push_str(&history_text(history, None)),
+        Reply::Instructor(kind) => out.push_str(&announcement(kind)),
         Reply::Help(specs) => {
             let usages: Vec<String> = specs
                 .iter()
@@ -307,8 +310,10 @@ fn table_reply(reply: &Reply, colour: bool) -> String {
         Reply::Rates(rates) => rates_table(rates).render(colour),
         Reply::Portfolio(portfolio) => portfolio_table(portfolio, colour),
         Reply::Traders(traders) => traders_table(traders).render(colour),
-        Reply::Tape { rows, .. } if rows.is_empty() => "no trades yet".to_owned(),
-        Reply::Tape { rows, .. } => tape_table(rows).render(colour),
+        Reply::Tape(rows) if rows.is_empty() => "no trades yet".to_owned(),
+        Reply::Tape(rows) => tape_table(rows).render(colour),
+        Reply::History(history) => history_text(history, Some(colour)),
+        Reply::Instructor(kind) => announcement(kind),
         Reply::Help(specs) => help_text(specs, colour),
         Reply::Quit => String::new(),
     }
@@ -353,13 +358,6 @@ fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
-fn side_word(side: Side) -> &'static str {
-    match side {
-        Side::Buy => "buy",
-        Side::Sell => "sell",
-    }
-}
-
 fn created_or_lost(discrepancy: i128) -> &'static str {
     if discrepancy > 0 {
         "created"
@@ -372,7 +370,7 @@ fn created_or_lost(discrepancy: i128) -> &'static str {
 mod tests {
     use super::*;
     use crate::command::COMMANDS;
-    use crate::market::{CurrencyAudit, MoneyAudit, Receipt};
+    use crate::market::{CurrencyAudit, MoneyAudit, Receipt, TapeKind};
     use crate::money::{Money, Price, WideMoney};
 
     fn money(hundredths: i64) -> Money {
@@ -537,6 +535,7 @@ mod tests {
                 balances: money(2).into(),
                 initial_cash: money(1).into(),
                 accounts: 1,
+                accounts_opened: 1,
                 starting_balances: money(2).into(),
                 discrepancy: money(0).into(),
             },
@@ -618,6 +617,7 @@ mod tests {
                 discrepancy: WideMoney::from_hundredths(i128::MIN),
             }],
             money: MoneyAudit {
+                accounts_opened: 0,
                 cash: WideMoney::ZERO,
                 balances: WideMoney::ZERO,
                 initial_cash: WideMoney::ZERO,
@@ -645,25 +645,24 @@ mod tests {
     fn tape_table_lines_up() {
         let row = |seq, account: &str, side| TapeRow {
             seq,
-            account: account.into(),
-            side,
-            currency: "EURO".into(),
-            amount: money(250),
-            price: price("19.50"),
-            total: money(4875),
+            kind: TapeKind::Trade {
+                account: account.into(),
+                side,
+                currency: "EURO".into(),
+                amount: money(250),
+                price: price("19.50"),
+                total: money(4875),
+            },
         };
         let text = reply(
-            &Reply::Tape {
-                rows: vec![row(9, "al", Side::Buy), row(10, "bob", Side::Sell)],
-                mine: false,
-            },
+            &Reply::Tape(vec![row(9, "al", Side::Buy), row(10, "bob", Side::Sell)]),
             Style::Table,
         );
         assert_eq!(
             text,
-            "SEQ  ACCOUNT  SIDE  CURRENCY  AMOUNT  PRICE  TOTAL\n  \
-             9  al       buy   EURO        2.50  19.50  48.75\n \
-             10  bob      sell  EURO        2.50  19.50  48.75"
+            "SEQ  ACCOUNT  ACTION  CURRENCY  AMOUNT  PRICE  TOTAL\n  \
+             9  al       buy     EURO        2.50  19.50  48.75\n \
+             10  bob      sell    EURO        2.50  19.50  48.75"
         );
     }
 }

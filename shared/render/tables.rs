@@ -4,9 +4,8 @@
 //! must not change; these may change to read better.
 #![forbid(unsafe_code)]
 
-use super::side_word;
 use crate::command::CommandSpec;
-use crate::market::{Portfolio, Rate, Side, TapeRow};
+use crate::market::{Portfolio, Rate};
 use crate::money::{Money, Price};
 use crate::table::{Align, Cell, Paint, Table};
 
@@ -143,36 +142,6 @@ pub(super) fn traders_table(traders: &[Portfolio]) -> Table {
             } else {
                 Cell::plain(held.join(", "))
             },
-        ]);
-    }
-    table
-}
-
-pub(crate) fn tape_table(rows: &[TapeRow]) -> Table {
-    let mut table = Table::new(&[
-        ("SEQ", Align::Right),
-        ("ACCOUNT", Align::Left),
-        ("SIDE", Align::Left),
-        ("CURRENCY", Align::Left),
-        ("AMOUNT", Align::Right),
-        ("PRICE", Align::Right),
-        ("TOTAL", Align::Right),
-    ]);
-    for row in rows {
-        table.row(vec![
-            Cell::plain(row.seq),
-            Cell::plain(&row.account),
-            Cell::painted(
-                side_word(row.side),
-                Some(match row.side {
-                    Side::Buy => Paint::Gain,
-                    Side::Sell => Paint::Loss,
-                }),
-            ),
-            Cell::plain(&row.currency),
-            Cell::plain(row.amount),
-            Cell::plain(row.price),
-            Cell::plain(row.total),
         ]);
     }
     table

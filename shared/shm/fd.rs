@@ -49,16 +49,32 @@ use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
 
 /// A mapped descriptor, holding its OFD lock while mapped (closing the
-/// descriptor releases it). Unmapped on drop.
+/// descriptor releases it; a read-only one holds none). Unmapped on drop.
 ///
 /// # Invariants
 ///
 /// `base..base + len` is a live `MAP_SHARED` mapping of `file`, made by
 /// [`map_fd`] and unmapped only in `Drop`.
 struct FdSegment {
-    file: File,
+    file: Descriptor,
     base: NonNull<u8>,
     len: usize,
+}
+
+/// The descriptor a mapping keeps: holding its OFD lock, or read-only
+/// without one.
+enum Descriptor {
+    Locked(File),
+    ReadOnly(File),
+}
+
+impl Descriptor {
+    fn file(&self) -> &File {
+        match self {
+            Descriptor::Locked(file) => file,
+            Descriptor::ReadOnly(file) => file,
+        }
+    }
 }
 
 // SAFETY: the struct owns a descriptor and a mapping of shared memory,
@@ -71,6 +87,7 @@ impl Segment for FdSegment {
     fn backing(&self, address: &SegmentAddress) -> Result<Backing> {
         let metadata = self
             .file
+            .file()
             .metadata()
             .map_err(|error| io_error(address, "fstat", error))?;
         Ok(Backing {
@@ -85,14 +102,19 @@ impl Segment for FdSegment {
     /// The atomic downgrade: exclusive to shared on the same lock, with no
     /// moment at which the file is unlocked.
     fn share(&mut self, address: &SegmentAddress) -> Result<()> {
-        try_lock(&self.file, Hold::Shared)
-            .map_err(|errno| errno_error(address, "fcntl(F_OFD_SETLK)", errno))
+        match &self.file {
+            Descriptor::Locked(file) => try_lock(file, Hold::Shared)
+                .map_err(|errno| errno_error(address, "fcntl(F_OFD_SETLK)", errno)),
+            // Holds no lock: it keeps nobody out.
+            Descriptor::ReadOnly(_) => Ok(()),
+        }
     }
 
-    /// This handle holds the lock, which a creator keeps exclusively until
-    /// it publishes: so whoever left the segment unpublished is gone.
+    /// A locked handle holds the lock, which a creator keeps exclusively
+    /// until it publishes: so whoever left the segment unpublished is gone.
+    /// A read-only handle took no lock and cannot tell.
     fn creation_abandoned(&self) -> bool {
-        true
+        matches!(self.file, Descriptor::Locked(_))
     }
 }
 
@@ -130,7 +152,7 @@ pub(super) fn create(
         .map_err(|error| io_error(address, "ftruncate", error))?;
     crash_point(Step::AfterSize);
     allocate(address, &file, size as u64)?;
-    map_fd(address, file, size)
+    map_fd(address, Descriptor::Locked(file), size)
 }
 
 /// Allocates every block of the first `size` bytes, where the filesystem
@@ -212,6 +234,27 @@ pub(super) fn open(
             Err(errno) => return Err(lock_error(errno)),
         }
     }
+    let size = checked_size(address, &file)?;
+    if sole {
+        // A file copied sparse (or made by anyone) may have holes, and a
+        // hole written on a full disk is a SIGBUS: allocate it all now,
+        // while nobody else has it, and say so if the disk is full.
+        allocate(address, &file, size as u64)?;
+    }
+    Ok((map_fd(address, Descriptor::Locked(file), size)?, sole))
+}
+
+/// Maps a descriptor opened `O_RDONLY` with `PROT_READ`, refusing a device
+/// or anything smaller than a header. It takes no lock: a reader must
+/// never keep a file's sole opener from repairing it.
+pub(super) fn open_read_only(address: &SegmentAddress, file: File) -> Result<Mapped> {
+    let size = checked_size(address, &file)?;
+    map_fd(address, Descriptor::ReadOnly(file), size)
+}
+
+/// The descriptor's size, if it is no device and holds at least a header;
+/// an empty one was left by a creator that died before sizing it.
+fn checked_size(address: &SegmentAddress, file: &File) -> Result<usize> {
     let metadata = file
         .metadata()
         .map_err(|error| io_error(address, "fstat", error))?;
@@ -230,14 +273,7 @@ pub(super) fn open(
     if size < HEADER_SIZE as u64 {
         return Err(too_small(address, size));
     }
-    if sole {
-        // A file copied sparse (or made by anyone) may have holes, and a
-        // hole written on a full disk is a SIGBUS: allocate it all now,
-        // while nobody else has it, and say so if the disk is full.
-        allocate(address, &file, size)?;
-    }
-    let size = usize::try_from(size).map_err(|_| Error::Overflow)?;
-    Ok((map_fd(address, file, size)?, sole))
+    usize::try_from(size).map_err(|_| Error::Overflow)
 }
 
 /// Takes the lock exclusively, waiting at most [`LOCK_TIMEOUT`] for
@@ -265,17 +301,21 @@ fn lock_bounded(address: &SegmentAddress, file: File) -> Result<File> {
     }
 }
 
-fn map_fd(address: &SegmentAddress, file: File, size: usize) -> Result<Mapped> {
+fn map_fd(address: &SegmentAddress, file: Descriptor, size: usize) -> Result<Mapped> {
     let length = NonZeroUsize::new(size).ok_or_else(|| too_small(address, 0))?;
+    let protection = match file {
+        Descriptor::Locked(_) => ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+        Descriptor::ReadOnly(_) => ProtFlags::PROT_READ,
+    };
     // SAFETY: a fresh shared mapping at an address the kernel picks; it
     // aliases no Rust object, and is unmapped only in FdSegment's Drop.
     let base = unsafe {
         mman::mmap(
             None,
             length,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            protection,
             MapFlags::MAP_SHARED,
-            &file,
+            file.file(),
             0,
         )
     }

@@ -36,9 +36,21 @@ pub(super) fn create(
 
 /// Opens the file; the flag is true when this process has it to itself.
 pub(super) fn open(address: &SegmentAddress, path: &Path) -> Result<(Mapped, bool)> {
+    let file = open_regular(address, path, true)?;
+    fd::open(address, file, Opening::SoleIfAlone)
+}
+
+/// Opens the file read-only (`O_RDONLY`, mapped `PROT_READ`).
+pub(super) fn open_read_only(address: &SegmentAddress, path: &Path) -> Result<Mapped> {
+    fd::open_read_only(address, open_regular(address, path, false)?)
+}
+
+/// Opens `path` without following a symbolic link, refusing anything but
+/// a regular file.
+fn open_regular(address: &SegmentAddress, path: &Path, write: bool) -> Result<File> {
     let file: File = OpenOptions::new()
         .read(true)
-        .write(true)
+        .write(write)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|error| io_error(address, "opening the file", error))?;
@@ -53,7 +65,7 @@ pub(super) fn open(address: &SegmentAddress, path: &Path) -> Result<(Mapped, boo
             reason: "not a regular file".into(),
         });
     }
-    fd::open(address, file, Opening::SoleIfAlone)
+    Ok(file)
 }
 
 pub(super) fn remove(address: &SegmentAddress, path: &Path) -> Result<()> {

@@ -83,6 +83,14 @@ pub(crate) struct Access {
     pub(crate) group: Option<u32>,
 }
 
+/// Mapped without write permission (`PROT_READ`, `SHM_RDONLY`) by a user
+/// who may only read the segment, and checked like [`Ready`]. It has no
+/// lock, since locking writes the mutex, and holds no flock, so it never
+/// keeps a file's sole opener from repairing it. Nothing may be stored
+/// through its header or accounts: a store would fault. The market reads
+/// it only through its lock-free snapshots.
+pub(crate) struct ReadOnly(PhantomData<()>);
+
 /// What [`Mapping::open`] found.
 pub(crate) enum Opened {
     /// Other processes may have it open: verify it before use.
@@ -208,6 +216,22 @@ impl Mapping<Unverified> {
             });
         }
         Ok(self.into_state(Ready(PhantomData)))
+    }
+}
+
+impl Mapping<ReadOnly> {
+    /// Opens and maps an existing segment for reading only, and checks it
+    /// like [`Mapping::verify`]: for a user whose read-write open was
+    /// refused.
+    pub(crate) fn open_read_only(address: &SegmentAddress) -> Result<Mapping<ReadOnly>> {
+        let mapped = match address {
+            SegmentAddress::Posix { name } => posix::open_read_only(address, name)?,
+            SegmentAddress::SysV { key } => sysv::open_read_only(address, key)?,
+            SegmentAddress::File { path } => file::open_read_only(address, path)?,
+        };
+        let mapping = Mapping::new(mapped, ReadOnly(PhantomData));
+        mapping.check_identity(address, true)?;
+        Ok(mapping)
     }
 }
 

@@ -7,7 +7,8 @@
 //!   offset checks;
 //! - `mapping`: [`Mapping`], which hands out the header and the account
 //!   table, and reaches the lock only once the segment is verified
-//!   (see its `# Invariants`);
+//!   (see its `# Invariants`), or maps it read-only, without a lock, for
+//!   a user who may only read it;
 //! - `posix`, `sysv`, `file`: one private file per mechanism; `fd` holds
 //!   what the two fd-backed ones share (mmap, the OFD lock);
 //! - `mutex`: the robust pthread mutex and its guard;
@@ -39,7 +40,7 @@ mod sysv;
 
 pub use baseline::{BaselineSegment, BASELINE_ACCOUNTS, BASELINE_CURRENCIES};
 pub(crate) use mapping::{
-    object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, Ready,
+    object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, ReadOnly, Ready,
 };
 pub(crate) use mutex::MutexGuard;
 pub use mutex::LOCK_TIMEOUT;

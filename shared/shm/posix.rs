@@ -45,6 +45,13 @@ pub(super) fn path_of(name: &str) -> std::path::PathBuf {
     std::path::Path::new("/dev/shm").join(name.trim_start_matches('/'))
 }
 
+/// Opens the object read-only (`O_RDONLY`, mapped `PROT_READ`).
+pub(super) fn open_read_only(address: &SegmentAddress, name: &str) -> Result<Mapped> {
+    let fd = mman::shm_open(name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|errno| errno_error(address, "shm_open", errno))?;
+    fd::open_read_only(address, File::from(fd))
+}
+
 pub(super) fn remove(address: &SegmentAddress, name: &str) -> Result<()> {
     mman::shm_unlink(name).map_err(|errno| errno_error(address, "shm_unlink", errno))
 }

@@ -96,7 +96,7 @@ pub(super) fn create(
         return Err(io_error(address, "shmget", io::Error::last_os_error()));
     }
     crash_point(Step::AfterOpen);
-    let mapped = set_access(address, id, access).and_then(|()| attach(address, id, size));
+    let mapped = set_access(address, id, access).and_then(|()| attach(address, id, size, 0));
     let mapped = match mapped {
         Ok(mapped) => mapped,
         Err(error) => {
@@ -118,6 +118,15 @@ pub(super) fn create(
 
 /// Attaches an existing segment, refusing anything smaller than a header.
 pub(super) fn open(address: &SegmentAddress, key: &SysVKey) -> Result<Mapped> {
+    open_with(address, key, 0)
+}
+
+/// Attaches an existing segment read-only (`SHM_RDONLY`).
+pub(super) fn open_read_only(address: &SegmentAddress, key: &SysVKey) -> Result<Mapped> {
+    open_with(address, key, libc::SHM_RDONLY)
+}
+
+fn open_with(address: &SegmentAddress, key: &SysVKey, flags: libc::c_int) -> Result<Mapped> {
     let key = resolve_key(address, key)?;
     // SAFETY: shmget takes plain integers.
     let id = unsafe { libc::shmget(key, 0, 0) };
@@ -128,7 +137,7 @@ pub(super) fn open(address: &SegmentAddress, key: &SysVKey) -> Result<Mapped> {
     if size < HEADER_SIZE {
         return Err(too_small(address, size as u64));
     }
-    attach(address, id, size)
+    attach(address, id, size, flags)
 }
 
 /// Marks the segment for removal; attached processes keep it until they
@@ -227,10 +236,16 @@ fn set_access(address: &SegmentAddress, id: libc::c_int, access: Access) -> Resu
     Ok(())
 }
 
-fn attach(address: &SegmentAddress, id: libc::c_int, size: usize) -> Result<Mapped> {
+/// Attaches segment `id`; `flags` is 0 or `SHM_RDONLY`.
+fn attach(
+    address: &SegmentAddress,
+    id: libc::c_int,
+    size: usize,
+    flags: libc::c_int,
+) -> Result<Mapped> {
     // SAFETY: shmat picks a fresh address for the segment; it aliases no
     // Rust object and is detached only in SysVSegment's Drop.
-    let base = unsafe { libc::shmat(id, std::ptr::null(), 0) };
+    let base = unsafe { libc::shmat(id, std::ptr::null(), flags) };
     if base as isize == -1 {
         return Err(io_error(address, "shmat", io::Error::last_os_error()));
     }
