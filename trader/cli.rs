@@ -30,7 +30,7 @@ Instruments for a class (each has its own --help):
   trader watch                            live board of rates and trades; q leaves
   trader stress --procs 4 --trades 10000  many traders at once, then the audit
   trader stress --unlocked ...            the textbook race, on a market of its own
-  trader bench                            shared memory against message passing
+  trader bench --plot bench.svg           shared memory against its rivals, plotted
   trader completions bash|zsh|fish        a completion script; `trader man`: the manual
 
 Exit status: 0 all commands succeeded, 1 a command was refused,
@@ -86,7 +86,8 @@ pub enum Instrument {
     Stress(StressArgs),
     /// A live board of rates, stock, cash and the latest trades.
     Watch(WatchArgs),
-    /// Shared memory against message passing, side by side.
+    /// Shared memory against its rivals (the C loop, SQLite, Redis,
+    /// message passing), side by side.
     Bench(BenchArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, ...).
     #[command(after_help = "Examples:
@@ -102,6 +103,9 @@ pub enum Instrument {
     /// One process of a stress run (internal).
     #[command(hide = true)]
     StressWorker(StressWorkerArgs),
+    /// One process of the C-loop, SQLite or Redis benchmark (internal).
+    #[command(hide = true)]
+    BenchWorker(bench::worker::WorkerArgs),
     /// The message-passing benchmark's server (internal).
     #[command(hide = true)]
     Serve(SocketArgs),
@@ -222,6 +226,9 @@ pub struct BenchArgs {
     /// A short smoke run instead of the full one.
     #[arg(long)]
     pub quick: bool,
+    /// Also draw trades/s against process count into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// `trader serve` and `trader mp-client`: the message-passing benchmark's
@@ -281,23 +288,22 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
             Err(error) => fail(&error, "watch", json),
         },
         Instrument::Bench(options) => {
-            let size = if options.quick {
-                bench::BenchSize::QUICK
-            } else {
-                bench::BenchSize::FULL
-            };
-            match bench::run(&trader_exe(), size, |step| eprintln!("running {step}...")) {
-                Ok(rows) => {
+            match bench::command(&trader_exe(), options.quick, options.plot.as_deref()) {
+                Ok(results) => {
                     if json {
-                        print_line(&Envelope::success("bench", bench::Rows { rows }).to_json());
+                        print_line(&Envelope::success("bench", &results).to_json());
                     } else {
-                        print_line(&bench::table(&rows));
+                        print_line(&bench::table(&results.rows));
                     }
                     ExitStatus::Success
                 }
                 Err(error) => fail(&error, "bench", json),
             }
         }
+        Instrument::BenchWorker(worker) => match bench::worker::run(worker) {
+            Ok(_) => ExitStatus::Success,
+            Err(error) => fail(&error, "bench-worker", false),
+        },
         Instrument::Completions { shell } => {
             clap_complete::generate(
                 *shell,

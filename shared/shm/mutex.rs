@@ -104,7 +104,7 @@ extern "C" {
 /// it. Nothing outside `shm` can reach a `RobustMutex` (the field that
 /// holds it is private to `shm`); inside, the only callers are
 /// [`super::Mapping`], whose type states keep both rules, and
-/// [`HeapMutex`], which owns its mutex.
+/// `BaselineSegment`, which keeps them the same way (see `baseline`).
 #[repr(C)]
 pub struct RobustMutex {
     inner: UnsafeCell<libc::pthread_mutex_t>,
@@ -380,28 +380,6 @@ impl Drop for MutexGuard<'_> {
         }
         // SAFETY: this thread locked the mutex when the guard was made.
         unsafe { libc::pthread_mutex_unlock(self.mutex.inner.get()) };
-    }
-}
-
-/// A robust mutex on this process's heap: the benchmarks' baseline for what
-/// the lock alone costs, with no segment around it.
-pub(crate) struct HeapMutex(Box<RobustMutex>);
-
-impl HeapMutex {
-    pub(crate) fn new() -> io::Result<HeapMutex> {
-        let mutex = Box::new(RobustMutex {
-            // All-zero bytes are a valid `pthread_mutex_t` value (glibc's
-            // PTHREAD_MUTEX_INITIALIZER); `init` below sets it up properly.
-            inner: UnsafeCell::new(zeroed_mutex()),
-        });
-        // SAFETY: the mutex was just made and nothing else can reach it.
-        unsafe { mutex.init()? };
-        Ok(HeapMutex(mutex))
-    }
-
-    pub(crate) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
-        // `new` initialized it, and it is never re-initialized.
-        self.0.lock()
     }
 }
 
