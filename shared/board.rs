@@ -1,85 +1,383 @@
-//! The text of `trader watch`'s board: a header line, the rates and the
-//! latest trades. It is plain text built from the library's own tables, so
-//! it is tested without a terminal; the `trader` binary only draws it.
+//! The text of `trader watch`'s board, fitted to a terminal of a given size.
+//!
+//! A projector at 80x24 must always show the title, the rates and the
+//! stock, so those come first; the leaders (accounts ranked by net worth)
+//! and the latest trades share the rows left, and every line is trimmed to
+//! the width. A big terminal gets more leaders and trades. Each quote shows
+//! which way it last moved. It is plain text (with optional colour) built
+//! here, so it is tested without a terminal; the `trader` binary only draws
+//! the lines.
 #![forbid(unsafe_code)]
 
 use crate::error::Result;
-use crate::market::Exchange;
-use crate::render::{rates_table, tape_table};
+use crate::market::{Exchange, Portfolio, Rate, Status, TapeRow, TAPE_LEN};
+use crate::money::Price;
+use crate::render::spread;
+use crate::table::{paint, Align, Cell, Paint, Table};
 
-/// The board for `exchange`, with at most `trades_shown` trades, newest
-/// first. Fails, as every command does, when the exchange was removed,
-/// replaced or truncated.
-pub fn board(exchange: &Exchange, trades_shown: usize) -> Result<String> {
-    exchange.check_backing()?;
-    let status = exchange.status()?;
-    let mut tape = exchange.tape(trades_shown, None)?;
-    tape.reverse();
-    let mut text = format!(
-        "shm-exchange {}   trades {}   cash {}   accounts {}/{}   (q quits)\n\n",
-        status.address, status.trades, status.cash, status.accounts, status.account_capacity
-    );
-    text.push_str(&rates_table(&status.currencies).render(false));
-    text.push_str("\n\nLATEST TRADES\n");
-    if tape.is_empty() {
-        text.push_str("(none yet)\n");
-    } else {
-        text.push_str(&tape_table(&tape).render(false));
-        text.push('\n');
+/// Terminal columns and rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub width: usize,
+    pub height: usize,
+}
+
+/// Which way a currency's quote last moved, and by how much its sell
+/// price changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    Unchanged,
+    Up(Price),
+    Down(Price),
+}
+
+/// What one frame shows, read from the exchange.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub status: Status,
+    /// Richest first.
+    pub leaders: Vec<Portfolio>,
+    /// Newest first.
+    pub trades: Vec<TapeRow>,
+}
+
+impl Snapshot {
+    /// Reads a frame's worth: the status, every account and the last
+    /// `trades` trades. Fails, as every command does, when the exchange
+    /// was removed, replaced or truncated.
+    pub fn read(exchange: &Exchange, trades: usize) -> Result<Snapshot> {
+        let status = exchange.status()?;
+        let mut leaders = exchange.traders()?;
+        leaders.sort_by(|a, b| b.net_worth.cmp(&a.net_worth));
+        let mut trades = exchange.tape(trades.min(TAPE_LEN), None)?;
+        trades.reverse();
+        Ok(Snapshot {
+            status,
+            leaders,
+            trades,
+        })
     }
-    Ok(text)
+}
+
+/// A live board: remembers each quote between frames, to show its moves.
+#[derive(Debug)]
+pub struct Board {
+    /// At most this many trades, however tall the terminal.
+    max_trades: usize,
+    quotes: Vec<(String, Price, Price)>,
+    moves: Vec<(String, Move)>,
+}
+
+impl Board {
+    /// A board showing at most `max_trades` trades.
+    pub fn new(max_trades: usize) -> Board {
+        Board {
+            max_trades,
+            quotes: Vec::new(),
+            moves: Vec::new(),
+        }
+    }
+
+    /// The next frame for `exchange` at `size`: at most `size.height`
+    /// lines, none wider than `size.width` visible columns.
+    pub fn frame(&mut self, exchange: &Exchange, size: Size, colour: bool) -> Result<Vec<String>> {
+        let snapshot = Snapshot::read(exchange, size.height.min(self.max_trades))?;
+        self.note_quotes(&snapshot.status.currencies);
+        Ok(self.lay_out(&snapshot, size, colour))
+    }
+
+    /// Records the quotes of a frame. A quote that changed gets a new
+    /// move; one that did not keeps its last move, so an arrow stays up
+    /// until the price moves again.
+    pub fn note_quotes(&mut self, rates: &[Rate]) {
+        for rate in rates {
+            let before = self.quotes.iter().find(|(name, ..)| *name == rate.name);
+            let moved = match before {
+                Some((_, sell, buy)) if (*sell, *buy) != (rate.sell, rate.buy) => {
+                    let change = rate.sell.ten_thousandths() - sell.ten_thousandths();
+                    let by = Price::from_ten_thousandths(change.abs());
+                    Some(if change >= 0 {
+                        Move::Up(by)
+                    } else {
+                        Move::Down(by)
+                    })
+                }
+                _ => None,
+            };
+            if let Some(moved) = moved {
+                self.moves.retain(|(name, _)| *name != rate.name);
+                self.moves.push((rate.name.clone(), moved));
+            }
+        }
+        self.quotes = rates
+            .iter()
+            .map(|rate| (rate.name.clone(), rate.sell, rate.buy))
+            .collect();
+    }
+
+    fn move_of(&self, currency: &str) -> Move {
+        self.moves
+            .iter()
+            .find(|(name, _)| name == currency)
+            .map_or(Move::Unchanged, |(_, moved)| *moved)
+    }
+
+    /// Lays a snapshot out: the title, the rates with their stock and
+    /// moves, then the leaders and the latest trades in the rows left.
+    pub fn lay_out(&self, snapshot: &Snapshot, size: Size, colour: bool) -> Vec<String> {
+        let status = &snapshot.status;
+        let mut lines = vec![
+            paint(&title(status, size.width), Paint::Header, colour),
+            String::new(),
+        ];
+        lines.extend(lines_of(&self.rates_table(&status.currencies), colour));
+
+        let left = size.height.saturating_sub(lines.len());
+        let (leaders_shown, trades_shown) = share_rows(left, snapshot.leaders.len());
+        let trades_shown = trades_shown.min(self.max_trades);
+        if leaders_shown > 0 {
+            lines.push(String::new());
+            lines.push(paint("LEADERS", Paint::Header, colour));
+            let leaders = &snapshot.leaders[..leaders_shown.min(snapshot.leaders.len())];
+            lines.extend(section(
+                leaders,
+                |rows| leaders_table(rows, size.width, colour),
+                colour,
+            ));
+        }
+        if trades_shown > 0 {
+            lines.push(String::new());
+            lines.push(paint("LATEST TRADES", Paint::Header, colour));
+            let trades = &snapshot.trades[..trades_shown.min(snapshot.trades.len())];
+            lines.extend(section(
+                trades,
+                |rows| trades_table(rows, size.width),
+                colour,
+            ));
+        }
+        lines.truncate(size.height);
+        lines
+            .iter()
+            .map(|line| fit_width(line, size.width))
+            .collect()
+    }
+
+    fn rates_table(&self, rates: &[Rate]) -> Table {
+        let mut table = Table::new(&[
+            ("CURRENCY", Align::Left),
+            ("SELL", Align::Right),
+            ("BUY", Align::Right),
+            ("MOVE", Align::Left),
+            ("SPREAD %", Align::Right),
+            ("STOCK", Align::Right),
+        ]);
+        for rate in rates {
+            let (moved, paint_as) = match self.move_of(&rate.name) {
+                Move::Unchanged => (String::new(), None),
+                Move::Up(by) => (format!("▲ {by}"), Some(Paint::Gain)),
+                Move::Down(by) => (format!("▼ {by}"), Some(Paint::Loss)),
+            };
+            let (_, percent) = spread(rate.sell, rate.buy);
+            table.row(vec![
+                Cell::plain(&rate.name),
+                Cell::painted(rate.sell, paint_as),
+                Cell::painted(rate.buy, paint_as),
+                Cell::painted(moved, paint_as),
+                Cell::plain(percent),
+                Cell::plain(rate.stock),
+            ]);
+        }
+        table
+    }
+}
+
+/// The board of a fresh [`Board`], without colour, as one string.
+pub fn board(exchange: &Exchange, width: usize, height: usize) -> Result<String> {
+    let lines = Board::new(TAPE_LEN).frame(exchange, Size { width, height }, false)?;
+    Ok(lines.join("\n"))
+}
+
+/// The exchange and its counts, as many of them as fit whole after the
+/// address (which is cut if even it does not fit).
+fn title(status: &Status, width: usize) -> String {
+    let mut title = format!("shm-exchange {}", status.address);
+    let details = [
+        format!("trades {}", status.trades),
+        format!("cash {}", status.cash),
+        format!("accounts {}/{}", status.accounts, status.account_capacity),
+        "q quits".to_owned(),
+    ];
+    for detail in details {
+        if title.chars().count() + 3 + detail.chars().count() <= width {
+            title.push_str("   ");
+            title.push_str(&detail);
+        }
+    }
+    title
+}
+
+/// Rows a section takes besides its data rows: a blank line, its title and
+/// its column headers.
+const SECTION_OVERHEAD: usize = 3;
+
+/// Splits `left` rows between the leaders and the trades, as counts of
+/// data rows (an empty section still takes one row, to say so). The
+/// leaders get up to a third of the data rows, never more than there are
+/// accounts; the trades get the rest.
+fn share_rows(left: usize, accounts: usize) -> (usize, usize) {
+    let both = left.saturating_sub(2 * SECTION_OVERHEAD);
+    if both >= 2 {
+        let leaders = (both / 3).clamp(1, accounts.max(1));
+        return (leaders, both - leaders);
+    }
+    // Room for one section only: the trades are what moves.
+    (0, left.saturating_sub(SECTION_OVERHEAD).min(1))
+}
+
+/// A section's lines: its table, or a line saying it is empty.
+fn section<T>(rows: &[T], table: impl FnOnce(&[T]) -> Table, colour: bool) -> Vec<String> {
+    if rows.is_empty() {
+        return vec![paint("(none yet)", Paint::Dim, colour)];
+    }
+    lines_of(&table(rows), colour)
+}
+
+fn lines_of(table: &Table, colour: bool) -> Vec<String> {
+    table.render(colour).lines().map(str::to_owned).collect()
+}
+
+/// Account names are cut to this many characters on a narrow board.
+const NARROW_NAME: usize = 12;
+/// A board at least this wide shows names whole, and more columns.
+const WIDE: usize = 120;
+
+fn short_name(name: &str, width: usize) -> String {
+    if width >= WIDE || name.chars().count() <= NARROW_NAME {
+        return name.to_owned();
+    }
+    let mut short: String = name.chars().take(NARROW_NAME - 1).collect();
+    short.push('…');
+    short
+}
+
+fn leaders_table(leaders: &[Portfolio], width: usize, colour: bool) -> Table {
+    let wide = width >= WIDE;
+    let mut columns = vec![
+        ("#", Align::Right),
+        ("ACCOUNT", Align::Left),
+        ("NET WORTH", Align::Right),
+        ("PROFIT", Align::Right),
+    ];
+    if wide {
+        columns.extend([("BALANCE", Align::Right), ("HOLDINGS", Align::Left)]);
+    }
+    let mut table = Table::new(&columns);
+    for (rank, leader) in leaders.iter().enumerate() {
+        let profit = leader.profit;
+        let mut row = vec![
+            Cell::plain(rank + 1),
+            Cell::painted(
+                short_name(&leader.name, width),
+                (rank == 0 && colour).then_some(Paint::Header),
+            ),
+            Cell::plain(leader.net_worth),
+            Cell::painted(
+                profit,
+                match profit.hundredths().signum() {
+                    1 => Some(Paint::Gain),
+                    -1 => Some(Paint::Loss),
+                    _ => None,
+                },
+            ),
+        ];
+        if wide {
+            let held: Vec<String> = leader
+                .holdings
+                .iter()
+                .filter(|(_, amount)| amount.is_positive())
+                .map(|(name, amount)| format!("{amount} {name}"))
+                .collect();
+            row.push(Cell::plain(leader.balance));
+            row.push(Cell::plain(held.join(", ")));
+        }
+        table.row(row);
+    }
+    table
+}
+
+fn trades_table(trades: &[TapeRow], width: usize) -> Table {
+    let mut table = Table::new(&[
+        ("SEQ", Align::Right),
+        ("ACCOUNT", Align::Left),
+        ("SIDE", Align::Left),
+        ("CURRENCY", Align::Left),
+        ("AMOUNT", Align::Right),
+        ("PRICE", Align::Right),
+        ("TOTAL", Align::Right),
+    ]);
+    for trade in trades {
+        let (side, paint_as) = match trade.side {
+            crate::Side::Buy => ("buy", Paint::Gain),
+            crate::Side::Sell => ("sell", Paint::Loss),
+        };
+        table.row(vec![
+            Cell::plain(trade.seq),
+            Cell::plain(short_name(&trade.account, width)),
+            Cell::painted(side, Some(paint_as)),
+            Cell::plain(&trade.currency),
+            Cell::plain(trade.amount),
+            Cell::plain(trade.price),
+            Cell::plain(trade.total),
+        ]);
+    }
+    table
+}
+
+/// `line` cut to `width` visible characters. ANSI colour sequences take
+/// no columns; a cut inside a coloured run resets the colour.
+pub fn fit_width(line: &str, width: usize) -> String {
+    let mut fitted = String::with_capacity(line.len());
+    let mut shown = 0;
+    let mut coloured = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            fitted.push(c);
+            for code in chars.by_ref() {
+                fitted.push(code);
+                if code.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            coloured = true;
+            continue;
+        }
+        if shown == width {
+            if coloured {
+                fitted.push_str("\x1b[0m");
+            }
+            return fitted;
+        }
+        fitted.push(c);
+        shown += 1;
+    }
+    fitted
+}
+
+/// Visible columns of `line`, not counting ANSI colour sequences.
+pub fn visible_width(line: &str) -> usize {
+    let mut width = 0;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|code| code.is_ascii_alphabetic());
+        } else {
+            width += 1;
+        }
+    }
+    width
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{MarketConfig, Money, SegmentAddress, Side};
-
-    #[test]
-    fn the_board_shows_rates_and_the_newest_trade_first() {
-        let address: SegmentAddress = format!("posix:/shmx-board-{}", std::process::id())
-            .parse()
-            .unwrap();
-        struct Remove<'a>(&'a SegmentAddress);
-        impl Drop for Remove<'_> {
-            fn drop(&mut self) {
-                let _ = Exchange::remove(self.0);
-            }
-        }
-        let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
-        let _remove = Remove(&address);
-        let empty = board(&exchange, 5).unwrap();
-        assert!(empty.contains("trades 0"), "{empty}");
-        assert!(empty.contains("LATEST TRADES\n(none yet)"), "{empty}");
-
-        let ann = exchange.open_account("ann").unwrap();
-        let pound = exchange.currency("POUND").unwrap();
-        exchange
-            .trade(ann, Side::Buy, pound, Money::from_hundredths(250))
-            .unwrap();
-        exchange
-            .trade(ann, Side::Sell, pound, Money::from_hundredths(100))
-            .unwrap();
-        let text = board(&exchange, 5).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].contains("trades 2"), "{text}");
-        assert!(lines[0].contains("accounts 1/64"), "{text}");
-        assert!(
-            lines
-                .iter()
-                .any(|line| line.starts_with("POUND") && line.contains("33.25")),
-            "{text}"
-        );
-        let trades = text.split("LATEST TRADES\n").nth(1).unwrap();
-        let rows: Vec<&str> = trades.lines().collect();
-        assert!(rows[0].starts_with("SEQ"), "{text}");
-        assert!(
-            rows[1].contains("sell") && rows[1].contains("33.24"),
-            "{text}"
-        );
-        assert!(
-            rows[2].contains("buy") && rows[2].contains("83.13"),
-            "{text}"
-        );
-    }
-}
+#[path = "board_test.rs"]
+mod tests;

@@ -18,7 +18,9 @@
 //!   hints offer;
 //! - [`board`] and [`stress`]: the classroom instruments' library half,
 //!   the watch board's text and the stress workers' trading;
-//! - [`exit`]: the exit statuses every program answers with.
+//! - [`exit`]: the exit statuses every program answers with;
+//! - [`trace`]: `--trace`, the system calls and protocol steps behind
+//!   each command, free when off.
 //!
 //! There is no terminal or command-line code here: the `trader` and
 //! `exchange-init` binaries own the command lines, the line editor, the
@@ -45,6 +47,7 @@ pub mod suggest;
 pub mod table;
 #[doc(hidden)]
 pub mod testing;
+pub mod trace;
 
 pub use address::SegmentAddress;
 pub use command::{parse, Command, Reply, Session};

@@ -22,6 +22,7 @@ Examples:
   trader                                  interactive, as $USER, on the default exchange
   trader --name alice buy DOLLAR 10       one command, then exit
   trader --json rates                     one JSON object
+  trader --trace buy DOLLAR 1             and the system calls behind it, on stderr
   printf 'buy EURO 1\\nportfolio\\n' | trader --name bob
   trader --segment posix:/class --script orders.txt
 
@@ -50,6 +51,10 @@ pub struct TraderArgs {
     /// Read commands from FILE, one a line.
     #[arg(long, value_name = "FILE", conflicts_with = "command")]
     pub script: Option<PathBuf>,
+    /// Show on stderr the system calls and protocol steps behind each
+    /// command: the attach, the lock and its wait, the redo record.
+    #[arg(long)]
+    pub trace: bool,
     /// One command to run, e.g. `buy DOLLAR 10`.
     #[arg(
         trailing_var_arg = true,
@@ -133,8 +138,8 @@ struct StressWorkerArgs {
     after_help = "Keys: q, Esc or Ctrl-C leave."
 )]
 pub struct WatchArgs {
-    /// How many of the latest trades to show.
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// At most this many of the latest trades (default: as many as fit).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub trades: u16,
 }
 
@@ -268,6 +273,11 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<ExitStatus> {
 /// `trader`'s whole program, after clap: an instrument, or trading in
 /// one of the three modes (script, one-shot, REPL).
 pub fn run(args: TraderArgs) -> ExitStatus {
+    if args.trace {
+        shm_exchange::trace::enable(|line| {
+            let _ = writeln!(io::stderr().lock(), "{line}");
+        });
+    }
     let fail = |error: &Error| {
         if args.json {
             print_line(&render::error(error, Style::Json));

@@ -9,6 +9,7 @@ mod bench;
 mod cli;
 mod repl;
 mod serve;
+mod stop;
 mod stress;
 mod watch;
 

@@ -52,6 +52,7 @@ use crate::fault::{crash_point, Step};
 use crate::money::Money;
 use crate::shm::layout::{kind, redo, state, AccountSlot, Header, RedoRecord, TAPE_LEN};
 use crate::shm::MutexGuard;
+use crate::trace;
 
 use super::rules::Outcome;
 
@@ -96,11 +97,19 @@ impl Exchange {
     /// the mutex consistent (see the module doc), then reports the failure.
     #[inline]
     pub(super) fn lock_any_state(&self) -> Result<Locked<'_>> {
+        let asked = trace::start_timer();
         let mut guard = self.mapping.lock().map_err(|error| Error::Lock {
             address: self.address.to_string(),
             reason: error.to_string(),
         })?;
+        if let Some(asked) = asked {
+            crate::trace!(
+                "lock: pthread_mutex_lock (robust, process-shared) took {}",
+                trace::human(asked.elapsed())
+            );
+        }
         if guard.owner_died() {
+            crate::trace!("lock: EOWNERDEAD, its owner died holding it: replay its redo record");
             let header = self.header();
             let repaired = replay(
                 header,
@@ -119,6 +128,12 @@ impl Exchange {
             exchange: self,
             _guard: guard,
         })
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        crate::trace!("unlock: pthread_mutex_unlock");
     }
 }
 
@@ -152,6 +167,7 @@ impl<'a> Locked<'a> {
         entry.amount.store(trade.amount.hundredths(), Relaxed);
         entry.price.store(outcome.price.ten_thousandths(), Relaxed);
         entry.total.store(outcome.total.hundredths(), Relaxed);
+        crate::trace!("journal: tape entry #{seq} written (readers skip it until published)");
 
         // 1. The whole outcome into the redo record, then publish it.
         let values = TradeValues {
@@ -174,12 +190,21 @@ impl<'a> Locked<'a> {
         record.state.store(redo::PENDING, Release);
         // No store below may be moved above the publication.
         fence(Release);
+        crate::trace!(
+            "journal: redo record #{seq} published (PENDING): stock {}, holding {}, balance {}, cash {}",
+            outcome.after.stock,
+            outcome.after.holding,
+            outcome.after.balance,
+            outcome.after.cash
+        );
         crash_point(Step::AfterRedo);
 
         // 2. Apply it. 3. Clear it.
         apply_trade(header, trade.slot, &values, true);
+        crate::trace!("journal: applied: stock, holding, balance, cash, then trade_seq = {seq}");
         record.state.store(redo::IDLE, Release);
         watchers::announce_change(header);
+        crate::trace!("journal: redo record cleared (IDLE), change counter bumped");
         Ok(())
     }
 }

@@ -126,9 +126,26 @@ pub(super) fn open(
             Err((_, errno)) => return Err(errno_error(address, "flock", errno)),
         },
     };
+    crate::trace!(
+        "flock(fd {}, {}): {}",
+        file.as_raw_fd(),
+        if sole { "LOCK_EX" } else { "LOCK_SH" },
+        if sole {
+            "nobody else has it open"
+        } else {
+            "shared with the other attached processes"
+        }
+    );
     let metadata = file
         .metadata()
         .map_err(|error| io_error(address, "fstat", error))?;
+    crate::trace!(
+        "fstat(fd {}) = {} bytes, mode {:04o}, uid {}",
+        file.as_raw_fd(),
+        metadata.len(),
+        metadata.mode() & 0o777,
+        metadata.uid()
+    );
     if metadata.file_type().is_char_device() || metadata.file_type().is_block_device() {
         return Err(Error::NotAnExchange {
             address: address.to_string(),
@@ -183,6 +200,11 @@ fn map_fd(address: &SegmentAddress, file: Flock<File>, size: usize) -> Result<Ma
         )
     }
     .map_err(|errno| errno_error(address, "mmap", errno))?;
+    crate::trace!(
+        "mmap(NULL, {size}, PROT_READ|PROT_WRITE, MAP_SHARED, fd {}, 0) = {:p}",
+        file.as_raw_fd(),
+        base
+    );
     let base = base.cast::<u8>();
     Ok(Mapped {
         base,

@@ -40,6 +40,11 @@ pub(super) fn open(address: &SegmentAddress, path: &Path) -> Result<(Mapped, boo
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|error| io_error(address, "opening the file", error))?;
+    crate::trace!(
+        "open({}, O_RDWR|O_NOFOLLOW) = fd {}",
+        path.display(),
+        std::os::fd::AsRawFd::as_raw_fd(&file)
+    );
     let is_file = file
         .metadata()
         .map_err(|error| io_error(address, "fstat", error))?

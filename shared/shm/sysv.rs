@@ -104,7 +104,16 @@ pub(super) fn open(address: &SegmentAddress, key: &SysVKey) -> Result<Mapped> {
     if id < 0 {
         return Err(io_error(address, "shmget", io::Error::last_os_error()));
     }
-    let size = stat(address, id)?.shm_segsz;
+    crate::trace!("shmget(key {key:#x}, 0, 0) = id {id} (see ipcs -m)");
+    let stat = stat(address, id)?;
+    crate::trace!(
+        "shmctl(id {id}, IPC_STAT) = {} bytes, mode {:04o}, uid {}, {} attached",
+        stat.shm_segsz,
+        stat.shm_perm.mode & 0o777,
+        stat.shm_perm.uid,
+        stat.shm_nattch
+    );
+    let size = stat.shm_segsz;
     if size < HEADER_SIZE {
         return Err(too_small(address, size as u64));
     }
@@ -199,6 +208,7 @@ fn attach(address: &SegmentAddress, id: libc::c_int, size: usize) -> Result<Mapp
     if base as isize == -1 {
         return Err(io_error(address, "shmat", io::Error::last_os_error()));
     }
+    crate::trace!("shmat(id {id}, NULL, 0) = {base:p}");
     let base = NonNull::new(base.cast::<u8>()).ok_or_else(|| too_small(address, 0))?;
     Ok(Mapped {
         base,
