@@ -48,7 +48,7 @@ impl Snapshot {
     pub fn read(exchange: &Exchange, trades: usize) -> Result<Snapshot> {
         let status = exchange.status()?;
         let mut leaders = exchange.traders()?;
-        leaders.sort_by(|a, b| b.net_worth.cmp(&a.net_worth));
+        leaders.sort_by_key(|leader| std::cmp::Reverse(leader.net_worth));
         let mut trades = exchange.tape(trades.min(TAPE_LEN), None)?;
         trades.reverse();
         Ok(Snapshot {

@@ -128,7 +128,11 @@ fn draw_until_stopped(
         // Read the counter before the copy: a change made while drawing
         // makes the wait below return at once.
         let seen = exchange.change_seq();
-        let (width, height) = terminal::size().map_err(terminal_error)?;
+        let (width, height) = match terminal::size().map_err(terminal_error)? {
+            // A terminal that reports no size (a bare pty) gets the classic one.
+            (0, _) | (_, 0) => (80, 24),
+            size => size,
+        };
         let size = Size {
             width: usize::from(width),
             height: usize::from(height),
