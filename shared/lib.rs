@@ -16,8 +16,9 @@
 //!   its output (one [`table`] renderer, one JSON [`envelope`]), and the
 //!   script and one-shot drivers; [`complete`]: what the REPL's Tab and
 //!   hints offer;
-//! - [`board`] and [`stress`]: the classroom instruments' library half,
-//!   the watch board's text and the stress workers' trading;
+//! - [`board`], [`follow`] and [`stress`]: the classroom instruments'
+//!   library half: the watch board's text fitted to a terminal, the new
+//!   tape entries `follow` prints, and the stress workers' trading;
 //! - [`exit`]: the exit statuses every program answers with;
 //! - [`trace`]: `--trace`, the system calls and protocol steps behind
 //!   each command, free when off.
@@ -37,6 +38,7 @@ pub mod envelope;
 pub mod error;
 pub mod exit;
 pub mod fault;
+pub mod follow;
 pub mod market;
 pub mod money;
 pub mod names;

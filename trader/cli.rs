@@ -15,7 +15,7 @@ use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
 use shm_exchange::{Error, Exchange, ExitStatus, SegmentAddress, Session};
 
-use crate::{bench, repl, serve, stress, watch};
+use crate::{bench, follow, repl, serve, stress, watch};
 
 const TRADER_EXAMPLES: &str = "\
 Examples:
@@ -27,7 +27,8 @@ Examples:
   trader --segment posix:/class --script orders.txt
 
 Instruments for a class (each has its own --help):
-  trader watch                            live board of rates and trades; q leaves
+  trader watch                            live board of rates, leaders and trades; q leaves
+  trader follow [--json]                  every trade as it happens, like tail -f
   trader stress --procs 4 --trades 10000  many traders at once, then the audit
   trader stress --unlocked ...            the textbook race, on a segment of its own
   trader bench                            shared memory against message passing
@@ -143,6 +144,25 @@ pub struct WatchArgs {
     pub trades: u16,
 }
 
+/// `trader follow`: the tape as it grows.
+#[derive(Debug, Parser)]
+#[command(
+    name = "trader follow",
+    bin_name = "trader follow",
+    after_help = "Prints every trade and instructor action as it happens, like tail -f,
+and says how many it missed if more than the tape's 256 went by unseen.
+Ctrl-C stops.
+
+Examples:
+  trader follow
+  trader follow --json | jq -c 'select(.currency == \"EURO\")'"
+)]
+pub struct FollowArgs {
+    /// One JSON object a line: an entry, or {\"gap\": N} for missed ones.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `trader bench`: every benchmark, side by side.
 #[derive(Debug, Parser)]
 #[command(name = "trader bench", bin_name = "trader bench")]
@@ -224,6 +244,15 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<ExitStatus> {
         "watch" => match WatchArgs::try_parse_from(words) {
             Ok(watch) => match Exchange::attach(&args.segment)
                 .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
+            {
+                Ok(status) => status,
+                Err(error) => fail(error),
+            },
+            Err(error) => usage(error),
+        },
+        "follow" => match FollowArgs::try_parse_from(words) {
+            Ok(options) => match Exchange::attach(&args.segment)
+                .and_then(|exchange| follow::run_follow(&exchange, options.json || args.json))
             {
                 Ok(status) => status,
                 Err(error) => fail(error),
