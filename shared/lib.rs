@@ -19,6 +19,7 @@
 //! - [`board`], [`follow`] and [`stress`]: the classroom instruments'
 //!   library half: the watch board's text fitted to a terminal, the new
 //!   tape entries `follow` prints, and the stress workers' trading;
+//!   [`ticker`]: the seeded random walk of live prices;
 //! - [`exit`]: the exit statuses every program answers with;
 //! - [`trace`]: `--trace`, the system calls and protocol steps behind
 //!   each command, free when off.
@@ -49,6 +50,7 @@ pub mod suggest;
 pub mod table;
 #[doc(hidden)]
 pub mod testing;
+pub mod ticker;
 pub mod trace;
 
 pub use address::SegmentAddress;

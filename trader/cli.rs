@@ -15,7 +15,7 @@ use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
 use shm_exchange::{Error, Exchange, ExitStatus, SegmentAddress, Session};
 
-use crate::{bench, follow, repl, serve, stress, watch};
+use crate::{bench, follow, repl, serve, stress, ticker, watch};
 
 const TRADER_EXAMPLES: &str = "\
 Examples:
@@ -29,6 +29,7 @@ Examples:
 Instruments for a class (each has its own --help):
   trader watch                            live board of rates, leaders and trades; q leaves
   trader follow [--json]                  every trade as it happens, like tail -f
+  trader ticker --every 2 --step 1        live prices, a seeded random walk (owner only)
   trader stress --procs 4 --trades 10000  many traders at once, then the audit
   trader stress --unlocked ...            the textbook race, on a segment of its own
   trader bench                            shared memory against message passing
@@ -163,6 +164,30 @@ pub struct FollowArgs {
     pub json: bool,
 }
 
+/// `trader ticker`: live prices.
+#[derive(Debug, Parser)]
+#[command(
+    name = "trader ticker",
+    bin_name = "trader ticker",
+    after_help = "Moves every quote by a seeded random walk, sell always above buy, until
+Ctrl-C. Only the exchange's owner (or root) may run it.
+
+Examples:
+  trader ticker
+  trader ticker --every 0.5 --step 2 --seed 42"
+)]
+pub struct TickerArgs {
+    /// Seconds between two moves.
+    #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = ticker::parse_every)]
+    pub every: std::time::Duration,
+    /// Largest move of one tick, in percent either way.
+    #[arg(long, default_value = "1", value_name = "PERCENT", value_parser = shm_exchange::ticker::Step::parse)]
+    pub step: shm_exchange::ticker::Step,
+    /// Seed of the walk; the same seed makes the same prices (default: a fresh one, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
 /// `trader bench`: every benchmark, side by side.
 #[derive(Debug, Parser)]
 #[command(name = "trader bench", bin_name = "trader bench")]
@@ -257,6 +282,22 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<ExitStatus> {
                 Ok(status) => status,
                 Err(error) => fail(error),
             },
+            Err(error) => usage(error),
+        },
+        "ticker" => match TickerArgs::try_parse_from(words) {
+            Ok(options) => {
+                let options = ticker::TickerOptions {
+                    every: options.every,
+                    step: options.step,
+                    seed: options.seed.unwrap_or_else(ticker::fresh_seed),
+                };
+                match Exchange::attach(&args.segment)
+                    .and_then(|exchange| ticker::run_ticker(&exchange, &options))
+                {
+                    Ok(status) => status,
+                    Err(error) => fail(error),
+                }
+            }
             Err(error) => usage(error),
         },
         "bench" => match BenchArgs::try_parse_from(words) {

@@ -12,6 +12,7 @@ mod repl;
 mod serve;
 mod stop;
 mod stress;
+mod ticker;
 mod watch;
 
 use clap::Parser;
