@@ -43,6 +43,7 @@ pub mod follow;
 pub mod market;
 pub mod money;
 pub mod names;
+pub mod redis;
 pub mod render;
 pub(crate) mod shm;
 pub mod stress;

@@ -61,11 +61,11 @@ impl Side {
 
 /// An account's slot in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccountId(u32);
+pub struct AccountId(pub(crate) u32);
 
 /// A currency's slot in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CurrencyId(usize);
+pub struct CurrencyId(pub(crate) usize);
 
 /// A currency's quote, which never changes after `exchange-init`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use shm_exchange::SegmentAddress;
 
+pub mod redis;
 pub mod streaming;
 pub mod users;
 

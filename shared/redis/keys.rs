@@ -1,0 +1,98 @@
+//! The key schema: every key of a market, and the fields of its hashes.
+//! All of them contain `{NAME}`, so Redis Cluster puts them in one slot and
+//! one script may touch any of them.
+#![forbid(unsafe_code)]
+
+/// Written in `meta` so a key that merely has the right name is not taken
+/// for an exchange.
+pub const MAGIC: &str = "shm-exchange";
+/// The schema's version, bumped whenever a key or field changes meaning.
+pub const LAYOUT_VERSION: u32 = 1;
+/// `meta.state` while the market trades.
+pub const READY: &str = "ready";
+/// `meta.state` once `remove` or `replace` has begun: traders stop.
+pub const RETIRED: &str = "retired";
+
+/// Fields of the `meta` hash. Money is in hundredths, as a decimal integer.
+pub mod meta {
+    pub const MAGIC: &str = "magic";
+    pub const LAYOUT: &str = "layout";
+    /// Random per creation: a trader attached to a replaced market notices.
+    pub const EPOCH: &str = "epoch";
+    pub const STATE: &str = "state";
+    pub const OWNER_UID: &str = "owner_uid";
+    pub const CASH: &str = "cash";
+    pub const INITIAL_CASH: &str = "initial_cash";
+    pub const STARTING_BALANCE: &str = "starting_balance";
+    pub const CAPACITY: &str = "capacity";
+    pub const CURRENCIES: &str = "currencies";
+    pub const ACCOUNT_COUNT: &str = "account_count";
+    pub const TRADE_SEQ: &str = "trade_seq";
+    /// Bumped by the commit script itself on every change, and published.
+    pub const CHANGE_SEQ: &str = "change_seq";
+}
+
+/// Fields of a `currency:<i>` hash; prices in ten-thousandths.
+pub mod currency {
+    pub const NAME: &str = "name";
+    pub const SELL: &str = "sell";
+    pub const BUY: &str = "buy";
+    pub const STOCK: &str = "stock";
+    pub const INITIAL_STOCK: &str = "initial_stock";
+}
+
+/// Fields of an `account:<i>` hash, besides one [`holding`] per currency.
+pub mod account {
+    pub const NAME: &str = "name";
+    pub const BALANCE: &str = "balance";
+}
+
+/// The field of an account hash holding currency `index`.
+pub fn holding(index: usize) -> String {
+    format!("holding:{index}")
+}
+
+/// The names of one market's keys.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(name: &str) -> Keys {
+        Keys {
+            prefix: format!("exchange:{{{name}}}"),
+        }
+    }
+
+    /// Hash: identity, counters, cash (see [`meta`]).
+    pub fn meta(&self) -> String {
+        format!("{}:meta", self.prefix)
+    }
+
+    /// Hash: one currency's quote and stock (see [`currency`]).
+    pub fn currency(&self, index: usize) -> String {
+        format!("{}:currency:{index}", self.prefix)
+    }
+
+    /// Hash: account name to its index.
+    pub fn accounts(&self) -> String {
+        format!("{}:accounts", self.prefix)
+    }
+
+    /// Hash: one account's name, balance and holdings (see [`account`]).
+    pub fn account(&self, index: u32) -> String {
+        format!("{}:account:{index}", self.prefix)
+    }
+
+    /// List, newest first, capped at `TAPE_LEN`: `SEQ ACCOUNT SIDE
+    /// CURRENCY AMOUNT PRICE TOTAL`, numbers as integers.
+    pub fn tape(&self) -> String {
+        format!("{}:tape", self.prefix)
+    }
+
+    /// Pub/sub channel: the new change counter after every commit.
+    pub fn changes(&self) -> String {
+        format!("{}:changes", self.prefix)
+    }
+}

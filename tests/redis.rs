@@ -1,0 +1,541 @@
+//! The market on Redis, through the library: the same rules as the
+//! segment, refusals that change nothing, clear errors for bad addresses,
+//! wrong passwords, missing servers and foreign keys, and the same
+//! guarantees under contention, SIGKILL and a server restart.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::redis::RedisServer;
+use shm_exchange::config::{CurrencyConfig, MarketConfig};
+use shm_exchange::redis::{RedisAddress, RedisMarket};
+use shm_exchange::{Error, Money, Price, Side};
+
+/// Bound on any wait for another process.
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Set in a child process: `ADDRESS ACCOUNT ROUNDS` for `child_trader`.
+const CHILD_ENV: &str = "SHMX_REDIS_CHILD";
+
+fn money(text: &str) -> Money {
+    Money::parse(text).unwrap()
+}
+
+fn parse(address: &str) -> RedisAddress {
+    address.parse().unwrap()
+}
+
+fn create(server: &RedisServer) -> (String, RedisMarket) {
+    let address = server.unique_address();
+    let market = RedisMarket::create(&parse(&address), &MarketConfig::default()).unwrap();
+    (address, market)
+}
+
+fn stock(market: &RedisMarket, currency: &str) -> Money {
+    let rates = market.rates().unwrap();
+    rates
+        .iter()
+        .find(|rate| rate.name == currency)
+        .unwrap()
+        .stock
+}
+
+#[test]
+fn trades_follow_the_rules() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (_, market) = create(&server);
+    let ana = market.open_account("ana").unwrap();
+    assert_eq!(market.open_account("ana").unwrap(), ana);
+    let dollar = market.currency("dollar").unwrap();
+
+    let bought = market.trade(ana, Side::Buy, dollar, money("10")).unwrap();
+    let receipt = market.receipt(bought);
+    assert_eq!(receipt.currency, "DOLLAR");
+    assert_eq!(
+        (receipt.total, receipt.balance),
+        (money("137.20"), money("862.80"))
+    );
+    let sold = market.trade(ana, Side::Sell, dollar, money("4")).unwrap();
+    assert_eq!(
+        (sold.price, sold.total),
+        (Price::parse("13.40").unwrap(), money("53.60"))
+    );
+
+    // STERLIN's 24.552: cost rounds up, proceeds round down.
+    let sterlin = market.currency("STERLIN").unwrap();
+    assert_eq!(
+        market
+            .trade(ana, Side::Buy, sterlin, money("0.01"))
+            .unwrap()
+            .total,
+        money("0.25")
+    );
+    assert_eq!(
+        market.quote(Side::Sell, sterlin, money("0.01")).unwrap().1,
+        money("0.24")
+    );
+
+    let portfolio = market.portfolio(ana).unwrap();
+    assert_eq!(portfolio.balance, money("916.15"));
+    assert_eq!(portfolio.holdings[0], ("DOLLAR".into(), money("6.00")));
+    assert_eq!(stock(&market, "DOLLAR"), money("9994.00"));
+    let tape = market.tape(10, Some(ana)).unwrap();
+    assert_eq!(
+        tape.iter().map(|row| row.seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        (tape[1].side, tape[1].account.as_str()),
+        (Side::Sell, "ana")
+    );
+    assert_eq!(market.tape(1, None).unwrap()[0].currency, "STERLIN");
+    let audit = market.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    assert_eq!(audit.money.cash, money("1000083.85"));
+    let status = market.status().unwrap();
+    assert_eq!((status.trades, status.accounts), (3, 1));
+    assert!(status.size > 0);
+    assert_eq!(market.traders().unwrap()[0].name, "ana");
+}
+
+/// Everything a refused command could have changed.
+fn state(market: &RedisMarket) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?}",
+        market.rates().unwrap(),
+        market.traders().unwrap(),
+        market.tape(256, None).unwrap(),
+        market.change_seq().unwrap()
+    )
+}
+
+#[test]
+fn refusals_leave_the_market_unchanged() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let config = MarketConfig {
+        currencies: vec![
+            CurrencyConfig {
+                name: "DOLLAR".into(),
+                sell: Price::parse("13.72").unwrap(),
+                buy: Price::parse("13.40").unwrap(),
+                stock: money("5"),
+            },
+            CurrencyConfig {
+                name: "CENT".into(),
+                sell: Price::parse("0.5").unwrap(),
+                buy: Price::parse("0.4").unwrap(),
+                stock: money("100"),
+            },
+        ],
+        ..MarketConfig::default()
+    };
+    let address = parse(&server.unique_address());
+    let market = RedisMarket::create(&address, &config).unwrap();
+    let ana = market.open_account("ana").unwrap();
+    let dollar = market.currency("DOLLAR").unwrap();
+    let cent = market.currency("CENT").unwrap();
+    market.trade(ana, Side::Buy, dollar, money("2")).unwrap();
+    market.trade(ana, Side::Buy, cent, money("1")).unwrap();
+    let before = state(&market);
+    let refusals = [
+        (Side::Buy, dollar, money("1000")),
+        (Side::Buy, dollar, money("6")),
+        (Side::Sell, dollar, money("3")),
+        (Side::Buy, dollar, money("0")),
+        (Side::Sell, cent, money("0.02")),
+    ];
+    let mut messages = Vec::new();
+    for (side, currency, amount) in refusals {
+        let error = market.trade(ana, side, currency, amount).unwrap_err();
+        assert_eq!(error.exit_code().code(), 1, "{error}");
+        messages.push(error.to_string());
+    }
+    assert!(messages[0].contains("insufficient balance"), "{messages:?}");
+    assert!(messages[1].contains("only 3.00 DOLLAR"), "{messages:?}");
+    assert!(
+        messages[2].contains("you hold only 2.00 DOLLAR"),
+        "{messages:?}"
+    );
+    assert!(messages[3].contains("must be positive"), "{messages:?}");
+    assert!(
+        messages[4].contains("pays nothing") && messages[4].contains("sell at least 0.03"),
+        "{messages:?}"
+    );
+    assert!(matches!(
+        market.currency("DOLAR"),
+        Err(Error::UnknownCurrency { suggestion: Some(ref s), .. }) if s == "DOLLAR"
+    ));
+    assert!(matches!(
+        market.open_account("no spaces"),
+        Err(Error::AccountName { .. })
+    ));
+    assert_eq!(state(&market), before);
+}
+
+#[test]
+fn the_account_table_fills_up_cleanly() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let config = MarketConfig {
+        accounts: 2,
+        ..MarketConfig::default()
+    };
+    let market = RedisMarket::create(&parse(&server.unique_address()), &config).unwrap();
+    let names: Vec<String> = ["a", "b", "c"].map(String::from).into();
+    assert!(matches!(
+        market.open_accounts(&names),
+        Err(Error::AccountTableFull { capacity: 2 })
+    ));
+    assert_eq!(market.traders().unwrap().len(), 0);
+    market.open_accounts(&names[..2]).unwrap();
+    let full = market.open_account("c").unwrap_err();
+    assert!(full.to_string().contains("account table is full"), "{full}");
+    assert!(market.audit().unwrap().consistent);
+}
+
+#[test]
+fn bad_addresses_and_wrong_passwords_are_refused_without_echo() {
+    for bad in [
+        "redis://127.0.0.1:6379",
+        "redis://127.0.0.1:6379/a{b}",
+        "redis://:hunter2@h:0/m",
+    ] {
+        let error = bad.parse::<RedisAddress>().unwrap_err().to_string();
+        assert!(error.contains("redis://HOST:PORT/NAME"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+    let Some(server) = RedisServer::with_password("s3cret-pw") else {
+        return;
+    };
+    let good = server.unique_address();
+    let market = RedisMarket::create(&parse(&good), &MarketConfig::default()).unwrap();
+    assert!(!market.address().to_string().contains("s3cret"));
+    let name = good.rsplit('/').next().unwrap();
+    for wrong in [
+        format!("redis://:wrong-pw@127.0.0.1:{}/{name}", server.port),
+        format!("redis://127.0.0.1:{}/{name}", server.port),
+    ] {
+        let error = RedisMarket::attach(&parse(&wrong)).err().expect("refused");
+        let text = error.to_string();
+        assert_eq!(error.exit_code().code(), 2, "{text}");
+        assert!(text.contains("password"), "{text}");
+        assert!(
+            !text.contains("wrong-pw") && !text.contains("s3cret"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn no_server_is_a_clear_error() {
+    let port = common::redis::free_port();
+    let address = parse(&format!("redis://127.0.0.1:{port}/m"));
+    let error = RedisMarket::attach(&address).err().expect("no server");
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!("cannot reach redis at 127.0.0.1:{port} (connection refused); start redis-server or check the address")),
+        "{text}"
+    );
+    assert_eq!(error.exit_code().code(), 2);
+    assert!(RedisMarket::create(&address, &MarketConfig::default()).is_err());
+}
+
+#[test]
+fn foreign_keys_are_refused_and_kept() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut client = server.client();
+    let address = parse(&server.address("foreign"));
+    let meta = "exchange:{foreign}:meta";
+    let _: () = redis::cmd("SET")
+        .arg(meta)
+        .arg("hello")
+        .query(&mut client)
+        .unwrap();
+    let hash = parse(&server.address("hash"));
+    let _: () = redis::cmd("HSET")
+        .arg("exchange:{hash}:meta")
+        .arg("owner")
+        .arg("someone else")
+        .query(&mut client)
+        .unwrap();
+    for address in [&address, &hash] {
+        for error in [
+            RedisMarket::attach(address).err().unwrap(),
+            RedisMarket::create(address, &MarketConfig::default())
+                .err()
+                .unwrap(),
+            RedisMarket::replace(address, &MarketConfig::default())
+                .err()
+                .unwrap(),
+            RedisMarket::remove(address).unwrap_err(),
+        ] {
+            assert!(matches!(error, Error::NotAnExchange { .. }), "{error}");
+            assert_eq!(error.exit_code().code(), 2);
+        }
+    }
+    let kept: String = redis::cmd("GET").arg(meta).query(&mut client).unwrap();
+    assert_eq!(kept, "hello");
+    let owner: String = redis::cmd("HGET")
+        .arg("exchange:{hash}:meta")
+        .arg("owner")
+        .query(&mut client)
+        .unwrap();
+    assert_eq!(owner, "someone else");
+
+    // Another layout version: refused, but ours to replace.
+    let (old, _) = create(&server);
+    let old_meta = format!("exchange:{{{}}}:meta", old.rsplit('/').next().unwrap());
+    let _: () = redis::cmd("HSET")
+        .arg(&old_meta)
+        .arg("layout")
+        .arg("99")
+        .query(&mut client)
+        .unwrap();
+    let error = RedisMarket::attach(&parse(&old)).err().unwrap();
+    assert!(matches!(error, Error::Incompatible { .. }), "{error}");
+    assert!(error.to_string().contains("layout version 99"), "{error}");
+    RedisMarket::replace(&parse(&old), &MarketConfig::default()).unwrap();
+}
+
+#[test]
+fn create_replace_and_remove() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (address, first) = create(&server);
+    let address = parse(&address);
+    let ana = first.open_account("ana").unwrap();
+    let dollar = first.currency("DOLLAR").unwrap();
+    first.trade(ana, Side::Buy, dollar, money("1")).unwrap();
+    let again = RedisMarket::create(&address, &MarketConfig::default())
+        .err()
+        .unwrap();
+    assert!(matches!(again, Error::AlreadyExists { .. }), "{again}");
+
+    let second = RedisMarket::replace(&address, &MarketConfig::default()).unwrap();
+    for error in [
+        first.rates().unwrap_err(),
+        first.trade(ana, Side::Buy, dollar, money("1")).unwrap_err(),
+    ] {
+        assert!(matches!(error, Error::Retired { .. }), "{error}");
+    }
+    assert_eq!(second.traders().unwrap().len(), 0);
+    assert_eq!(second.status().unwrap().trades, 0);
+
+    RedisMarket::remove(&address).unwrap();
+    assert!(matches!(
+        RedisMarket::attach(&address),
+        Err(Error::NoExchange { .. })
+    ));
+    assert!(matches!(second.audit(), Err(Error::Retired { .. })));
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query(&mut server.client())
+        .unwrap();
+    assert_eq!(keys, Vec::<String>::new());
+}
+
+#[test]
+fn a_board_wakes_on_a_commit() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (address, market) = create(&server);
+    let seen = market.change_seq().unwrap();
+    let started = Instant::now();
+    market.wait_for_change(seen, Duration::from_millis(50));
+    assert!(
+        started.elapsed() >= Duration::from_millis(40),
+        "woke with nothing to see"
+    );
+    let trader = std::thread::spawn(move || {
+        let market = RedisMarket::attach(&parse(&address)).unwrap();
+        let account = market.open_account("ana").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let dollar = market.currency("DOLLAR").unwrap();
+        market
+            .trade(account, Side::Buy, dollar, money("1"))
+            .unwrap();
+    });
+    let started = Instant::now();
+    let mut now = seen;
+    while now == seen || market.tape(1, None).unwrap().is_empty() {
+        assert!(started.elapsed() < TIMEOUT);
+        market.wait_for_change(now, Duration::from_secs(10));
+        now = market.change_seq().unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "slept through the commits"
+    );
+    trader.join().unwrap();
+}
+
+/// Not a test on its own: the body of the child processes the tests below
+/// spawn (this test binary, with [`CHILD_ENV`] set). It trades round trips
+/// on DOLLAR, prints its conflict count, and exits with the error's status
+/// if one stops it.
+#[test]
+fn child_trader() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let [address, account, rounds] =
+        <[&str; 3]>::try_from(spec.split(' ').collect::<Vec<_>>()).unwrap();
+    let run = || -> Result<u64, Error> {
+        let market = RedisMarket::attach(&parse(address))?;
+        let account = market.open_account(account)?;
+        let dollar = market.currency("DOLLAR")?;
+        for _ in 0..rounds.parse::<u32>().unwrap() {
+            market.trade(account, Side::Buy, dollar, money("1"))?;
+            market.trade(account, Side::Sell, dollar, money("1"))?;
+        }
+        Ok(market.conflicts())
+    };
+    match run() {
+        Ok(conflicts) => println!("conflicts {conflicts}"),
+        Err(error) => {
+            eprintln!("child error: {error}");
+            std::process::exit(i32::from(error.exit_code().code()));
+        }
+    }
+}
+
+fn spawn_child(address: &str, account: &str, rounds: u32) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_trader", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, format!("{address} {account} {rounds}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a child with a bounded timeout; returns (status, stdout, stderr).
+fn finish(mut child: Child) -> (Option<i32>, String, String) {
+    let deadline = Instant::now() + TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a child trader ran past {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn four_processes_round_trip_exactly() {
+    const ROUNDS: u32 = 2_000;
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (address, market) = create(&server);
+    let children: Vec<Child> = (0..4)
+        .map(|index| spawn_child(&address, &format!("racer-{index}"), ROUNDS))
+        .collect();
+    let mut conflicts = 0;
+    for child in children {
+        let (status, stdout, stderr) = finish(child);
+        assert_eq!(status, Some(0), "{stdout}\n{stderr}");
+        let count = stdout
+            .split("conflicts ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no conflict count in {stdout}"));
+        conflicts += count.parse::<u64>().unwrap();
+    }
+    // Four processes racing for the same cash must have lost some commits,
+    // and every lost commit was computed again: the sums are exact.
+    assert!(conflicts > 0, "no commit ever conflicted");
+    for portfolio in market.traders().unwrap() {
+        // Each round trip costs 13.72 - 13.40 = 0.32.
+        assert_eq!(portfolio.balance, money("360.00"), "{portfolio:?}");
+        assert_eq!(portfolio.holdings[0].1, Money::ZERO);
+    }
+    let audit = market.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    assert_eq!(audit.money.cash, money("1002560.00"));
+    assert_eq!(market.status().unwrap().trades, 4 * 2 * u64::from(ROUNDS));
+    assert_eq!(stock(&market, "DOLLAR"), money("10000.00"));
+}
+
+/// Waits until the market's trade counter passes `seen`.
+fn wait_for_trades(market: &RedisMarket, past: u64) -> u64 {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let trades = market.status().unwrap().trades;
+        if trades > past {
+            return trades;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trade after {past} within {TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn sigkill_mid_run_leaves_no_half_trade() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (address, market) = create(&server);
+    let mut trades = 0;
+    for round in 0..50 {
+        let mut child = spawn_child(&address, &format!("victim-{}", round % 3), 1_000_000);
+        trades = wait_for_trades(&market, trades + (round % 4));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let audit = market.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    let traded: u64 = market.traders().unwrap().len() as u64;
+    assert_eq!(traded, 3);
+    assert!(market.status().unwrap().trades >= 50);
+}
+
+#[test]
+fn a_redis_restart_stops_traders_cleanly_and_keeps_the_market() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let (address, market) = create(&server);
+    let children: Vec<Child> = (0..2)
+        .map(|index| spawn_child(&address, &format!("steady-{index}"), 1_000_000))
+        .collect();
+    let before = wait_for_trades(&market, 20);
+    drop(market);
+    server.kill();
+    for child in children {
+        let (status, stdout, stderr) = finish(child);
+        assert_eq!(status, Some(2), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("redis at 127.0.0.1:{}", server.port)),
+            "{stderr}"
+        );
+    }
+    server.restart();
+    let market = RedisMarket::attach(&parse(&address)).unwrap();
+    let audit = market.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    assert!(market.status().unwrap().trades >= before);
+    assert_eq!(market.traders().unwrap().len(), 2);
+    let ana = market.open_account("after-restart").unwrap();
+    let dollar = market.currency("DOLLAR").unwrap();
+    market.trade(ana, Side::Buy, dollar, money("1")).unwrap();
+}
