@@ -1,18 +1,21 @@
 //! The text of `trader watch`'s board, fitted to a terminal of a given size.
 //!
-//! A projector at 80x24 must always show the title, the rates and the
-//! stock, so those come first; the leaders (accounts ranked by net worth)
-//! and the latest trades share the rows left, and every line is trimmed to
-//! the width. A big terminal gets more leaders and trades. Each quote shows
+//! A projector at 80x24 must always show the title (with HALTED when the
+//! owner halted trading), the rates and the stock, so those come first;
+//! the leaders (accounts ranked by net worth, stress accounts summed apart)
+//! and the latest tape entries (trades and the owner's commands, as `tape`
+//! shows them) share the rows left, and every line is trimmed to the
+//! width. A big terminal gets more leaders and entries. Each quote shows
 //! which way it last moved. It is plain text (with optional colour) built
 //! here, so it is tested without a terminal; the `trader` binary only draws
 //! the lines.
 #![forbid(unsafe_code)]
 
 use crate::error::Result;
-use crate::market::{Exchange, Portfolio, Rate, Status, TapeRow, TAPE_LEN};
-use crate::money::Price;
-use crate::render::spread;
+use crate::market::{Exchange, Portfolio, Rate, Status, TapeKind, TapeRow, TAPE_LEN};
+use crate::money::{Money, Price};
+use crate::render::{spread, tape_table};
+use crate::stress::is_worker_account;
 use crate::table::{paint, Align, Cell, Paint, Table};
 
 /// Terminal columns and rows.
@@ -35,26 +38,31 @@ pub enum Move {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub status: Status,
-    /// Richest first.
+    /// Richest first, as `traders` ranks them; stress accounts left out.
     pub leaders: Vec<Portfolio>,
-    /// Newest first.
-    pub trades: Vec<TapeRow>,
+    /// The stress accounts, shown apart so a class sees what a run did.
+    pub stress: Vec<Portfolio>,
+    /// The latest tape entries, newest first.
+    pub tape: Vec<TapeRow>,
 }
 
 impl Snapshot {
     /// Reads a frame's worth: the status, every account and the last
-    /// `trades` trades. Fails, as every command does, when the exchange
-    /// was removed, replaced or truncated.
-    pub fn read(exchange: &Exchange, trades: usize) -> Result<Snapshot> {
+    /// `entries` tape entries. Fails, as every command does, when the
+    /// exchange was removed, replaced or truncated.
+    pub fn read(exchange: &Exchange, entries: usize) -> Result<Snapshot> {
         let status = exchange.status()?;
-        let mut leaders = exchange.traders()?;
-        leaders.sort_by_key(|leader| std::cmp::Reverse(leader.net_worth));
-        let mut trades = exchange.tape(trades.min(TAPE_LEN), None)?;
-        trades.reverse();
+        let (stress, leaders) = exchange
+            .traders()?
+            .into_iter()
+            .partition(|trader| is_worker_account(&trader.name));
+        let mut tape = exchange.tape(entries.min(TAPE_LEN))?;
+        tape.reverse();
         Ok(Snapshot {
             status,
             leaders,
-            trades,
+            stress,
+            tape,
         })
     }
 }
@@ -62,17 +70,17 @@ impl Snapshot {
 /// A live board: remembers each quote between frames, to show its moves.
 #[derive(Debug)]
 pub struct Board {
-    /// At most this many trades, however tall the terminal.
-    max_trades: usize,
+    /// At most this many tape entries, however tall the terminal.
+    max_entries: usize,
     quotes: Vec<(String, Price, Price)>,
     moves: Vec<(String, Move)>,
 }
 
 impl Board {
-    /// A board showing at most `max_trades` trades.
-    pub fn new(max_trades: usize) -> Board {
+    /// A board showing at most `max_entries` tape entries.
+    pub fn new(max_entries: usize) -> Board {
         Board {
-            max_trades,
+            max_entries,
             quotes: Vec::new(),
             moves: Vec::new(),
         }
@@ -81,7 +89,7 @@ impl Board {
     /// The next frame for `exchange` at `size`: at most `size.height`
     /// lines, none wider than `size.width` visible columns.
     pub fn frame(&mut self, exchange: &Exchange, size: Size, colour: bool) -> Result<Vec<String>> {
-        let snapshot = Snapshot::read(exchange, size.height.min(self.max_trades))?;
+        let snapshot = Snapshot::read(exchange, size.height.min(self.max_entries))?;
         self.note_quotes(&snapshot.status.currencies);
         Ok(self.lay_out(&snapshot, size, colour))
     }
@@ -122,19 +130,21 @@ impl Board {
             .map_or(Move::Unchanged, |(_, moved)| *moved)
     }
 
-    /// Lays a snapshot out: the title, the rates with their stock and
-    /// moves, then the leaders and the latest trades in the rows left.
+    /// Lays a snapshot out: the title, the stress accounts if any, the
+    /// rates with their stock and moves, then the leaders and the latest
+    /// tape entries in the rows left.
     pub fn lay_out(&self, snapshot: &Snapshot, size: Size, colour: bool) -> Vec<String> {
         let status = &snapshot.status;
-        let mut lines = vec![
-            paint(&title(status, size.width), Paint::Header, colour),
-            String::new(),
-        ];
+        let mut lines = vec![title(status, size.width, colour)];
+        if !snapshot.stress.is_empty() {
+            lines.push(stress_line(&snapshot.stress));
+        }
+        lines.push(String::new());
         lines.extend(lines_of(&self.rates_table(&status.currencies), colour));
 
         let left = size.height.saturating_sub(lines.len());
         let (leaders_shown, trades_shown) = share_rows(left, snapshot.leaders.len());
-        let trades_shown = trades_shown.min(self.max_trades);
+        let trades_shown = trades_shown.min(self.max_entries);
         if leaders_shown > 0 {
             lines.push(String::new());
             lines.push(paint("LEADERS", Paint::Header, colour));
@@ -147,13 +157,12 @@ impl Board {
         }
         if trades_shown > 0 {
             lines.push(String::new());
-            lines.push(paint("LATEST TRADES", Paint::Header, colour));
-            let trades = &snapshot.trades[..trades_shown.min(snapshot.trades.len())];
-            lines.extend(section(
-                trades,
-                |rows| trades_table(rows, size.width),
-                colour,
-            ));
+            lines.push(paint(LATEST, Paint::Header, colour));
+            let rows: Vec<TapeRow> = snapshot.tape[..trades_shown.min(snapshot.tape.len())]
+                .iter()
+                .map(|row| with_short_names(row, size.width))
+                .collect();
+            lines.extend(section(&rows, tape_table, colour));
         }
         lines.truncate(size.height);
         lines
@@ -197,23 +206,62 @@ pub fn board(exchange: &Exchange, width: usize, height: usize) -> Result<String>
     Ok(lines.join("\n"))
 }
 
+/// The heading of the tape's section: trades and the owner's commands.
+pub const LATEST: &str = "LATEST ON THE TAPE";
+
+/// Between the title's parts.
+const GAP: &str = "   ";
+
 /// The exchange and its counts, as many of them as fit whole after the
-/// address (which is cut if even it does not fit).
-fn title(status: &Status, width: usize) -> String {
-    let mut title = format!("shm-exchange {}", status.address);
+/// address. HALTED, when trading is, always shows: the address is cut to
+/// leave it room.
+fn title(status: &Status, width: usize, colour: bool) -> String {
+    let halted = if status.halted { "HALTED" } else { "" };
+    let room = width.saturating_sub(if status.halted {
+        GAP.len() + halted.len()
+    } else {
+        0
+    });
+    let address = fit_width(&format!("shm-exchange {}", status.address), room);
+    let mut used = address.chars().count();
+    let mut title = paint(&address, Paint::Header, colour);
+    if status.halted {
+        title.push_str(GAP);
+        title.push_str(&paint(halted, Paint::Error, colour));
+        used += GAP.len() + halted.len();
+    }
+    let unlocked = match status.unlocked_trades {
+        0 => String::new(),
+        count => format!(" + {count} UNLOCKED"),
+    };
     let details = [
-        format!("trades {}", status.trades),
+        format!("trades {}{unlocked}", status.trades),
         format!("cash {}", status.cash),
         format!("accounts {}/{}", status.accounts, status.account_capacity),
         "q quits".to_owned(),
     ];
     for detail in details {
-        if title.chars().count() + 3 + detail.chars().count() <= width {
-            title.push_str("   ");
-            title.push_str(&detail);
+        let detail_width = GAP.len() + detail.chars().count();
+        if used + detail_width <= width {
+            title.push_str(GAP);
+            title.push_str(&paint(&detail, Paint::Header, colour));
+            used += detail_width;
         }
     }
     title
+}
+
+/// The stress accounts in one line: how many, and their balances summed.
+fn stress_line(stress: &[Portfolio]) -> String {
+    let balances = stress
+        .iter()
+        .try_fold(Money::ZERO, |sum, trader| sum.checked_add(trader.balance));
+    format!(
+        "stress: {} account{}, balances {}",
+        stress.len(),
+        if stress.len() == 1 { "" } else { "s" },
+        balances.map_or_else(|| "too large to sum".to_owned(), |sum| sum.to_string())
+    )
 }
 
 /// Rows a section takes besides its data rows: a blank line, its title and
@@ -305,32 +353,14 @@ fn leaders_table(leaders: &[Portfolio], width: usize, colour: bool) -> Table {
     table
 }
 
-fn trades_table(trades: &[TapeRow], width: usize) -> Table {
-    let mut table = Table::new(&[
-        ("SEQ", Align::Right),
-        ("ACCOUNT", Align::Left),
-        ("SIDE", Align::Left),
-        ("CURRENCY", Align::Left),
-        ("AMOUNT", Align::Right),
-        ("PRICE", Align::Right),
-        ("TOTAL", Align::Right),
-    ]);
-    for trade in trades {
-        let (side, paint_as) = match trade.side {
-            crate::Side::Buy => ("buy", Paint::Gain),
-            crate::Side::Sell => ("sell", Paint::Loss),
-        };
-        table.row(vec![
-            Cell::plain(trade.seq),
-            Cell::plain(short_name(&trade.account, width)),
-            Cell::painted(side, Some(paint_as)),
-            Cell::plain(&trade.currency),
-            Cell::plain(trade.amount),
-            Cell::plain(trade.price),
-            Cell::plain(trade.total),
-        ]);
+/// `row` with its account name cut for a narrow board, for the tape's
+/// own table to lay out.
+fn with_short_names(row: &TapeRow, width: usize) -> TapeRow {
+    let mut row = row.clone();
+    if let TapeKind::Trade { account, .. } | TapeKind::Close { account, .. } = &mut row.kind {
+        *account = short_name(account, width);
     }
-    table
+    row
 }
 
 /// `line` cut to `width` visible characters. ANSI colour sequences take

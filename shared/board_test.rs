@@ -32,16 +32,25 @@ fn portfolio(name: &str, net_worth: i64) -> Portfolio {
     }
 }
 
-fn trade(seq: u64, account: &str) -> TapeRow {
-    TapeRow {
-        seq,
-        account: account.into(),
-        side: if seq % 2 == 0 { Side::Buy } else { Side::Sell },
-        currency: "STERLIN".into(),
-        amount: Money::from_hundredths(123_456_789),
-        price: price("24.5520"),
-        total: Money::from_hundredths(3_031_111_111),
-    }
+/// Mostly trades, with a price move every fifth entry.
+fn entry(seq: u64, account: &str) -> TapeRow {
+    let kind = if seq % 5 == 0 {
+        TapeKind::Price {
+            currency: "STERLIN".into(),
+            sell: price("24.5520"),
+            buy: price("24.5510"),
+        }
+    } else {
+        TapeKind::Trade {
+            account: account.into(),
+            side: if seq % 2 == 0 { Side::Buy } else { Side::Sell },
+            currency: "STERLIN".into(),
+            amount: Money::from_hundredths(123_456_789),
+            price: price("24.5520"),
+            total: Money::from_hundredths(3_031_111_111),
+        }
+    };
+    TapeRow { seq, kind }
 }
 
 /// A market of `currencies` currencies, `accounts` accounts with names of
@@ -55,11 +64,13 @@ fn snapshot(currencies: usize, accounts: usize, name_len: usize) -> Snapshot {
             mode: "0600".into(),
             owner_uid: 0,
             attached: None,
-            layout_version: 3,
+            layout_version: 4,
             accounts: accounts as u32,
             account_capacity: 64,
             cash: Money::from_hundredths(100_000_000),
             trades: 300,
+            unlocked_trades: 0,
+            halted: false,
             currencies: (0..currencies)
                 .map(|index| rate(&format!("CURRENCY{index:02}"), "24.5520", "24.5510"))
                 .collect(),
@@ -67,9 +78,10 @@ fn snapshot(currencies: usize, accounts: usize, name_len: usize) -> Snapshot {
         leaders: (0..accounts)
             .map(|index| portfolio(&name(index), 200_000 - index as i64 * 1_000))
             .collect(),
-        trades: (1..=TAPE_LEN as u64)
+        stress: Vec::new(),
+        tape: (1..=TAPE_LEN as u64)
             .rev()
-            .map(|seq| trade(seq, &name(seq as usize % accounts.max(1))))
+            .map(|seq| entry(seq, &name(seq as usize % accounts.max(1))))
             .collect(),
     }
 }
@@ -137,10 +149,7 @@ fn at_80x24_the_title_rates_and_stock_show_and_the_rest_is_filled() {
     assert_market_shows(&lines, 4);
     assert_eq!(lines.len(), SMALL.height, "{lines:#?}");
     let leaders = lines.iter().position(|line| line == "LEADERS").unwrap();
-    let trades = lines
-        .iter()
-        .position(|line| line == "LATEST TRADES")
-        .unwrap();
+    let trades = lines.iter().position(|line| line == LATEST).unwrap();
     assert!(lines[leaders + 1].contains("NET WORTH"));
     assert!(lines[leaders + 2].contains("00000000000…"), "{lines:#?}");
     assert!(lines[trades + 1].starts_with("SEQ") || lines[trades + 1].contains("SEQ"));
@@ -192,13 +201,10 @@ fn every_size_fits_and_keeps_the_title() {
 #[test]
 fn an_empty_market_says_so() {
     let mut market = snapshot(4, 0, 5);
-    market.trades.clear();
+    market.tape.clear();
     let lines = Board::new(TAPE_LEN).lay_out(&market, SMALL, false);
     assert_fits(&lines, SMALL);
-    let trades = lines
-        .iter()
-        .position(|line| line == "LATEST TRADES")
-        .unwrap();
+    let trades = lines.iter().position(|line| line == LATEST).unwrap();
     assert_eq!(lines[trades + 1], "(none yet)");
     let leaders = lines.iter().position(|line| line == "LEADERS").unwrap();
     assert_eq!(lines[leaders + 1], "(none yet)");
@@ -278,7 +284,7 @@ fn a_real_exchange_on_the_board() {
     let _remove = Remove(&address);
     let empty = board(&exchange, 120, 40).unwrap();
     assert!(empty.contains("trades 0"), "{empty}");
-    assert!(empty.contains("LATEST TRADES\n(none yet)"), "{empty}");
+    assert!(empty.contains(&format!("{LATEST}\n(none yet)")), "{empty}");
 
     let ann = exchange.open_account("ann").unwrap();
     let bob = exchange.open_account("bob").unwrap();
@@ -307,7 +313,7 @@ fn a_real_exchange_on_the_board() {
     let rows: Vec<&str> = leaders.lines().collect();
     assert!(rows[1].contains("1  bob"), "{text}");
     assert!(rows[2].contains("2  ann"), "{text}");
-    let trades = text.split("LATEST TRADES\n").nth(1).unwrap();
+    let trades = text.split(&format!("{LATEST}\n")).nth(1).unwrap();
     let rows: Vec<&str> = trades.lines().collect();
     assert!(rows[0].trim_start().starts_with("SEQ"), "{text}");
     assert!(rows[1].contains("bob") && rows[1].contains("buy"), "{text}");
@@ -319,4 +325,52 @@ fn a_real_exchange_on_the_board() {
         rows[3].contains("buy") && rows[3].contains("83.13"),
         "{text}"
     );
+
+    // The race demonstration's account is summed apart, not a leader; the
+    // owner's price and halt are on the tape, and the title says HALTED.
+    let stress = exchange.open_account("stress-0").unwrap();
+    let euro = exchange.currency("EURO").unwrap();
+    exchange
+        .unlocked_demo()
+        .trade(stress, Side::Buy, euro, Money::from_hundredths(100))
+        .unwrap();
+    let dollar = exchange.currency("DOLLAR").unwrap();
+    exchange
+        .set_price(dollar, price("14.10"), price("13.80"))
+        .unwrap();
+    exchange.halt().unwrap();
+    let text = board(&exchange, 120, 40).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("HALTED"), "{text}");
+    assert!(lines[0].contains("trades 5 + 1 UNLOCKED"), "{text}");
+    assert!(
+        lines[1].starts_with("stress: 1 account, balances "),
+        "{text}"
+    );
+    let leaders = text.split("LEADERS\n").nth(1).unwrap();
+    assert!(!leaders.contains("stress-0"), "{text}");
+    let tape = text.split(&format!("{LATEST}\n")).nth(1).unwrap();
+    let rows: Vec<&str> = tape.lines().collect();
+    assert!(rows[1].contains("5") && rows[1].contains("halt"), "{text}");
+    assert!(
+        rows[2].contains("price") && rows[2].contains("14.10/13.80"),
+        "{text}"
+    );
+}
+
+#[test]
+fn halted_always_shows_in_the_title() {
+    let mut market = snapshot(4, 3, 8);
+    market.status.halted = true;
+    for width in [20, 40, 80, 200] {
+        let size = Size { width, height: 24 };
+        for colour in [false, true] {
+            let lines = Board::new(TAPE_LEN).lay_out(&market, size, colour);
+            assert_fits(&lines, size);
+            assert!(strip_colour(&lines[0]).contains("HALTED"), "{lines:#?}");
+        }
+    }
+    market.status.halted = false;
+    let lines = Board::new(TAPE_LEN).lay_out(&market, BIG, false);
+    assert!(!lines[0].contains("HALTED"), "{lines:#?}");
 }

@@ -1,5 +1,6 @@
-//! `trader follow`'s library half: which tape entries are new since the
-//! last look, and how many went by unseen.
+//! `trader follow`'s library half: which tape entries (trades and the
+//! owner's commands) are new since the last look, and how many went by
+//! unseen. Each entry reads as `tape` shows it ([`row_line`]).
 //!
 //! The tape is a ring of the last [`TAPE_LEN`] entries, each with its
 //! sequence number, so a follower only remembers the next number it
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::market::{Exchange, TapeRow, TAPE_LEN};
+use crate::render::row_line;
 
 /// What a look at the tape found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,13 +37,15 @@ pub struct Follower {
 impl Follower {
     /// A follower that reports the entries made from now on.
     pub fn from_now(exchange: &Exchange) -> Result<Follower> {
-        let newest = exchange.tape(1, None)?.last().map_or(0, |row| row.seq);
+        let newest = exchange.tape(1)?.last().map_or(0, |row| row.seq);
         Ok(Follower::after(newest))
     }
 
     /// A follower that reports the entries after number `seq`.
     pub fn after(seq: u64) -> Follower {
-        Follower { next: seq + 1 }
+        Follower {
+            next: following(seq),
+        }
     }
 
     /// The sequence number of the next entry it expects.
@@ -52,7 +56,7 @@ impl Follower {
     /// The entries new since the last look, oldest first, after a gap if
     /// some were missed.
     pub fn poll(&mut self, exchange: &Exchange) -> Result<Vec<Event>> {
-        Ok(self.take_new(exchange.tape(TAPE_LEN, None)?))
+        Ok(self.take_new(exchange.tape(TAPE_LEN)?))
     }
 
     /// Picks the new entries from `tape` (oldest first) and moves past
@@ -68,29 +72,27 @@ impl Follower {
                     gap: row.seq - self.next,
                 });
             }
-            self.next = row.seq + 1;
+            self.next = following(row.seq);
             events.push(Event::Entry(row));
         }
         events
     }
 }
 
+/// The number after `seq` on the tape, which wraps past `u64::MAX` to 1
+/// as the journal numbers entries: never a panic on a segment whose
+/// counter reached its end.
+fn following(seq: u64) -> u64 {
+    match seq.wrapping_add(1) {
+        0 => 1,
+        next => next,
+    }
+}
+
 /// An event as one line for people.
 pub fn event_line(event: &Event) -> String {
     match event {
-        Event::Entry(row) => format!(
-            "#{} {} {} {} {} at {} = {}",
-            row.seq,
-            row.account,
-            match row.side {
-                crate::Side::Buy => "buy",
-                crate::Side::Sell => "sell",
-            },
-            row.amount,
-            row.currency,
-            row.price,
-            row.total
-        ),
+        Event::Entry(row) => row_line(row),
         Event::Gap { gap } => format!(
             "... missed {gap} {}: more than the tape's {TAPE_LEN} went by between two looks",
             if *gap == 1 { "entry" } else { "entries" }
@@ -106,17 +108,20 @@ pub fn event_json(event: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::market::TapeKind;
     use crate::{Money, Price, Side};
 
     fn row(seq: u64) -> TapeRow {
         TapeRow {
             seq,
-            account: "ann".into(),
-            side: Side::Buy,
-            currency: "POUND".into(),
-            amount: Money::from_hundredths(250),
-            price: Price::from_ten_thousandths(332_500),
-            total: Money::from_hundredths(8_313),
+            kind: TapeKind::Trade {
+                account: "ann".into(),
+                side: Side::Buy,
+                currency: "POUND".into(),
+                amount: Money::from_hundredths(250),
+                price: Price::from_ten_thousandths(332_500),
+                total: Money::from_hundredths(8_313),
+            },
         }
     }
 
@@ -164,5 +169,57 @@ mod tests {
         assert_eq!(json["seq"], 12);
         assert_eq!(json["account"], "ann");
         assert_eq!(json["total"], "83.13");
+    }
+
+    #[test]
+    fn the_owners_commands_read_as_on_the_tape() {
+        let entries = [
+            TapeKind::Price {
+                currency: "DOLLAR".into(),
+                sell: Price::from_ten_thousandths(141_000),
+                buy: Price::from_ten_thousandths(138_000),
+            },
+            TapeKind::Halt,
+            TapeKind::Resume,
+            TapeKind::Reset,
+            TapeKind::Close {
+                account: "ann".into(),
+                balance: Money::from_hundredths(98_628),
+            },
+        ];
+        let lines: Vec<String> = entries
+            .into_iter()
+            .zip(20..)
+            .map(|(kind, seq)| event_line(&Event::Entry(TapeRow { seq, kind })))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "#20 price DOLLAR sell 14.10 buy 13.80",
+                "#21 halt",
+                "#22 resume",
+                "#23 reset",
+                "#24 close ann, balance 986.28 to the cash",
+            ]
+        );
+        let price = Event::Entry(TapeRow {
+            seq: 20,
+            kind: TapeKind::Price {
+                currency: "DOLLAR".into(),
+                sell: Price::from_ten_thousandths(141_000),
+                buy: Price::from_ten_thousandths(138_000),
+            },
+        });
+        let json: serde_json::Value = serde_json::from_str(&event_json(&price)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"seq": 20, "kind": "price", "currency": "DOLLAR", "sell": "14.10", "buy": "13.80"})
+        );
+    }
+
+    #[test]
+    fn a_counter_at_its_end_does_not_panic() {
+        let mut follower = Follower::after(u64::MAX);
+        assert_eq!(follower.take_new(tape(1..=1)), [Event::Entry(row(1))]);
     }
 }

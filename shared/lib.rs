@@ -21,6 +21,7 @@
 //!   tape entries `follow` prints, and the stress workers' trading;
 //!   [`ticker`]: the seeded random walk of live prices;
 //! - [`exit`]: the exit statuses every program answers with;
+//! - [`privilege`]: class mode's setgid trader giving up its group;
 //! - [`trace`]: `--trace`, the system calls and protocol steps behind
 //!   each command, free when off.
 //!
@@ -43,6 +44,7 @@ pub mod follow;
 pub mod market;
 pub mod money;
 pub mod names;
+pub mod privilege;
 pub mod redis;
 pub mod render;
 pub(crate) mod shm;
@@ -62,3 +64,6 @@ pub use error::{Error, Result};
 pub use exit::ExitStatus;
 pub use market::{Exchange, Side};
 pub use money::{Money, Price};
+/// For whoever puts the terminal in raw mode: save its mode first, so that
+/// a SIGBUS from a shrunk segment can restore it before exiting.
+pub use shm::{forget_terminal, remember_terminal};

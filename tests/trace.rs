@@ -33,9 +33,9 @@ fn a_traced_trade_shows_the_attach_and_the_journal(backend: Backend) {
     run.success().stdout_has("bought 1.00 DOLLAR");
     let stderr = run.stderr();
     let attach: &[&str] = match backend {
-        Backend::Posix => &["shm_open(", "flock(", "fstat(", "mmap("],
+        Backend::Posix => &["shm_open(", "F_OFD_SETLK", "fstat(", "mmap("],
         Backend::SysV => &["shmget(", "shmctl(", "shmat("],
-        Backend::File => &["open(", "flock(", "fstat(", "mmap("],
+        Backend::File => &["open(", "F_OFD_SETLK", "fstat(", "mmap("],
     };
     assert_in_order(&stderr, attach);
     assert_in_order(&stderr, &TRADE_STEPS);
@@ -63,3 +63,23 @@ each_backend!(
     a_traced_trade_shows_the_attach_and_the_journal,
     without_trace_nothing_reaches_stderr,
 );
+
+/// The owner's commands go through the same journal, and say so.
+#[test]
+fn a_traced_price_shows_its_record() {
+    let segment = Segment::create(Backend::Posix);
+    let run = segment.trader("teacher", &["--trace", "price", "DOLLAR", "14.10", "13.80"]);
+    run.success();
+    assert_in_order(
+        &run.stderr(),
+        &[
+            "lock: pthread_mutex_lock",
+            "tape entry #1 written",
+            "redo record #1 published",
+            "price of currency 0: sell 14.10, buy 13.80",
+            "applied",
+            "redo record cleared",
+            "unlock",
+        ],
+    );
+}

@@ -25,7 +25,7 @@ fn board(segment: &Segment) -> PtySession {
     )
     .expect("cannot start the board in a pty");
     session
-        .exp_string("LATEST TRADES")
+        .exp_string("LATEST ON THE TAPE")
         .expect("the board never drew");
     session
 }
@@ -47,6 +47,36 @@ fn the_board_follows_other_traders_and_quits_on_q() {
     session
         .exp_string("33.24")
         .expect("the board missed the sale");
+    session.send("q").unwrap();
+    session.flush().unwrap();
+    assert!(matches!(
+        common::wait_pty_exit(&session),
+        WaitStatus::Exited(_, 0)
+    ));
+}
+
+/// The owner's commands reach the board at once: a price moves the quote
+/// (with its arrow) and is on the tape; a halt says HALTED in the title
+/// until the resume.
+#[test]
+fn the_board_shows_the_owners_price_and_halt() {
+    let segment = Segment::create(Backend::Posix);
+    let mut session = board(&segment);
+    segment
+        .trader("teacher", &["price", "DOLLAR", "14.10", "13.80"])
+        .success();
+    // (rexpect reads bytes one by one, so the arrow itself is not
+    // matched, only the move beside it.)
+    session
+        .exp_string("0.38")
+        .expect("the board missed the price move");
+    session
+        .exp_string("14.10/13.80")
+        .expect("the price is not on the board's tape");
+    segment.trader("teacher", &["halt"]).success();
+    session
+        .exp_string("HALTED")
+        .expect("the title does not say HALTED");
     session.send("q").unwrap();
     session.flush().unwrap();
     assert!(matches!(
@@ -287,9 +317,9 @@ fn frame_at(width: u16, height: u16, env: &[(&str, &str)]) -> (Vec<String>, Stri
     let segment = busy_market();
     let mut session = raw_board(&segment, width, height, env);
     let mut output = session
-        .exp_string("LATEST TRADES")
+        .exp_string("LATEST ON THE TAPE")
         .expect("the board never drew");
-    output.push_str("LATEST TRADES");
+    output.push_str("LATEST ON THE TAPE");
     // The frame is drawn whole before the key is read: the last frame
     // before leaving is a complete one.
     session.send("q").unwrap();
@@ -329,7 +359,7 @@ fn assert_market_shows(frame: &[String]) {
     }
     assert!(frame.iter().any(|line| line == "LEADERS"), "{frame:#?}");
     assert!(
-        frame.iter().any(|line| line == "LATEST TRADES"),
+        frame.iter().any(|line| line == "LATEST ON THE TAPE"),
         "{frame:#?}"
     );
 }
@@ -372,7 +402,7 @@ fn a_signal_restores_the_terminal(signal: nix::sys::signal::Signal) {
     let segment = Segment::create(Backend::Posix);
     let mut session = raw_board(&segment, 80, 24, &[]);
     session
-        .exp_string("LATEST TRADES")
+        .exp_string("LATEST ON THE TAPE")
         .expect("the board never drew");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(session.process.child_pid.as_raw()),

@@ -3,10 +3,11 @@
 //! ([`shm_exchange::ticker`]) through `Exchange::set_price`, so each move is
 //! a journaled change on the tape, and boards and `follow` see it at once.
 //!
-//! Owner only, checked before anything changes. It walks on from the
-//! quotes it set itself, and runs until SIGINT, SIGTERM or SIGHUP (see
-//! [`crate::stop`]), sleeping parked between ticks so a signal ends it at
-//! once.
+//! Owner only, checked before anything changes. Each tick starts from the
+//! live quotes, read again, so a `price` the instructor sets between two
+//! ticks is where the walk goes on from. It runs until SIGINT, SIGTERM or
+//! SIGHUP (see [`crate::stop`]), sleeping parked between ticks so a signal
+//! ends it at once.
 #![forbid(unsafe_code)]
 
 use std::io::{self, Write};
@@ -46,18 +47,11 @@ pub fn fresh_seed() -> u64 {
 /// Moves the quotes until stopped.
 pub fn run_ticker(exchange: &Exchange, options: &TickerOptions) -> Result<ExitStatus> {
     exchange.require_owner("run the ticker")?;
-    let rates = exchange.rates()?;
-    let currencies = rates
+    let currencies = exchange
+        .currencies()
         .iter()
-        .map(|rate| exchange.currency(&rate.name))
+        .map(|currency| exchange.currency(&currency.name))
         .collect::<Result<Vec<_>>>()?;
-    let mut quotes: Vec<Quote> = rates
-        .iter()
-        .map(|rate| Quote {
-            sell: rate.sell,
-            buy: rate.buy,
-        })
-        .collect();
     eprintln!(
         "ticker on {}: every {:?}, steps up to {}%, seed {}; Ctrl-C stops",
         exchange.address(),
@@ -74,7 +68,15 @@ pub fn run_ticker(exchange: &Exchange, options: &TickerOptions) -> Result<ExitSt
         let mut tick = 0_u64;
         while !stopped() {
             let next_tick = Instant::now() + options.every;
-            quotes = next_quotes(&mut random, &quotes, options.step);
+            let rates = exchange.rates()?;
+            let live: Vec<Quote> = rates
+                .iter()
+                .map(|rate| Quote {
+                    sell: rate.sell,
+                    buy: rate.buy,
+                })
+                .collect();
+            let quotes = next_quotes(&mut random, &live, options.step);
             tick += 1;
             let mut line = format!("tick {tick}");
             for ((currency, quote), rate) in currencies.iter().zip(&quotes).zip(&rates) {

@@ -9,8 +9,8 @@ use super::trading::TapeEntry;
 use super::{value, AccountId, RedisMarket};
 use crate::error::{Error, Result};
 use crate::market::TAPE_LEN;
-use crate::market::{Audit, CurrencyAudit, MoneyAudit, Portfolio, Rate, TapeRow};
-use crate::money::{Money, Price};
+use crate::market::{Audit, CurrencyAudit, MoneyAudit, Portfolio, Rate, TapeKind, TapeRow};
+use crate::money::{Money, Price, WideMoney};
 
 /// Reads of every account before one whose count held still is given up.
 const MAX_SNAPSHOT_ATTEMPTS: u32 = 50;
@@ -38,7 +38,7 @@ impl RedisMarket {
     pub fn portfolio(&self, account: AccountId) -> Result<Portfolio> {
         let mut watch = self.watch();
         let quotes = self.watch_quotes(&mut watch);
-        let (name_at, balance_at, holdings_at) = self.watch_account(&mut watch, account.0);
+        let (name_at, balance_at, holdings_at) = self.watch_account(&mut watch, account.index());
         let values = self.read(&watch)?;
         let rates = self.rates_from(&values, &quotes)?;
         let name =
@@ -73,7 +73,7 @@ impl RedisMarket {
         let names = &self.link.keys;
         let mut watch = self.watch();
         let name_at = account.map(|id| {
-            let key = watch.key(names.account(id.0), Kind::Hash);
+            let key = watch.key(names.account(id.index()), Kind::Hash);
             watch.field(key, account::NAME)
         });
         let (values, lines) = self
@@ -102,12 +102,14 @@ impl RedisMarket {
             .filter_map(|entry| {
                 Some(TapeRow {
                     seq: entry.seq,
-                    currency: self.currencies.get(entry.currency)?.name.clone(),
-                    account: entry.account,
-                    side: entry.side,
-                    amount: entry.amount,
-                    price: entry.price,
-                    total: entry.total,
+                    kind: TapeKind::Trade {
+                        currency: self.currencies.get(entry.currency)?.name.clone(),
+                        account: entry.account,
+                        side: entry.side,
+                        amount: entry.amount,
+                        price: entry.price,
+                        total: entry.total,
+                    },
                 })
             })
             .take(limit)
@@ -120,11 +122,7 @@ impl RedisMarket {
     pub fn audit(&self) -> Result<Audit> {
         let everyone = self.everyone()?;
         let wide = |money: Money| i128::from(money.hundredths());
-        let fit = |value: i128| {
-            i64::try_from(value)
-                .map(Money::from_hundredths)
-                .map_err(|_| Error::Overflow)
-        };
+        let fit = WideMoney::from_hundredths;
         let mut consistent = true;
         let mut currencies = Vec::with_capacity(self.currencies.len());
         for (index, (known, (_, stock, initial))) in
@@ -139,10 +137,10 @@ impl RedisMarket {
             consistent &= discrepancy == 0;
             currencies.push(CurrencyAudit {
                 name: known.name.clone(),
-                stock: *stock,
-                held: fit(held)?,
-                initial: *initial,
-                discrepancy: fit(discrepancy)?,
+                stock: (*stock).into(),
+                held: fit(held),
+                initial: (*initial).into(),
+                discrepancy: fit(discrepancy),
             });
         }
         let balances: i128 = everyone.accounts.iter().map(|row| wide(row.1)).sum();
@@ -155,12 +153,14 @@ impl RedisMarket {
             consistent,
             currencies,
             money: MoneyAudit {
-                cash: everyone.cash,
-                balances: fit(balances)?,
-                initial_cash: everyone.initial_cash,
+                cash: everyone.cash.into(),
+                balances: fit(balances),
+                initial_cash: everyone.initial_cash.into(),
                 accounts: count as u32,
-                starting_balances: fit(starting_balances)?,
-                discrepancy: fit(discrepancy)?,
+                // Redis has no close yet: every account opened is open.
+                accounts_opened: count as u32,
+                starting_balances: fit(starting_balances),
+                discrepancy: fit(discrepancy),
             },
         })
     }

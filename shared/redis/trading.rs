@@ -59,7 +59,7 @@ impl RedisMarket {
             let count = self.account_count(values, count_at)?;
             if let Some(found) = value(values, found_at) {
                 return match found.parse::<u32>() {
-                    Ok(slot) if slot < count => Ok(Plan::Done(AccountId(slot))),
+                    Ok(slot) if slot < count => Ok(Plan::Done(AccountId::from_index(slot))),
                     _ => Err(self
                         .link
                         .corrupted(format!("the account {name} has the index {found:?}"))),
@@ -80,7 +80,7 @@ impl RedisMarket {
             }
             writes.set(index, name, count);
             writes.set(META, meta::ACCOUNT_COUNT, count + 1);
-            Ok(Plan::Write(writes, AccountId(count)))
+            Ok(Plan::Write(writes, AccountId::from_index(count)))
         })
     }
 
@@ -114,7 +114,7 @@ impl RedisMarket {
     /// The account's name.
     pub fn account_name(&self, account: AccountId) -> Result<String> {
         let mut watch = self.watch();
-        let key = watch.key(self.link.keys.account(account.0), Kind::Hash);
+        let key = watch.key(self.link.keys.account(account.index()), Kind::Hash);
         let name_at = watch.field(key, account::NAME);
         let values = self.read(&watch)?;
         value(&values, name_at)
@@ -152,7 +152,7 @@ impl RedisMarket {
         let sell_at = watch.field(quote_key, currency::SELL);
         let buy_at = watch.field(quote_key, currency::BUY);
         let stock_at = watch.field(quote_key, currency::STOCK);
-        let account_key = watch.key(names.account(account.0), Kind::Hash);
+        let account_key = watch.key(names.account(account.index()), Kind::Hash);
         let name_at = watch.field(account_key, account::NAME);
         let balance_at = watch.field(account_key, account::BALANCE);
         let holding_field = keys::holding(currency.0);
