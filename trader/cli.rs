@@ -42,8 +42,8 @@ Exit status: 0 all commands succeeded, 1 a command was refused,
 /// Buy and sell currency on a shared-memory exchange.
 ///
 /// Options may come before or after the command words
-/// (`trader rates --json`); `--segment`, `--name` and `--json` are
-/// accepted by every instrument too (`trader stress --segment X`).
+/// (`trader rates --json`); `--segment`, `--name`, `--json` and `--trace`
+/// are accepted by every instrument too (`trader stress --segment X`).
 #[derive(Debug, Parser)]
 #[command(
     name = "trader",
@@ -91,7 +91,7 @@ pub struct GlobalArgs {
 pub enum Instrument {
     /// Many trader processes at once, then the audit.
     Stress(StressArgs),
-    /// A live board of rates, stock, cash, the leaders and the latest trades.
+    /// A live board of rates, stock, cash, the leaders and the latest on the tape.
     Watch(WatchArgs),
     /// Every trade and owner's action as it happens, like tail -f.
     #[command(
@@ -231,7 +231,7 @@ pub struct StressWorkerArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Keys: q, Esc or Ctrl-C leave.")]
 pub struct WatchArgs {
-    /// At most this many of the latest trades (default: as many as fit).
+    /// At most this many of the latest tape entries (default: as many as fit).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub trades: u16,
 }

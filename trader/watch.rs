@@ -1,5 +1,5 @@
 //! `trader watch`: a full-terminal live board of the rates, the stock, the
-//! leaders and the latest trades, fitted to the terminal's size.
+//! leaders and the latest tape entries, fitted to the terminal's size.
 //!
 //! It never polls the market: it sleeps on a futex on the segment's change
 //! counter, which every trader wakes after a change while someone watches.
