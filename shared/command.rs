@@ -611,6 +611,49 @@ mod tests {
         assert_eq!(parse("# a comment").unwrap(), None);
     }
 
+    /// An exchange of this test's own, removed however the test ends.
+    struct Market(SegmentAddress);
+
+    impl Drop for Market {
+        fn drop(&mut self) {
+            let _ = Exchange::remove(&self.0);
+            if let SegmentAddress::Posix { name } = &self.0 {
+                let _ = nix::sys::mman::shm_unlink(name.as_str());
+            }
+        }
+    }
+
+    /// An object unlinked by hand, behind exchange-init's back, is found
+    /// by the next line that was not queued, and by a queued line within
+    /// [`QUEUED_CHECK_EVERY`] commands.
+    #[test]
+    fn queued_lines_check_the_backing_every_few_hundred_commands() {
+        let address: SegmentAddress = format!("posix:/shmx-command-{}", std::process::id())
+            .parse()
+            .unwrap();
+        let market = Market(address);
+        Exchange::create(&market.0, &crate::MarketConfig::default(), 0o600).unwrap();
+        let mut person = Session::open(&market.0, "ann").unwrap();
+        let mut script = Session::open(&market.0, "bo").unwrap();
+        let SegmentAddress::Posix { name } = &market.0 else {
+            unreachable!("made above")
+        };
+        nix::sys::mman::shm_unlink(name.as_str()).unwrap();
+
+        assert!(matches!(
+            person.run_line("rates"),
+            Err(Error::Retired { .. })
+        ));
+        let refused_at = (0..=QUEUED_CHECK_EVERY)
+            .position(|_| script.run_queued_line("rates").is_err())
+            .expect("no queued line checked the backing");
+        assert_eq!(refused_at, QUEUED_CHECK_EVERY as usize);
+        assert!(matches!(
+            script.run_queued_line("rates"),
+            Err(Error::Retired { .. })
+        ));
+    }
+
     #[test]
     fn refuses_bad_lines_with_the_fix() {
         assert!(refused("biy DOLLAR 1").contains("did you mean \"buy\""));

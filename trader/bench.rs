@@ -8,7 +8,8 @@
 //!   process owns the market and traders send each request over a Unix
 //!   socket and wait for the answer (the course notes' "four copies");
 //! - (d) unlocked mode, for reference, with its audit;
-//! - (e) a scripted trader running a 1,000,000-line script to a file;
+//! - (e) a scripted trader running a 1,000,000-line script to a file: of
+//!   trades alone, and of trades, `rates` and `portfolio` mixed;
 //! - (f) how soon a watcher sleeping on the change counter wakes.
 //!
 //! Each run makes its own uniquely named segments and removes them. The
@@ -215,13 +216,26 @@ fn message_passing(trader: &Path, clients: usize, trades: u64) -> Result<f64> {
     Ok(per_second(trades * clients as u64, elapsed.as_nanos()))
 }
 
-/// (e) Commands per second of a scripted trader writing to a file.
-fn scripted(trader: &Path, lines: u64) -> Result<f64> {
+/// Two trades a cycle: what (e) has measured since the first bench.
+const TRADES_SCRIPT: &str = "buy DOLLAR 0.01\nsell DOLLAR 0.01\n";
+
+/// Issue 13 (d): buys, sells, `rates` and `portfolio`, over every
+/// currency.
+const MIXED_SCRIPT: &str = "buy DOLLAR 0.01\nrates\nsell DOLLAR 0.01\nportfolio\n\
+    buy EURO 0.01\nrates\nsell EURO 0.01\nportfolio\n\
+    buy STERLIN 0.01\nrates\nsell STERLIN 0.01\nportfolio\n\
+    buy POUND 0.01\nrates\nsell POUND 0.01\nportfolio\n";
+
+/// (e) Commands per second of a scripted trader writing to a file: `cycle`
+/// repeated to `lines` lines.
+fn scripted(trader: &Path, lines: u64, cycle: &str) -> Result<f64> {
     let segment = BenchSegment::create("script")?;
     let dir = std::env::temp_dir();
     let script = dir.join(format!("shmx-bench-{}.script", std::process::id()));
     let output = dir.join(format!("shmx-bench-{}.out", std::process::id()));
-    let text = "buy DOLLAR 0.01\nsell DOLLAR 0.01\n".repeat((lines / 2) as usize);
+    let cycles = lines / cycle.lines().count() as u64;
+    let lines = cycles * cycle.lines().count() as u64;
+    let text = cycle.repeat(cycles as usize);
     std::fs::write(&script, text).map_err(|error| os_error(script.display(), "writing", error))?;
     let cleanup = |paths: &[&PathBuf]| {
         for path in paths {
@@ -376,7 +390,7 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
     });
 
     progress("(e) scripted");
-    let rate = scripted(trader, size.script_lines)?;
+    let rate = scripted(trader, size.script_lines, TRADES_SCRIPT)?;
     rows.push(Row {
         label: format!(
             "(e) scripted trader, {}-line script to a file",
@@ -384,6 +398,12 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
         ),
         value: format!("{:.0} k commands/s", rate / 1e3),
         note: "target 500 k".into(),
+    });
+    let rate = scripted(trader, size.script_lines, MIXED_SCRIPT)?;
+    rows.push(Row {
+        label: "(e) the same, mixed: trades, rates, portfolio".into(),
+        value: format!("{:.0} k commands/s", rate / 1e3),
+        note: "target 1000 k (issue 13 d)".into(),
     });
 
     progress("(f) watcher wake-up");
