@@ -17,7 +17,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use common::{Attached, Backend, Run, Segment, BACKENDS};
 use shm_exchange::money::Money;
 use shm_exchange::testing::{
-    segment_size, state, AccountSlot, CurrencySlot, Header, RedoRecord, HEADER_SIZE,
+    segment_size, state, AccountSlot, CurrencySlot, Header, LockSlot, RedoRecord, HEADER_SIZE,
 };
 use shm_exchange::{Error, Exchange, SegmentAddress, Side};
 
@@ -43,7 +43,8 @@ fn read_i64(file: &std::fs::File, offset: usize) -> i64 {
 }
 
 const STATE: usize = std::mem::offset_of!(Header, state);
-const TRADE_SEQ: usize = std::mem::offset_of!(Header, trade_seq);
+const TRADE_SEQ: usize =
+    std::mem::offset_of!(Header, lock) + std::mem::offset_of!(LockSlot, trade_seq);
 /// The first currency's (DOLLAR's) stock.
 const DOLLAR_STOCK: usize =
     std::mem::offset_of!(Header, currencies) + std::mem::offset_of!(CurrencySlot, stock);
@@ -248,8 +249,8 @@ mod corrupt {
         Word { offset: usize, value: i64 },
         /// Overwrite an aligned 4-byte word: states, counts, indices.
         Half { offset: usize, value: u32 },
-        /// Publish a redo record naming these slots, as if a trader died
-        /// mid-trade, so opening replays it.
+        /// Publish a redo record naming these slots (make `write_seq` odd),
+        /// as if a trader died mid-trade, so opening replays it.
         PendingRedo {
             currency: u32,
             account: u32,
@@ -263,7 +264,7 @@ mod corrupt {
                 Mutation::Flip { offset, .. } | Mutation::Byte { offset, .. } => offset..offset + 1,
                 Mutation::Word { offset, .. } => offset..offset + 8,
                 Mutation::Half { offset, .. } => offset..offset + 4,
-                Mutation::PendingRedo { .. } => REDO..REDO + std::mem::size_of::<RedoRecord>(),
+                Mutation::PendingRedo { .. } => WRITE_SEQ..REDO + std::mem::size_of::<RedoRecord>(),
             }
         }
 
@@ -305,11 +306,12 @@ mod corrupt {
                         field(std::mem::offset_of!(RedoRecord, holding)),
                     )
                     .unwrap();
-                    file.write_all_at(
-                        &1u32.to_ne_bytes(),
-                        field(std::mem::offset_of!(RedoRecord, state)),
-                    )
-                    .unwrap();
+                    let mut write_seq = [0; 8];
+                    file.read_exact_at(&mut write_seq, WRITE_SEQ as u64)
+                        .unwrap();
+                    let odd = u64::from_ne_bytes(write_seq) | 1;
+                    file.write_all_at(&odd.to_ne_bytes(), WRITE_SEQ as u64)
+                        .unwrap();
                 }
             }
         }
@@ -318,6 +320,10 @@ mod corrupt {
     const REDO: usize = std::mem::offset_of!(Header, redo);
     const FLAGS: usize = std::mem::offset_of!(Header, flags);
     const LOCK: usize = std::mem::offset_of!(Header, lock);
+    /// The readers' counter, whose oddness publishes the redo record.
+    const WRITE_SEQ: usize = LOCK + std::mem::offset_of!(LockSlot, write_seq);
+    /// The mutex's bytes, before the words that share its line.
+    const MUTEX_END: usize = LOCK + std::mem::offset_of!(LockSlot, cash);
     const CURRENCIES: usize = std::mem::offset_of!(Header, currencies);
     const TAPE: usize = std::mem::offset_of!(Header, tape);
     const ACCOUNT: usize = std::mem::size_of::<AccountSlot>();
@@ -326,21 +332,22 @@ mod corrupt {
     const SIZE: usize = segment_size(64);
 
     /// Byte ranges whose contents nothing checks or depends on before it
-    /// rewrites them: the lock (re-initialized by the sole opener), the
-    /// idle redo record's payload, the tape, the wake-up counters, the
-    /// readers' sequence counter (an odd one only makes readers lay the
-    /// last, already applied, change over their copy), where the tape
-    /// starts, and the unused currency and account slots. Corrupting only
-    /// these must leave a market that attaches, balances and trades.
+    /// rewrites them: the mutex (re-initialized by the sole opener), the
+    /// idle redo record (read only while `write_seq` is odd), the tape, the
+    /// wake-up counters, where the tape starts, and the unused currency and
+    /// account slots. Corrupting only these must leave a market that
+    /// attaches, balances and trades.
     fn harmless(span: &std::ops::Range<usize>) -> bool {
         let counters = std::mem::offset_of!(Header, watchers) + 4..FLAGS;
         let sequences = FLAGS + 4..std::mem::offset_of!(Header, account_serial);
+        let tape_start = std::mem::offset_of!(Header, tape_start);
         let unused_currencies = CURRENCIES + 4 * std::mem::size_of::<CurrencySlot>()..TAPE;
         let ranges = [
             counters,
             sequences,
-            LOCK..REDO,
-            REDO + 4..CURRENCIES,
+            tape_start..tape_start + 8,
+            LOCK..MUTEX_END,
+            REDO..CURRENCIES,
             unused_currencies,
             TAPE..HEADER_SIZE,
             HEADER_SIZE + OPEN_ACCOUNTS * ACCOUNT..SIZE,

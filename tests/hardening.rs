@@ -570,7 +570,8 @@ fn audits_and_counters_do_not_overflow() {
     assert_eq!(audit["consistent"], true, "{audit}");
     assert_eq!(field(&audit["money"], "balances"), "180000000000000000.00");
 
-    let trade_seq = std::mem::offset_of!(Header, trade_seq);
+    let trade_seq = std::mem::offset_of!(Header, lock)
+        + std::mem::offset_of!(shm_exchange::testing::LockSlot, trade_seq);
     write_at(&segment, trade_seq, &u64::MAX.to_ne_bytes());
     segment.trader("a", &["buy", "DOLLAR", "1"]).success();
     assert_eq!(u64::from_ne_bytes(read_at::<8>(&segment, trade_seq)), 1);

@@ -43,7 +43,8 @@ fn trades(segment: &Segment) -> u64 {
     use std::os::unix::fs::FileExt;
     let mut bytes = [0; 8];
     let file = std::fs::File::open(backing_path(segment)).unwrap();
-    let offset = std::mem::offset_of!(Header, trade_seq) as u64;
+    let offset = (std::mem::offset_of!(Header, lock)
+        + std::mem::offset_of!(shm_exchange::testing::LockSlot, trade_seq)) as u64;
     match file.read_exact_at(&mut bytes, offset) {
         Ok(()) => u64::from_ne_bytes(bytes),
         Err(_) => 0,

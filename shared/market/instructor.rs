@@ -121,6 +121,7 @@ impl Exchange {
             }
             let balance = slot.balance.load(Relaxed);
             let cash = header
+                .lock
                 .cash
                 .load(Relaxed)
                 .checked_add(balance)

@@ -12,13 +12,18 @@
 //!    change's tape entry, if it has one (readers ignore entries past
 //!    `trade_seq`, and check each entry's `seq` before and after copying
 //!    it, so a half-written one is never shown);
-//! 1. the redo record is filled with the change's kind and values and
-//!    published (`state = PENDING`), then the readers' counter `write_seq`
-//!    becomes **odd** (`Release`, then a `Release` fence so no store below
-//!    moves above it);
+//! 1. the redo record is filled with the change's kind and values, then
+//!    published: the readers' counter `write_seq` becomes **odd**
+//!    (`Release`, then a `Release` fence so no store below moves above it).
+//!    An odd `write_seq` is the record's "pending" flag; there is no other;
 //! 2. the values are applied, one store each;
-//! 3. the record is cleared (`state = IDLE`), `write_seq` becomes **even**
-//!    again (`Release`), and the change counter that wakes boards is bumped.
+//! 3. `write_seq` becomes **even** again (`Release`): the record is done
+//!    with. Watchers sleep on `write_seq` itself (`market::watchers`), so
+//!    waking them needs no store of its own.
+//!
+//! The words this touches on every trade sit on few cache lines (see
+//! `shm::layout`): `write_seq`, `trade_seq` and the cash share the lock's
+//! line, and the trade's record fits the record's first line.
 //!
 //! # Readers: the odd phase is the journal's publication
 //!
@@ -38,9 +43,9 @@
 //!
 //! A locker that finds the previous owner dead ([`Exchange::lock`]) calls
 //! [`replay`] before it marks the mutex consistent, like LMDB's
-//! `mdb_mutex_failed`: a `PENDING` record is applied again, which is
-//! harmless because its values are absolute (applying twice is applying
-//! once), and `write_seq` is made even. A record that fails a check (an
+//! `mdb_mutex_failed`: if `write_seq` is odd, the record is applied again,
+//! which is harmless because its values are absolute (applying twice is
+//! applying once), and `write_seq` is made even. A record that fails a check (an
 //! unknown kind, a slot that does not exist) is never applied. Then the
 //! exchange is POISONED (its state word, so nobody trades on it) and the
 //! mutex is still marked consistent, so `exchange-init --force` and
@@ -80,10 +85,10 @@
 use std::sync::atomic::{fence, Ordering::*};
 
 use super::record::{fill, EntryValues, Limits, RawRecord, Redo};
-use super::{watchers, Exchange};
+use super::Exchange;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::shm::layout::{account, redo, state, AccountSlot, Header, TAPE_LEN};
+use crate::shm::layout::{account, state, AccountSlot, Header, TAPE_LEN};
 use crate::shm::MutexGuard;
 use crate::trace;
 
@@ -184,7 +189,7 @@ impl<'a> Locked<'a> {
     pub(super) fn commit(&mut self, change: Redo, entry: Option<EntryValues>) -> Result<u64> {
         let header = self.header();
         let table = self.exchange.table()?;
-        let mut seq = header.trade_seq.load(Relaxed);
+        let mut seq = header.lock.trade_seq.load(Relaxed);
         let change = match entry {
             Some(entry) => {
                 // A counter is a name, not an amount: past u64::MAX it
@@ -205,11 +210,9 @@ impl<'a> Locked<'a> {
             }
             None => change,
         };
-        // 1. The whole change into the record, published; readers' odd
-        //    phase begins.
-        let record = &header.redo;
-        fill(record, &change);
-        record.state.store(redo::PENDING, Release);
+        // 1. The whole change into the record, published by the readers'
+        //    odd phase.
+        fill(&header.redo, &change);
         begin_write(header);
         match change.seq() {
             Some(seq) => crate::trace!(
@@ -220,29 +223,36 @@ impl<'a> Locked<'a> {
             }
         }
         crash_point(Step::AfterRedo);
-        // 2. Apply it. 3. Clear it; the odd phase ends.
+        // 2. Apply it. 3. The odd phase ends: the record is done with.
         apply(header, table, &change, true);
         crate::trace!("journal: applied, one store each");
-        record.state.store(redo::IDLE, Release);
         end_write(header);
-        watchers::announce_change(header);
-        crate::trace!("journal: redo record cleared (IDLE), write_seq even, change counter bumped");
+        crate::trace!("journal: redo record cleared: write_seq even again, which boards wake on");
         Ok(seq)
+    }
+
+    /// Moves `write_seq` on by a whole (empty) change, so that readers
+    /// copy again and watchers wake: after the state word changed.
+    pub(super) fn announce_change(&self) {
+        let header = self.header();
+        begin_write(header);
+        end_write(header);
     }
 }
 
-/// Makes `write_seq` odd: readers now lay the record over what they copy.
-/// The fence keeps every store of the change below the counter's.
+/// Makes `write_seq` odd: the record is published, and readers now lay it
+/// over what they copy. The fence keeps every store of the change below
+/// the counter's.
 fn begin_write(header: &Header) {
-    let seq = header.write_seq.load(Relaxed);
-    header.write_seq.store(seq | 1, Release);
+    let write_seq = &header.lock.write_seq;
+    write_seq.store(write_seq.load(Relaxed) | 1, Release);
     fence(Release);
 }
 
 /// Makes `write_seq` even again: the change is whole in memory.
 fn end_write(header: &Header) {
-    let seq = header.write_seq.load(Relaxed);
-    header.write_seq.store((seq | 1).wrapping_add(1), Release);
+    let write_seq = &header.lock.write_seq;
+    write_seq.store((write_seq.load(Relaxed) | 1).wrapping_add(1), Release);
 }
 
 /// Writes a tape entry so that a reader never takes a half-written one for
@@ -292,7 +302,7 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
             step(Step::AfterHolding);
             slot.balance.store(balance, Relaxed);
             step(Step::AfterBalance);
-            header.cash.store(cash, Relaxed);
+            header.lock.cash.store(cash, Relaxed);
             step(Step::AfterCash);
             slot.trades.store(trades, Relaxed);
             slot.last_trade.store(seq, Relaxed);
@@ -345,6 +355,7 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
                     .store(currency.initial_stock.load(Relaxed), Relaxed);
             }
             header
+                .lock
                 .cash
                 .store(header.initial_cash.load(Relaxed), Relaxed);
             step(Step::MidChange);
@@ -371,7 +382,7 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
         } => {
             slot(account).balance.store(balance, Relaxed);
             step(Step::AfterBalance);
-            header.cash.store(cash, Relaxed);
+            header.lock.cash.store(cash, Relaxed);
             step(Step::AfterCash);
         }
         Redo::Close {
@@ -385,7 +396,7 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
                 currency.stock.store(stock, Relaxed);
             }
             step(Step::MidChange);
-            header.cash.store(cash, Relaxed);
+            header.lock.cash.store(cash, Relaxed);
             slot.balance.store(0, Relaxed);
             for holding in &slot.holdings {
                 holding.store(0, Relaxed);
@@ -394,39 +405,26 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
         }
     }
     if let Some(seq) = change.seq() {
-        header.trade_seq.store(seq, Relaxed);
+        header.lock.trade_seq.store(seq, Relaxed);
     }
 }
 
-/// Finishes a dead owner's change if it published one, and ends the
-/// readers' odd phase it may have left. The caller holds the lock that the
-/// owner died holding, or is the sole opener of a file segment. The record
-/// is checked first; one that fails is not applied and the reason is
-/// returned.
+/// Finishes a dead owner's change if it published one (`write_seq` is
+/// odd), and ends the readers' odd phase. The caller holds the lock that
+/// the owner died holding, or is the sole opener of a file segment. The
+/// record is checked first; one that fails is not applied, the odd phase
+/// is left as it is, and the reason is returned.
 pub(super) fn replay(
     header: &Header,
     table: Option<&[AccountSlot]>,
     limits: Limits,
 ) -> Result<(), String> {
-    let record = &header.redo;
-    match record.state.load(Acquire) {
-        redo::IDLE => {}
-        redo::PENDING => {
-            let table = table.ok_or("the account table is cut short")?;
-            let change = RawRecord::load(record).decode(limits)?;
-            // Readers lay the record over what they copy only while the
-            // counter is odd: make it odd before storing anything.
-            if header.write_seq.load(Relaxed) % 2 == 0 {
-                begin_write(header);
-            }
-            apply(header, table, &change, false);
-            record.state.store(redo::IDLE, Release);
-        }
-        other => return Err(format!("the redo record has the unknown state {other:#x}")),
+    if header.lock.write_seq.load(Acquire) % 2 == 0 {
+        return Ok(());
     }
-    if header.write_seq.load(Relaxed) % 2 == 1 {
-        end_write(header);
-        watchers::announce_change(header);
-    }
+    let table = table.ok_or("the account table is cut short")?;
+    let change = RawRecord::load(&header.redo).decode(limits)?;
+    apply(header, table, &change, false);
+    end_write(header);
     Ok(())
 }

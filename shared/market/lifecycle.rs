@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::journal::replay;
 use super::record::Limits;
-use super::{watchers, Attachment, Currency, Exchange};
+use super::{Attachment, Currency, Exchange};
 use crate::address::SegmentAddress;
 use crate::config::MarketConfig;
 use crate::error::{Error, Result};
@@ -266,14 +266,17 @@ impl Exchange {
     /// The one write that does not require the lock: even when it cannot be
     /// had (held by a stopped process, say), nobody may trade on an
     /// exchange whose name is about to go, and a locker checks the state
-    /// after locking. The state word and the change counter are atomic
-    /// read-modify-writes, so no lock is needed for them.
+    /// after locking. With the lock, the readers' counter moves too, so
+    /// readers copying now see the retirement and watchers about to sleep
+    /// do not; without it, the counter is the holder's to move.
     fn retire(&self) -> Result<()> {
         self.writable()?;
         let header = self.header();
         let locked = self.lock_any_state();
         header.state.retire();
-        watchers::announce_change(header);
+        if let Ok(locked) = &locked {
+            locked.announce_change();
+        }
         drop(locked);
         self.wake_all_watchers();
         Ok(())
@@ -336,7 +339,7 @@ fn seed(mapping: &Mapping<Exclusive>, config: &MarketConfig, class_mode: bool) {
         .currency_count
         .store(config.currencies.len() as u32, Relaxed);
     header.initial_cash.store(config.cash.hundredths(), Relaxed);
-    header.cash.store(config.cash.hundredths(), Relaxed);
+    header.lock.cash.store(config.cash.hundredths(), Relaxed);
     header
         .starting_balance
         .store(config.starting_balance.hundredths(), Relaxed);

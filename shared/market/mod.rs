@@ -417,7 +417,7 @@ impl Exchange {
             stock: money(&quote_slot.stock),
             holding: money(&slot.holdings[currency.0]),
             balance: money(&slot.balance),
-            cash: money(&header.cash),
+            cash: money(&header.lock.cash),
         };
         let outcome = rules::trade(side, quote, amount, before)
             .map_err(|refusal| refusal.into_error(name))?;
@@ -471,13 +471,14 @@ impl Exchange {
         let header = self.header();
         let slot = self.account_slot(account)?;
         let cash = header
+            .lock
             .cash
             .load(Relaxed)
             .checked_sub(amount.hundredths())
             .filter(|cash| *cash >= 0)
             .ok_or(Error::InsufficientCash {
                 proceeds: amount,
-                cash: money(&header.cash),
+                cash: money(&header.lock.cash),
             })?;
         let balance = slot
             .balance

@@ -55,7 +55,7 @@ impl UnlockedDemo<'_> {
             stock: money(&currency_slot.stock),
             holding: money(&slot.holdings[currency.0]),
             balance: money(&slot.balance),
-            cash: money(&header.cash),
+            cash: money(&header.lock.cash),
         };
         let outcome = rules::trade(side, quote, amount, before)
             .map_err(|refusal| refusal.into_error(name))?;
@@ -64,7 +64,7 @@ impl UnlockedDemo<'_> {
         currency_slot.stock.store(after.stock.hundredths(), Relaxed);
         slot.holdings[currency.0].store(after.holding.hundredths(), Relaxed);
         slot.balance.store(after.balance.hundredths(), Relaxed);
-        header.cash.store(after.cash.hundredths(), Relaxed);
+        header.lock.cash.store(after.cash.hundredths(), Relaxed);
         // Counted where `--status` and the board look, never wrapping.
         let _ = header
             .unlocked_trades

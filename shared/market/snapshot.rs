@@ -157,13 +157,13 @@ impl Exchange {
         let table = self.table()?;
         let started = Instant::now();
         for attempt in 0_u32.. {
-            let before = header.write_seq.load(Relaxed);
+            let before = header.lock.write_seq.load(Relaxed);
             fence(Acquire);
             self.check_state(header)?;
             let record = (before % 2 == 1).then(|| RawRecord::load(&header.redo));
             let mut copy = copy(header, table, parts, self.currencies.len());
             fence(Acquire);
-            if header.write_seq.load(Relaxed) == before {
+            if header.lock.write_seq.load(Relaxed) == before {
                 let Some(record) = record else {
                     return Ok(copy);
                 };
@@ -239,10 +239,10 @@ fn copy(header: &Header, table: &[AccountSlot], parts: Parts, currencies: usize)
     };
     Snapshot {
         flags: header.flags.load(Relaxed),
-        cash: load(&header.cash),
+        cash: load(&header.lock.cash),
         initial_cash: load(&header.initial_cash),
         starting_balance: load(&header.starting_balance),
-        trade_seq: header.trade_seq.load(Relaxed),
+        trade_seq: header.lock.trade_seq.load(Relaxed),
         tape_start: header.tape_start.load(Relaxed),
         handed_out: header.balances_handed_out.load(Relaxed),
         currencies: copied,

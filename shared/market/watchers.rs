@@ -1,11 +1,12 @@
-//! The change counter, and the futex on it that wakes boards (`trader
-//! watch`) after each change, so a board never polls and never takes the
-//! lock to learn that something moved.
+//! Waking boards (`trader watch`) after each change, so a board never
+//! polls and never takes the lock to learn that something moved.
 //!
-//! `change_seq` is bumped with an atomic `fetch_add` by every writer: the
-//! journal (trades and replays) and account openings bump it under the
-//! lock, but [`Exchange::retire`] bumps it even when the lock cannot be had,
-//! so a plain load-and-store would lose bumps.
+//! Watchers sleep on a futex on the low half of `write_seq`, the readers'
+//! counter, which every change moves under the lock anyway (odd, then
+//! even): a trade writes no word, and no cache line, for them beyond the
+//! lock's own. [`Exchange::retire`] moves it too when it gets the lock;
+//! when it cannot (a stopped holder), it only wakes the sleepers, and a
+//! watcher that was just about to sleep notices at its next timeout.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::Ordering::*;
@@ -13,7 +14,6 @@ use std::time::Duration;
 
 use super::Exchange;
 use crate::shm::futex;
-use crate::shm::layout::Header;
 
 /// See [`Exchange::wake_watchers`].
 const FORGET_WATCHERS_AFTER: u32 = 1_000;
@@ -22,15 +22,11 @@ const FORGET_WATCHERS_AFTER: u32 = 1_000;
 /// the change counter.
 const READ_ONLY_POLL: Duration = Duration::from_millis(100);
 
-/// Counts one committed change: every writer calls this after its stores.
-pub(super) fn announce_change(header: &Header) {
-    header.change_seq.fetch_add(1, Release);
-}
-
 impl Exchange {
-    /// The change counter, bumped after every committed change.
+    /// The change counter, which moves with every change: the low half of
+    /// the readers' `write_seq`.
     pub fn change_seq(&self) -> u32 {
-        self.header().change_seq.load(Acquire)
+        futex::low_half(self.header().lock.write_seq.load(Acquire))
     }
 
     /// Sleeps until the change counter moves past `seen`, or `timeout`
@@ -42,12 +38,13 @@ impl Exchange {
     /// time instead.
     pub fn wait_for_change(&self, seen: u32, timeout: Duration) {
         let header = self.header();
+        let counter = &header.lock.write_seq;
         if self.is_read_only() {
-            futex::wait(&header.change_seq, seen, timeout.min(READ_ONLY_POLL));
+            futex::wait(counter, seen, timeout.min(READ_ONLY_POLL));
             return;
         }
         header.watchers.fetch_add(1, AcqRel);
-        futex::wait(&header.change_seq, seen, timeout);
+        futex::wait(counter, seen, timeout);
         // Saturating: a trader may have reset the hint meanwhile.
         let _ = header
             .watchers
@@ -60,7 +57,8 @@ impl Exchange {
     /// which would make every trade pay for a system call forever. So after
     /// [`FORGET_WATCHERS_AFTER`] wake-ups in a row that found nobody asleep,
     /// the hint is cleared; a live watcher raises it again before its next
-    /// sleep.
+    /// sleep. The hint's line is read by every trade and written only when
+    /// something changes, so that it stays shared between the cores.
     pub fn wake_watchers(&self) {
         let header = self.header();
         if self.is_read_only() {
@@ -70,10 +68,12 @@ impl Exchange {
             crate::trace!("wake-up: no board is watching, so no system call");
             return;
         }
-        let woken = futex::wake_all(&header.change_seq);
-        crate::trace!("wake-up: futex(FUTEX_WAKE) on the change counter woke {woken}");
+        let woken = futex::wake_all(&header.lock.write_seq);
+        crate::trace!("wake-up: futex(FUTEX_WAKE) on the readers' counter woke {woken}");
         if woken > 0 {
-            header.idle_wakes.store(0, Relaxed);
+            if header.idle_wakes.load(Relaxed) != 0 {
+                header.idle_wakes.store(0, Relaxed);
+            }
         } else if header.idle_wakes.fetch_add(1, Relaxed) >= FORGET_WATCHERS_AFTER {
             header.watchers.store(0, Release);
             header.idle_wakes.store(0, Relaxed);
@@ -83,6 +83,6 @@ impl Exchange {
     /// Wakes every watcher whether or not the hint says one sleeps: after a
     /// retirement, which no watcher may miss.
     pub(super) fn wake_all_watchers(&self) {
-        futex::wake_all(&self.header().change_seq);
+        futex::wake_all(&self.header().lock.write_seq);
     }
 }

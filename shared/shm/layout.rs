@@ -9,13 +9,24 @@
 //!
 //! ```text
 //! offset 0      Header           (size_of::<Header>() bytes, 64-aligned)
-//!   0           identity, sizes, counters, cash      (128 bytes)
-//!   128         LockSlot: the robust pthread mutex   (64 bytes)
-//!   192         RedoRecord: the change being applied (320 bytes)
-//!   512         CurrencySlot x 16                    (48 bytes each)
-//!   1280        TapeEntry x 256: ring of last events (64 bytes each)
-//! HEADER_SIZE   AccountSlot x capacity               (192 bytes each)
+//!   0           identity, sizes, read-mostly counters (128 bytes)
+//!   128         LockSlot: the robust pthread mutex and
+//!               the words every change writes          (64 bytes)
+//!   192         RedoRecord: the change being applied   (320 bytes)
+//!   512         CurrencySlot x 16                      (64 bytes each)
+//!   1536        TapeEntry x 256: ring of last events   (64 bytes each)
+//! HEADER_SIZE   AccountSlot x capacity                 (192 bytes each)
 //! ```
+//!
+//! # What a trade writes
+//!
+//! With more than one process, every cache line a trade writes moves
+//! between cores on every trade, so the layout keeps them few: the lock's
+//! line (the mutex, and beside it the cash, `trade_seq` and `write_seq`,
+//! which is also the watchers' futex word), the redo record's first line,
+//! one tape entry, the currency's line and the trader's account (two
+//! lines, private to that trader). The header's first two lines are only
+//! read by a trade. See BENCHMARKS.md, "What a trade writes".
 //!
 //! Every offset is asserted at compile time below; a change to any of them,
 //! or to what a field means, must bump [`LAYOUT_VERSION`].
@@ -37,7 +48,11 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 /// 4: the write sequence counter, instructor changes in the redo record,
 /// tape entry kinds, and account owners, serials and trade counts.
 /// 5: a transfer kind of change, and a count of unlocked demo trades.
-pub const LAYOUT_VERSION: u32 = 5;
+/// 6: the cash, `trade_seq` and `write_seq` on the lock's cache line,
+/// `write_seq`'s oddness as the redo record's "pending" (no state word),
+/// watchers sleeping on `write_seq` (no `change_seq`), one cache line per
+/// currency.
+pub const LAYOUT_VERSION: u32 = 6;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
 use crate::names::{ACCOUNT_NAME_BYTES, CURRENCY_NAME_BYTES};
@@ -85,29 +100,31 @@ const fn abi_fingerprint(c_library: u64) -> u64 {
 /// Every field offset the layout pins: each is asserted at compile time
 /// (below) and hashed into the fingerprint, so the two cannot drift apart.
 /// `(where the field is, where it must be)`.
-const PINNED_OFFSETS: [(usize, usize); 26] = [
+const PINNED_OFFSETS: [(usize, usize); 28] = [
+    (offset_of!(LockSlot, cash), 40),
+    (offset_of!(LockSlot, trade_seq), 48),
+    (offset_of!(LockSlot, write_seq), 56),
     (offset_of!(Header, magic), 0),
     (offset_of!(Header, state), 12),
     (offset_of!(Header, total_size), 24),
-    (offset_of!(Header, change_seq), 84),
-    (offset_of!(Header, cash), 64),
-    (offset_of!(Header, watchers), 80),
-    (offset_of!(Header, owner_uid), 92),
-    (offset_of!(Header, flags), 96),
-    (offset_of!(Header, unlocked_trades), 100),
-    (offset_of!(Header, write_seq), 104),
-    (offset_of!(Header, tape_start), 112),
-    (offset_of!(Header, account_serial), 120),
-    (offset_of!(Header, balances_handed_out), 124),
+    (offset_of!(Header, starting_balance), 56),
+    (offset_of!(Header, tape_start), 64),
+    (offset_of!(Header, watchers), 72),
+    (offset_of!(Header, owner_uid), 80),
+    (offset_of!(Header, flags), 84),
+    (offset_of!(Header, unlocked_trades), 88),
+    (offset_of!(Header, account_serial), 92),
+    (offset_of!(Header, balances_handed_out), 96),
     (offset_of!(Header, lock), 128),
     (offset_of!(Header, redo), 192),
-    (offset_of!(RedoRecord, kind), 4),
+    (offset_of!(RedoRecord, kind), 0),
     (offset_of!(RedoRecord, trades), 56),
     (offset_of!(RedoRecord, sell), 64),
     (offset_of!(RedoRecord, name), 128),
     (offset_of!(RedoRecord, stocks), 192),
     (offset_of!(Header, currencies), 512),
-    (offset_of!(Header, tape), 1280),
+    (offset_of!(CurrencySlot, stock), 32),
+    (offset_of!(Header, tape), 1536),
     (offset_of!(TapeEntry, serial), 20),
     (offset_of!(AccountSlot, balance), 32),
     (offset_of!(AccountSlot, status), 52),
@@ -191,14 +208,6 @@ impl StateWord {
     }
 }
 
-/// Values of [`RedoRecord::state`].
-pub mod redo {
-    /// No change in flight.
-    pub const IDLE: u32 = 0;
-    /// The record holds a complete change that may be partly applied.
-    pub const PENDING: u32 = 1;
-}
-
 /// Values of [`RedoRecord::kind`]; what each one's fields mean is in
 /// `market::journal`.
 pub mod kind {
@@ -276,18 +285,13 @@ pub struct Header {
     _pad: AtomicU32,
     pub initial_cash: AtomicI64,
     pub starting_balance: AtomicI64,
-    /// The exchange's cash reserve.
-    pub cash: AtomicI64,
-    /// Sequence number of the last tape entry (a trade or an instructor's
-    /// change); the tape's write position.
-    pub trade_seq: AtomicU64,
-    /// Processes waiting on `change_seq`, so traders wake them only then.
+    // The second line: read by every trade, written only by the owner's
+    // commands, openings, the race demonstration and watchers.
+    /// The first sequence number the tape shows: the last reset's entry.
+    pub tape_start: AtomicU64,
+    /// Processes waiting on `write_seq`, so traders wake them only then.
     /// A hint, not a count: see `Exchange::wake_watchers`.
     pub watchers: AtomicU32,
-    /// Bumped after every committed change; a futex word for watchers.
-    /// On the same cache line as the cash and `trade_seq`, which a trade
-    /// writes anyway, so the first line stays read-only and shared.
-    pub change_seq: AtomicU32,
     /// Wake-ups in a row that found nobody asleep: how a watcher that
     /// died without deregistering is forgotten.
     pub idle_wakes: AtomicU32,
@@ -303,12 +307,6 @@ pub struct Header {
     /// which bypass the lock, the journal and `trade_seq`: counted here so
     /// `--status` and the board show them. Saturates, never wraps.
     pub unlocked_trades: AtomicU32,
-    /// The readers' sequence counter: odd while a change is being applied
-    /// (from the redo record's publication to its clearing), even between
-    /// changes. See `market::journal` and `market::snapshot`.
-    pub write_seq: AtomicU64,
-    /// The first sequence number the tape shows: the last reset's entry.
-    pub tape_start: AtomicU64,
     /// The serial of the last account opened: every opening gets a new
     /// one, so a tape entry or a session can tell a reused slot apart.
     pub account_serial: AtomicU32,
@@ -322,11 +320,25 @@ pub struct Header {
     pub tape: [TapeEntry; TAPE_LEN],
 }
 
-/// The robust process-shared mutex, alone on its cache line. Only
-/// [`super::Mapping`] reaches it.
+/// The robust process-shared mutex, and in the rest of its cache line the
+/// words every change writes, so that a trade drags one line fewer from
+/// core to core (a `pthread_mutex_t` is 40 bytes on 64-bit glibc and musl,
+/// 24 on 32-bit). Only [`super::Mapping`] reaches the mutex.
 #[repr(C, align(64))]
 pub struct LockSlot {
     pub(super) mutex: RobustMutex,
+    /// The exchange's cash reserve.
+    pub cash: AtomicI64,
+    /// Sequence number of the last tape entry (a trade or an instructor's
+    /// change); the tape's write position.
+    pub trade_seq: AtomicU64,
+    /// The readers' sequence counter and the journal's "pending" flag: odd
+    /// from the redo record's publication until the change is whole, even
+    /// between changes (see `market::journal` and `market::snapshot`).
+    /// Its low 32 bits are the futex word watchers sleep on (see
+    /// `market::watchers`): it moves with every change, so no other word
+    /// has to.
+    pub write_seq: AtomicU64,
 }
 
 /// A change's complete outcome, written before any of it is applied; see
@@ -334,8 +346,9 @@ pub struct LockSlot {
 ///
 /// The values are absolute (new stock, not "minus 5"), so applying the
 /// record twice is the same as applying it once: a process that finds the
-/// previous lock owner dead with `state == PENDING` just applies it again,
-/// and a reader can lay it over a copy taken half-way through.
+/// previous lock owner dead with `write_seq` odd (the record published)
+/// just applies it again, and a reader can lay it over a copy taken
+/// half-way through.
 ///
 /// # Layout
 ///
@@ -343,12 +356,13 @@ pub struct LockSlot {
 /// one cache line of record; the instructor's changes use the rest.
 #[repr(C, align(64))]
 pub struct RedoRecord {
-    pub state: AtomicU32,
     /// Which change: one of the values in [`kind`].
     pub kind: AtomicU32,
     pub account: AtomicU32,
     pub currency: AtomicU32,
-    /// The change's tape sequence number; becomes the header's `trade_seq`.
+    /// An opened account's serial.
+    pub serial: AtomicU32,
+    /// The change's tape sequence number; becomes `trade_seq`.
     pub seq: AtomicU64,
     pub cash: AtomicI64,
     pub balance: AtomicI64,
@@ -359,15 +373,14 @@ pub struct RedoRecord {
     /// Ten-thousandths: a new quote.
     pub sell: AtomicI64,
     pub buy: AtomicI64,
-    /// An opened account's serial, owner, and the header's new
-    /// `account_count`, `account_serial`, `balances_handed_out`, `flags`.
-    pub serial: AtomicU32,
+    /// An opened account's owner, and the header's new `account_count`,
+    /// `account_serial`, `balances_handed_out`, `flags`.
     pub owner: AtomicU32,
     pub account_count: AtomicU32,
     pub account_serial: AtomicU32,
     pub handed_out: AtomicU32,
     pub flags: AtomicU32,
-    _reserved: [AtomicU32; 6],
+    _reserved: [AtomicU32; 7],
     /// An opened account's name, NUL-padded.
     pub name: [AtomicU8; ACCOUNT_NAME_BYTES],
     _reserved2: [AtomicU64; 4],
@@ -376,8 +389,9 @@ pub struct RedoRecord {
     pub stocks: [AtomicI64; MAX_CURRENCIES],
 }
 
-/// One currency: its name, quote and the exchange's stock.
-#[repr(C)]
+/// One currency: its name, quote and the exchange's stock, on a cache line
+/// of its own, so that trades in two currencies never write one line.
+#[repr(C, align(64))]
 pub struct CurrencySlot {
     pub name: [AtomicU8; CURRENCY_NAME_BYTES],
     /// Ten-thousandths: what the exchange sells one unit for.
@@ -444,13 +458,16 @@ const _: () = {
         assert!(PINNED_OFFSETS[index].0 == PINNED_OFFSETS[index].1);
         index += 1;
     }
-    assert!(size_of::<libc::pthread_mutex_t>() <= 64);
+    // The hot words must fit beside the mutex on its line.
+    assert!(size_of::<libc::pthread_mutex_t>() <= 40);
     assert!(size_of::<LockSlot>() == 64);
     assert!(size_of::<RedoRecord>() == 320);
+    // Everything a trade records is on the record's first line.
+    assert!(offset_of!(RedoRecord, trades) + 8 <= 64);
     assert!(size_of::<StateWord>() == 4);
-    assert!(size_of::<CurrencySlot>() == 48);
+    assert!(size_of::<CurrencySlot>() == 64);
     assert!(size_of::<TapeEntry>() == 64);
-    assert!(size_of::<Header>() == 17_664);
+    assert!(size_of::<Header>() == 17_920);
     assert!(align_of::<Header>() == 64);
     assert!(size_of::<AccountSlot>() == 192);
     assert!(align_of::<AccountSlot>() == 8);
