@@ -12,7 +12,7 @@ use shm_exchange::address::{DEFAULT_SEGMENT, SEGMENT_ENV};
 use shm_exchange::market::Status;
 use shm_exchange::render::{self, Style};
 use shm_exchange::table::{Align, Cell, Table};
-use shm_exchange::{Envelope, Error, Exchange, ExitStatus, MarketConfig, SegmentAddress};
+use shm_exchange::{Envelope, Error, ExitStatus, MarketAddress, MarketConfig, Store};
 
 const INIT_EXAMPLES: &str = "\
 Examples:
@@ -20,6 +20,7 @@ Examples:
   exchange-init --force --mode 0666       replace it, open to every user
   exchange-init --segment sysv:0x5eed --config market.toml
   exchange-init --status --json
+  exchange-init --segment redis://127.0.0.1:6379/class   a market on a Redis server
   exchange-init --remove
 
 Exit status: 0 done, 1 the exchange already exists (pass --force),
@@ -29,15 +30,17 @@ Exit status: 0 done, 1 the exchange already exists (pass --force),
 #[derive(Debug, Parser)]
 #[command(name = "exchange-init", version, after_help = INIT_EXAMPLES)]
 pub struct InitArgs {
-    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID or file:PATH.
+    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID, file:PATH or
+    /// redis://[:PASSWORD@]HOST:PORT/NAME.
     #[arg(long, value_name = "SEG", env = SEGMENT_ENV, default_value = DEFAULT_SEGMENT)]
-    pub segment: SegmentAddress,
+    pub segment: MarketAddress,
     /// Seed the market from a TOML file (JSON if it ends in .json).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["remove", "status"])]
     pub config: Option<PathBuf>,
-    /// Permission bits, applied exactly whatever the umask.
-    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
-    pub mode: u32,
+    /// Permission bits, applied exactly whatever the umask [default: 0600].
+    /// Not for Redis, which has no file mode.
+    #[arg(long, value_name = "OCTAL", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
+    pub mode: Option<u32>,
     /// Replace an existing exchange (its traders are told to restart).
     #[arg(long, conflicts_with_all = ["remove", "status"])]
     pub force: bool,
@@ -94,7 +97,7 @@ struct Removed {
 
 fn run_init(args: &InitArgs) -> Result<(), Error> {
     if args.remove {
-        Exchange::remove(&args.segment)?;
+        Store::remove(&args.segment)?;
         if args.json {
             let removed = Removed {
                 removed: args.segment.to_string(),
@@ -106,7 +109,7 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
         return Ok(());
     }
     let (command, exchange) = if args.status {
-        ("status", Exchange::attach(&args.segment)?)
+        ("status", Store::attach(&args.segment)?)
     } else {
         let config = match &args.config {
             Some(path) => MarketConfig::load(path)?,
@@ -115,13 +118,10 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
         if args.force {
             (
                 "replace",
-                Exchange::replace(&args.segment, &config, args.mode)?,
+                Store::replace(&args.segment, &config, args.mode)?,
             )
         } else {
-            (
-                "create",
-                Exchange::create(&args.segment, &config, args.mode)?,
-            )
+            ("create", Store::create(&args.segment, &config, args.mode)?)
         }
     };
     let status = exchange.status()?;

@@ -4,13 +4,13 @@
 #![forbid(unsafe_code)]
 
 use crate::error::Result;
-use crate::market::Exchange;
 use crate::render::{rates_table, tape_table};
+use crate::store::Store;
 
 /// The board for `exchange`, with at most `trades_shown` trades, newest
 /// first. Fails, as every command does, when the exchange was removed,
 /// replaced or truncated.
-pub fn board(exchange: &Exchange, trades_shown: usize) -> Result<String> {
+pub fn board(exchange: &Store, trades_shown: usize) -> Result<String> {
     exchange.check_backing()?;
     let status = exchange.status()?;
     let mut tape = exchange.tape(trades_shown, None)?;
@@ -33,7 +33,7 @@ pub fn board(exchange: &Exchange, trades_shown: usize) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MarketConfig, Money, SegmentAddress, Side};
+    use crate::{Exchange, MarketConfig, Money, SegmentAddress, Side};
 
     #[test]
     fn the_board_shows_rates_and_the_newest_trade_first() {
@@ -46,7 +46,8 @@ mod tests {
                 let _ = Exchange::remove(self.0);
             }
         }
-        let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
+        let exchange =
+            Store::Segment(Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap());
         let _remove = Remove(&address);
         let empty = board(&exchange, 5).unwrap();
         assert!(empty.contains("trades 0"), "{empty}");

@@ -4,10 +4,10 @@
 //! command can be tested without a terminal.
 #![forbid(unsafe_code)]
 
-use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
-use crate::market::{AccountId, Audit, Exchange, Portfolio, Rate, Receipt, Side, TapeRow};
+use crate::market::{AccountId, Audit, Portfolio, Rate, Receipt, Side, TapeRow};
 use crate::money::Money;
+use crate::store::{MarketAddress, Store};
 
 /// One parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,14 +246,14 @@ pub struct Quote {
 
 /// A trader attached to an exchange, acting for one account.
 pub struct Session {
-    exchange: Exchange,
+    exchange: Store,
     account: AccountId,
     name: String,
 }
 
 impl Session {
     /// Attaches to the exchange and opens (or finds) the named account.
-    pub fn open(address: &SegmentAddress, name: &str) -> Result<Session> {
+    pub fn open(address: &MarketAddress, name: &str) -> Result<Session> {
         // Check the name before attaching, so a bad --name is reported as
         // such even when there is no exchange yet.
         if !crate::names::is_account_name(name) {
@@ -261,7 +261,7 @@ impl Session {
                 name: name.to_owned(),
             });
         }
-        let exchange = Exchange::attach(address)?;
+        let exchange = Store::attach(address)?;
         let account = exchange.open_account(name)?;
         Ok(Session {
             exchange,
@@ -276,7 +276,7 @@ impl Session {
     }
 
     /// The exchange this session is attached to.
-    pub fn exchange(&self) -> &Exchange {
+    pub fn exchange(&self) -> &Store {
         &self.exchange
     }
 

@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn a_script_runs_from_bytes_to_bytes_with_one_line_a_command() {
         let market = Market::create("script");
-        let mut session = Session::open(&market.0, "ann").unwrap();
+        let mut session = Session::open(&market.0.clone().into(), "ann").unwrap();
         let script = b"# comment\n\nbuy DOLLAR 1\nsell DOLLAR 100\nbogus\nquit\nbuy DOLLAR 1\n";
         let mut output = Vec::new();
         let status = run_script(
@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn one_shot_errors_go_to_stderr_in_text_and_stdout_in_json() {
         let market = Market::create("one-shot");
-        let mut session = Session::open(&market.0, "bob").unwrap();
+        let mut session = Session::open(&market.0.clone().into(), "bob").unwrap();
         let words = |line: &str| {
             line.split_whitespace()
                 .map(str::to_owned)

@@ -79,6 +79,26 @@ pub enum Error {
     Overflow,
     /// An owner-only action asked for by another user.
     NotOwner { action: String, owner: u32 },
+
+    // --- A market on a Redis server (see `crate::redis`). ---
+    /// No Redis server answers at the address: exit status 2.
+    RedisUnreachable { server: String, reason: String },
+    /// The server refused the login (a wrong or missing password): exit
+    /// status 2. The address is shown with its password masked.
+    RedisAuth { address: String },
+    /// The connection to the server broke, or the server stopped answering,
+    /// after it was made: exit status 2.
+    ConnectionLost { server: String, reason: String },
+    /// Other traders won every attempt to commit; nothing was changed and
+    /// the command may be tried again: exit status 1.
+    Busy { address: String, attempts: u32 },
+    /// An option or action this kind of store does not have (`--mode` on
+    /// Redis, say): exit status 2.
+    Unsupported {
+        what: String,
+        address: String,
+        way_out: &'static str,
+    },
 }
 
 impl Error {
@@ -108,6 +128,7 @@ impl Error {
                 | Error::NothingPaid { .. }
                 | Error::Overflow
                 | Error::NotOwner { .. }
+                | Error::Busy { .. }
         )
     }
 
@@ -242,6 +263,27 @@ impl fmt::Display for Error {
                 f,
                 "only the owner of this exchange (uid {owner}) may {action}; ask them, or run it as root"
             ),
+            Error::RedisUnreachable { server, reason } => write!(
+                f,
+                "cannot reach redis at {server} ({reason}); start redis-server or check the address"
+            ),
+            Error::RedisAuth { address } => write!(
+                f,
+                "the redis server refused the login for {address}; check the user and password in the address (redis://:PASSWORD@HOST:PORT/NAME)"
+            ),
+            Error::ConnectionLost { server, reason } => write!(
+                f,
+                "lost the connection to redis at {server} ({reason}); the server keeps the market: check it, then start the trader again (the last command may not have been applied; see `portfolio`)"
+            ),
+            Error::Busy { address, attempts } => write!(
+                f,
+                "the market at {address} is too busy: other traders overtook {attempts} attempts in a row, and nothing was changed; try again"
+            ),
+            Error::Unsupported {
+                what,
+                address,
+                way_out,
+            } => write!(f, "{what} is not available on {address}; {way_out}"),
         }
     }
 }

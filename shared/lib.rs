@@ -11,6 +11,8 @@
 //! - [`market`]: the exchange over a segment: its life cycle, the journal
 //!   that makes every change all-or-nothing, the rules as pure functions
 //!   ([`market::rules`]), accounts, read views and watchers;
+//! - [`redis`]: the same market on a Redis server, for a class that
+//!   outgrows one host, and [`store`]: the choice between the two;
 //! - [`fault`]: the crash points of the write path, for tests;
 //! - [`command`], [`render`], [`driver`]: the trader's command language,
 //!   its output (one [`table`] renderer, one JSON [`envelope`]), and the
@@ -41,6 +43,7 @@ pub mod names;
 pub mod redis;
 pub mod render;
 pub(crate) mod shm;
+pub mod store;
 pub mod stress;
 pub mod suggest;
 pub mod table;
@@ -55,3 +58,4 @@ pub use error::{Error, Result};
 pub use exit::ExitStatus;
 pub use market::{Exchange, Side};
 pub use money::{Money, Price};
+pub use store::{MarketAddress, Store};

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::address::SegmentAddress;
 use crate::error::Result;
-use crate::market::{AccountId, Audit, CurrencyId, Exchange, Side};
+use crate::market::{AccountId, Audit, CurrencyId, Side};
 use crate::money::Money;
+use crate::store::{MarketAddress, Store};
 
 /// What `trader stress` is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ pub fn worker_account(index: usize) -> String {
 /// trade. Preparing does everything slow (attach, open the account, look
 /// the currencies up) so that [`Worker::trade`] measures trading only.
 pub struct Worker {
-    exchange: Exchange,
+    exchange: Store,
     account: AccountId,
     currencies: Vec<CurrencyId>,
     balance: Money,
@@ -90,8 +90,8 @@ pub struct Worker {
 
 impl Worker {
     /// Attaches to `address` and opens (or finds) `account_name`.
-    pub fn prepare(address: &SegmentAddress, account_name: &str) -> Result<Worker> {
-        let exchange = Exchange::attach(address)?;
+    pub fn prepare(address: &MarketAddress, account_name: &str) -> Result<Worker> {
+        let exchange = Store::attach(address)?;
         let account = exchange.open_account(account_name)?;
         let currencies: Vec<_> = exchange
             .currencies()
@@ -123,6 +123,11 @@ impl Worker {
             nanos: 0,
         };
         let exchange = &self.exchange;
+        let unlocked = if unlocked {
+            Some(exchange.unlocked_demo()?)
+        } else {
+            None
+        };
         let started = Instant::now();
         for _ in 0..trades {
             let index = random.below(self.currencies.len() as u64) as usize;
@@ -139,12 +144,9 @@ impl Worker {
                 (false, true) => Side::Sell,
                 _ => Side::Buy,
             };
-            let result = if unlocked {
-                exchange
-                    .unlocked_demo()
-                    .trade(self.account, side, currency, amount)
-            } else {
-                exchange.trade(self.account, side, currency, amount)
+            let result = match &unlocked {
+                Some(demo) => demo.trade(self.account, side, currency, amount),
+                None => exchange.trade(self.account, side, currency, amount),
             };
             match result {
                 Ok(fill) => {
@@ -213,7 +215,7 @@ impl StressReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MarketConfig;
+    use crate::{Exchange, MarketConfig, SegmentAddress};
 
     #[test]
     fn a_seeded_worker_trades_the_same_way_twice_and_audits_clean() {
@@ -222,7 +224,7 @@ mod tests {
             .unwrap();
         let run = || {
             let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
-            let report = Worker::prepare(&address, &worker_account(0))
+            let report = Worker::prepare(&address.clone().into(), &worker_account(0))
                 .and_then(|worker| worker.trade(500, 42, false));
             let account = exchange.open_account(&worker_account(0));
             let portfolio = account.and_then(|account| exchange.portfolio(account));

@@ -31,7 +31,17 @@ fn board(segment: &Segment) -> PtySession {
 
 #[test]
 fn the_board_follows_other_traders_and_quits_on_q() {
-    let segment = Segment::create(Backend::Posix);
+    the_board_follows_other_traders(Backend::Posix);
+}
+
+/// On Redis the board sleeps on pub/sub, and looks the same.
+#[test]
+fn the_board_follows_other_traders_on_redis() {
+    the_board_follows_other_traders(Backend::Redis);
+}
+
+fn the_board_follows_other_traders(backend: Backend) {
+    let segment = Segment::create(backend);
     let mut session = board(&segment);
     segment.trader("ann", &["buy", "POUND", "2.5"]).success();
     // The trade appears without any key press: the board was woken.
@@ -67,7 +77,16 @@ fn ctrl_c_leaves_the_board() {
 
 #[test]
 fn a_removed_exchange_ends_the_board() {
-    let segment = Segment::create(Backend::Posix);
+    a_removed_exchange_ends(Backend::Posix);
+}
+
+#[test]
+fn a_removed_redis_market_ends_the_board() {
+    a_removed_exchange_ends(Backend::Redis);
+}
+
+fn a_removed_exchange_ends(backend: Backend) {
+    let segment = Segment::create(backend);
     let mut session = board(&segment);
     segment.init(&["--remove"]).success();
     session

@@ -321,7 +321,7 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
         let segment = BenchSegment::create(&format!("stress{procs}"))?;
         let report = stress::run_stress(
             trader,
-            &segment.0,
+            &segment.0.clone().into(),
             &StressOptions {
                 procs,
                 trades: size.stress_trades,
@@ -363,7 +363,7 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
     let segment = BenchSegment::create("unlocked")?;
     let report = stress::run_stress(
         trader,
-        &segment.0,
+        &segment.0.clone().into(),
         &StressOptions {
             procs: 2,
             trades: size.unlocked_trades,

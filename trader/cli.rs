@@ -13,7 +13,7 @@ use shm_exchange::driver;
 use shm_exchange::envelope::Envelope;
 use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
-use shm_exchange::{Error, Exchange, ExitStatus, SegmentAddress, Session};
+use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
 use crate::{bench, repl, serve, stress, watch};
 
@@ -24,6 +24,7 @@ Examples:
   trader --json rates                     one JSON object
   printf 'buy EURO 1\\nportfolio\\n' | trader --name bob
   trader --segment posix:/class --script orders.txt
+  trader --segment redis://10.0.0.5:6379/class    the same market, on a Redis server
 
 Instruments for a class (each has its own --help):
   trader watch                            live board of rates and trades; q leaves
@@ -38,9 +39,10 @@ Exit status: 0 all commands succeeded, 1 a command was refused,
 #[derive(Debug, Parser)]
 #[command(name = "trader", version, after_help = TRADER_EXAMPLES)]
 pub struct TraderArgs {
-    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID or file:PATH.
+    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID, file:PATH or
+    /// redis://[:PASSWORD@]HOST:PORT/NAME.
     #[arg(long, value_name = "SEG", env = SEGMENT_ENV, default_value = DEFAULT_SEGMENT)]
-    pub segment: SegmentAddress,
+    pub segment: MarketAddress,
     /// Account to trade as (default: $USER). Opened on first use.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -217,7 +219,7 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<ExitStatus> {
             Err(error) => usage(error),
         },
         "watch" => match WatchArgs::try_parse_from(words) {
-            Ok(watch) => match Exchange::attach(&args.segment)
+            Ok(watch) => match Store::attach(&args.segment)
                 .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
             {
                 Ok(status) => status,
@@ -247,7 +249,11 @@ fn run_instrument(args: &TraderArgs, name: &str) -> Option<ExitStatus> {
             Err(error) => usage(error),
         },
         "serve" => match SocketArgs::try_parse_from(words) {
-            Ok(server) => match serve::serve(&args.segment, &server.socket) {
+            Ok(server) => match args
+                .segment
+                .segment("trader serve")
+                .and_then(|segment| serve::serve(segment, &server.socket))
+            {
                 Ok(()) => ExitStatus::Success,
                 Err(error) => fail(error),
             },

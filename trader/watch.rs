@@ -2,7 +2,8 @@
 //! latest trades.
 //!
 //! It never polls the market: it sleeps on a futex on the segment's change
-//! counter, which every trader wakes after a change while someone watches.
+//! counter, which every trader wakes after a change while someone watches
+//! (on Redis, on the pub/sub channel every commit publishes to).
 //! Each frame is the library's [`board`] text, copied under the lock (held
 //! for the copy only) and drawn after the lock is released. A second thread reads keys; `q`, Esc or Ctrl-C
 //! set a flag and wake the sleeper.
@@ -16,7 +17,7 @@ use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyModifiers};
 use crossterm::{cursor, execute, queue, terminal};
 
 use shm_exchange::board::board;
-use shm_exchange::{Error, Exchange, ExitStatus, Result};
+use shm_exchange::{Error, ExitStatus, Result, Store};
 
 /// Longest sleep between frames when nothing changes, to keep the clock
 /// of the board honest if a wake-up were ever missed.
@@ -50,7 +51,7 @@ fn terminal_error(error: io::Error) -> Error {
 }
 
 /// Draws the board until `q`, Esc or Ctrl-C. Returns the exit status.
-pub fn run_watch(exchange: &Exchange, trades_shown: usize) -> Result<ExitStatus> {
+pub fn run_watch(exchange: &Store, trades_shown: usize) -> Result<ExitStatus> {
     if !io::stdout().is_terminal() {
         return Err(Error::Os {
             address: "stdout".into(),
@@ -72,7 +73,7 @@ pub fn run_watch(exchange: &Exchange, trades_shown: usize) -> Result<ExitStatus>
     outcome
 }
 
-fn read_keys(exchange: &Exchange, quit: &AtomicBool) {
+fn read_keys(exchange: &Store, quit: &AtomicBool) {
     while !quit.load(Ordering::Acquire) {
         match event::poll(Duration::from_millis(100)) {
             Ok(true) => match event::read() {
@@ -99,11 +100,7 @@ fn read_keys(exchange: &Exchange, quit: &AtomicBool) {
     }
 }
 
-fn draw_until_quit(
-    exchange: &Exchange,
-    trades_shown: usize,
-    quit: &AtomicBool,
-) -> Result<ExitStatus> {
+fn draw_until_quit(exchange: &Store, trades_shown: usize, quit: &AtomicBool) -> Result<ExitStatus> {
     let mut stdout = io::stdout();
     while !quit.load(Ordering::Acquire) {
         // Read the counter before the copy: a change made while drawing

@@ -322,11 +322,9 @@ impl Link {
                 }
             }
         }
-        Err(Error::Lock {
+        Err(Error::Busy {
             address: self.address.to_string(),
-            reason: format!(
-                "{MAX_ATTEMPTS} commits in a row lost to other traders; the market is too busy, try again"
-            ),
+            attempts: MAX_ATTEMPTS,
         })
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use super::commit::{Committed, Kind, Plan, Watch, Writes, META};
 use super::keys::{self, currency, meta};
+use super::notify;
 use super::{integer, value, Link, RedisAddress, RedisMarket};
 use crate::config::MarketConfig;
 use crate::error::{Error, Result};
@@ -184,6 +185,7 @@ impl RedisMarket {
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(|| link.corrupted("no owner uid"))?;
         let currencies = read_currencies(&link, count)?;
+        let wake_channel = notify::private_channel(&link.keys.changes());
         Ok(RedisMarket {
             link,
             epoch,
@@ -192,6 +194,7 @@ impl RedisMarket {
             owner_uid,
             currencies,
             watcher: Mutex::new(None),
+            wake_channel,
         })
     }
 
@@ -213,6 +216,12 @@ impl RedisMarket {
         let count = self.integer(&values, count_at, "the account count")?;
         let accounts = u32::try_from(count).unwrap_or(0).min(self.capacity);
         delete_keys(&self.link, self.currencies.len(), accounts)
+    }
+
+    /// The uid recorded as the market's creator. A Redis server cannot say
+    /// which uid owns a key, so this is only what the creator wrote.
+    pub fn owner_uid(&self) -> u32 {
+        self.owner_uid
     }
 
     /// The meta hash, the stock, and the memory the market's keys use.
@@ -247,7 +256,7 @@ impl RedisMarket {
         Ok(Status {
             address: self.link.address.to_string(),
             size: sizes.into_iter().flatten().sum(),
-            mode: "redis (no file mode; use redis ACLs)".into(),
+            mode: "none (redis: guard it with a password or ACLs)".into(),
             owner_uid: self.owner_uid,
             attached: None,
             layout_version: u32::try_from(layout?).unwrap_or(0),

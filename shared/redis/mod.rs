@@ -119,6 +119,8 @@ pub struct RedisMarket {
     currencies: Vec<Currency>,
     /// A second connection for pub/sub, made on the first wait.
     watcher: Mutex<Option<redis::Connection>>,
+    /// Where [`RedisMarket::wake_watchers`] wakes this value's waiter.
+    wake_channel: String,
 }
 
 /// Positions of the identity fields in every [`RedisMarket::watch`].

@@ -236,9 +236,10 @@ impl RedisMarket {
                 accounts,
             });
         }
-        Err(Error::Lock {
+        // Accounts kept opening while every account was read.
+        Err(Error::Busy {
             address: self.link.address.to_string(),
-            reason: "accounts kept opening while every account was read; try again".into(),
+            attempts: MAX_SNAPSHOT_ATTEMPTS,
         })
     }
 

@@ -1,0 +1,417 @@
+//! One market, two stores: a shared-memory segment on this host
+//! ([`Exchange`]) or a Redis server for a class that outgrows one host
+//! ([`RedisMarket`]). Both apply the same rules (`market::rules`); this
+//! module only chooses between them, so the command language, the drivers
+//! and the instruments are written once.
+//!
+//! [`MarketAddress`] is what `--segment` parses into: `redis://...` goes to
+//! Redis, every other form to a [`SegmentAddress`], which stays unaware of
+//! Redis. [`Store`] has the methods of [`Exchange`], by the same names, each
+//! a two-arm match. What only one store can do (file modes, the unlocked
+//! race demonstration) is an [`Error::Unsupported`] on the other.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::address::{AddressError, SegmentAddress};
+use crate::config::MarketConfig;
+use crate::error::{Error, Result};
+use crate::market::{
+    AccountId, Audit, Currency, CurrencyId, Exchange, Fill, Portfolio, Rate, Receipt, Side, Status,
+    TapeRow, UnlockedDemo,
+};
+use crate::money::{Money, Price};
+use crate::redis::{RedisAddress, RedisAddressError, RedisMarket};
+
+/// The permission bits of a new segment when `--mode` is not given.
+pub const DEFAULT_MODE: u32 = 0o600;
+
+/// Where a market lives: a shared-memory segment or a Redis server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarketAddress {
+    Segment(SegmentAddress),
+    Redis(RedisAddress),
+}
+
+/// Why `--segment` was refused; the message shows the valid forms and
+/// never a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarketAddressError {
+    Segment(AddressError),
+    Redis(RedisAddressError),
+}
+
+impl fmt::Display for MarketAddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MarketAddressError::Segment(error) => write!(f, "{error}, or redis://HOST:PORT/NAME"),
+            MarketAddressError::Redis(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for MarketAddressError {}
+
+impl FromStr for MarketAddress {
+    type Err = MarketAddressError;
+
+    /// `redis:` and anything after it is a Redis address (so `redis:/x`
+    /// is told how a Redis address looks); the rest are segments.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.starts_with("redis:") {
+            text.parse()
+                .map(MarketAddress::Redis)
+                .map_err(MarketAddressError::Redis)
+        } else {
+            text.parse()
+                .map(MarketAddress::Segment)
+                .map_err(MarketAddressError::Segment)
+        }
+    }
+}
+
+/// Shows the address as it was given, a password masked.
+impl fmt::Display for MarketAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MarketAddress::Segment(address) => address.fmt(f),
+            MarketAddress::Redis(address) => address.fmt(f),
+        }
+    }
+}
+
+impl From<SegmentAddress> for MarketAddress {
+    fn from(address: SegmentAddress) -> Self {
+        MarketAddress::Segment(address)
+    }
+}
+
+impl From<RedisAddress> for MarketAddress {
+    fn from(address: RedisAddress) -> Self {
+        MarketAddress::Redis(address)
+    }
+}
+
+impl MarketAddress {
+    /// The segment address, for what only shared memory does; `what`
+    /// names it in the refusal.
+    pub fn segment(&self, what: &str) -> Result<&SegmentAddress> {
+        match self {
+            MarketAddress::Segment(address) => Ok(address),
+            MarketAddress::Redis(address) => Err(Error::Unsupported {
+                what: what.to_owned(),
+                address: address.to_string(),
+                way_out: "it works on a shared-memory segment (posix:/NAME, sysv:KEY or file:PATH)",
+            }),
+        }
+    }
+}
+
+/// A market attached in this process, in either store.
+pub enum Store {
+    Segment(Exchange),
+    /// Boxed: its connections make it several times a segment's size.
+    Redis(Box<RedisMarket>),
+}
+
+/// Runs the same expression on whichever market a [`Store`] holds.
+macro_rules! either {
+    ($store:expr, $market:ident => $body:expr) => {
+        match $store {
+            Store::Segment($market) => $body,
+            Store::Redis($market) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Creates and seeds a market. `mode` (default [`DEFAULT_MODE`]) sets a
+    /// segment's permission bits; Redis has none, so a mode given for it is
+    /// refused rather than silently ignored.
+    pub fn create(
+        address: &MarketAddress,
+        config: &MarketConfig,
+        mode: Option<u32>,
+    ) -> Result<Store> {
+        match address {
+            MarketAddress::Segment(address) => {
+                Exchange::create(address, config, mode.unwrap_or(DEFAULT_MODE)).map(Store::Segment)
+            }
+            MarketAddress::Redis(address) => {
+                refuse_mode(address, mode)?;
+                RedisMarket::create(address, config)
+                    .map(Box::new)
+                    .map(Store::Redis)
+            }
+        }
+    }
+
+    /// Replaces whatever market is at the address; its traders stop.
+    pub fn replace(
+        address: &MarketAddress,
+        config: &MarketConfig,
+        mode: Option<u32>,
+    ) -> Result<Store> {
+        match address {
+            MarketAddress::Segment(address) => {
+                Exchange::replace(address, config, mode.unwrap_or(DEFAULT_MODE)).map(Store::Segment)
+            }
+            MarketAddress::Redis(address) => {
+                refuse_mode(address, mode)?;
+                RedisMarket::replace(address, config)
+                    .map(Box::new)
+                    .map(Store::Redis)
+            }
+        }
+    }
+
+    /// Retires the market, so attached traders stop, and removes it.
+    pub fn remove(address: &MarketAddress) -> Result<()> {
+        match address {
+            MarketAddress::Segment(address) => Exchange::remove(address),
+            MarketAddress::Redis(address) => RedisMarket::remove(address),
+        }
+    }
+
+    /// Attaches to an existing market, checking it before trusting it.
+    pub fn attach(address: &MarketAddress) -> Result<Store> {
+        match address {
+            MarketAddress::Segment(address) => Exchange::attach(address).map(Store::Segment),
+            MarketAddress::Redis(address) => {
+                RedisMarket::attach(address).map(Box::new).map(Store::Redis)
+            }
+        }
+    }
+
+    /// The address this market was attached at.
+    pub fn address(&self) -> MarketAddress {
+        match self {
+            Store::Segment(exchange) => MarketAddress::Segment(exchange.address().clone()),
+            Store::Redis(market) => MarketAddress::Redis(market.address().clone()),
+        }
+    }
+
+    /// The shared-memory exchange, if that is the store.
+    pub fn as_segment(&self) -> Option<&Exchange> {
+        match self {
+            Store::Segment(exchange) => Some(exchange),
+            Store::Redis(_) => None,
+        }
+    }
+
+    /// The currencies, in the market's order.
+    pub fn currencies(&self) -> &[Currency] {
+        either!(self, market => market.currencies())
+    }
+
+    /// Finds a currency by name, ignoring case.
+    pub fn currency(&self, name: &str) -> Result<CurrencyId> {
+        either!(self, market => market.currency(name))
+    }
+
+    /// A currency's name and quote (as of the attach on Redis; trades
+    /// read the quote afresh).
+    pub fn currency_info(&self, currency: CurrencyId) -> Result<&Currency> {
+        either!(self, market => market.currency_info(currency))
+    }
+
+    /// Names the currency of a [`Fill`].
+    pub fn receipt(&self, fill: Fill) -> Receipt {
+        either!(self, market => market.receipt(fill))
+    }
+
+    /// Buys or sells for an account, all or nothing.
+    pub fn trade(
+        &self,
+        account: AccountId,
+        side: Side,
+        currency: CurrencyId,
+        amount: Money,
+    ) -> Result<Fill> {
+        either!(self, market => market.trade(account, side, currency, amount))
+    }
+
+    /// Checks the market is still there and whole before a command. A
+    /// segment asks the operating system; on Redis every read and commit
+    /// checks the market's identity itself, so there is nothing to add.
+    pub fn check_backing(&self) -> Result<()> {
+        match self {
+            Store::Segment(exchange) => exchange.check_backing().map(drop),
+            Store::Redis(_) => Ok(()),
+        }
+    }
+
+    /// What `exchange-init --status` shows.
+    pub fn status(&self) -> Result<Status> {
+        either!(self, market => market.status())
+    }
+
+    /// The uid that owns the market. On Redis it is the uid recorded at
+    /// creation: a server cannot say which uid owns a key.
+    pub fn owner_uid(&self) -> Result<Option<u32>> {
+        match self {
+            Store::Segment(exchange) => exchange.owner_uid(),
+            Store::Redis(market) => Ok(Some(market.owner_uid())),
+        }
+    }
+
+    /// Refuses, changing nothing, unless this process runs as the owner or
+    /// as root; `action` completes "only the owner of this exchange may ...".
+    pub fn require_owner(&self, action: &str) -> Result<()> {
+        match self {
+            Store::Segment(exchange) => exchange.require_owner(action),
+            Store::Redis(market) => {
+                let caller = nix::unistd::geteuid();
+                if caller.is_root() || caller.as_raw() == market.owner_uid() {
+                    return Ok(());
+                }
+                Err(Error::NotOwner {
+                    action: action.to_owned(),
+                    owner: market.owner_uid(),
+                })
+            }
+        }
+    }
+
+    /// Opens the named account, or finds it.
+    pub fn open_account(&self, name: &str) -> Result<AccountId> {
+        either!(self, market => market.open_account(name))
+    }
+
+    /// Opens (or finds) every named account, or none of them.
+    pub fn open_accounts(&self, names: &[String]) -> Result<Vec<AccountId>> {
+        either!(self, market => market.open_accounts(names))
+    }
+
+    /// The account's name.
+    pub fn account_name(&self, account: AccountId) -> Result<String> {
+        either!(self, market => market.account_name(account))
+    }
+
+    /// The last `limit` trades, oldest first; only `account`'s if given.
+    pub fn tape(&self, limit: usize, account: Option<AccountId>) -> Result<Vec<TapeRow>> {
+        either!(self, market => market.tape(limit, account))
+    }
+
+    /// The quotes and the exchange's stock.
+    pub fn rates(&self) -> Result<Vec<Rate>> {
+        either!(self, market => market.rates())
+    }
+
+    /// An account's balance and holdings, valued at today's buy prices.
+    pub fn portfolio(&self, account: AccountId) -> Result<Portfolio> {
+        either!(self, market => market.portfolio(account))
+    }
+
+    /// Every account's portfolio.
+    pub fn traders(&self) -> Result<Vec<Portfolio>> {
+        either!(self, market => market.traders())
+    }
+
+    /// The price and total of a trade now, without trading.
+    pub fn quote(&self, side: Side, currency: CurrencyId, amount: Money) -> Result<(Price, Money)> {
+        either!(self, market => market.quote(side, currency, amount))
+    }
+
+    /// Both conservation laws, checked on one snapshot.
+    pub fn audit(&self) -> Result<Audit> {
+        either!(self, market => market.audit())
+    }
+
+    /// The change counter, bumped after every committed change. On Redis a
+    /// failed read gives 0, so the next wait returns at once and the read
+    /// after it reports the failure.
+    pub fn change_seq(&self) -> u32 {
+        match self {
+            Store::Segment(exchange) => exchange.change_seq(),
+            Store::Redis(market) => market.change_seq().unwrap_or(0),
+        }
+    }
+
+    /// Sleeps until the change counter moves past `seen`, a
+    /// [`Store::wake_watchers`], or `timeout`: a futex on a segment,
+    /// pub/sub on Redis.
+    pub fn wait_for_change(&self, seen: u32, timeout: Duration) {
+        either!(self, market => market.wait_for_change(seen, timeout))
+    }
+
+    /// Wakes the waiters in [`Store::wait_for_change`] (on Redis, only
+    /// this process's).
+    pub fn wake_watchers(&self) {
+        either!(self, market => market.wake_watchers())
+    }
+
+    /// The race demonstration's unlocked trades. Redis has no lock to skip:
+    /// its commits compare and set, so there is no race to show.
+    pub fn unlocked_demo(&self) -> Result<UnlockedDemo<'_>> {
+        match self {
+            Store::Segment(exchange) => Ok(exchange.unlocked_demo()),
+            Store::Redis(market) => Err(Error::Unsupported {
+                what: "trading without the lock (--unlocked)".into(),
+                address: market.address().to_string(),
+                way_out: "a Redis market has no lock to skip; run the race demonstration on a shared-memory segment",
+            }),
+        }
+    }
+}
+
+/// `--mode` means file permissions, which a Redis market does not have.
+fn refuse_mode(address: &RedisAddress, mode: Option<u32>) -> Result<()> {
+    match mode {
+        None => Ok(()),
+        Some(_) => Err(Error::Unsupported {
+            what: "--mode".into(),
+            address: address.to_string(),
+            way_out: "a Redis market has no file mode; guard it with the server's password (redis://:PASSWORD@HOST:PORT/NAME) or ACLs",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_addresses_go_to_redis_and_the_rest_to_segments() {
+        let parse = |text: &str| text.parse::<MarketAddress>();
+        assert!(matches!(
+            parse("redis://127.0.0.1:6390/class"),
+            Ok(MarketAddress::Redis(_))
+        ));
+        assert!(matches!(
+            parse("posix:/class"),
+            Ok(MarketAddress::Segment(_))
+        ));
+        let shown = parse("redis://:hunter2@h:1/m").unwrap().to_string();
+        assert_eq!(shown, "redis://:***@h:1/m");
+        let error = parse("redis:/h/m").unwrap_err().to_string();
+        assert!(error.contains("redis://HOST:PORT/NAME"), "{error}");
+        let error = parse("shm:/x").unwrap_err().to_string();
+        assert!(
+            error.contains("posix:/NAME") && error.contains("redis://"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn shared_memory_only_actions_are_refused_on_redis() {
+        let address: MarketAddress = "redis://127.0.0.1:6390/m".parse().unwrap();
+        let error = address.segment("trader serve").unwrap_err();
+        assert!(!error.is_refusal());
+        assert!(
+            error.to_string().contains("shared-memory segment"),
+            "{error}"
+        );
+        let MarketAddress::Redis(redis) = &address else {
+            unreachable!()
+        };
+        assert!(refuse_mode(redis, None).is_ok());
+        let error = refuse_mode(redis, Some(0o644)).unwrap_err().to_string();
+        assert!(
+            error.starts_with("--mode is not available on redis://"),
+            "{error}"
+        );
+    }
+}
