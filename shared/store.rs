@@ -88,12 +88,6 @@ impl From<SegmentAddress> for MarketAddress {
     }
 }
 
-impl From<RedisAddress> for MarketAddress {
-    fn from(address: RedisAddress) -> Self {
-        MarketAddress::Redis(address)
-    }
-}
-
 impl MarketAddress {
     /// The segment address, for what only shared memory does; `what`
     /// names it in the refusal.
@@ -190,14 +184,6 @@ impl Store {
         match self {
             Store::Segment(exchange) => MarketAddress::Segment(exchange.address().clone()),
             Store::Redis(market) => MarketAddress::Redis(market.address().clone()),
-        }
-    }
-
-    /// The shared-memory exchange, if that is the store.
-    pub fn as_segment(&self) -> Option<&Exchange> {
-        match self {
-            Store::Segment(exchange) => Some(exchange),
-            Store::Redis(_) => None,
         }
     }
 
