@@ -32,7 +32,7 @@ Exit status: 0 done, 1 the exchange already exists (pass --force),
 pub struct InitArgs {
     /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID, file:PATH or
     /// redis://[:PASSWORD@]HOST:PORT/NAME.
-    #[arg(long, value_name = "SEG", env = SEGMENT_ENV, default_value = DEFAULT_SEGMENT)]
+    #[arg(long, value_name = "SEG", env = SEGMENT_ENV, hide_env_values = true, default_value = DEFAULT_SEGMENT)]
     pub segment: MarketAddress,
     /// Seed the market from a TOML file (JSON if it ends in .json).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["remove", "status"])]

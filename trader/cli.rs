@@ -41,7 +41,7 @@ Exit status: 0 all commands succeeded, 1 a command was refused,
 pub struct TraderArgs {
     /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID, file:PATH or
     /// redis://[:PASSWORD@]HOST:PORT/NAME.
-    #[arg(long, value_name = "SEG", env = SEGMENT_ENV, default_value = DEFAULT_SEGMENT)]
+    #[arg(long, value_name = "SEG", env = SEGMENT_ENV, hide_env_values = true, default_value = DEFAULT_SEGMENT)]
     pub segment: MarketAddress,
     /// Account to trade as (default: $USER). Opened on first use.
     #[arg(long, value_name = "NAME")]
