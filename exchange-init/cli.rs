@@ -5,14 +5,16 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use serde::Serialize;
 
 use shm_exchange::address::{DEFAULT_SEGMENT, SEGMENT_ENV};
 use shm_exchange::market::Status;
-use shm_exchange::render::{self, Style};
+use shm_exchange::render;
 use shm_exchange::table::{Align, Cell, Table};
-use shm_exchange::{Envelope, Error, ExitStatus, MarketAddress, MarketConfig, Store};
+use shm_exchange::{
+    Envelope, Error, ErrorEnvelope, ExitStatus, MarketAddress, MarketConfig, Store,
+};
 
 const INIT_EXAMPLES: &str = "\
 Examples:
@@ -22,6 +24,8 @@ Examples:
   exchange-init --status --json
   exchange-init --segment redis://127.0.0.1:6379/class   a market on a Redis server
   exchange-init --remove
+  exchange-init --print-config > market.toml   the default market, to edit
+  exchange-init --man | man -l -                this manual page
 
 Exit status: 0 done, 1 the exchange already exists (pass --force),
 2 anything else went wrong; nothing is changed then.";
@@ -41,6 +45,10 @@ pub struct InitArgs {
     /// Not for Redis, which has no file mode.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
     pub mode: Option<u32>,
+    /// Class mode: mode 0660 and this group, for a trader installed setgid
+    /// GROUP; account names are bound to logins.
+    #[arg(long, value_name = "GROUP", conflicts_with_all = ["remove", "status", "mode"])]
+    pub group: Option<String>,
     /// Replace an existing exchange (its traders are told to restart).
     #[arg(long, conflicts_with_all = ["remove", "status"])]
     pub force: bool,
@@ -53,14 +61,26 @@ pub struct InitArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print the default market as a TOML config (what --config reads).
+    #[arg(long, exclusive = true)]
+    pub print_config: bool,
+    /// Print this manual page (roff): `exchange-init --man | man -l -`.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
+    /// Print a completion script for SHELL (bash, zsh, fish, ...).
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<clap_complete::Shell>,
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match u32::from_str_radix(digits, 8).ok().filter(|_| octal) {
-        Some(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err(format!("{text:?} is not an octal mode from 0000 to 0777")),
+        Some(mode) if mode <= 0o777 && mode & 0o600 == 0o600 => Ok(mode),
+        Some(mode) if mode <= 0o777 => Err(format!(
+            "{text:?} would lock the owner out of the exchange; give the owner read and write, like 0600 or 0644"
+        )),
+        _ => Err(format!("{text:?} is not an octal mode from 0600 to 0777")),
     }
 }
 
@@ -70,15 +90,81 @@ fn print_line(text: &str) {
     let _ = writeln!(stdout, "{text}");
 }
 
+/// What clap could not parse: help and version go to stdout with status 0;
+/// a usage error is clap's message and status 2, or with `--json`, one
+/// JSON object saying the same.
+pub fn usage_error(error: clap::Error) -> ExitStatus {
+    if !error.use_stderr() {
+        let _ = error.print();
+        return ExitStatus::Success;
+    }
+    if std::env::args_os().skip(1).any(|arg| arg == "--json") {
+        let message = render::usage_error_line(&error.render().to_string(), "exchange-init");
+        print_line(&ErrorEnvelope::new("exchange-init", "usage", &message).to_json());
+    } else {
+        let _ = error.print();
+    }
+    ExitStatus::Unusable
+}
+
+/// The action `args` asks for, as the JSON `"command"` names it.
+fn action(args: &InitArgs) -> &'static str {
+    if args.remove {
+        "remove"
+    } else if args.status {
+        "status"
+    } else if args.force {
+        "replace"
+    } else {
+        "create"
+    }
+}
+
+/// `--print-config`, `--man` and `--completions`: text about the program,
+/// no exchange involved.
+fn print_about(args: &InitArgs) -> Option<io::Result<()>> {
+    let mut stdout = io::stdout().lock();
+    if args.print_config {
+        Some(write!(stdout, "{}", MarketConfig::default().to_toml()))
+    } else if args.man {
+        Some(clap_mangen::Man::new(InitArgs::command()).render(&mut stdout))
+    } else {
+        args.completions.map(|shell| {
+            clap_complete::generate(
+                shell,
+                &mut InitArgs::command(),
+                "exchange-init",
+                &mut stdout,
+            );
+            Ok(())
+        })
+    }
+}
+
 /// `exchange-init`'s whole program, after clap.
 pub fn run(args: &InitArgs) -> ExitStatus {
+    if let Some(printed) = print_about(args) {
+        return match printed {
+            Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("exchange-init: cannot write to stdout: {error}");
+                ExitStatus::Unusable
+            }
+            _ => ExitStatus::Success,
+        };
+    }
     match run_init(args) {
         Ok(()) => ExitStatus::Success,
         Err(error) => {
+            let message = match &error {
+                Error::NoExchange { address } if args.remove => format!(
+                    "no exchange at {address}, so there is nothing to remove; check --segment (or $EXCHANGE_SEGMENT)"
+                ),
+                _ => error.to_string(),
+            };
             if args.json {
-                print_line(&render::error(&error, Style::Json));
+                print_line(&ErrorEnvelope::new(action(args), error.code(), &message).to_json());
             } else {
-                eprintln!("exchange-init: {error}");
+                eprintln!("exchange-init: {message}");
             }
             match error {
                 // Nothing was changed, and --force is the way on.
@@ -115,27 +201,46 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
             Some(path) => MarketConfig::load(path)?,
             None => MarketConfig::default(),
         };
-        if args.force {
-            (
+        // Created, or with --force replaced: try to create first, so the
+        // report says which happened.
+        let group = args.group.as_deref().map(group_id).transpose()?;
+        let create = || match group {
+            Some(group) => Store::create_for_class(&args.segment, &config, group),
+            None => Store::create(&args.segment, &config, args.mode),
+        };
+        match create() {
+            Err(Error::AlreadyExists { .. } | Error::HalfCreated { .. }) if args.force => (
                 "replace",
-                Store::replace(&args.segment, &config, args.mode)?,
-            )
-        } else {
-            ("create", Store::create(&args.segment, &config, args.mode)?)
+                match group {
+                    Some(group) => Store::replace_for_class(&args.segment, &config, group)?,
+                    None => Store::replace(&args.segment, &config, args.mode)?,
+                },
+            ),
+            created => ("create", created?),
         }
     };
     let status = exchange.status()?;
     if args.json {
         print_line(&Envelope::success(command, &status).to_json());
     } else {
-        let verb = if args.status {
-            "exchange"
-        } else {
-            "created the exchange"
+        let verb = match command {
+            "status" => "exchange",
+            "replace" => "replaced the exchange",
+            _ => "created the exchange",
         };
         print_line(&format!("{verb} at {}", describe(&status)));
     }
     Ok(())
+}
+
+/// The id of the group named `name`.
+fn group_id(name: &str) -> Result<u32, Error> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        _ => Err(Error::ClassMode {
+            reason: format!("no group named {name:?}; create it first (groupadd {name})"),
+        }),
+    }
 }
 
 /// The status for a person: the address and what the operating system
@@ -152,6 +257,12 @@ fn describe(status: &Status) -> String {
         "\n  layout version {}, {} of {} accounts open, cash {}, {} trades",
         status.layout_version, status.accounts, status.account_capacity, status.cash, status.trades
     ));
+    if status.unlocked_trades > 0 {
+        text.push_str(&format!(
+            " and {} UNLOCKED (stress --unlocked: not on the tape, the audit cannot balance)",
+            status.unlocked_trades
+        ));
+    }
     let mut rates = Table::new(&[
         ("CURRENCY", Align::Left),
         ("SELL", Align::Right),

@@ -7,5 +7,9 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    cli::run(&cli::InitArgs::parse()).into()
+    match cli::InitArgs::try_parse() {
+        Ok(args) => cli::run(&args),
+        Err(error) => cli::usage_error(error),
+    }
+    .into()
 }

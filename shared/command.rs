@@ -5,8 +5,8 @@
 #![forbid(unsafe_code)]
 
 use crate::error::{Error, Result};
-use crate::market::{AccountId, Audit, Portfolio, Rate, Receipt, Side, TapeRow};
-use crate::money::Money;
+use crate::market::{AccountId, Audit, History, Portfolio, Rate, Receipt, Side, TapeKind, TapeRow};
+use crate::money::{Money, Price};
 use crate::store::{MarketAddress, Store};
 
 /// One parsed command line.
@@ -30,12 +30,27 @@ pub enum Command {
         currency: String,
         amount: Money,
     },
-    /// `traders`: every account's balance and holdings.
+    /// `traders`: every account ranked by net worth.
     Traders,
     /// `history [N]`: your last N trades.
     History { limit: usize },
-    /// `tape [N]`: everyone's last N trades.
+    /// `tape [N]`: the last N entries: everyone's trades and the owner's
+    /// commands.
     Tape { limit: usize },
+    /// `price CUR SELL BUY` (owner): set a quote.
+    Price {
+        currency: String,
+        sell: Price,
+        buy: Price,
+    },
+    /// `halt` (owner): stop trading.
+    Halt,
+    /// `resume` (owner): let trading go on.
+    Resume,
+    /// `reset` (owner): every account and the market back to the start.
+    Reset,
+    /// `close NAME` (owner): remove an account.
+    Close { name: String },
     /// `help [CMD]`.
     Help { topic: Option<String> },
     /// `quit` or `exit`.
@@ -86,7 +101,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "traders",
         usage: "traders",
-        summary: "list every account with its balance and holdings",
+        summary: "rank every account by net worth, richest first",
         example: "traders",
     },
     CommandSpec {
@@ -98,7 +113,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "tape",
         usage: "tape [N]",
-        summary: "show everyone's last N trades (default 10)",
+        summary: "show the last N trades and owner's commands",
         example: "tape 20",
     },
     CommandSpec {
@@ -106,6 +121,36 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "audit",
         summary: "check that no currency or money was created or lost",
         example: "audit",
+    },
+    CommandSpec {
+        name: "price",
+        usage: "price CUR SELL BUY",
+        summary: "owner: set CUR's quote; SELL at least BUY",
+        example: "price DOLLAR 14.10 13.80",
+    },
+    CommandSpec {
+        name: "halt",
+        usage: "halt",
+        summary: "owner: stop trading; reads go on",
+        example: "halt",
+    },
+    CommandSpec {
+        name: "resume",
+        usage: "resume",
+        summary: "owner: let trading go on after `halt`",
+        example: "resume",
+    },
+    CommandSpec {
+        name: "reset",
+        usage: "reset",
+        summary: "owner: every account and the market back to start",
+        example: "reset",
+    },
+    CommandSpec {
+        name: "close",
+        usage: "close NAME",
+        summary: "owner: remove an account, returning its money",
+        example: "close ana",
     },
     CommandSpec {
         name: "help",
@@ -124,6 +169,11 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Other names for commands: `(alias, command)`.
 pub const ALIASES: &[(&str, &str)] = &[("exit", "quit")];
 
+/// The longest command line accepted, in bytes, not counting its newline:
+/// no command comes near it, and a bound keeps every reader's memory
+/// bounded whatever the input.
+pub const MAX_LINE: usize = 4096;
+
 /// Looks a command up by name or alias, ignoring case.
 pub fn command_spec(name: &str) -> Option<&'static CommandSpec> {
     let name = name.to_ascii_lowercase();
@@ -132,6 +182,14 @@ pub fn command_spec(name: &str) -> Option<&'static CommandSpec> {
         .find(|(alias, _)| *alias == name)
         .map_or(name.as_str(), |(_, target)| target);
     COMMANDS.iter().find(|spec| spec.name == name)
+}
+
+/// The name of the command a line runs, for the `"command"` of its JSON
+/// error: the command's own name for a known command or alias (`exit` is
+/// `quit`), else the first word as typed, lowercased.
+pub fn command_word(line: &str) -> String {
+    let first = line.split_whitespace().next().unwrap_or("");
+    command_spec(first).map_or_else(|| first.to_ascii_lowercase(), |spec| spec.name.to_owned())
 }
 
 /// Parses one line. Blank lines and `#` comments are `Ok(None)`.
@@ -175,10 +233,21 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
             limit: DEFAULT_TAPE_ROWS,
         },
         ("history", [count]) => Command::History {
-            limit: parse_count(count).ok_or_else(usage)?,
+            limit: parse_count(count, spec.usage)?,
         },
         ("tape", [count]) => Command::Tape {
-            limit: parse_count(count).ok_or_else(usage)?,
+            limit: parse_count(count, spec.usage)?,
+        },
+        ("price", [currency, sell, buy]) => Command::Price {
+            currency: (*currency).to_owned(),
+            sell: parse_price(sell)?,
+            buy: parse_price(buy)?,
+        },
+        ("halt", []) => Command::Halt,
+        ("resume", []) => Command::Resume,
+        ("reset", []) => Command::Reset,
+        ("close", [name]) => Command::Close {
+            name: (*name).to_owned(),
         },
         ("rates", []) => Command::Rates,
         ("portfolio", []) => Command::Portfolio,
@@ -197,10 +266,16 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
 pub const DEFAULT_TAPE_ROWS: usize = 10;
 
 /// A row count for `history N` and `tape N`: 1 to the tape's length.
-fn parse_count(text: &str) -> Option<usize> {
+fn parse_count(text: &str, usage: &'static str) -> Result<usize> {
+    let max = crate::market::TAPE_LEN;
     text.parse()
         .ok()
-        .filter(|count| (1..=crate::market::TAPE_LEN).contains(count))
+        .filter(|count| (1..=max).contains(count))
+        .ok_or_else(|| Error::Count {
+            text: text.to_owned(),
+            max,
+            usage,
+        })
 }
 
 /// A trade amount: a positive decimal with at most two fractional digits.
@@ -215,6 +290,22 @@ pub fn parse_amount(text: &str) -> Result<Money> {
     Ok(amount)
 }
 
+/// A quote's price: a positive decimal with at most four fractional
+/// digits.
+pub fn parse_price(text: &str) -> Result<Price> {
+    let price = Price::parse(text).map_err(|error| Error::Price {
+        text: text.to_owned(),
+        reason: error.to_string(),
+    })?;
+    if price.ten_thousandths() <= 0 {
+        return Err(Error::Price {
+            text: text.to_owned(),
+            reason: "it must be more than zero".into(),
+        });
+    }
+    Ok(price)
+}
+
 /// What a command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -223,15 +314,28 @@ pub enum Reply {
     Portfolio(Portfolio),
     Audit(Audit),
     Quote(Quote),
+    /// Every open account, richest first.
     Traders(Vec<Portfolio>),
-    /// Trades from the tape, oldest first; `mine` for `history`.
-    Tape {
-        rows: Vec<TapeRow>,
-        mine: bool,
-    },
+    /// Entries from the tape, oldest first.
+    Tape(Vec<TapeRow>),
+    /// The account's trades on the tape, and its count of trades in all.
+    History(History),
+    /// What one of the owner's commands did, as the tape records it.
+    Instructor(TapeKind),
     /// Help for every command, or for one.
     Help(Vec<&'static CommandSpec>),
     Quit,
+}
+
+impl Reply {
+    /// The exit status this reply earns: an inconsistent audit is a failed
+    /// command (DESIGN.md), everything else succeeded.
+    pub fn exit_status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Reply::Audit(audit) if !audit.consistent => crate::exit::ExitStatus::Refused,
+            _ => crate::exit::ExitStatus::Success,
+        }
+    }
 }
 
 /// What a trade would cost or pay, from `quote`.
@@ -244,15 +348,19 @@ pub struct Quote {
     pub total: Money,
 }
 
-/// A trader attached to an exchange, acting for one account.
+/// A trader attached to an exchange, acting for one account, which is
+/// opened by the first command that needs it (`buy`, `sell`, `portfolio`,
+/// `history`), never by a read of the market.
 pub struct Session {
     exchange: Store,
-    account: AccountId,
+    /// Found or opened on first use; forgotten when the owner closes it.
+    account: Option<AccountId>,
     name: String,
 }
 
 impl Session {
-    /// Attaches to the exchange and opens (or finds) the named account.
+    /// Attaches to the exchange, read-write or, for a user who may only
+    /// read it, read-only. Opens no account.
     pub fn open(address: &MarketAddress, name: &str) -> Result<Session> {
         // Check the name before attaching, so a bad --name is reported as
         // such even when there is no exchange yet.
@@ -261,13 +369,22 @@ impl Session {
                 name: name.to_owned(),
             });
         }
-        let exchange = Store::attach(address)?;
-        let account = exchange.open_account(name)?;
+        let exchange = Store::attach_or_read_only(address)?;
         Ok(Session {
             exchange,
-            account,
+            account: None,
             name: name.to_owned(),
         })
+    }
+
+    /// The session's account, opened (or found) now if it was not yet.
+    fn account(&mut self) -> Result<AccountId> {
+        if let Some(account) = self.account {
+            return Ok(account);
+        }
+        let account = self.exchange.open_account(&self.name)?;
+        self.account = Some(account);
+        Ok(account)
     }
 
     /// The account this session trades for.
@@ -282,6 +399,9 @@ impl Session {
 
     /// Parses and executes one line; `Ok(None)` for a blank or comment.
     pub fn run_line(&mut self, line: &str) -> Result<Option<Reply>> {
+        if line.trim_end_matches(['\n', '\r']).len() > MAX_LINE {
+            return Err(Error::LineTooLong { limit: MAX_LINE });
+        }
         match parse(line)? {
             Some(command) => self.execute(command).map(Some),
             None => Ok(None),
@@ -299,6 +419,14 @@ impl Session {
         // Before touching the segment, make sure it is still there and
         // whole: never trade on an orphan, never fault past its end.
         self.exchange.check_backing()?;
+        let reply = self.execute_checked(command);
+        if let Err(Error::AccountClosed) = reply {
+            self.account = None;
+        }
+        reply
+    }
+
+    fn execute_checked(&mut self, command: Command) -> Result<Reply> {
         match command {
             Command::Trade {
                 side,
@@ -306,11 +434,15 @@ impl Session {
                 amount,
             } => {
                 let currency = self.exchange.currency(&currency)?;
-                let fill = self.exchange.trade(self.account, side, currency, amount)?;
+                let account = self.account()?;
+                let fill = self.exchange.trade(account, side, currency, amount)?;
                 Ok(Reply::Trade(self.exchange.receipt(fill)))
             }
             Command::Rates => self.exchange.rates().map(Reply::Rates),
-            Command::Portfolio => self.exchange.portfolio(self.account).map(Reply::Portfolio),
+            Command::Portfolio => {
+                let account = self.account()?;
+                self.exchange.portfolio(account).map(Reply::Portfolio)
+            }
             Command::Audit => self.exchange.audit().map(Reply::Audit),
             Command::Quote {
                 side,
@@ -328,14 +460,44 @@ impl Session {
                 }))
             }
             Command::Traders => self.exchange.traders().map(Reply::Traders),
-            Command::History { limit } => Ok(Reply::Tape {
-                rows: self.exchange.tape(limit, Some(self.account))?,
-                mine: true,
-            }),
-            Command::Tape { limit } => Ok(Reply::Tape {
-                rows: self.exchange.tape(limit, None)?,
-                mine: false,
-            }),
+            Command::History { limit } => {
+                let account = self.account()?;
+                self.exchange.history(account, limit).map(Reply::History)
+            }
+            Command::Tape { limit } => self.exchange.tape(limit).map(Reply::Tape),
+            Command::Price {
+                currency,
+                sell,
+                buy,
+            } => {
+                self.exchange.require_owner("set prices")?;
+                let id = self.exchange.currency(&currency)?;
+                self.exchange.set_price(id, sell, buy)?;
+                Ok(Reply::Instructor(TapeKind::Price {
+                    currency: self.exchange.currency_info(id)?.name.clone(),
+                    sell,
+                    buy,
+                }))
+            }
+            Command::Halt => self
+                .exchange
+                .halt()
+                .map(|()| Reply::Instructor(TapeKind::Halt)),
+            Command::Resume => self
+                .exchange
+                .resume()
+                .map(|()| Reply::Instructor(TapeKind::Resume)),
+            Command::Reset => self
+                .exchange
+                .reset()
+                .map(|()| Reply::Instructor(TapeKind::Reset)),
+            Command::Close { name } => {
+                let balance = self.exchange.close_account(&name)?;
+                Ok(Reply::Instructor(TapeKind::Close {
+                    account: name,
+                    balance,
+                }))
+            }
             Command::Help { .. } | Command::Quit => unreachable!("handled above"),
         }
     }
@@ -395,6 +557,9 @@ mod tests {
         assert!(refused("buy DOLLAR").contains("usage: buy CUR AMOUNT"));
         assert!(refused("buy DOLLAR 1 2").contains("usage: buy CUR AMOUNT"));
         assert!(refused("rates now").contains("usage: rates"));
+        let count = refused("tape 300");
+        assert!(count.contains("from 1 to 256"), "{count}");
+        assert!(count.contains("usage: tape [N]"), "{count}");
         for amount in [
             "0",
             "0.00",

@@ -23,7 +23,7 @@ fn placeholders(spec: &CommandSpec) -> Vec<&'static str> {
 
 /// What tab offers in place of a usage placeholder: currency names for
 /// `CUR`, command names for `[CMD]`, the choices of `buy|sell`; nothing
-/// for a number.
+/// for a number or an account name.
 fn placeholder_options(placeholder: &str, currencies: &[String]) -> Vec<String> {
     match placeholder {
         "CUR" => currencies.to_vec(),
@@ -156,7 +156,10 @@ mod tests {
         let currencies = currencies();
         assert_eq!(complete("po", &currencies), (0, words(&["portfolio"])));
         assert_eq!(complete("PO", &currencies), (0, words(&["portfolio"])));
-        assert_eq!(complete("h", &currencies), (0, words(&["history", "help"])));
+        assert_eq!(
+            complete("h", &currencies),
+            (0, words(&["history", "halt", "help"]))
+        );
         assert_eq!(complete("e", &currencies), (0, words(&["exit"])));
         assert_eq!(complete("buy d", &currencies), (4, words(&["DOLLAR"])));
         assert_eq!(complete("sell ", &currencies).1, currencies);
@@ -180,7 +183,9 @@ mod tests {
 
     #[test]
     fn every_usage_placeholder_is_understood() {
-        let known = ["CUR", "AMOUNT", "buy|sell", "[N]", "[CMD]"];
+        let known = [
+            "CUR", "AMOUNT", "SELL", "BUY", "NAME", "buy|sell", "[N]", "[CMD]",
+        ];
         for spec in COMMANDS {
             for placeholder in placeholders(spec) {
                 assert!(

@@ -2,18 +2,28 @@
 //! TOML or JSON file given to `exchange-init --config`.
 //!
 //! Every field is checked before anything is created, and a refusal names
-//! the field: `currency[2].sell: at most 4 digits after the point`.
+//! the field: `currency[2].sell: at most 4 digits after the point`. The
+//! file itself must be a regular file of at most [`MAX_CONFIG_BYTES`] with
+//! nothing after its one document: a FIFO, a device or a directory is
+//! refused at once (it is opened without blocking, then checked), and
+//! memory stays bounded.
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::money::{Money, Price};
+use crate::money::{DecimalError, Money, Price};
 use crate::names::is_currency_name;
 use crate::shm::layout::{MAX_ACCOUNTS, MAX_CURRENCIES};
+
+/// The largest config file read: far more than 16 currencies need.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// A validated market, ready to seed a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,10 +98,20 @@ impl MarketConfig {
             path: path.display().to_string(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|error| refuse(error.to_string()))?;
+        let text = read_bounded(path).map_err(refuse)?;
         let parsed = if path.extension().is_some_and(|ext| ext == "json") {
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
-                .map_err(|error| field_error(error.path(), &error.inner().to_string()))
+            let mut json = serde_json::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize(&mut json)
+                .map_err(|error| json_error(Some(error.path()), error.inner()))
+                .and_then(|file| {
+                    // Trailing text after the object is refused too.
+                    json.end().map(|()| file).map_err(|error| {
+                        format!(
+                            "{}; only one JSON object may be in the file",
+                            json_error(None, &error)
+                        )
+                    })
+                })
         } else {
             serde_path_to_error::deserialize(toml::Deserializer::new(&text))
                 .map_err(|error| field_error(error.path(), &one_line(&error.inner().to_string())))
@@ -103,10 +123,10 @@ impl MarketConfig {
     fn from_file(file: ConfigFile) -> Result<MarketConfig, String> {
         let defaults = MarketConfig::default();
         let money = |field: &str, text: &str| {
-            Money::parse(text).map_err(|error| format!("{field}: {text:?} is {error}"))
+            Money::parse(text).map_err(|error| decimal_error(field, text, error, "1000.00"))
         };
         let price = |field: &str, text: &str| {
-            Price::parse(text).map_err(|error| format!("{field}: {text:?} is {error}"))
+            Price::parse(text).map_err(|error| decimal_error(field, text, error, "24.552"))
         };
         let currencies = match file.currency {
             None => defaults.currencies,
@@ -138,6 +158,26 @@ impl MarketConfig {
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// The config as the TOML that [`MarketConfig::load`] reads back: what
+    /// `exchange-init --print-config` prints.
+    pub fn to_toml(&self) -> String {
+        let mut text = format!(
+            "# An exchange's market: exchange-init --config FILE reads this.\n\
+             # Decimals are strings: money and amounts take at most 2 digits after\n\
+             # the point, prices at most 4. Each currency's buy price must not be\n\
+             # above its sell price.\n\
+             cash = \"{}\"\nstarting_balance = \"{}\"\naccounts = {}\n",
+            self.cash, self.starting_balance, self.accounts
+        );
+        for currency in &self.currencies {
+            text.push_str(&format!(
+                "\n[[currency]]\nname = \"{}\"\nsell = \"{}\"\nbuy = \"{}\"\nstock = \"{}\"\n",
+                currency.name, currency.sell, currency.buy, currency.stock
+            ));
+        }
+        text
     }
 
     /// Checks the rules that no single field can: counts, names, quotes.
@@ -183,6 +223,76 @@ impl MarketConfig {
         }
         Ok(())
     }
+}
+
+/// Why a decimal field was refused, and how to write it, e.g.
+/// `currency[0].sell: "1.23456" has 5 digits after the point; use at most 4, like "24.552"`.
+fn decimal_error(field: &str, text: &str, error: DecimalError, example: &str) -> String {
+    match error {
+        DecimalError::TooPrecise { max_digits } => {
+            let digits = text
+                .split_once('.')
+                .map_or(0, |(_, fraction)| fraction.len());
+            format!(
+                "{field}: {text:?} has {digits} digits after the point; use at most {max_digits}, like {example:?}"
+            )
+        }
+        DecimalError::Malformed => {
+            format!("{field}: {text:?} is not a plain decimal; write it like {example:?}")
+        }
+        DecimalError::TooLarge => format!("{field}: {text:?} is too large; use a smaller amount"),
+    }
+}
+
+/// A JSON error with its place: the field when serde knows it, else the
+/// line and column (a syntax error), never a bare `?`.
+fn json_error(path: Option<&serde_path_to_error::Path>, error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    // serde_json ends its messages with " at line L column C"; say it first.
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(message, _)| message);
+    let place = format!("line {}, column {}", error.line(), error.column());
+    match path {
+        Some(path)
+            if !error.is_syntax()
+                && !error.is_eof()
+                && !matches!(path.to_string().as_str(), "." | "?")
+                && !path.to_string().contains('?') =>
+        {
+            field_error(path, &format!("{message} (at {place})"))
+        }
+        _ => format!("{place}: {message}"),
+    }
+}
+
+/// The text of a config file, if it is a regular file of at most
+/// [`MAX_CONFIG_BYTES`]. Opened with `O_NONBLOCK`, so a FIFO with no writer
+/// is refused instead of waited on.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|error| error.to_string())?;
+    let metadata = file.metadata().map_err(|error| error.to_string())?;
+    if !metadata.is_file() {
+        return Err(
+            "not a regular file (a FIFO, a directory or a device); give a TOML or JSON file".into(),
+        );
+    }
+    let too_big = || format!("larger than {MAX_CONFIG_BYTES} bytes; a config is a few lines");
+    if metadata.len() > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|error| error.to_string())?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
 }
 
 /// Names the field, and says how decimals are written when one was not.
@@ -257,6 +367,29 @@ mod tests {
     }
 
     #[test]
+    fn the_default_market_round_trips_through_toml() {
+        let text = MarketConfig::default().to_toml();
+        assert_eq!(parse_toml(&text), Ok(MarketConfig::default()), "{text}");
+    }
+
+    #[test]
+    fn json_errors_say_where() {
+        let error = |text: &str| {
+            let mut json = serde_json::Deserializer::from_str(text);
+            let parsed: Result<ConfigFile, _> = serde_path_to_error::deserialize(&mut json);
+            parsed
+                .map(|_| ())
+                .map_err(|error| json_error(Some(error.path()), error.inner()))
+        };
+        let syntax = error("{\n  \"cash\": \"1\",\n  oops\n}").unwrap_err();
+        assert!(syntax.starts_with("line 3, column 3: "), "{syntax}");
+        assert!(!syntax.contains('?'), "{syntax}");
+        let field = error("{\"currency\": [{\"name\": 3}]}").unwrap_err();
+        assert!(field.starts_with("currency[0].name: "), "{field}");
+        assert!(field.contains("line 1, column"), "{field}");
+    }
+
+    #[test]
     fn names_the_bad_field() {
         let currency = |name: &str, sell: &str, buy: &str| {
             format!("[[currency]]\nname = \"{name}\"\nsell = \"{sell}\"\nbuy = \"{buy}\"\nstock = \"1\"\n")
@@ -267,7 +400,12 @@ mod tests {
             parse_toml(&(currency("EURO", "2", "1") + &currency("euro", "2", "1"))).unwrap_err();
         assert!(duplicate.contains("currency[1].name"), "{duplicate}");
         let decimal = parse_toml(&currency("EURO", "1.23456", "1")).unwrap_err();
-        assert!(decimal.contains("currency[0].sell"), "{decimal}");
+        assert!(
+            decimal.contains(
+                "currency[0].sell: \"1.23456\" has 5 digits after the point; use at most 4"
+            ),
+            "{decimal}"
+        );
         let cash = parse_toml("cash = \"lots\"").unwrap_err();
         assert!(cash.starts_with("cash:"), "{cash}");
         let accounts = parse_toml("accounts = 0").unwrap_err();

@@ -50,6 +50,13 @@ pub enum Error {
     },
     /// Missing or extra arguments.
     Usage { usage: &'static str },
+    /// A row count (`tape N`, `history N`) that is not a whole number
+    /// from 1 to `max`.
+    Count {
+        text: String,
+        max: usize,
+        usage: &'static str,
+    },
     /// No currency by that name.
     UnknownCurrency {
         name: String,
@@ -79,6 +86,42 @@ pub enum Error {
     Overflow,
     /// An owner-only action asked for by another user.
     NotOwner { action: String, owner: u32 },
+    /// `stress --unlocked` on a market that has accounts other than stress
+    /// accounts: the race would corrupt their market for good.
+    MarketInUse {
+        address: String,
+        accounts: Vec<String>,
+    },
+    /// An `exchange-init` is creating the exchange right now.
+    BeingCreated { address: String },
+    /// An `exchange-init` died before it finished creating the exchange.
+    HalfCreated { address: String },
+    /// A command line longer than the limit; the rest of it was skipped.
+    LineTooLong { limit: usize },
+    /// Something class mode does not allow or cannot do.
+    ClassMode { reason: String },
+    /// The owner halted trading; reads go on.
+    Halted,
+    /// A trade on an account another uid opened.
+    NotYourAccount { name: String },
+    /// The session's account was closed by the owner since it was found.
+    AccountClosed,
+    /// This user may only read the exchange (it was attached read-only).
+    ReadOnly { address: String },
+    /// `close NAME` names no open account.
+    UnknownAccount { name: String },
+    /// A price that is not a positive decimal with at most four places.
+    Price { text: String, reason: String },
+    /// A quote whose buy price is above its sell price.
+    CrossedQuote {
+        currency: String,
+        sell: crate::money::Price,
+        buy: crate::money::Price,
+    },
+    /// Writers changed the market during every read for too long (a
+    /// segment), or won every attempt to commit (Redis); nothing was
+    /// changed and the command may be tried again: exit status 1.
+    Busy { address: String },
 
     // --- A market on a Redis server (see `crate::redis`). ---
     /// No Redis server answers at the address: exit status 2.
@@ -89,9 +132,6 @@ pub enum Error {
     /// The connection to the server broke, or the server stopped answering,
     /// after it was made: exit status 2.
     ConnectionLost { server: String, reason: String },
-    /// Other traders won every attempt to commit; nothing was changed and
-    /// the command may be tried again: exit status 1.
-    Busy { address: String, attempts: u32 },
     /// An option or action this kind of store does not have (`--mode` on
     /// Redis, say): exit status 2.
     Unsupported {
@@ -119,6 +159,7 @@ impl Error {
             self,
             Error::UnknownCommand { .. }
                 | Error::Usage { .. }
+                | Error::Count { .. }
                 | Error::UnknownCurrency { .. }
                 | Error::Amount { .. }
                 | Error::InsufficientBalance { .. }
@@ -128,8 +169,65 @@ impl Error {
                 | Error::NothingPaid { .. }
                 | Error::Overflow
                 | Error::NotOwner { .. }
+                | Error::MarketInUse { .. }
+                | Error::LineTooLong { .. }
+                | Error::Halted
+                | Error::NotYourAccount { .. }
+                | Error::AccountClosed
+                | Error::UnknownAccount { .. }
+                | Error::Price { .. }
+                | Error::CrossedQuote { .. }
                 | Error::Busy { .. }
         )
+    }
+
+    /// A stable name for the error, for scripts: the `"code"` of a JSON
+    /// error object. Messages may be reworded; codes never change.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Address(_) => "bad_address",
+            Error::NoExchange { .. } => "no_exchange",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::NotAnExchange { .. } => "not_an_exchange",
+            Error::Incompatible { .. } => "incompatible",
+            Error::Corrupted { .. } => "corrupted",
+            Error::Retired { .. } => "retired",
+            Error::Lock { .. } => "lock_failed",
+            Error::Config { .. } => "bad_config",
+            Error::Os { .. } => "os_error",
+            Error::AccountName { .. } => "bad_account_name",
+            Error::AccountTableFull { .. } => "account_table_full",
+            Error::UnknownCommand { .. } => "unknown_command",
+            Error::Usage { .. } => "wrong_arguments",
+            Error::Count { .. } => "bad_count",
+            Error::UnknownCurrency { .. } => "unknown_currency",
+            Error::Amount { .. } => "bad_amount",
+            Error::InsufficientBalance { .. } => "insufficient_balance",
+            Error::InsufficientStock { .. } => "insufficient_stock",
+            Error::InsufficientHolding { .. } => "insufficient_holding",
+            Error::InsufficientCash { .. } => "insufficient_cash",
+            Error::NothingPaid { .. } => "nothing_paid",
+            Error::Overflow => "overflow",
+            Error::NotOwner { .. } => "not_owner",
+            Error::MarketInUse { .. } => "market_in_use",
+            Error::BeingCreated { .. } => "being_created",
+            Error::HalfCreated { .. } => "half_created",
+            Error::LineTooLong { .. } => "line_too_long",
+            Error::ClassMode { .. } => "class_mode",
+            Error::Halted => "halted",
+            Error::NotYourAccount { .. } => "not_your_account",
+            Error::AccountClosed => "account_closed",
+            Error::ReadOnly { .. } => "read_only",
+            Error::UnknownAccount { .. } => "unknown_account",
+            Error::Price { .. } => "bad_price",
+            Error::CrossedQuote { .. } => "crossed_quote",
+            Error::Busy { .. } => "busy",
+            Error::RedisUnreachable { .. } => "redis_unreachable",
+            Error::RedisAuth { .. } => "redis_auth",
+            Error::ConnectionLost { .. } => "connection_lost",
+            Error::Unsupported { .. } => "unsupported",
+        }
     }
 
     pub(crate) fn amount(text: &str, reason: DecimalError) -> Error {
@@ -215,6 +313,10 @@ impl fmt::Display for Error {
                 }
             }
             Error::Usage { usage } => write!(f, "wrong arguments; usage: {usage}"),
+            Error::Count { text, max, usage } => write!(
+                f,
+                "bad count {text:?}: give a whole number from 1 to {max}; usage: {usage}"
+            ),
             Error::UnknownCurrency { name, suggestion } => {
                 write!(f, "unknown currency {name:?}")?;
                 match suggestion {
@@ -259,9 +361,65 @@ impl fmt::Display for Error {
                 "selling so little {currency} pays nothing, since proceeds round down to the cent; sell at least {smallest}"
             ),
             Error::Overflow => f.write_str("the amount is too large for the market; use a smaller one"),
+            Error::MarketInUse { address, accounts } => {
+                let shown: Vec<&str> = accounts.iter().take(3).map(String::as_str).collect();
+                let more = accounts.len().saturating_sub(shown.len());
+                write!(
+                    f,
+                    "refusing --unlocked on {address}: it has accounts other than stress accounts ({}{}), and the race would leave their audit inconsistent for good; make a market of its own: exchange-init --segment posix:/race, then trader --segment posix:/race stress --unlocked",
+                    shown.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                )
+            }
             Error::NotOwner { action, owner } => write!(
                 f,
                 "only the owner of this exchange (uid {owner}) may {action}; ask them, or run it as root"
+            ),
+            Error::BeingCreated { address } => write!(
+                f,
+                "the exchange at {address} is still being created; try again in a moment"
+            ),
+            Error::HalfCreated { address } => write!(
+                f,
+                "the exchange at {address} was left half-created by a killed exchange-init; run exchange-init --force"
+            ),
+            Error::ClassMode { reason } => write!(f, "class mode: {reason}"),
+            Error::LineTooLong { limit } => write!(
+                f,
+                "the line is longer than {limit} bytes and was skipped; split it into shorter commands"
+            ),
+            Error::Halted => f.write_str(
+                "trading is halted by the exchange's owner; reads go on, trade again after `resume`",
+            ),
+            Error::NotYourAccount { name } => write!(
+                f,
+                "the account {name} belongs to another user; trade with your own --name"
+            ),
+            Error::AccountClosed => f.write_str(
+                "your account was closed by the exchange's owner; run the command again to open it afresh",
+            ),
+            Error::ReadOnly { address } => write!(
+                f,
+                "the exchange at {address} is read-only for you; ask its owner for write access"
+            ),
+            Error::UnknownAccount { name } => {
+                write!(f, "no open account named {name:?}; `traders` lists them")
+            }
+            Error::Price { text, reason } => write!(
+                f,
+                "bad price {text:?}: {reason}; give a positive price with at most 4 decimals, like 13.72"
+            ),
+            Error::CrossedQuote {
+                currency,
+                sell,
+                buy,
+            } => write!(
+                f,
+                "crossed quote for {currency}: buy {buy} is above sell {sell}, so a round trip would make money; give SELL first, then a BUY no higher"
+            ),
+            Error::Busy { address } => write!(
+                f,
+                "the exchange at {address} was changed by others during every attempt, and this command changed nothing; try again, or stop what floods it"
             ),
             Error::RedisUnreachable { server, reason } => write!(
                 f,
@@ -274,10 +432,6 @@ impl fmt::Display for Error {
             Error::ConnectionLost { server, reason } => write!(
                 f,
                 "lost the connection to redis at {server} ({reason}); the server keeps the market: check it, then start the trader again (the last command may not have been applied; see `portfolio`)"
-            ),
-            Error::Busy { address, attempts } => write!(
-                f,
-                "the market at {address} is too busy: other traders overtook {attempts} attempts in a row, and nothing was changed; try again"
             ),
             Error::Unsupported {
                 what,

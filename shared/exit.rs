@@ -8,8 +8,8 @@
 /// | status | when |
 /// |---|---|
 /// | 0 | every command succeeded |
-/// | 1 | a command was refused (a market rule, a bad command line in a session, `exchange-init` finding an exchange already there) |
-/// | 2 | a usage error, or the exchange cannot be used: none there, not an exchange, incompatible, permission denied, removed or replaced, truncated, corrupted |
+/// | 1 | a command was refused (a market rule, an owner-only action, an inconsistent audit, a halted market; `exchange-init` finding an exchange already there) |
+/// | 2 | a usage error, or the exchange cannot be used: none there, not an exchange, being created, incompatible, permission denied, removed or replaced, truncated, corrupted |
 ///
 /// The variants are ordered by severity, so the status of a run of many
 /// commands is the [`Ord::max`] of theirs.

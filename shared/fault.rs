@@ -1,5 +1,7 @@
 //! Test-only fault injection: kill this process at a named step inside the
-//! critical section, to prove that no trade is ever half-applied.
+//! critical section, to prove that no trade or instructor's change is ever
+//! half-applied, or inside `exchange-init`'s creation, to prove that
+//! nothing it leaves behind is beyond `--force` and `--remove`.
 //!
 //! Built only with the `fault-injection` cargo feature. The step is read
 //! from `SHM_EXCHANGE_CRASH_AT`, as `STEP`, `STEP:abort` or `STEP:stop`.
@@ -9,7 +11,7 @@
 //! an empty inline function.
 #![forbid(unsafe_code)]
 
-/// The places inside a trade's critical section where a process can die.
+/// The places inside a change's critical section where a process can die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// The lock is held; nothing is written yet.
@@ -27,11 +29,23 @@ pub enum Step {
     AfterCash,
     /// The redo record is cleared; the lock is still held.
     BeforeUnlock,
+    /// Creation: the object exists, empty, with nothing else done.
+    AfterOpen,
+    /// Creation: the object has its size; its pages are zero.
+    AfterSize,
+    /// Creation: the header is seeded; the lock is not initialized.
+    AfterSeed,
+    /// Creation: the lock is initialized; the state is not yet `READY`.
+    BeforePublish,
+    /// An instructor's change (price, halt, resume, reset, close) is half
+    /// applied: some of its values are stored, others not.
+    MidChange,
 }
 
 impl Step {
-    /// Every step, in the order a trade passes them.
-    pub const ALL: [Step; 7] = [
+    /// Every step, in the order a trade passes them, then
+    /// [`Step::MidChange`].
+    pub const ALL: [Step; 8] = [
         Step::AfterLock,
         Step::AfterRedo,
         Step::AfterStock,
@@ -39,6 +53,23 @@ impl Step {
         Step::AfterBalance,
         Step::AfterCash,
         Step::BeforeUnlock,
+        Step::MidChange,
+    ];
+
+    /// The steps an instructor's change passes, in order.
+    pub const INSTRUCTOR: [Step; 4] = [
+        Step::AfterLock,
+        Step::AfterRedo,
+        Step::MidChange,
+        Step::BeforeUnlock,
+    ];
+
+    /// Every step of `exchange-init`'s creation, in order.
+    pub const CREATION: [Step; 4] = [
+        Step::AfterOpen,
+        Step::AfterSize,
+        Step::AfterSeed,
+        Step::BeforePublish,
     ];
 
     /// The name used in `SHM_EXCHANGE_CRASH_AT`.
@@ -51,6 +82,11 @@ impl Step {
             Step::AfterBalance => "after-balance",
             Step::AfterCash => "after-cash",
             Step::BeforeUnlock => "before-unlock",
+            Step::AfterOpen => "after-open",
+            Step::AfterSize => "after-size",
+            Step::AfterSeed => "after-seed",
+            Step::BeforePublish => "before-publish",
+            Step::MidChange => "mid-change",
         }
     }
 }
@@ -67,7 +103,10 @@ pub fn crash_point(step: Step) {
     let plan = PLAN.get_or_init(|| {
         let value = std::env::var(CRASH_ENV).ok()?;
         let (name, how) = value.split_once(':').unwrap_or((&value, "kill"));
-        let step = Step::ALL.into_iter().find(|step| step.name() == name)?;
+        let step = Step::ALL
+            .into_iter()
+            .chain(Step::CREATION)
+            .find(|step| step.name() == name)?;
         Some((step, how.to_owned()))
     });
     if let Some((armed, how)) = plan {

@@ -20,7 +20,8 @@
 //!   hints offer;
 //! - [`board`] and [`stress`]: the classroom instruments' library half,
 //!   the watch board's text and the stress workers' trading;
-//! - [`exit`]: the exit statuses every program answers with.
+//! - [`exit`]: the exit statuses every program answers with;
+//! - [`privilege`]: class mode's setgid trader giving up its group.
 //!
 //! There is no terminal or command-line code here: the `trader` and
 //! `exchange-init` binaries own the command lines, the line editor, the
@@ -40,6 +41,7 @@ pub mod fault;
 pub mod market;
 pub mod money;
 pub mod names;
+pub mod privilege;
 pub mod redis;
 pub mod render;
 pub(crate) mod shm;
@@ -58,4 +60,7 @@ pub use error::{Error, Result};
 pub use exit::ExitStatus;
 pub use market::{Exchange, Side};
 pub use money::{Money, Price};
+/// For whoever puts the terminal in raw mode: save its mode first, so that
+/// a SIGBUS from a shrunk segment can restore it before exiting.
+pub use shm::{forget_terminal, remember_terminal};
 pub use store::{MarketAddress, Store};

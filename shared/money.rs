@@ -74,8 +74,9 @@ fn parse_scaled(text: &str, digits: u32) -> Result<i64, DecimalError> {
         .ok_or(DecimalError::TooLarge)
 }
 
-fn write_scaled(f: &mut fmt::Formatter<'_>, value: i64, digits: u32) -> fmt::Result {
-    let scale = 10_u64.pow(digits);
+fn write_scaled(f: &mut fmt::Formatter<'_>, value: impl Into<i128>, digits: u32) -> fmt::Result {
+    let value: i128 = value.into();
+    let scale = 10_u128.pow(digits);
     let sign = if value < 0 { "-" } else { "" };
     let magnitude = value.unsigned_abs();
     write!(
@@ -137,6 +138,50 @@ impl fmt::Display for Money {
 }
 
 impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A sum of [`Money`] values, in hundredths, wide enough that no sum of
+/// the values a segment can hold overflows: what `audit` adds up and
+/// reports, whatever the segment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct WideMoney(i128);
+
+impl WideMoney {
+    pub const ZERO: WideMoney = WideMoney(0);
+
+    /// Builds from a count of hundredths.
+    pub const fn from_hundredths(hundredths: i128) -> WideMoney {
+        WideMoney(hundredths)
+    }
+
+    /// The count of hundredths.
+    pub const fn hundredths(self) -> i128 {
+        self.0
+    }
+
+    /// The magnitude (saturating: no sum of stored values comes near
+    /// `i128::MIN`, but a rendering must never panic).
+    pub fn abs(self) -> WideMoney {
+        WideMoney(self.0.saturating_abs())
+    }
+}
+
+impl From<Money> for WideMoney {
+    fn from(money: Money) -> WideMoney {
+        WideMoney(i128::from(money.0))
+    }
+}
+
+impl fmt::Display for WideMoney {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_scaled(f, self.0, 2)
+    }
+}
+
+impl serde::Serialize for WideMoney {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }

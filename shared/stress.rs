@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::market::{AccountId, Audit, CurrencyId, Side};
 use crate::money::Money;
 use crate::store::{MarketAddress, Store};
@@ -27,9 +27,28 @@ pub struct StressOptions {
 /// What one worker did, as it reports it on its stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WorkerReport {
+    /// Trades committed.
     pub trades: u64,
+    /// Trades the market refused (an empty balance, say).
     pub refused: u64,
+    /// The worker's own trading time.
     pub nanos: u64,
+    /// When it stopped trading, on [`monotonic_nanos`]'s clock, which every
+    /// process of the machine shares: the run ends at the latest of these.
+    pub finished_at: u64,
+}
+
+/// A worker reports its progress every this many trades.
+pub const PROGRESS_EVERY: u64 = 4096;
+
+/// Nanoseconds on `CLOCK_MONOTONIC`, one clock for every process of the
+/// machine, so a parent and its workers can time one run together.
+pub fn monotonic_nanos() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |now| {
+        (now.tv_sec() as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(now.tv_nsec() as u64)
+    })
 }
 
 /// The outcome of a stress run.
@@ -39,13 +58,18 @@ pub struct StressReport {
     pub trades_each: u64,
     pub seed: u64,
     pub unlocked: bool,
-    /// Trades that went through.
+    /// Trades committed.
     pub trades: u64,
-    /// Trades refused (an empty balance, say); they took the lock too.
+    /// Trades refused (an empty balance, say); not counted in the rate.
     pub refused: u64,
-    /// From the release of the workers to the last one exiting.
+    /// From the common start (the workers' release) to the last worker's
+    /// end.
     pub seconds: String,
+    /// Committed trades per second of that wall time.
     pub trades_per_second: u64,
+    /// What each worker's account was given from the exchange's cash
+    /// before the run, by a recorded transfer; `None` when nothing was.
+    pub funded_each: Option<Money>,
     pub audit: Audit,
 }
 
@@ -75,6 +99,81 @@ impl SplitMix64 {
 /// The account name of worker `index`.
 pub fn worker_account(index: usize) -> String {
     format!("stress-{index}")
+}
+
+/// True for the accounts stress runs trade on: `stress-` and a number.
+pub fn is_worker_account(name: &str) -> bool {
+    name.strip_prefix("stress-")
+        .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The largest amount a worker trades at once: 1.00.
+const MAX_AMOUNT: i64 = 100;
+
+/// Refuses an unlocked run that could hurt anyone: only the exchange's
+/// owner (or root) may run one, and only on a market whose accounts are
+/// all stress accounts, since the race leaves its audit inconsistent for
+/// good.
+pub fn check_unlocked_allowed(exchange: &Store) -> Result<()> {
+    exchange.require_owner("run stress --unlocked, which corrupts the market")?;
+    let others: Vec<String> = exchange
+        .traders()?
+        .into_iter()
+        .map(|trader| trader.name)
+        .filter(|name| !is_worker_account(name))
+        .collect();
+    if others.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::MarketInUse {
+            address: exchange.address().to_string(),
+            accounts: others,
+        })
+    }
+}
+
+/// Tops each worker account up from the exchange's cash, by a recorded
+/// transfer, to what `options.trades` random trades can lose to the
+/// spread plus room to hold currency, so that refusals stay rare. Never
+/// more than half the cash, shared among the workers. Only the owner may
+/// move the cash: for anyone else, and for an unlocked run (whose market
+/// is a demonstration), nothing is moved and `None` returned.
+pub fn fund_workers(
+    exchange: &Store,
+    accounts: &[AccountId],
+    options: &StressOptions,
+) -> Result<Option<Money>> {
+    if options.unlocked || accounts.is_empty() || exchange.require_owner("fund").is_err() {
+        return Ok(None);
+    }
+    let rates = exchange.rates()?;
+    let widest_spread = rates
+        .iter()
+        .map(|rate| rate.sell.ten_thousandths() - rate.buy.ten_thousandths())
+        .max()
+        .unwrap_or(0);
+    let dearest = rates
+        .iter()
+        .map(|rate| rate.sell.ten_thousandths())
+        .max()
+        .unwrap_or(0);
+    // Per trade at most MAX_AMOUNT x the spread, plus a cent of rounding;
+    // and room to hold a hundred of the dearest currency. In hundredths.
+    let per_trade = i128::from(widest_spread) * i128::from(MAX_AMOUNT) / 10_000 + 1;
+    let need = i128::from(options.trades) * per_trade + i128::from(dearest) / 100 * 100;
+    let cash = exchange.status()?.cash.hundredths();
+    let share = i128::from(cash) / 2 / accounts.len() as i128;
+    let target = need.min(share).clamp(0, i128::from(i64::MAX)) as i64;
+    let mut funded = Money::ZERO;
+    for &account in accounts {
+        let balance = exchange.portfolio(account)?.balance.hundredths();
+        if let Some(top_up) = target.checked_sub(balance).filter(|gap| *gap > 0) {
+            let top_up = Money::from_hundredths(top_up);
+            exchange.transfer_from_cash(account, top_up)?;
+            funded = funded.max(top_up);
+        }
+    }
+    Ok((funded > Money::ZERO).then_some(funded))
 }
 
 /// One worker, attached and holding a copy of its account, ready to
@@ -114,13 +213,21 @@ impl Worker {
 
     /// Makes `trades` random trades from `seed`; `unlocked` skips the lock,
     /// as the textbook does (demonstration only). A refused trade counts as
-    /// refused; anything worse stops the run.
-    pub fn trade(mut self, trades: u64, seed: u64, unlocked: bool) -> Result<WorkerReport> {
+    /// refused; anything worse stops the run. `progress` is told the
+    /// trades done so far every [`PROGRESS_EVERY`] trades.
+    pub fn trade(
+        mut self,
+        trades: u64,
+        seed: u64,
+        unlocked: bool,
+        mut progress: impl FnMut(u64),
+    ) -> Result<WorkerReport> {
         let mut random = SplitMix64::new(seed);
         let mut report = WorkerReport {
             trades: 0,
             refused: 0,
             nanos: 0,
+            finished_at: 0,
         };
         let exchange = &self.exchange;
         let unlocked = if unlocked {
@@ -129,10 +236,19 @@ impl Worker {
             None
         };
         let started = Instant::now();
-        for _ in 0..trades {
+        for done in 0..trades {
+            if done % BACKING_CHECK_EVERY == 0 {
+                // Like a trader before every command, but every few trades,
+                // so the check (an fstat) does not dominate a benchmark; a
+                // page lost in between is the SIGBUS handler's to report.
+                exchange.check_backing()?;
+            }
+            if done % PROGRESS_EVERY == 0 && done > 0 {
+                progress(done);
+            }
             let index = random.below(self.currencies.len() as u64) as usize;
             let currency = self.currencies[index];
-            let amount = Money::from_hundredths(1 + random.below(100) as i64);
+            let amount = Money::from_hundredths(1 + random.below(MAX_AMOUNT as u64) as i64);
             // Random, but a buy the balance cannot pay for becomes a sell of
             // something held, so long runs keep trading instead of refusing.
             let can_sell = self.holdings[index] >= amount;
@@ -164,29 +280,29 @@ impl Worker {
             }
         }
         report.nanos = started.elapsed().as_nanos() as u64;
+        report.finished_at = monotonic_nanos();
         Ok(report)
     }
 }
 
+/// Trades between two checks of the segment's size by a stress worker.
+const BACKING_CHECK_EVERY: u64 = 64;
+
 impl StressReport {
-    /// Sums up a run of `options`: the workers' reports, the time from
-    /// their release to the last exit, and the audit after it.
+    /// Sums up a run of `options`: the workers' reports, the wall time
+    /// from their common start to the last one's end, what each was
+    /// funded with, and the audit after it. The rate counts committed
+    /// trades only.
     pub fn new(
         options: &StressOptions,
         reports: &[WorkerReport],
         elapsed: Duration,
+        funded_each: Option<Money>,
         audit: Audit,
     ) -> StressReport {
         let trades = reports.iter().map(|report| report.trades).sum::<u64>();
         let refused = reports.iter().map(|report| report.refused).sum::<u64>();
-        // The workers start together on "go"; the slowest one's own clock
-        // is the run's length, free of the parent's polling granularity.
-        let nanos = reports
-            .iter()
-            .map(|report| report.nanos)
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        let nanos = elapsed.as_nanos().max(1);
         StressReport {
             procs: options.procs,
             trades_each: options.trades,
@@ -195,20 +311,30 @@ impl StressReport {
             trades,
             refused,
             seconds: format!("{:.3}", elapsed.as_secs_f64()),
-            trades_per_second: ((u128::from(trades + refused) * 1_000_000_000) / u128::from(nanos))
-                as u64,
+            trades_per_second: (u128::from(trades) * 1_000_000_000 / nanos) as u64,
+            funded_each,
             audit,
         }
     }
 
     /// The exit status the run deserves: a locked run must audit clean; an
-    /// unlocked one has done its job by showing the race.
+    /// unlocked one has done its job by showing the race; a run where
+    /// nothing was committed has failed either way.
     pub fn exit_status(&self) -> crate::exit::ExitStatus {
-        if self.audit.consistent || self.unlocked {
+        if self.trades == 0 && self.refused > 0 {
+            crate::exit::ExitStatus::Refused
+        } else if self.audit.consistent || self.unlocked {
             crate::exit::ExitStatus::Success
         } else {
             crate::exit::ExitStatus::Refused
         }
+    }
+
+    /// Refused trades as a percentage of all attempted, e.g. `"0.03%"`.
+    pub fn refused_percent(&self) -> String {
+        let all = (u128::from(self.trades) + u128::from(self.refused)).max(1);
+        let hundredths = u128::from(self.refused) * 10_000 / all;
+        format!("{}.{:02}%", hundredths / 100, hundredths % 100)
     }
 }
 
@@ -218,6 +344,15 @@ mod tests {
     use crate::{Exchange, MarketConfig, SegmentAddress};
 
     #[test]
+    fn stress_accounts_are_stress_and_a_number() {
+        assert!(is_worker_account("stress-0"));
+        assert!(is_worker_account("stress-17"));
+        for name in ["stress-", "stress-x", "stress", "ana", "stress-1a"] {
+            assert!(!is_worker_account(name), "{name}");
+        }
+    }
+
+    #[test]
     fn a_seeded_worker_trades_the_same_way_twice_and_audits_clean() {
         let address: SegmentAddress = format!("posix:/shmx-stress-{}", std::process::id())
             .parse()
@@ -225,7 +360,7 @@ mod tests {
         let run = || {
             let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
             let report = Worker::prepare(&address.clone().into(), &worker_account(0))
-                .and_then(|worker| worker.trade(500, 42, false));
+                .and_then(|worker| worker.trade(500, 42, false, |_| {}));
             let account = exchange.open_account(&worker_account(0));
             let portfolio = account.and_then(|account| exchange.portfolio(account));
             let audit = exchange.audit();
@@ -245,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn a_report_sums_the_workers_and_rates_by_the_slowest() {
+    fn a_report_sums_the_workers_and_rates_committed_trades_by_wall_time() {
         let options = StressOptions {
             procs: 2,
             trades: 10,
@@ -256,29 +391,39 @@ mod tests {
             trades,
             refused,
             nanos,
+            finished_at: 0,
         };
         let audit = Audit {
             consistent: true,
             currencies: Vec::new(),
             money: crate::market::MoneyAudit {
-                cash: Money::ZERO,
-                balances: Money::ZERO,
-                initial_cash: Money::ZERO,
+                cash: crate::money::WideMoney::ZERO,
+                balances: crate::money::WideMoney::ZERO,
+                initial_cash: crate::money::WideMoney::ZERO,
                 accounts: 0,
-                starting_balances: Money::ZERO,
-                discrepancy: Money::ZERO,
+                accounts_opened: 0,
+                starting_balances: crate::money::WideMoney::ZERO,
+                discrepancy: crate::money::WideMoney::ZERO,
             },
         };
         let report = StressReport::new(
             &options,
-            &[worker(8, 2, 500_000_000), worker(10, 0, 1_000_000_000)],
+            &[worker(8, 2, 500_000_000), worker(12, 0, 1_000_000_000)],
             Duration::from_millis(1250),
+            None,
             audit,
         );
-        assert_eq!((report.trades, report.refused), (18, 2));
-        assert_eq!(report.trades_per_second, 20);
+        assert_eq!((report.trades, report.refused), (20, 2));
+        // 20 committed in 1.25 s of wall time; refusals do not count.
+        assert_eq!(report.trades_per_second, 16);
         assert_eq!(report.seconds, "1.250");
+        assert_eq!(report.refused_percent(), "9.09%");
         assert_eq!(report.exit_status(), crate::exit::ExitStatus::Success);
+        let nothing = StressReport {
+            trades: 0,
+            ..report.clone()
+        };
+        assert_eq!(nothing.exit_status(), crate::exit::ExitStatus::Refused);
         let failed = StressReport {
             audit: Audit {
                 consistent: false,

@@ -22,6 +22,11 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const UP: &str = "\x1b[A";
 /// What the right-arrow key sends.
 const RIGHT: &str = "\x1b[C";
+/// What the left-arrow key sends.
+const LEFT: &str = "\x1b[D";
+/// What a terminal sends around pasted text in bracketed-paste mode.
+const PASTE_START: &str = "\x1b[200~";
+const PASTE_END: &str = "\x1b[201~";
 
 /// A HOME of the test's own, with XDG_STATE_HOME inside it; removed on
 /// drop, even when the test panics.
@@ -111,6 +116,14 @@ impl Repl {
         self.session
             .exp_string(text)
             .unwrap_or_else(|error| panic!("{}: waiting for {text:?}: {error}", self.name))
+    }
+
+    /// Waits for `pattern`, a regular expression.
+    #[track_caller]
+    fn expect_regex(&mut self, pattern: &str) {
+        self.session
+            .exp_regex(pattern)
+            .unwrap_or_else(|error| panic!("{}: waiting for {pattern:?}: {error}", self.name));
     }
 
     /// Waits for a new prompt: one at the start of a line, not one of the
@@ -230,6 +243,15 @@ fn ctrl_c_cancels_the_line_and_the_repl_goes_on() {
     let mut repl = Repl::start(&segment, "alice", &home);
     repl.keys("buy DOLLAR 5");
     repl.session.send_control('c').unwrap();
+    // Like a shell: the cancelled text stays, marked `^C`. (The editor
+    // puts its cursor back with a carriage return and a move right; the
+    // move is an escape code, stripped here, the `\r` is not.)
+    repl.expect_regex(r"buy DOLLAR 5\r?\^C");
+    repl.prompt();
+    // In the middle of the line too, the mark goes after the text.
+    repl.keys(&format!("rates{LEFT}{LEFT}"));
+    repl.session.send_control('c').unwrap();
+    repl.expect_regex(r"rates\r?\^C");
     repl.prompt();
     // Ctrl-C on an empty line does nothing either.
     repl.session.send_control('c').unwrap();
@@ -276,7 +298,7 @@ fn colour_on_a_terminal_unless_no_color_and_never_in_a_pipe() {
     let mut repl = Repl::launch(&segment, "alice", &home, false);
     repl.enter("rates", "\x1b[1mCURRENCY\x1b[0m");
     repl.enter("buy POUND 1", "bought");
-    repl.enter("portfolio", "\x1b[31m-0.01\x1b[0m");
+    repl.enter("portfolio", "\x1b[31m0.01\x1b[0m");
     repl.quit_with_ctrl_d();
 
     // One command on a terminal: coloured, unless NO_COLOR is set.
@@ -297,4 +319,90 @@ fn colour_on_a_terminal_unless_no_color_and_never_in_a_pipe() {
     let run = common::Run::new(command, b"");
     run.success().stdout_has("SPREAD");
     assert!(!run.stdout().contains('\x1b'), "{:?}", run.stdout());
+}
+
+#[test]
+fn lines_typed_ahead_are_each_answered_in_order() {
+    let segment = Segment::create(Backend::Posix);
+    let home = Home::new();
+    let mut repl = Repl::start(&segment, "alice", &home);
+    // Three lines at once, before the first answer: none may be lost.
+    repl.keys("quote buy DOLLAR 1\rquote buy DOLLAR 2\rquote buy DOLLAR 3\r");
+    repl.expect("buying 1.00 DOLLAR at 13.72 would cost 13.72");
+    repl.expect("buying 2.00 DOLLAR at 13.72 would cost 27.44");
+    repl.expect("buying 3.00 DOLLAR at 13.72 would cost 41.16");
+    repl.prompt();
+    repl.enter("history", "no trades yet");
+    repl.quit_with_ctrl_d();
+}
+
+#[test]
+fn a_pasted_block_of_lines_runs_as_that_many_commands() {
+    let segment = Segment::create(Backend::Posix);
+    let home = Home::new();
+    let mut repl = Repl::start(&segment, "alice", &home);
+    repl.keys(&format!(
+        "{PASTE_START}quote buy EURO 1\nbuy EURO 2\nquote sell EURO 1{PASTE_END}\r"
+    ));
+    repl.expect("buying 1.00 EURO at 19.50 would cost 19.50");
+    repl.expect("bought 2.00 EURO at 19.50 for 39.00");
+    repl.expect("selling 1.00 EURO at 18.92 would pay 18.92");
+    repl.prompt();
+    // Each pasted line is its own history entry.
+    repl.enter(UP, "selling 1.00 EURO at 18.92 would pay 18.92");
+    repl.quit_with_ctrl_d();
+}
+
+#[test]
+fn a_repl_piped_into_tee_writes_no_escape_sequences() {
+    let segment = Segment::create(Backend::Posix);
+    let home = Home::new();
+    let log = home.path().join("log");
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg("\"$0\" \"$@\" | tee \"$TRADER_LOG\"")
+        .arg(common::TRADER)
+        .args(["--segment", &segment.address, "--name", "alice"])
+        .env("TRADER_LOG", &log)
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.state())
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("SHM_EXCHANGE_CRASH_AT");
+    let session = spawn_with_options(
+        command,
+        Options {
+            timeout_ms: Some(TIMEOUT.as_millis() as u64),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .expect("cannot start the trader in a pty");
+    let mut repl = Repl {
+        name: "alice".to_owned(),
+        session,
+    };
+    // The prompt is drawn on the terminal and the banner and answers come
+    // through tee, so they may arrive in either order: wait for answers
+    // only (lines typed ahead are kept, so nothing waits for a prompt).
+    repl.expect("trading as");
+    repl.keys("rates\r");
+    repl.expect("POUND      33.25");
+    repl.keys("buy DOLL\t1\r");
+    repl.expect("bought 1.00 DOLLAR");
+    repl.keys("quit\r");
+    repl.session
+        .exp_eof()
+        .unwrap_or_else(|error| panic!("no exit after quit: {error}"));
+    assert!(matches!(
+        common::wait_pty_exit(&repl.session),
+        WaitStatus::Exited(_, 0)
+    ));
+    let logged = std::fs::read_to_string(&log).expect("no log");
+    assert!(logged.contains("SPREAD %"), "{logged:?}");
+    assert!(logged.contains("bought 1.00 DOLLAR"), "{logged:?}");
+    assert!(
+        !logged.contains('\x1b'),
+        "escape sequences in the log: {logged:?}"
+    );
 }

@@ -3,14 +3,15 @@
 //! and the binary's own instruments.
 #![forbid(unsafe_code)]
 
-use std::io::{self, BufReader, IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::{self, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use shm_exchange::address::{DEFAULT_SEGMENT, SEGMENT_ENV};
+use shm_exchange::command::command_word;
 use shm_exchange::driver;
-use shm_exchange::envelope::Envelope;
+use shm_exchange::envelope::{Envelope, ErrorEnvelope};
 use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
 use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
@@ -21,44 +22,94 @@ const TRADER_EXAMPLES: &str = "\
 Examples:
   trader                                  interactive, as $USER, on the default exchange
   trader --name alice buy DOLLAR 10       one command, then exit
-  trader --json rates                     one JSON object
+  trader rates --json                     one JSON object (options go anywhere)
   printf 'buy EURO 1\\nportfolio\\n' | trader --name bob
-  trader --segment posix:/class --script orders.txt
+  trader --segment posix:/class --script orders.txt   (--script - reads stdin)
   trader --segment redis://10.0.0.5:6379/class    the same market, on a Redis server
 
 Instruments for a class (each has its own --help):
   trader watch                            live board of rates and trades; q leaves
   trader stress --procs 4 --trades 10000  many traders at once, then the audit
-  trader stress --unlocked ...            the textbook race, on a segment of its own
+  trader stress --unlocked ...            the textbook race, on a market of its own
   trader bench                            shared memory against message passing
+  trader completions bash|zsh|fish        a completion script; `trader man`: the manual
 
 Exit status: 0 all commands succeeded, 1 a command was refused,
 2 usage error or the exchange cannot be used.";
 
 /// Buy and sell currency on a shared-memory exchange.
+///
+/// Options may come before or after the command words
+/// (`trader rates --json`); `--segment`, `--name` and `--json` are
+/// accepted by every instrument too (`trader stress --segment X`).
 #[derive(Debug, Parser)]
-#[command(name = "trader", version, after_help = TRADER_EXAMPLES)]
+#[command(
+    name = "trader",
+    version,
+    after_help = TRADER_EXAMPLES,
+    // `help` is a trading command (`trader help buy`), not clap's.
+    disable_help_subcommand = true,
+    subcommand_value_name = "INSTRUMENT",
+    override_usage = "trader [OPTIONS] [COMMAND]...\n       trader [OPTIONS] <INSTRUMENT> [INSTRUMENT OPTIONS]",
+    subcommand_help_heading = "Instruments"
+)]
 pub struct TraderArgs {
-    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID, file:PATH or
-    /// redis://[:PASSWORD@]HOST:PORT/NAME.
-    #[arg(long, value_name = "SEG", env = SEGMENT_ENV, hide_env_values = true, default_value = DEFAULT_SEGMENT)]
-    pub segment: MarketAddress,
-    /// Account to trade as (default: $USER). Opened on first use.
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
-    /// Print one JSON object per command.
-    #[arg(long)]
-    pub json: bool,
-    /// Read commands from FILE, one a line.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Read commands from FILE, one a line; `-` reads stdin.
     #[arg(long, value_name = "FILE", conflicts_with = "command")]
     pub script: Option<PathBuf>,
-    /// One command to run, e.g. `buy DOLLAR 10`.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[command(subcommand)]
+    pub instrument: Option<Instrument>,
+    /// One command to run, e.g. `buy DOLLAR 10` (`help` lists them).
+    #[arg(value_name = "COMMAND", allow_negative_numbers = true)]
     pub command: Vec<String>,
+}
+
+/// The options every mode and every instrument takes, anywhere on the line.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID, file:PATH or
+    /// redis://[:PASSWORD@]HOST:PORT/NAME.
+    #[arg(long, global = true, value_name = "SEG", env = SEGMENT_ENV, hide_env_values = true, default_value = DEFAULT_SEGMENT)]
+    pub segment: MarketAddress,
+    /// Account to trade as (default: $USER). Opened on first use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Print one JSON object per command.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The instruments: programs of their own that share `trader`'s options.
+#[derive(Debug, Subcommand)]
+pub enum Instrument {
+    /// Many trader processes at once, then the audit.
+    Stress(StressArgs),
+    /// A live board of rates, stock, cash and the latest trades.
+    Watch(WatchArgs),
+    /// Shared memory against message passing, side by side.
+    Bench(BenchArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, ...).
+    #[command(after_help = "Examples:
+  trader completions bash > ~/.local/share/bash-completion/completions/trader
+  trader completions zsh > ~/.zfunc/_trader
+  trader completions fish > ~/.config/fish/completions/trader.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `trader man | man -l -`.
+    Man,
+    /// One process of a stress run (internal).
+    #[command(hide = true)]
+    StressWorker(StressWorkerArgs),
+    /// The message-passing benchmark's server (internal).
+    #[command(hide = true)]
+    Serve(SocketArgs),
+    /// A message-passing benchmark client (internal).
+    #[command(hide = true)]
+    MpClient(SocketArgs),
 }
 
 fn default_account_name() -> Option<String> {
@@ -79,24 +130,58 @@ fn print_line(text: &str) {
     let _ = writeln!(stdout, "{text}");
 }
 
+/// Reports the failure of `command`: one JSON object on stdout with
+/// `--json`, else one line on stderr. Returns the error's exit status.
+fn fail(error: &Error, command: &str, json: bool) -> ExitStatus {
+    if json {
+        print_line(&render::error(error, command, Style::Json));
+    } else {
+        eprintln!("trader: {error}");
+    }
+    error.exit_code()
+}
+
 /// Scripted mode reads and writes in blocks this big. Output is flushed
 /// whenever the input runs dry, so an interactive driver still gets each
 /// answer at once.
 const SCRIPT_BUFFER: usize = 64 * 1024;
 
+/// What clap could not parse: help and version go to stdout with status 0;
+/// a usage error is clap's message and status 2, or with `--json` anywhere
+/// before a `--`, one JSON object saying the same.
+pub fn usage_error(error: clap::Error) -> ExitStatus {
+    if !error.use_stderr() {
+        let _ = error.print();
+        return ExitStatus::Success;
+    }
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "--json");
+    if json {
+        let message = render::usage_error_line(&error.render().to_string(), "trader");
+        print_line(&ErrorEnvelope::new("trader", "usage", &message).to_json());
+    } else {
+        let _ = error.print();
+    }
+    ExitStatus::Unusable
+}
+
 /// `trader stress`: many trader processes at once, then the audit.
-#[derive(Debug, Parser)]
-#[command(
-    name = "trader stress",
-    bin_name = "trader stress",
-    after_help = "Examples:
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
   trader stress --procs 4 --trades 100000
   trader --segment posix:/race stress --procs 2 --trades 20000 --unlocked
 
+The rate counts committed trades over the wall time from the workers'
+common start to the last one's end; refused trades are reported apart.
+The exchange's owner funds the stress accounts from the exchange's cash
+first, by a recorded transfer, so the audit still balances.
+
 --unlocked skips the lock, as the textbook version does, to show the race.
-It is for that demonstration only: it corrupts the market it runs on, so
-give it a segment of its own."
-)]
+It corrupts the market it runs on, so only the exchange's owner may run
+it, and only on a market whose accounts are all stress accounts: give it
+a segment of its own.")]
 pub struct StressArgs {
     /// Trader processes to start, on accounts stress-0 onwards.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -107,18 +192,15 @@ pub struct StressArgs {
     /// Seed of the random trades; the same seed makes the same trades.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Skip the lock (race demonstration only).
+    /// Skip the lock (race demonstration only; owner only, on a market of
+    /// stress accounts).
     #[arg(long)]
     pub unlocked: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `trader stress-worker`: one process of a stress run (internal).
-#[derive(Debug, Parser)]
-#[command(name = "trader stress-worker")]
-struct StressWorkerArgs {
+#[derive(Debug, Args)]
+pub struct StressWorkerArgs {
     #[arg(long)]
     trades: u64,
     #[arg(long)]
@@ -128,12 +210,8 @@ struct StressWorkerArgs {
 }
 
 /// `trader watch`: the live board.
-#[derive(Debug, Parser)]
-#[command(
-    name = "trader watch",
-    bin_name = "trader watch",
-    after_help = "Keys: q, Esc or Ctrl-C leave."
-)]
+#[derive(Debug, Args)]
+#[command(after_help = "Keys: q, Esc or Ctrl-C leave.")]
 pub struct WatchArgs {
     /// How many of the latest trades to show.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -141,177 +219,196 @@ pub struct WatchArgs {
 }
 
 /// `trader bench`: every benchmark, side by side.
-#[derive(Debug, Parser)]
-#[command(name = "trader bench", bin_name = "trader bench")]
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     /// A short smoke run instead of the full one.
     #[arg(long)]
     pub quick: bool,
-    /// Print the rows as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `trader serve` and `trader mp-client`: the message-passing benchmark's
 /// server and client processes (internal).
-#[derive(Debug, Parser)]
-#[command(name = "trader serve")]
-struct SocketArgs {
+#[derive(Debug, Args)]
+pub struct SocketArgs {
     #[arg(long)]
     socket: PathBuf,
     #[arg(long, default_value_t = 0)]
     trades: u64,
 }
 
-/// Runs `trader stress|watch|bench|...`, or `None` for a trading command.
-fn run_instrument(args: &TraderArgs, name: &str) -> Option<ExitStatus> {
-    let words = args.command.iter().map(String::as_str);
-    let usage = |error: clap::Error| {
-        let _ = error.print();
-        // clap exits 0 for --help and --version, 2 for a usage error.
-        if error.exit_code() == 0 {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Unusable
-        }
-    };
-    let fail = |error: Error| {
-        eprintln!("trader: {error}");
-        error.exit_code()
-    };
+/// Runs an instrument.
+fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
+    let json = global.json;
     let trader_exe = || std::env::current_exe().unwrap_or_else(|_| PathBuf::from("trader"));
-    let status = match args.command.first()?.as_str() {
-        "stress" => match StressArgs::try_parse_from(words) {
-            Ok(stress) => {
-                let options = StressOptions {
-                    procs: usize::from(stress.procs),
-                    trades: stress.trades,
-                    seed: stress.seed,
-                    unlocked: stress.unlocked,
-                };
-                match stress::run_stress(&trader_exe(), &args.segment, &options) {
-                    Ok(report) => {
-                        if stress.json || args.json {
-                            print_line(&Envelope::success("stress", &report).to_json());
-                        } else {
-                            print_line(&stress::describe(&report));
-                        }
-                        report.exit_status()
+    match instrument {
+        Instrument::Stress(stress) => {
+            let options = StressOptions {
+                procs: usize::from(stress.procs),
+                trades: stress.trades,
+                seed: stress.seed,
+                unlocked: stress.unlocked,
+            };
+            match stress::run_stress(&trader_exe(), &global.segment, &options) {
+                Ok(report) => {
+                    if json {
+                        print_line(&Envelope::success("stress", &report).to_json());
+                    } else {
+                        print_line(&stress::describe(&report));
                     }
-                    Err(error) => fail(error),
+                    report.exit_status()
                 }
+                Err(error) => fail(&error, "stress", json),
             }
-            Err(error) => usage(error),
-        },
-        "stress-worker" => match StressWorkerArgs::try_parse_from(words) {
-            Ok(worker) => {
-                match stress::run_worker(
-                    &args.segment,
-                    name,
-                    worker.trades,
-                    worker.seed,
-                    worker.unlocked,
-                ) {
-                    Ok(_) => ExitStatus::Success,
-                    Err(error) => fail(error),
-                }
-            }
-            Err(error) => usage(error),
-        },
-        "watch" => match WatchArgs::try_parse_from(words) {
-            Ok(watch) => match Store::attach(&args.segment)
-                .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
-            {
-                Ok(status) => status,
-                Err(error) => fail(error),
-            },
-            Err(error) => usage(error),
-        },
-        "bench" => match BenchArgs::try_parse_from(words) {
-            Ok(options) => {
-                let size = if options.quick {
-                    bench::BenchSize::QUICK
-                } else {
-                    bench::BenchSize::FULL
-                };
-                match bench::run(&trader_exe(), size, |step| eprintln!("running {step}...")) {
-                    Ok(rows) => {
-                        if options.json || args.json {
-                            print_line(&Envelope::success("bench", bench::Rows { rows }).to_json());
-                        } else {
-                            print_line(&bench::table(&rows));
-                        }
-                        ExitStatus::Success
-                    }
-                    Err(error) => fail(error),
-                }
-            }
-            Err(error) => usage(error),
-        },
-        "serve" => match SocketArgs::try_parse_from(words) {
-            Ok(server) => match args
-                .segment
-                .segment("trader serve")
-                .and_then(|segment| serve::serve(segment, &server.socket))
-            {
-                Ok(()) => ExitStatus::Success,
-                Err(error) => fail(error),
-            },
-            Err(error) => usage(error),
-        },
-        "mp-client" => match SocketArgs::try_parse_from(words) {
-            Ok(client) => match serve::message_client(&client.socket, client.trades) {
+        }
+        Instrument::StressWorker(worker) => {
+            let Some(name) = global.name.clone() else {
+                eprintln!("trader: stress-worker needs --name");
+                return ExitStatus::Unusable;
+            };
+            match stress::run_worker(
+                &global.segment,
+                &name,
+                worker.trades,
+                worker.seed,
+                worker.unlocked,
+            ) {
                 Ok(_) => ExitStatus::Success,
-                Err(error) => fail(error),
-            },
-            Err(error) => usage(error),
+                Err(error) => fail(&error, "stress-worker", false),
+            }
+        }
+        Instrument::Watch(watch) => match Store::attach_or_read_only(&global.segment)
+            .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
+        {
+            Ok(status) => status,
+            Err(error) => fail(&error, "watch", json),
         },
-        _ => return None,
-    };
-    Some(status)
+        Instrument::Bench(options) => {
+            let size = if options.quick {
+                bench::BenchSize::QUICK
+            } else {
+                bench::BenchSize::FULL
+            };
+            match bench::run(&trader_exe(), size, |step| eprintln!("running {step}...")) {
+                Ok(rows) => {
+                    if json {
+                        print_line(&Envelope::success("bench", bench::Rows { rows }).to_json());
+                    } else {
+                        print_line(&bench::table(&rows));
+                    }
+                    ExitStatus::Success
+                }
+                Err(error) => fail(&error, "bench", json),
+            }
+        }
+        Instrument::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut TraderArgs::command(),
+                "trader",
+                &mut io::stdout(),
+            );
+            ExitStatus::Success
+        }
+        Instrument::Man => {
+            match clap_mangen::Man::new(TraderArgs::command()).render(&mut io::stdout().lock()) {
+                Ok(()) => ExitStatus::Success,
+                Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
+                Err(error) => {
+                    eprintln!("trader: cannot write the manual page: {error}");
+                    ExitStatus::Unusable
+                }
+            }
+        }
+        Instrument::Serve(server) => match global
+            .segment
+            .segment("trader serve")
+            .and_then(|segment| serve::serve(segment, &server.socket))
+        {
+            Ok(()) => ExitStatus::Success,
+            Err(error) => fail(&error, "serve", false),
+        },
+        Instrument::MpClient(client) => {
+            match serve::message_client(&client.socket, client.trades) {
+                Ok(_) => ExitStatus::Success,
+                Err(error) => fail(&error, "mp-client", false),
+            }
+        }
+    }
+}
+
+/// Where `--script` reads from: a file, or stdin for `-`. A directory or
+/// an unreadable path is a usage error that says so.
+fn open_script(path: &Path) -> Result<Box<dyn Read>, String> {
+    if path == Path::new("-") {
+        return Ok(Box::new(io::stdin()));
+    }
+    if path.is_dir() {
+        return Err(format!(
+            "the script {} is a directory; give a file of commands, one a line, or - for stdin",
+            path.display()
+        ));
+    }
+    std::fs::File::open(path)
+        .map(|file| Box::new(file) as Box<dyn Read>)
+        .map_err(|error| {
+            format!(
+                "cannot read the script {}: {error}; check the path",
+                path.display()
+            )
+        })
 }
 
 /// `trader`'s whole program, after clap: an instrument, or trading in
 /// one of the three modes (script, one-shot, REPL).
 pub fn run(args: TraderArgs) -> ExitStatus {
-    let fail = |error: &Error| {
-        if args.json {
-            print_line(&render::error(error, Style::Json));
-        } else {
-            eprintln!("trader: {error}");
-        }
-        error.exit_code()
+    // A setgid trader (class mode) reads nothing with the group's rights:
+    // only the attach takes them back, and then gives them up for good.
+    if let Err(error) = shm_exchange::privilege::suspend_group_rights() {
+        eprintln!("trader: {error}");
+        return ExitStatus::Unusable;
+    }
+    let global = &args.global;
+    if let Some(instrument) = &args.instrument {
+        return run_instrument(instrument, global);
+    }
+    let json = global.json;
+    let command = if args.command.is_empty() {
+        "trader".to_owned()
+    } else {
+        command_word(&args.command.join(" "))
     };
-    let Some(name) = args.name.clone().or_else(default_account_name) else {
+    let Some(name) = global.name.clone().or_else(default_account_name) else {
         eprintln!("trader: no account name: $USER is not set; pass --name NAME");
         return ExitStatus::Unusable;
     };
-    if let Some(status) = run_instrument(&args, &name) {
-        return status;
-    }
-    let mut session = match Session::open(&args.segment, &name) {
-        Ok(session) => session,
-        Err(error) => return fail(&error),
-    };
-    let style = if args.json { Style::Json } else { Style::Line };
-    let result = if let Some(path) = &args.script {
-        match std::fs::File::open(path) {
-            Ok(file) => driver::run_script(
-                &mut session,
-                &mut BufReader::with_capacity(SCRIPT_BUFFER, file),
-                &mut io::BufWriter::with_capacity(SCRIPT_BUFFER, io::stdout().lock()),
-                style,
-            ),
-            Err(error) => {
-                eprintln!(
-                    "trader: cannot read the script {}: {error}; check the path",
-                    path.display()
-                );
-                return ExitStatus::Unusable;
+    // A bad --script is found before attaching: it is the user's to fix
+    // whether or not the exchange is there.
+    let script = match args.script.as_deref().map(open_script).transpose() {
+        Ok(script) => script,
+        Err(message) => {
+            if json {
+                print_line(&ErrorEnvelope::new("trader", "bad_script", &message).to_json());
+            } else {
+                eprintln!("trader: {message}");
             }
+            return ExitStatus::Unusable;
         }
+    };
+    let mut session = match Session::open(&global.segment, &name) {
+        Ok(session) => session,
+        Err(error) => return fail(&error, &command, json),
+    };
+    let style = if json { Style::Json } else { Style::Line };
+    let result = if let Some(script) = script {
+        driver::run_script(
+            &mut session,
+            &mut BufReader::with_capacity(SCRIPT_BUFFER, script),
+            &mut io::BufWriter::with_capacity(SCRIPT_BUFFER, io::stdout().lock()),
+            &mut io::stderr().lock(),
+            style,
+        )
     } else if !args.command.is_empty() {
-        let style = if args.json {
+        let style = if json {
             Style::Json
         } else {
             Style::table_for(&io::stdout())
@@ -324,18 +421,16 @@ pub fn run(args: TraderArgs) -> ExitStatus {
             &mut io::stderr().lock(),
         )
     } else if io::stdin().is_terminal() {
-        let style = if args.json { Style::Json } else { Style::Table };
-        return match repl::run_repl(&mut session, style) {
+        return match repl::run_repl(&mut session, json) {
             Ok(status) => status,
-            Err(error) => fail(&error),
+            Err(error) => fail(&error, "trader", json),
         };
     } else {
-        let stdout = io::stdout().lock();
-        let mut output = io::BufWriter::with_capacity(SCRIPT_BUFFER, stdout);
         driver::run_script(
             &mut session,
             &mut BufReader::with_capacity(SCRIPT_BUFFER, io::stdin().lock()),
-            &mut output,
+            &mut io::BufWriter::with_capacity(SCRIPT_BUFFER, io::stdout().lock()),
+            &mut io::stderr().lock(),
             style,
         )
     };

@@ -15,5 +15,9 @@ mod watch;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    cli::run(cli::TraderArgs::parse()).into()
+    match cli::TraderArgs::try_parse() {
+        Ok(args) => cli::run(args),
+        Err(error) => cli::usage_error(error),
+    }
+    .into()
 }

@@ -5,17 +5,22 @@
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
-use std::io;
+use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::{Hint, Hinter};
 use rustyline::history::DefaultHistory;
-use rustyline::{CompletionType, Config, Context, Editor, Helper, Validator};
+use rustyline::{
+    Behavior, Cmd, CompletionType, ConditionalEventHandler, Config, Context, Editor, Event,
+    EventContext, EventHandler, Helper, KeyEvent, RepeatCount, Validator,
+};
 
+use shm_exchange::command::command_word;
 use shm_exchange::complete::{complete, hint, UsageHint};
 use shm_exchange::render::{self, Style};
 use shm_exchange::table::{paint, Paint};
@@ -118,39 +123,89 @@ fn readline_error(error: ReadlineError) -> Error {
     }
 }
 
+/// Ctrl-C: cancel the line like a shell does, leaving `^C` after the
+/// cancelled text (and wiping the usage hint), then a fresh prompt.
+struct ShowInterrupt {
+    /// Where the line editor draws: stdout, or the terminal itself when
+    /// stdout is a pipe.
+    terminal: Mutex<Box<dyn Write + Send>>,
+}
+
+impl ConditionalEventHandler for ShowInterrupt {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
+        if let Ok(mut terminal) = self.terminal.lock() {
+            // From the cursor to the end of the text, then the mark; `K`
+            // erases the rest of the row (the hint). The editor then moves
+            // "to the end", which is at most a harmless step right.
+            let after_cursor = ctx.line()[ctx.pos()..].chars().count();
+            let forward = if after_cursor > 0 {
+                format!("\x1b[{after_cursor}C")
+            } else {
+                String::new()
+            };
+            let _ = write!(terminal, "{forward}^C\x1b[K");
+            let _ = terminal.flush();
+        }
+        Some(Cmd::Interrupt)
+    }
+}
+
 /// A line editor that completes like bash (longest common prefix, then a
-/// list), hints, and keeps [`HISTORY_LEN`] lines without repeats.
+/// list), hints, keeps [`HISTORY_LEN`] lines without repeats, and shows
+/// `^C` on Ctrl-C. When stdout is not a terminal (`trader | tee log`) it
+/// draws on the terminal itself, so no escape sequence reaches the pipe.
 fn line_editor(
     currencies: Vec<String>,
     colour: bool,
 ) -> rustyline::Result<Editor<TraderHelper, DefaultHistory>> {
+    let stdout_is_terminal = io::stdout().is_terminal();
     let config = Config::builder()
         .completion_type(CompletionType::List)
         .max_history_size(HISTORY_LEN)?
         .history_ignore_dups(true)?
         .history_ignore_space(true)
         .auto_add_history(false)
+        .behavior(if stdout_is_terminal {
+            Behavior::Stdio
+        } else {
+            Behavior::PreferTerm
+        })
         .build();
     let mut editor = Editor::with_config(config)?;
     editor.set_helper(Some(TraderHelper { currencies, colour }));
+    let terminal: Box<dyn Write + Send> = if stdout_is_terminal {
+        Box::new(io::stdout())
+    } else {
+        match std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+            Ok(tty) => Box::new(tty),
+            Err(_) => Box::new(io::sink()),
+        }
+    };
+    editor.bind_sequence(
+        KeyEvent::ctrl('C'),
+        EventHandler::Conditional(Box::new(ShowInterrupt {
+            terminal: Mutex::new(terminal),
+        })),
+    );
     Ok(editor)
 }
 
 /// The interactive REPL: a prompt that names the account, tab completion,
 /// usage hints, and history kept in [`history_path`] (written after every
 /// line, so a killed REPL loses nothing). Ctrl-C cancels the line; Ctrl-D
-/// on an empty line or `quit` leaves.
+/// on an empty line or `quit` leaves. Lines typed ahead are kept for the
+/// next prompt, and a pasted block of lines runs as that many commands.
 ///
-/// `style` is `Json` or a table style; tables get colour when the stream
-/// they go to is a terminal and `NO_COLOR` is not set.
-pub fn run_repl(session: &mut Session, style: Style) -> Result<ExitStatus, Error> {
-    let (style, error_style) = if style.is_table() {
+/// Replies are one JSON object each with `json`, else tables, coloured
+/// when the stream they go to is a terminal and `NO_COLOR` is not set.
+pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> {
+    let (style, error_style) = if json {
+        (Style::Json, Style::Json)
+    } else {
         (
             Style::table_for(&io::stdout()),
             Style::table_for(&io::stderr()),
         )
-    } else {
-        (style, style)
     };
     let currencies = session
         .exchange()
@@ -158,7 +213,8 @@ pub fn run_repl(session: &mut Session, style: Style) -> Result<ExitStatus, Error
         .iter()
         .map(|currency| currency.name.clone())
         .collect();
-    let mut editor = line_editor(currencies, style.is_coloured()).map_err(readline_error)?;
+    let colour = Style::table_for(&io::stdout()).is_coloured();
+    let mut editor = line_editor(currencies, colour).map_err(readline_error)?;
     let mut history = history_path();
     if let Some(path) = &history {
         if let Some(dir) = path.parent() {
@@ -176,39 +232,50 @@ pub fn run_repl(session: &mut Session, style: Style) -> Result<ExitStatus, Error
         session.account_name(),
         session.exchange().address()
     );
-    let status = loop {
-        match editor.readline(&prompt) {
-            Ok(line) => {
-                if !line.trim().is_empty() {
-                    let _ = editor.add_history_entry(line.as_str());
-                    if let Some(path) = &history {
-                        if let Err(error) = editor.append_history(path) {
-                            eprintln!(
-                                "trader: cannot save history to {}: {error}; it is kept for this session only (set XDG_STATE_HOME to a writable directory)",
-                                path.display()
-                            );
-                            history = None;
-                        }
-                    }
-                }
-                match session.run_line(&line) {
-                    Ok(Some(Reply::Quit)) => break ExitStatus::Success,
-                    Ok(Some(reply)) => println!("{}", render::reply(&reply, style)),
-                    Ok(None) => {}
-                    Err(error) if error.is_refusal() => {
-                        eprintln!("{}", render::error(&error, error_style))
-                    }
-                    Err(error) => {
-                        eprintln!("{}", render::error(&error, error_style));
-                        break error.exit_code();
+    let mut status = ExitStatus::Success;
+    loop {
+        let block = match editor.readline(&prompt) {
+            Ok(block) => block,
+            // Ctrl-C: drop the line, keep going.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(error) => return Err(readline_error(error)),
+        };
+        // A bracketed paste of several lines comes back as one block.
+        for line in block.lines() {
+            if !line.trim().is_empty() {
+                let _ = editor.add_history_entry(line);
+                if let Some(path) = &history {
+                    if let Err(error) = editor.append_history(path) {
+                        eprintln!(
+                            "trader: cannot save history to {}: {error}; it is kept for this session only (set XDG_STATE_HOME to a writable directory)",
+                            path.display()
+                        );
+                        history = None;
                     }
                 }
             }
-            // Ctrl-C: drop the line, keep going.
-            Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => break ExitStatus::Success,
-            Err(error) => return Err(readline_error(error)),
+            match session.run_line(line) {
+                Ok(Some(Reply::Quit)) => return Ok(status),
+                Ok(Some(reply)) => {
+                    println!("{}", render::reply(&reply, style));
+                    status = status.max(reply.exit_status());
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    let text = render::error(&error, &command_word(line), error_style);
+                    if json {
+                        println!("{text}");
+                    } else {
+                        eprintln!("{text}");
+                    }
+                    status = status.max(error.exit_code());
+                    if !error.is_refusal() {
+                        return Ok(status);
+                    }
+                }
+            }
         }
-    };
+    }
     Ok(status)
 }

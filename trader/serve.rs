@@ -55,8 +55,8 @@ pub fn serve(address: &SegmentAddress, socket: &Path) -> Result<()> {
                 _ => Ok(String::new()),
             };
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                let reply =
-                    trade(&line).unwrap_or_else(|error: Error| render::error(&error, Style::Line));
+                let reply = trade(&line)
+                    .unwrap_or_else(|error: Error| render::error(&error, "trade", Style::Line));
                 if writeln!(writer, "{reply}")
                     .and_then(|()| writer.flush())
                     .is_err()
@@ -94,6 +94,7 @@ pub fn message_client(socket: &Path, trades: u64) -> Result<WorkerReport> {
         trades,
         refused: 0,
         nanos: started.elapsed().as_nanos() as u64,
+        finished_at: shm_exchange::stress::monotonic_nanos(),
     };
     stress::print_report(&report);
     Ok(report)

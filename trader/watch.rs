@@ -28,6 +28,9 @@ struct TerminalGuard;
 
 impl TerminalGuard {
     fn enter() -> io::Result<TerminalGuard> {
+        // A SIGBUS from a shrunk segment exits at once: let it restore
+        // the terminal too.
+        shm_exchange::remember_terminal(libc::STDIN_FILENO, true);
         terminal::enable_raw_mode()?;
         let guard = TerminalGuard;
         execute!(io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
@@ -39,6 +42,7 @@ impl Drop for TerminalGuard {
     fn drop(&mut self) {
         let _ = execute!(io::stdout(), cursor::Show, terminal::LeaveAlternateScreen);
         let _ = terminal::disable_raw_mode();
+        shm_exchange::forget_terminal();
     }
 }
 

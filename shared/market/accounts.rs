@@ -1,23 +1,37 @@
-//! Trader accounts: opening them (a write, under the lock), finding their
-//! slots, and reading their names back from memory another process may
-//! have scribbled on.
+//! Trader accounts: opening them (a change through the journal, under the
+//! lock), who may trade on them, and finding their slots.
+//!
+//! An account is opened only by a command that needs one, so reading the
+//! market never fills the table. It belongs to the uid that opened it:
+//! another uid may read it, but only the owner of the account, the owner
+//! of the exchange and root may trade on it. Slots are never moved: a
+//! closed account's slot keeps its name for the tape, and is reused only
+//! once every slot has been used; its serial tells the two accounts apart.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::Ordering::*;
 
 use super::journal::Locked;
-use super::{watchers, AccountId, Exchange};
+use super::record::Redo;
+use super::snapshot::Parts;
+use super::{overflow, AccountId, Exchange};
 use crate::error::{Error, Result};
-use crate::names::{is_account_name, is_account_name_byte};
-use crate::shm::layout::{self, AccountSlot};
+use crate::names::{is_account_name, is_account_name_byte, ACCOUNT_NAME_BYTES};
+use crate::shm::layout::{self, account, flags, AccountSlot};
 
 impl Exchange {
-    /// Opens the named account, or finds it if it already exists.
+    /// Opens the named account for this process's uid, or finds it if it
+    /// already exists (whoever owns it). Finding needs no lock, so an
+    /// existing account is found on an exchange attached read-only too.
     pub fn open_account(&self, name: &str) -> Result<AccountId> {
         if !is_account_name(name) {
             return Err(Error::AccountName {
                 name: name.to_owned(),
             });
+        }
+        self.check_class_name(name)?;
+        if let Some(found) = self.find_account(name)? {
+            return Ok(found);
         }
         let mut locked = self.lock()?;
         locked.open_account(name)
@@ -29,13 +43,21 @@ impl Exchange {
         if let Some(name) = names.iter().find(|name| !is_account_name(name)) {
             return Err(Error::AccountName { name: name.clone() });
         }
+        for name in names {
+            self.check_class_name(name)?;
+        }
         let mut locked = self.lock()?;
-        let accounts = self.accounts_in_use()?;
+        let table = self.accounts_in_use()?;
         let missing = names
             .iter()
-            .filter(|name| find(accounts, name).is_none())
+            .filter(|name| find_open(table, name).is_none())
             .count();
-        if accounts.len() + missing > self.capacity as usize {
+        let free = self.capacity as usize - table.len()
+            + table
+                .iter()
+                .filter(|slot| slot.status.load(Relaxed) == account::CLOSED)
+                .count();
+        if missing > free {
             return Err(Error::AccountTableFull {
                 capacity: self.capacity,
             });
@@ -43,10 +65,62 @@ impl Exchange {
         names.iter().map(|name| locked.open_account(name)).collect()
     }
 
+    /// In class mode, an account name must be the login name of the real
+    /// user (not `$USER`, which the user sets), or begin with it and `-` or
+    /// `.`; the owner and root may open any.
+    fn check_class_name(&self, name: &str) -> Result<()> {
+        if self.header().flags.load(Relaxed) & flags::CLASS_MODE == 0 {
+            return Ok(());
+        }
+        let caller = nix::unistd::getuid();
+        if caller.is_root() || self.owner_uid()? == Some(caller.as_raw()) {
+            return Ok(());
+        }
+        let login = nix::unistd::User::from_uid(caller)
+            .ok()
+            .flatten()
+            .map(|user| user.name)
+            .ok_or_else(|| Error::ClassMode {
+                reason: format!("uid {caller} has no login name, so it has no account here"),
+            })?;
+        let bound = name
+            .strip_prefix(login.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '.']));
+        if bound {
+            return Ok(());
+        }
+        Err(Error::ClassMode {
+            reason: format!(
+                "the account {name} is not yours; use --name {login}, or a name like {login}-2 or {login}.test"
+            ),
+        })
+    }
+
+    /// The open account called `name`, if there is one, found without the
+    /// lock.
+    pub fn find_account(&self, name: &str) -> Result<Option<AccountId>> {
+        let snapshot = self.snapshot(Parts::ACCOUNTS)?;
+        Ok(snapshot
+            .accounts
+            .iter()
+            .enumerate()
+            .find(|(_, slot)| slot.is_open() && slot.name().as_deref() == Some(name))
+            .map(|(index, slot)| AccountId {
+                index: index as u32,
+                serial: slot.serial,
+            }))
+    }
+
     /// The account's name.
     pub fn account_name(&self, account: AccountId) -> Result<String> {
-        let _locked = self.lock()?;
-        self.name_of(self.account_slot(account)?)
+        let snapshot = self.snapshot(Parts::ACCOUNTS)?;
+        snapshot
+            .accounts
+            .get(account.index as usize)
+            .filter(|slot| slot.is_open() && slot.serial == account.serial)
+            .ok_or(Error::AccountClosed)?
+            .name()
+            .ok_or_else(|| self.corrupted("an account name is invalid"))
     }
 
     pub(super) fn name_of(&self, slot: &AccountSlot) -> Result<String> {
@@ -54,64 +128,102 @@ impl Exchange {
             .ok_or_else(|| self.corrupted("an account name is invalid"))
     }
 
-    /// The account slots in use, after a range check of the count.
+    /// The slots ever used (open or closed), after a range check of the
+    /// count. Under the lock: readers use snapshots.
     #[inline]
     pub(super) fn accounts_in_use(&self) -> Result<&[AccountSlot]> {
-        let table = self
-            .mapping
-            .accounts(self.capacity)
-            .ok_or_else(|| self.corrupted("the account table is cut short"))?;
         let count = self.header().account_count.load(Acquire);
-        table
+        self.table()?
             .get(..count as usize)
             .ok_or_else(|| self.corrupted(format!("{count} accounts in {} slots", self.capacity)))
     }
 
+    /// The account's slot, under the lock; refused if the account was
+    /// closed since the id was handed out.
     #[inline]
     pub(super) fn account_slot(&self, account: AccountId) -> Result<&AccountSlot> {
-        self.accounts_in_use()?
-            .get(account.0 as usize)
-            .ok_or_else(|| self.corrupted("an account vanished"))
+        let slot = self
+            .accounts_in_use()?
+            .get(account.index as usize)
+            .ok_or_else(|| self.corrupted("an account vanished"))?;
+        if slot.status.load(Relaxed) != account::OPEN || slot.serial.load(Relaxed) != account.serial
+        {
+            return Err(Error::AccountClosed);
+        }
+        Ok(slot)
+    }
+
+    /// Refuses a trade on another user's account, unless this process runs
+    /// as the exchange's owner or root.
+    #[inline]
+    pub(super) fn check_may_trade(&self, slot: &AccountSlot) -> Result<()> {
+        if slot.owner.load(Relaxed) == self.caller || self.require_owner("trade").is_ok() {
+            return Ok(());
+        }
+        Err(Error::NotYourAccount {
+            name: self.name_of(slot)?,
+        })
     }
 }
 
 impl Locked<'_> {
-    /// Finds the account, or fills the next free slot and then publishes
-    /// it by bumping the count. A death before the bump leaves the slot
-    /// unused, to be overwritten, so no journal record is needed.
-    fn open_account(&mut self, name: &str) -> Result<AccountId> {
+    /// Finds the open account, or opens it in a never-used slot, else in a
+    /// closed one, through the journal.
+    pub(super) fn open_account(&mut self, name: &str) -> Result<AccountId> {
         let exchange = self.exchange();
-        let accounts = exchange.accounts_in_use()?;
-        if let Some(index) = find(accounts, name) {
-            return Ok(AccountId(index as u32));
-        }
-        let table = exchange
-            .mapping
-            .accounts(exchange.capacity)
-            .unwrap_or_default();
-        let Some(slot) = table.get(accounts.len()) else {
-            return Err(Error::AccountTableFull {
-                capacity: exchange.capacity,
+        let in_use = exchange.accounts_in_use()?;
+        if let Some(index) = find_open(in_use, name) {
+            return Ok(AccountId {
+                index: index as u32,
+                serial: in_use[index].serial.load(Relaxed),
             });
+        }
+        let (index, count) = if in_use.len() < exchange.capacity as usize {
+            (in_use.len(), in_use.len() + 1)
+        } else {
+            let closed = in_use
+                .iter()
+                .position(|slot| slot.status.load(Relaxed) == account::CLOSED)
+                .ok_or(Error::AccountTableFull {
+                    capacity: exchange.capacity,
+                })?;
+            (closed, in_use.len())
         };
         let header = self.header();
-        layout::store_name(&slot.name, name);
-        slot.balance
-            .store(header.starting_balance.load(Relaxed), Relaxed);
-        for holding in &slot.holdings {
-            holding.store(0, Relaxed);
-        }
-        header
-            .account_count
-            .store(accounts.len() as u32 + 1, Release);
-        watchers::announce_change(header);
-        Ok(AccountId(accounts.len() as u32))
+        let serial = header
+            .account_serial
+            .load(Relaxed)
+            .checked_add(1)
+            .ok_or_else(overflow)?;
+        let handed_out = header
+            .balances_handed_out
+            .load(Relaxed)
+            .checked_add(1)
+            .ok_or_else(overflow)?;
+        let mut stored_name = [0; ACCOUNT_NAME_BYTES];
+        stored_name[..name.len()].copy_from_slice(name.as_bytes());
+        self.commit(
+            Redo::Open {
+                account: index as u32,
+                name: stored_name,
+                serial,
+                owner: exchange.caller,
+                balance: header.starting_balance.load(Relaxed),
+                count: count as u32,
+                handed_out,
+            },
+            None,
+        )?;
+        Ok(AccountId {
+            index: index as u32,
+            serial,
+        })
     }
 }
 
-/// The slot holding `name`, compared exactly.
-fn find(accounts: &[AccountSlot], name: &str) -> Option<usize> {
-    accounts
-        .iter()
-        .position(|slot| layout::name_equals(&slot.name, name, false))
+/// The open slot holding `name`, compared exactly.
+pub(super) fn find_open(accounts: &[AccountSlot], name: &str) -> Option<usize> {
+    accounts.iter().position(|slot| {
+        slot.status.load(Relaxed) == account::OPEN && layout::name_equals(&slot.name, name, false)
+    })
 }

@@ -1,59 +1,90 @@
 //! The one journal every change goes through, so that each is all-or-
-//! nothing against a SIGKILL at any instruction, and [`Locked`], the lock
-//! held, which every write path takes as its receiver.
+//! nothing against a SIGKILL at any instruction and readers never need the
+//! lock; and [`Locked`], the lock held, which every write path takes as its
+//! receiver.
 //!
 //! # The protocol
 //!
-//! Under the lock, a change is computed in full first; then
+//! Under the lock, a change is computed in full first, as a [`Redo`] of
+//! absolute values; then
 //!
-//! 0. anything readers skip until step 2 publishes it is written (a trade's
-//!    tape entry: readers ignore entries past `trade_seq`);
-//! 1. the redo record is filled with the change's kind and its new
-//!    **absolute** values, then published (`state = PENDING`, `Release`);
+//! 0. anything readers skip until step 2 publishes it is written: the
+//!    change's tape entry, if it has one (readers ignore entries past
+//!    `trade_seq`, and check each entry's `seq` before and after copying
+//!    it, so a half-written one is never shown);
+//! 1. the redo record is filled with the change's kind and values and
+//!    published (`state = PENDING`), then the readers' counter `write_seq`
+//!    becomes **odd** (`Release`, then a `Release` fence so no store below
+//!    moves above it);
 //! 2. the values are applied, one store each;
-//! 3. the record is cleared (`state = IDLE`) and the change counter bumped.
+//! 3. the record is cleared (`state = IDLE`), `write_seq` becomes **even**
+//!    again (`Release`), and the change counter that wakes boards is bumped.
+//!
+//! # Readers: the odd phase is the journal's publication
+//!
+//! A reader (`market::snapshot`) reads `write_seq`, copies the record if
+//! the counter is odd, copies what it needs, and reads the counter again.
+//! If it moved, the copy may mix two changes: it retries (bounded in time).
+//! If it did not move and is even, no change was in flight. If it did not
+//! move and is odd, a change was in flight for the whole copy, and the
+//! copy holds some of its stores and not others; but the record holds every
+//! value the change writes, as absolute values, so laying the record over
+//! the copy gives exactly the state after the change, however far the
+//! writer got. So a writer stopped by SIGSTOP (or killed) mid-change never
+//! makes a reader wait: the counter stays odd and still, and every reader
+//! sees the change as done.
+//!
+//! # Repair
 //!
 //! A locker that finds the previous owner dead ([`Exchange::lock`]) calls
 //! [`replay`] before it marks the mutex consistent, like LMDB's
 //! `mdb_mutex_failed`: a `PENDING` record is applied again, which is
 //! harmless because its values are absolute (applying twice is applying
-//! once), and a record that fails a check (an unknown kind, a slot that does
-//! not exist) is never applied. Then the exchange is POISONED (its state
-//! word, so nobody trades on it) and the mutex is still marked consistent,
-//! so `exchange-init --force` and `--remove` can lock it to retire it. A
-//! file segment that nobody else has open gets the same replay without the
-//! lock, by its sole opener, before its lock is re-initialized.
+//! once), and `write_seq` is made even. A record that fails a check (an
+//! unknown kind, a slot that does not exist) is never applied. Then the
+//! exchange is POISONED (its state word, so nobody trades on it) and the
+//! mutex is still marked consistent, so `exchange-init --force` and
+//! `--remove` can lock it to retire it. A file segment that nobody else has
+//! open gets the same replay without the lock, by its sole opener, before
+//! its lock is re-initialized.
 //!
 //! # Kinds of change
 //!
-//! The record's `kind` says what its values mean; replay is one `match`.
-//! Each kind is one more variant, whose replay writes absolute values:
+//! Each kind's replay writes only absolute values from the record:
 //!
-//! - **trade** (now): currency, account, the new stock, holding, balance and
-//!   cash, and the trade's sequence number, which becomes `trade_seq`.
-//! - **price CUR SELL BUY**: the currency, the new sell and buy, and the
-//!   sequence number of its tape entry (three of the record's reserved
-//!   words). Replay stores the quote and `trade_seq`.
-//! - **reset**: only the sequence number. Every value it writes is an
-//!   initial value the header already holds (starting balance, no holdings,
-//!   initial stock, initial cash, an empty tape), so replay is "write the
-//!   initial values again", idempotent without carrying them.
-//! - **close NAME**: the account, the new cash and the new stock of every
-//!   currency the account held (up to 16), then the account's slot is
-//!   emptied. That is 18 words, more than the record holds today: close
-//!   grows the record (and bumps `LAYOUT_VERSION`) when it is built.
+//! - **trade**: the currency's stock, the account's holding, balance, trade
+//!   count and last trade, the cash, and `trade_seq`.
+//! - **open**: a slot's name, starting balance, owner and serial, zero
+//!   holdings and trades; the header's account count, last serial and
+//!   starting balances handed out. A slot is reused only once every slot
+//!   has been used, so a closed account keeps its name on the tape as long
+//!   as possible, and its serial tells the tape's entries apart.
+//! - **price CUR SELL BUY**: the currency's quote, and `trade_seq`.
+//! - **halt / resume**: the new flags word, and `trade_seq`.
+//! - **reset**: no values of its own: every open account back to the
+//!   starting balance with no holdings or trades, every stock and the cash
+//!   to their initial values (which the header keeps), the starting
+//!   balances handed out to one per open account, and `tape_start` and
+//!   `trade_seq` to the reset's own entry, which hides every older entry.
+//! - **close NAME**: every currency's new stock (the account's holdings
+//!   given back), the new cash (its balance given back); the slot gets a
+//!   zero balance and holdings and becomes CLOSED; and `trade_seq`. The
+//!   starting balances handed out stay: the balance went to the cash, so
+//!   `cash + balances = initial cash + handed out` still holds.
+//! - **transfer**: an account's new balance and the new cash: money moved
+//!   from the exchange's cash to an account (`trader stress` funding its
+//!   accounts), so cash plus balances, what the audit checks, is
+//!   unchanged. Not on the tape.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{fence, Ordering::*};
 
-use super::{overflow, watchers, AccountId, CurrencyId, Exchange, Side};
+use super::record::{fill, EntryValues, Limits, RawRecord, Redo};
+use super::{watchers, Exchange};
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::money::Money;
-use crate::shm::layout::{kind, redo, state, AccountSlot, Header, RedoRecord, TAPE_LEN};
+use crate::shm::layout::{account, redo, state, AccountSlot, Header, TAPE_LEN};
 use crate::shm::MutexGuard;
-
-use super::rules::Outcome;
 
 /// The exchange's lock, held: the capability every write requires. Made
 /// only by [`Exchange::lock`] and [`Exchange::lock_any_state`], after any
@@ -61,17 +92,6 @@ use super::rules::Outcome;
 pub(super) struct Locked<'a> {
     exchange: &'a Exchange,
     _guard: MutexGuard<'a>,
-}
-
-/// A trade ready to commit: the rules' outcome and what the tape shows.
-pub(super) struct TradeChange<'a> {
-    pub(super) account: AccountId,
-    /// The account's slot, found under the same lock.
-    pub(super) slot: &'a AccountSlot,
-    pub(super) side: Side,
-    pub(super) currency: CurrencyId,
-    pub(super) amount: Money,
-    pub(super) outcome: Outcome,
 }
 
 impl Exchange {
@@ -94,9 +114,11 @@ impl Exchange {
     /// Takes the lock whatever state the exchange is in, repairing after a
     /// dead owner. A repair that fails poisons the exchange and still marks
     /// the mutex consistent (see the module doc), then reports the failure.
+    /// An exchange attached read-only has no lock to take.
     #[inline]
     pub(super) fn lock_any_state(&self) -> Result<Locked<'_>> {
-        let mut guard = self.mapping.lock().map_err(|error| Error::Lock {
+        let mapping = self.writable()?;
+        let mut guard = mapping.lock().map_err(|error| Error::Lock {
             address: self.address.to_string(),
             reason: error.to_string(),
         })?;
@@ -104,8 +126,8 @@ impl Exchange {
             let header = self.header();
             let repaired = replay(
                 header,
-                self.mapping.accounts(self.capacity),
-                self.currencies.len(),
+                mapping.accounts(self.capacity),
+                self.limits_of(header),
             );
             if repaired.is_err() {
                 header.state.poison();
@@ -120,6 +142,15 @@ impl Exchange {
             _guard: guard,
         })
     }
+
+    /// The ranges a record read now must fit.
+    pub(super) fn limits_of(&self, header: &Header) -> Limits {
+        Limits {
+            capacity: self.capacity,
+            in_use: header.account_count.load(Relaxed),
+            currencies: self.currencies.len(),
+        }
+    }
 }
 
 impl<'a> Locked<'a> {
@@ -131,148 +162,243 @@ impl<'a> Locked<'a> {
         self.exchange.header()
     }
 
-    /// Commits a trade through the journal (see the module doc).
-    pub(super) fn commit_trade(&mut self, trade: &TradeChange<'_>) -> Result<()> {
-        let header = self.exchange.header();
-        let seq = header
-            .trade_seq
-            .load(Relaxed)
-            .checked_add(1)
-            .ok_or_else(overflow)?;
-        let outcome = &trade.outcome;
-
-        // 0. The tape entry. Until `trade_seq` reaches `seq`, readers skip
-        //    this slot, so a death here loses nothing but the oldest entry,
-        //    which this trade was about to overwrite anyway.
-        let entry = &header.tape[((seq - 1) % TAPE_LEN as u64) as usize];
-        entry.seq.store(seq, Relaxed);
-        entry.account.store(trade.account.0, Relaxed);
-        entry.side.store(trade.side.code(), Relaxed);
-        entry.currency.store(trade.currency.0 as u32, Relaxed);
-        entry.amount.store(trade.amount.hundredths(), Relaxed);
-        entry.price.store(outcome.price.ten_thousandths(), Relaxed);
-        entry.total.store(outcome.total.hundredths(), Relaxed);
-
-        // 1. The whole outcome into the redo record, then publish it.
-        let values = TradeValues {
-            currency: trade.currency.0,
-            stock: outcome.after.stock.hundredths(),
-            holding: outcome.after.holding.hundredths(),
-            balance: outcome.after.balance.hundredths(),
-            cash: outcome.after.cash.hundredths(),
-            seq,
+    /// Commits a change through the journal (see the module doc), with its
+    /// tape entry if it has one; returns the change's sequence number, or
+    /// the current one for a change not on the tape.
+    #[inline]
+    pub(super) fn commit(&mut self, change: Redo, entry: Option<EntryValues>) -> Result<u64> {
+        let header = self.header();
+        let table = self.exchange.table()?;
+        let mut seq = header.trade_seq.load(Relaxed);
+        let change = match entry {
+            Some(entry) => {
+                // A counter is a name, not an amount: past u64::MAX it
+                // wraps to 1 (0 marks an empty tape slot), so a segment
+                // whose counter reached its end still trades.
+                seq = match seq.wrapping_add(1) {
+                    0 => 1,
+                    next => next,
+                };
+                // 0. The tape entry, which readers skip until `trade_seq`
+                //    reaches it: a death here loses nothing but the oldest
+                //    entry, which this one was about to overwrite anyway.
+                write_entry(header, seq, &entry);
+                change.with_seq(seq)
+            }
+            None => change,
         };
+        // 1. The whole change into the record, published; readers' odd
+        //    phase begins.
         let record = &header.redo;
-        record.kind.store(kind::TRADE, Relaxed);
-        record.currency.store(trade.currency.0 as u32, Relaxed);
-        record.account.store(trade.account.0, Relaxed);
-        record.stock.store(values.stock, Relaxed);
-        record.holding.store(values.holding, Relaxed);
-        record.balance.store(values.balance, Relaxed);
-        record.cash.store(values.cash, Relaxed);
-        record.seq.store(seq, Relaxed);
+        fill(record, &change);
         record.state.store(redo::PENDING, Release);
-        // No store below may be moved above the publication.
-        fence(Release);
+        begin_write(header);
         crash_point(Step::AfterRedo);
-
-        // 2. Apply it. 3. Clear it.
-        apply_trade(header, trade.slot, &values, true);
+        // 2. Apply it. 3. Clear it; the odd phase ends.
+        apply(header, table, &change, true);
         record.state.store(redo::IDLE, Release);
+        end_write(header);
         watchers::announce_change(header);
-        Ok(())
+        Ok(seq)
     }
 }
 
-/// A trade's new absolute values: what the redo record holds.
-struct TradeValues {
-    currency: usize,
-    stock: i64,
-    holding: i64,
-    balance: i64,
-    cash: i64,
-    seq: u64,
+/// Makes `write_seq` odd: readers now lay the record over what they copy.
+/// The fence keeps every store of the change below the counter's.
+fn begin_write(header: &Header) {
+    let seq = header.write_seq.load(Relaxed);
+    header.write_seq.store(seq | 1, Release);
+    fence(Release);
 }
 
-impl TradeValues {
-    fn load(record: &RedoRecord) -> TradeValues {
-        TradeValues {
-            currency: record.currency.load(Relaxed) as usize,
-            stock: record.stock.load(Relaxed),
-            holding: record.holding.load(Relaxed),
-            balance: record.balance.load(Relaxed),
-            cash: record.cash.load(Relaxed),
-            seq: record.seq.load(Relaxed),
-        }
-    }
+/// Makes `write_seq` even again: the change is whole in memory.
+fn end_write(header: &Header) {
+    let seq = header.write_seq.load(Relaxed);
+    header.write_seq.store((seq | 1).wrapping_add(1), Release);
 }
 
-/// Stores a trade's new values. Every value is absolute, so applying them
+/// Writes a tape entry so that a reader never takes a half-written one for
+/// whole: `seq` is 0 while the fields change.
+fn write_entry(header: &Header, seq: u64, values: &EntryValues) {
+    let entry = &header.tape[((seq - 1) % TAPE_LEN as u64) as usize];
+    entry.seq.store(0, Relaxed);
+    fence(Release);
+    entry.account.store(values.account, Relaxed);
+    entry.kind.store(values.kind, Relaxed);
+    entry.currency.store(values.currency, Relaxed);
+    entry.serial.store(values.serial, Relaxed);
+    entry.amount.store(values.amount, Relaxed);
+    entry.price.store(values.price, Relaxed);
+    entry.total.store(values.total, Relaxed);
+    entry.seq.store(seq, Release);
+}
+
+/// Stores a change's values. Every value is absolute, so applying them
 /// again after a crash part-way through is harmless. `live` arms the crash
-/// points between the stores (a replay has none).
-fn apply_trade(header: &Header, account: &AccountSlot, values: &TradeValues, live: bool) {
+/// points between the stores (a replay has none). The caller has checked
+/// every index against `table` (a decoded record, or a change it built).
+fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
     let step = |step: Step| {
         if live {
             crash_point(step);
         }
     };
-    header.currencies[values.currency]
-        .stock
-        .store(values.stock, Relaxed);
-    step(Step::AfterStock);
-    account.holdings[values.currency].store(values.holding, Relaxed);
-    step(Step::AfterHolding);
-    account.balance.store(values.balance, Relaxed);
-    step(Step::AfterBalance);
-    header.cash.store(values.cash, Relaxed);
-    step(Step::AfterCash);
-    header.trade_seq.store(values.seq, Relaxed);
+    let slot = |account: u32| &table[account as usize];
+    match *change {
+        Redo::Trade {
+            account,
+            currency,
+            seq,
+            stock,
+            holding,
+            balance,
+            cash,
+            trades,
+        } => {
+            let slot = slot(account);
+            header.currencies[currency as usize]
+                .stock
+                .store(stock, Relaxed);
+            step(Step::AfterStock);
+            slot.holdings[currency as usize].store(holding, Relaxed);
+            step(Step::AfterHolding);
+            slot.balance.store(balance, Relaxed);
+            step(Step::AfterBalance);
+            header.cash.store(cash, Relaxed);
+            step(Step::AfterCash);
+            slot.trades.store(trades, Relaxed);
+            slot.last_trade.store(seq, Relaxed);
+        }
+        Redo::Open {
+            account,
+            name,
+            serial,
+            owner,
+            balance,
+            count,
+            handed_out,
+        } => {
+            let slot = slot(account);
+            for (stored, byte) in slot.name.iter().zip(name) {
+                stored.store(byte, Relaxed);
+            }
+            slot.balance.store(balance, Relaxed);
+            for holding in &slot.holdings {
+                holding.store(0, Relaxed);
+            }
+            slot.trades.store(0, Relaxed);
+            slot.last_trade.store(0, Relaxed);
+            slot.owner.store(owner, Relaxed);
+            slot.serial.store(serial, Relaxed);
+            slot.status.store(account::OPEN, Relaxed);
+            header.account_serial.store(serial, Relaxed);
+            header.balances_handed_out.store(handed_out, Relaxed);
+            header.account_count.store(count, Release);
+        }
+        Redo::Price {
+            currency,
+            sell,
+            buy,
+            ..
+        } => {
+            let quote = &header.currencies[currency as usize];
+            quote.sell.store(sell, Relaxed);
+            step(Step::MidChange);
+            quote.buy.store(buy, Relaxed);
+        }
+        Redo::Flags { flags, .. } => {
+            header.flags.store(flags, Relaxed);
+            step(Step::MidChange);
+        }
+        Redo::Reset { seq, handed_out } => {
+            for currency in &header.currencies {
+                currency
+                    .stock
+                    .store(currency.initial_stock.load(Relaxed), Relaxed);
+            }
+            header
+                .cash
+                .store(header.initial_cash.load(Relaxed), Relaxed);
+            step(Step::MidChange);
+            let starting = header.starting_balance.load(Relaxed);
+            let in_use = (header.account_count.load(Relaxed) as usize).min(table.len());
+            for slot in table[..in_use]
+                .iter()
+                .filter(|slot| slot.status.load(Relaxed) == account::OPEN)
+            {
+                slot.balance.store(starting, Relaxed);
+                for holding in &slot.holdings {
+                    holding.store(0, Relaxed);
+                }
+                slot.trades.store(0, Relaxed);
+                slot.last_trade.store(0, Relaxed);
+            }
+            header.balances_handed_out.store(handed_out, Relaxed);
+            header.tape_start.store(seq, Relaxed);
+        }
+        Redo::Transfer {
+            account,
+            balance,
+            cash,
+        } => {
+            slot(account).balance.store(balance, Relaxed);
+            step(Step::AfterBalance);
+            header.cash.store(cash, Relaxed);
+            step(Step::AfterCash);
+        }
+        Redo::Close {
+            account,
+            cash,
+            stocks,
+            ..
+        } => {
+            let slot = slot(account);
+            for (currency, stock) in header.currencies.iter().zip(stocks) {
+                currency.stock.store(stock, Relaxed);
+            }
+            step(Step::MidChange);
+            header.cash.store(cash, Relaxed);
+            slot.balance.store(0, Relaxed);
+            for holding in &slot.holdings {
+                holding.store(0, Relaxed);
+            }
+            slot.status.store(account::CLOSED, Relaxed);
+        }
+    }
+    if let Some(seq) = change.seq() {
+        header.trade_seq.store(seq, Relaxed);
+    }
 }
 
-/// Finishes a dead owner's change if it published one. The caller holds
-/// the lock that the owner died holding, or is the sole opener of a file
-/// segment. The record is checked first; one that fails is not applied and
-/// the reason is returned.
+/// Finishes a dead owner's change if it published one, and ends the
+/// readers' odd phase it may have left. The caller holds the lock that the
+/// owner died holding, or is the sole opener of a file segment. The record
+/// is checked first; one that fails is not applied and the reason is
+/// returned.
 pub(super) fn replay(
     header: &Header,
-    accounts: Option<&[AccountSlot]>,
-    currency_count: usize,
+    table: Option<&[AccountSlot]>,
+    limits: Limits,
 ) -> Result<(), String> {
     let record = &header.redo;
     match record.state.load(Acquire) {
-        redo::IDLE => return Ok(()),
-        redo::PENDING => {}
+        redo::IDLE => {}
+        redo::PENDING => {
+            let table = table.ok_or("the account table is cut short")?;
+            let change = RawRecord::load(record).decode(limits)?;
+            // Readers lay the record over what they copy only while the
+            // counter is odd: make it odd before storing anything.
+            if header.write_seq.load(Relaxed) % 2 == 0 {
+                begin_write(header);
+            }
+            apply(header, table, &change, false);
+            record.state.store(redo::IDLE, Release);
+        }
         other => return Err(format!("the redo record has the unknown state {other:#x}")),
     }
-    match record.kind.load(Relaxed) {
-        kind::TRADE => replay_trade(header, accounts, currency_count)?,
-        other => return Err(format!("the redo record holds the unknown kind {other:#x}")),
+    if header.write_seq.load(Relaxed) % 2 == 1 {
+        end_write(header);
+        watchers::announce_change(header);
     }
-    fence(Release);
-    record.state.store(redo::IDLE, Release);
-    watchers::announce_change(header);
     Ok(())
-}
-
-fn replay_trade(
-    header: &Header,
-    accounts: Option<&[AccountSlot]>,
-    currency_count: usize,
-) -> Result<(), String> {
-    let record = &header.redo;
-    let currency = record.currency.load(Relaxed) as usize;
-    let account = record.account.load(Relaxed) as usize;
-    let count = header.account_count.load(Acquire) as usize;
-    let slot = accounts
-        .and_then(|table| table.get(..count))
-        .and_then(|in_use| in_use.get(account));
-    match slot {
-        Some(slot) if currency < currency_count => {
-            apply_trade(header, slot, &TradeValues::load(record), false);
-            Ok(())
-        }
-        _ => Err(format!(
-            "the pending redo record names currency {currency} and account {account}, which do not exist"
-        )),
-    }
 }

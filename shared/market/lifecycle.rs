@@ -1,112 +1,217 @@
 //! An exchange's life: created and seeded, attached and checked (nothing in
-//! a segment is trusted before it is checked), replaced or removed (retired
-//! first, so attached traders stop instead of trading on an orphan), and
-//! inspected.
+//! a segment is trusted before it is checked), read-write or, for a user
+//! who may only read it, read-only; replaced or removed (retired first, so
+//! attached traders stop instead of trading on an orphan), and inspected.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::Ordering::*;
+use std::time::{Duration, Instant};
 
 use super::journal::replay;
-use super::{money, watchers, Currency, Exchange, Status};
+use super::record::Limits;
+use super::{watchers, Attachment, Currency, Exchange};
 use crate::address::SegmentAddress;
 use crate::config::MarketConfig;
 use crate::error::{Error, Result};
-use crate::money::Price;
+use crate::fault::{crash_point, Step};
 use crate::names::is_currency_name_byte;
 use crate::shm::layout::{
-    self, Header, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC, MAX_ACCOUNTS, MAX_CURRENCIES,
+    self, flags, Header, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC, MAX_ACCOUNTS, MAX_CURRENCIES,
 };
-use crate::shm::{self, Backing, Exclusive, Mapping, Opened, Ready};
+use crate::shm::{self, Access, Backing, Exclusive, Mapping, Opened, Ready};
+
+/// How long an attach waits for an `exchange-init` that is creating the
+/// exchange right now.
+pub const CREATION_WAIT: Duration = Duration::from_secs(2);
 
 impl Exchange {
     /// Creates and seeds a new exchange. Fails, changing nothing, if one
     /// already exists at the address or the config is invalid.
     pub fn create(address: &SegmentAddress, config: &MarketConfig, mode: u32) -> Result<Exchange> {
+        Exchange::create_with(address, config, Access { mode, group: None })
+    }
+
+    /// Creates an exchange in class mode (see DESIGN.md): mode 0660, owned
+    /// by `group`, which only the setgid `trader` has, and with account
+    /// names bound to logins. POSIX and file segments only: a System V
+    /// segment would have to be checked with IPC_STAT, which needs the
+    /// group's rights that the trader gives up after attaching.
+    pub fn create_for_class(
+        address: &SegmentAddress,
+        config: &MarketConfig,
+        group: u32,
+    ) -> Result<Exchange> {
+        Exchange::create_with(address, config, class_access(address, group)?)
+    }
+
+    /// [`Exchange::replace`] for class mode, see [`Exchange::create_for_class`].
+    pub fn replace_for_class(
+        address: &SegmentAddress,
+        config: &MarketConfig,
+        group: u32,
+    ) -> Result<Exchange> {
+        Exchange::replace_with(address, config, class_access(address, group)?)
+    }
+
+    fn create_with(
+        address: &SegmentAddress,
+        config: &MarketConfig,
+        access: Access,
+    ) -> Result<Exchange> {
         config.validate().map_err(|reason| Error::Config {
             path: "(given)".into(),
             reason,
         })?;
-        let mapping = match Mapping::create(address, layout::segment_size(config.accounts), mode) {
-            // A file that is not an exchange (or a symbolic link) is never
-            // overwritten, so "pass --force" would be the wrong way out:
-            // say what is there instead.
-            Err(exists @ Error::AlreadyExists { .. })
-                if matches!(address, SegmentAddress::File { .. }) =>
-            {
+        let size = layout::segment_size(config.accounts);
+        let mapping = match Mapping::create(address, size, access) {
+            // Say what is there when it is not a finished exchange: one
+            // being created, or left half-created, so that both binaries
+            // name the same cause. A file that is not an exchange (or a
+            // symbolic link) is never overwritten, so "pass --force" would
+            // be the wrong way out for it.
+            Err(exists @ Error::AlreadyExists { .. }) => {
                 return Err(match Exchange::attach(address) {
-                    Err(error @ Error::NotAnExchange { .. }) => error,
+                    Err(error @ (Error::HalfCreated { .. } | Error::BeingCreated { .. })) => error,
+                    Err(error @ Error::NotAnExchange { .. })
+                        if matches!(address, SegmentAddress::File { .. }) =>
+                    {
+                        error
+                    }
                     _ => exists,
                 });
             }
             other => other?,
         };
-        seed(&mapping, config);
-        Exchange::validate(address.clone(), mapping.publish(address)?)
+        seed(&mapping, config, access.group.is_some());
+        crash_point(Step::AfterSeed);
+        let mapping = mapping.publish(address)?;
+        Exchange::validate(address.clone(), Attachment::Writable(mapping))
     }
 
     /// Replaces whatever exchange is at the address with a new one. The old
     /// one is retired first, so traders attached to it stop.
     pub fn replace(address: &SegmentAddress, config: &MarketConfig, mode: u32) -> Result<Exchange> {
-        match Exchange::create(address, config, mode) {
-            Err(Error::AlreadyExists { .. }) => {
+        Exchange::replace_with(address, config, Access { mode, group: None })
+    }
+
+    fn replace_with(
+        address: &SegmentAddress,
+        config: &MarketConfig,
+        access: Access,
+    ) -> Result<Exchange> {
+        match Exchange::create_with(address, config, access) {
+            Err(Error::AlreadyExists { .. } | Error::HalfCreated { .. }) => {
                 Exchange::remove(address)?;
-                Exchange::create(address, config, mode)
+                Exchange::create_with(address, config, access)
             }
             other => other,
         }
     }
 
     /// Retires the exchange, so attached traders stop, then removes its
-    /// name. A file that is not an exchange is never removed.
+    /// name. Only its owner (or root) may: permission is checked before
+    /// anything is retired, so a refused removal changes nothing. A file
+    /// that is not an exchange is never removed.
     pub fn remove(address: &SegmentAddress) -> Result<()> {
         match Exchange::attach(address) {
-            Ok(exchange) => exchange.retire()?,
-            // A damaged or outdated exchange is still ours to remove; an
-            // object that is no exchange at all (another program's
-            // segment, a stray file) is never touched.
-            Err(Error::Corrupted { .. } | Error::Incompatible { .. } | Error::Retired { .. }) => {}
+            Ok(exchange) => {
+                exchange.require_owner(REMOVE_ACTION)?;
+                exchange.retire()?;
+            }
+            // A damaged, outdated or half-created exchange is still its
+            // owner's to remove, even when nobody can attach it: the
+            // operating system's owner of the object decides, asked
+            // without opening it for writing. An object that is no
+            // exchange at all (another program's segment, a stray file) is
+            // never touched.
+            Err(
+                Error::Corrupted { .. }
+                | Error::Incompatible { .. }
+                | Error::Retired { .. }
+                | Error::HalfCreated { .. },
+            ) => require_object_owner(address)?,
             Err(error) => return Err(error),
         }
         shm::remove(address)
     }
 
     /// Attaches to an existing exchange, checking everything in its header
-    /// before trusting any of it.
+    /// before trusting any of it. One still being created is waited for, at
+    /// most [`CREATION_WAIT`]; one whose creator died is reported as such
+    /// (after a second look, in case its creator had only just opened it).
+    ///
+    /// A setgid `trader` (class mode) gives up the group's rights here,
+    /// attached or not, before it reads anything else.
     pub fn attach(address: &SegmentAddress) -> Result<Exchange> {
+        crate::privilege::regain_group_rights()?;
+        let attached = Exchange::attach_waiting(address);
+        crate::privilege::drop_group_rights()?;
+        attached
+    }
+
+    fn attach_waiting(address: &SegmentAddress) -> Result<Exchange> {
+        let deadline = Instant::now() + CREATION_WAIT;
+        let mut looked_twice = false;
+        loop {
+            match Exchange::attach_once(address) {
+                Err(Error::BeingCreated { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(Error::HalfCreated { .. }) if !looked_twice => {
+                    looked_twice = true;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn attach_once(address: &SegmentAddress) -> Result<Exchange> {
         let mapping = match Mapping::open(address)? {
             Opened::Shared(mapping) => mapping.verify(address)?,
             Opened::Sole(mapping) => recover_unattended(address, mapping)?,
         };
-        Exchange::validate(address.clone(), mapping)
+        Exchange::validate(address.clone(), Attachment::Writable(mapping))
     }
 
-    fn validate(address: SegmentAddress, mapping: Mapping<Ready>) -> Result<Exchange> {
-        let (capacity, currency_count) = check_ranges(&address, mapping.header())?;
+    /// Attaches read-only (`O_RDONLY` + `PROT_READ`, or `SHM_RDONLY`): every
+    /// read works, every write is refused with [`Error::ReadOnly`].
+    pub fn attach_read_only(address: &SegmentAddress) -> Result<Exchange> {
+        let mapping = Mapping::open_read_only(address)?;
+        Exchange::validate(address.clone(), Attachment::ReadOnly(mapping))
+    }
+
+    /// Attaches read-write, or read-only when this user may only read the
+    /// segment: what the trader and the board use, so that with `--mode
+    /// 0644` everyone can watch and read.
+    pub fn attach_or_read_only(address: &SegmentAddress) -> Result<Exchange> {
+        match Exchange::attach(address) {
+            Err(Error::PermissionDenied { .. }) => Exchange::attach_read_only(address),
+            other => other,
+        }
+    }
+
+    fn validate(address: SegmentAddress, attachment: Attachment) -> Result<Exchange> {
+        let (capacity, currency_count) = check_ranges(&address, attachment.header())?;
         let corrupted = |reason: String| Error::Corrupted {
             address: address.to_string(),
             reason,
         };
         let mut currencies = Vec::with_capacity(currency_count);
-        for (index, slot) in mapping.header().currencies[..currency_count]
+        for (index, slot) in attachment.header().currencies[..currency_count]
             .iter()
             .enumerate()
         {
             let name = layout::load_name(&slot.name, is_currency_name_byte)
                 .ok_or_else(|| corrupted(format!("currency {index} has no valid name")))?;
-            let sell = Price::from_ten_thousandths(slot.sell.load(Relaxed));
-            let buy = Price::from_ten_thousandths(slot.buy.load(Relaxed));
-            if buy.ten_thousandths() <= 0 || buy > sell {
-                return Err(corrupted(format!(
-                    "{name} has the quote sell {sell} buy {buy}"
-                )));
-            }
-            currencies.push(Currency { name, sell, buy });
+            currencies.push(Currency { name });
         }
         Ok(Exchange {
             address,
-            mapping,
+            attachment,
             capacity,
             currencies,
+            caller: nix::unistd::getuid().as_raw(),
         })
     }
 
@@ -115,41 +220,20 @@ impl Exchange {
     /// segment removed behind its back, or shrunk, is reported instead of
     /// traded on (or faulted on).
     pub fn check_backing(&self) -> Result<Backing> {
-        let backing = self.mapping.backing(&self.address)?;
+        let backing = self.attachment.backing(&self.address)?;
         if backing.removed {
             return Err(Error::Retired {
                 address: self.address.to_string(),
             });
         }
-        if backing.size < self.mapping.mapped_len() as u64 {
+        if backing.size < self.attachment.mapped_len() as u64 {
             return Err(self.corrupted(format!(
                 "it shrank to {} bytes from {} while attached",
                 backing.size,
-                self.mapping.mapped_len()
+                self.attachment.mapped_len()
             )));
         }
         Ok(backing)
-    }
-
-    /// The header, sizes and what the operating system says.
-    pub fn status(&self) -> Result<Status> {
-        let backing = self.check_backing()?;
-        let _locked = self.lock()?;
-        let header = self.header();
-        Ok(Status {
-            address: self.address.to_string(),
-            size: backing.size,
-            mode: format!("{:04o}", backing.mode),
-            owner_uid: backing.uid,
-            // Not counting this process, which is attached to ask.
-            attached: backing.attached.map(|count| count.saturating_sub(1)),
-            layout_version: header.layout_version.load(Relaxed),
-            accounts: self.accounts_in_use()?.len() as u32,
-            account_capacity: self.capacity,
-            cash: money(&header.cash),
-            trades: header.trade_seq.load(Relaxed),
-            currencies: self.rates_locked(),
-        })
     }
 
     /// The uid that owns the exchange: the one recorded at creation, if the
@@ -185,6 +269,7 @@ impl Exchange {
     /// after locking. The state word and the change counter are atomic
     /// read-modify-writes, so no lock is needed for them.
     fn retire(&self) -> Result<()> {
+        self.writable()?;
         let header = self.header();
         let locked = self.lock_any_state();
         header.state.retire();
@@ -195,9 +280,48 @@ impl Exchange {
     }
 }
 
+/// What `--remove` and `--force` need the owner for, completing "only the
+/// owner of this exchange may ...".
+const REMOVE_ACTION: &str = "remove or replace it";
+
+/// Refuses unless this process runs as root or owns the object at
+/// `address`, asking the operating system without opening it for writing.
+fn require_object_owner(address: &SegmentAddress) -> Result<()> {
+    let caller = nix::unistd::geteuid();
+    if caller.is_root() {
+        return Ok(());
+    }
+    let owner = shm::object_owner(address)?;
+    if owner == caller.as_raw() {
+        return Ok(());
+    }
+    Err(Error::NotOwner {
+        action: REMOVE_ACTION.to_owned(),
+        owner,
+    })
+}
+
+/// Class mode's access: group read and write, nobody else.
+fn class_access(address: &SegmentAddress, group: u32) -> Result<Access> {
+    if let SegmentAddress::SysV { .. } = address {
+        return Err(Error::ClassMode {
+            reason: format!(
+                "{address} is a System V segment, which a trader without the group's rights cannot check; use a posix: or file: --segment"
+            ),
+        });
+    }
+    Ok(Access {
+        mode: 0o660,
+        group: Some(group),
+    })
+}
+
 /// Writes the config into a fresh segment, before it is published.
-fn seed(mapping: &Mapping<Exclusive>, config: &MarketConfig) {
+fn seed(mapping: &Mapping<Exclusive>, config: &MarketConfig, class_mode: bool) {
     let header = mapping.header();
+    header
+        .flags
+        .store(if class_mode { flags::CLASS_MODE } else { 0 }, Relaxed);
     header.magic.store(MAGIC, Relaxed);
     header.layout_version.store(LAYOUT_VERSION, Relaxed);
     header.abi.store(ABI_FINGERPRINT, Relaxed);
@@ -263,11 +387,14 @@ fn recover_unattended(
     mapping.check_identity(address, true)?;
     let header = mapping.header();
     let (capacity, currency_count) = check_ranges(address, header)?;
-    replay(header, mapping.accounts(capacity), currency_count).map_err(|reason| {
-        Error::Corrupted {
-            address: address.to_string(),
-            reason,
-        }
+    let limits = Limits {
+        capacity,
+        in_use: header.account_count.load(Relaxed),
+        currencies: currency_count,
+    };
+    replay(header, mapping.accounts(capacity), limits).map_err(|reason| Error::Corrupted {
+        address: address.to_string(),
+        reason,
     })?;
     mapping.publish(address)
 }

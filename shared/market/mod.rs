@@ -4,35 +4,49 @@
 //! - here: [`Exchange`], the values it hands out, and the trade itself;
 //! - [`rules`]: the market rules as pure functions, shared with any other
 //!   store;
-//! - `lifecycle`: create, attach and check, replace, remove, retire, status;
+//! - `lifecycle`: create, attach (read-write, or read-only for a user who
+//!   may only read) and check, replace, remove, retire, status;
 //! - `journal`: the redo record that makes every change all-or-nothing
-//!   against a SIGKILL, its replay after a dead owner, and [`Locked`], the
-//!   lock held, which every write requires;
-//! - `accounts`: opening accounts and finding their slots;
-//! - `views`: rates, quotes, portfolios, the tape and the audit;
+//!   against a SIGKILL, its replay after a dead owner, the readers'
+//!   sequence counter, and `Locked`, the lock held, which every write
+//!   requires;
+//! - `record`: what the redo record holds, as plain values, stored, read
+//!   back and checked;
+//! - `snapshot`: consistent copies of the market without the lock, which
+//!   every read uses;
+//! - `accounts`: opening accounts, who may trade on them, finding slots;
+//! - `instructor`: the owner's commands: price, halt, resume, reset, close;
+//! - `views`: rates, quotes, portfolios, the ranking, the tape, history and
+//!   the audit, all from snapshots;
 //! - `watchers`: the change counter and the futex that wakes boards;
 //! - `race`: the unlocked trade of the classroom race demonstration.
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod instructor;
 mod journal;
 mod lifecycle;
 mod race;
+mod record;
 pub mod rules;
+mod snapshot;
 mod views;
 mod watchers;
 
 use serde::Serialize;
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::money::{Money, Price};
-use crate::shm::layout::side;
-use crate::shm::{Mapping, Ready};
+use crate::money::{Money, Price, WideMoney};
+use crate::shm::layout::{entry, flags, AccountSlot, Header};
+use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 
-use journal::TradeChange;
 pub use race::UnlockedDemo;
+use record::{EntryValues, Redo};
+pub use views::History;
 
 /// Trades the tape remembers.
 pub const TAPE_LEN: usize = crate::shm::layout::TAPE_LEN;
@@ -51,35 +65,42 @@ impl Side {
     /// How the tape stores it.
     fn code(self) -> u32 {
         match self {
-            Side::Buy => side::BUY,
-            Side::Sell => side::SELL,
+            Side::Buy => entry::BUY,
+            Side::Sell => entry::SELL,
         }
     }
 }
 
-/// An account's slot in the table.
+/// An account: its slot in the table and which opening of that slot, so
+/// an id kept across the account's closing never reaches the slot's next
+/// account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccountId(pub(crate) u32);
+pub struct AccountId {
+    index: u32,
+    serial: u32,
+}
+
+impl AccountId {
+    /// An account of a store with no slot serials (Redis): its index.
+    pub(crate) fn from_index(index: u32) -> AccountId {
+        AccountId { index, serial: 0 }
+    }
+
+    /// The account's index in its store.
+    pub(crate) fn index(self) -> u32 {
+        self.index
+    }
+}
 
 /// A currency's slot in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurrencyId(pub(crate) usize);
 
-/// A currency's quote, which never changes after `exchange-init`.
+/// A currency's name, fixed at `exchange-init`. Its quote moves at run
+/// time (`price`, `trader ticker`): read it with [`Exchange::rates`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Currency {
     pub name: String,
-    pub sell: Price,
-    pub buy: Price,
-}
-
-impl Currency {
-    fn rules_quote(&self) -> rules::Quote {
-        rules::Quote {
-            sell: self.sell,
-            buy: self.buy,
-        }
-    }
 }
 
 /// What a trade did, without allocating: the hot path returns this.
@@ -106,16 +127,45 @@ pub struct Receipt {
     pub balance: Money,
 }
 
-/// One trade on the tape, as `tape` and `history` show it.
+/// One entry of the tape, as `tape`, `history` and the board show it. In
+/// JSON its kind's fields sit beside `seq`:
+/// `{"seq": 7, "kind": "trade", "account": "ana", "side": "buy", ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TapeRow {
     pub seq: u64,
-    pub account: String,
-    pub side: Side,
-    pub currency: String,
-    pub amount: Money,
-    pub price: Price,
-    pub total: Money,
+    #[serde(flatten)]
+    pub kind: TapeKind,
+}
+
+/// What happened at one sequence number: a trade, or one of the owner's
+/// commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TapeKind {
+    /// A trader bought or sold. `account` is `(closed)` once the account's
+    /// slot went to another account.
+    Trade {
+        account: String,
+        side: Side,
+        currency: String,
+        amount: Money,
+        price: Price,
+        total: Money,
+    },
+    /// The owner set a currency's quote.
+    Price {
+        currency: String,
+        sell: Price,
+        buy: Price,
+    },
+    /// The owner halted trading.
+    Halt,
+    /// The owner resumed trading.
+    Resume,
+    /// The owner reset the market; the tape starts again here.
+    Reset,
+    /// The owner closed an account, whose balance went to the cash.
+    Close { account: String, balance: Money },
 }
 
 /// One row of `rates`.
@@ -165,23 +215,28 @@ pub struct Audit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CurrencyAudit {
     pub name: String,
-    pub stock: Money,
-    pub held: Money,
-    pub initial: Money,
+    pub stock: WideMoney,
+    pub held: WideMoney,
+    pub initial: WideMoney,
     /// `stock + held - initial`: units created (positive) or lost.
-    pub discrepancy: Money,
+    pub discrepancy: WideMoney,
 }
 
 /// `cash + sum of balances = initial cash + starting balances handed out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MoneyAudit {
-    pub cash: Money,
-    pub balances: Money,
-    pub initial_cash: Money,
+    pub cash: WideMoney,
+    pub balances: WideMoney,
+    pub initial_cash: WideMoney,
+    /// Accounts open now.
     pub accounts: u32,
-    pub starting_balances: Money,
+    /// Starting balances handed out since creation or the last reset: one
+    /// per account opened, closed ones included (their balance went to the
+    /// cash).
+    pub accounts_opened: u32,
+    pub starting_balances: WideMoney,
     /// `cash + balances - initial_cash - starting_balances`.
-    pub discrepancy: Money,
+    pub discrepancy: WideMoney,
 }
 
 /// What `exchange-init --status` shows.
@@ -194,21 +249,68 @@ pub struct Status {
     /// Other processes attached, where the mechanism counts them (System V).
     pub attached: Option<u64>,
     pub layout_version: u32,
+    /// Accounts open now.
     pub accounts: u32,
     pub account_capacity: u32,
     pub cash: Money,
+    /// The tape's last sequence number: trades and the owner's commands.
     pub trades: u64,
+    /// Trades of the race demonstration, which skip the lock and the tape.
+    pub unlocked_trades: u64,
+    /// Trading is halted by the owner.
+    pub halted: bool,
     pub currencies: Vec<Rate>,
 }
 
 /// A market attached in this process.
 pub struct Exchange {
     address: SegmentAddress,
-    mapping: Mapping<Ready>,
+    attachment: Attachment,
     /// Read once at attach and range-checked: later writes to the header by
     /// a corrupting process cannot make an index go out of bounds.
     capacity: u32,
     currencies: Vec<Currency>,
+    /// The real uid of this process, which owns the accounts it opens.
+    caller: u32,
+}
+
+/// How the segment is mapped: read-write with its lock, or read-only for
+/// a user who may only read it, which every write refuses (a store would
+/// fault).
+enum Attachment {
+    Writable(Mapping<Ready>),
+    ReadOnly(Mapping<ReadOnly>),
+}
+
+impl Attachment {
+    #[inline]
+    fn header(&self) -> &Header {
+        match self {
+            Attachment::Writable(mapping) => mapping.header(),
+            Attachment::ReadOnly(mapping) => mapping.header(),
+        }
+    }
+
+    fn accounts(&self, capacity: u32) -> Option<&[AccountSlot]> {
+        match self {
+            Attachment::Writable(mapping) => mapping.accounts(capacity),
+            Attachment::ReadOnly(mapping) => mapping.accounts(capacity),
+        }
+    }
+
+    fn backing(&self, address: &SegmentAddress) -> Result<Backing> {
+        match self {
+            Attachment::Writable(mapping) => mapping.backing(address),
+            Attachment::ReadOnly(mapping) => mapping.backing(address),
+        }
+    }
+
+    fn mapped_len(&self) -> usize {
+        match self {
+            Attachment::Writable(mapping) => mapping.mapped_len(),
+            Attachment::ReadOnly(mapping) => mapping.mapped_len(),
+        }
+    }
 }
 
 /// Lazily, so the hot path never builds and drops an unused error.
@@ -258,7 +360,7 @@ impl Exchange {
             })
     }
 
-    /// A currency's name and quote.
+    /// A currency's name.
     pub fn currency_info(&self, currency: CurrencyId) -> Result<&Currency> {
         self.known_currency(currency)
     }
@@ -285,9 +387,10 @@ impl Exchange {
     }
 
     /// Buys or sells `amount` of a currency for an account, all or nothing:
-    /// reads the values the trade depends on under the lock, asks
-    /// [`rules::trade`] for the new ones, and commits them through the
-    /// journal.
+    /// under the lock, refuses if trading is halted or the account is
+    /// another user's, reads the live quote and the values the trade
+    /// depends on, asks [`rules::trade`] for the new ones, and commits them
+    /// through the journal.
     pub fn trade(
         &self,
         account: AccountId,
@@ -296,27 +399,53 @@ impl Exchange {
         amount: Money,
     ) -> Result<Fill> {
         check_positive(amount)?;
-        let quote = self.known_currency(currency)?;
+        let name = &self.known_currency(currency)?.name;
         let mut locked = self.lock()?;
         crash_point(Step::AfterLock);
         let header = self.header();
+        if header.flags.load(Relaxed) & flags::HALTED != 0 {
+            return Err(Error::Halted);
+        }
         let slot = self.account_slot(account)?;
+        self.check_may_trade(slot)?;
+        let quote_slot = &header.currencies[currency.0];
+        let quote = rules::Quote {
+            sell: Price::from_ten_thousandths(quote_slot.sell.load(Relaxed)),
+            buy: Price::from_ten_thousandths(quote_slot.buy.load(Relaxed)),
+        };
         let before = rules::Position {
-            stock: money(&header.currencies[currency.0].stock),
+            stock: money(&quote_slot.stock),
             holding: money(&slot.holdings[currency.0]),
             balance: money(&slot.balance),
             cash: money(&header.cash),
         };
-        let outcome = rules::trade(side, quote.rules_quote(), amount, before)
-            .map_err(|refusal| refusal.into_error(&quote.name))?;
-        locked.commit_trade(&TradeChange {
-            account,
-            slot,
-            side,
-            currency,
-            amount,
-            outcome,
-        })?;
+        let outcome = rules::trade(side, quote, amount, before)
+            .map_err(|refusal| refusal.into_error(name))?;
+        let trades = slot
+            .trades
+            .load(Relaxed)
+            .checked_add(1)
+            .ok_or_else(overflow)?;
+        let change = Redo::Trade {
+            account: account.index,
+            currency: currency.0 as u32,
+            seq: 0,
+            stock: outcome.after.stock.hundredths(),
+            holding: outcome.after.holding.hundredths(),
+            balance: outcome.after.balance.hundredths(),
+            cash: outcome.after.cash.hundredths(),
+            trades,
+        };
+        let entry = EntryValues {
+            kind: side.code(),
+            account: account.index,
+            serial: account.serial,
+            currency: currency.0 as u32,
+            amount: amount.hundredths(),
+            price: outcome.price.ten_thousandths(),
+            total: outcome.total.hundredths(),
+        };
+        locked.commit(change, Some(entry))?;
         crash_point(Step::BeforeUnlock);
         drop(locked);
         self.wake_watchers();
@@ -330,8 +459,69 @@ impl Exchange {
         })
     }
 
-    fn header(&self) -> &crate::shm::layout::Header {
-        self.mapping.header()
+    /// Moves `amount` from the exchange's cash to an account's balance, all
+    /// or nothing, through the journal; the audit stays consistent, since
+    /// cash plus balances is unchanged. Owner only (it spends the
+    /// exchange's money). Returns the account's new balance.
+    pub fn transfer_from_cash(&self, account: AccountId, amount: Money) -> Result<Money> {
+        check_positive(amount)?;
+        self.require_owner("move the exchange's cash to an account")?;
+        let mut locked = self.lock()?;
+        crash_point(Step::AfterLock);
+        let header = self.header();
+        let slot = self.account_slot(account)?;
+        let cash = header
+            .cash
+            .load(Relaxed)
+            .checked_sub(amount.hundredths())
+            .filter(|cash| *cash >= 0)
+            .ok_or(Error::InsufficientCash {
+                proceeds: amount,
+                cash: money(&header.cash),
+            })?;
+        let balance = slot
+            .balance
+            .load(Relaxed)
+            .checked_add(amount.hundredths())
+            .ok_or_else(overflow)?;
+        let change = Redo::Transfer {
+            account: account.index,
+            balance,
+            cash,
+        };
+        locked.commit(change, None)?;
+        crash_point(Step::BeforeUnlock);
+        drop(locked);
+        self.wake_watchers();
+        Ok(Money::from_hundredths(balance))
+    }
+
+    #[inline]
+    fn header(&self) -> &Header {
+        self.attachment.header()
+    }
+
+    /// The whole account table, `capacity` slots.
+    #[inline]
+    fn table(&self) -> Result<&[AccountSlot]> {
+        self.attachment
+            .accounts(self.capacity)
+            .ok_or_else(|| self.corrupted("the account table is cut short"))
+    }
+
+    /// The read-write mapping, which every write needs.
+    fn writable(&self) -> Result<&Mapping<Ready>> {
+        match &self.attachment {
+            Attachment::Writable(mapping) => Ok(mapping),
+            Attachment::ReadOnly(_) => Err(Error::ReadOnly {
+                address: self.address.to_string(),
+            }),
+        }
+    }
+
+    /// True when this process may only read the exchange.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.attachment, Attachment::ReadOnly(_))
     }
 
     fn corrupted(&self, reason: impl Into<String>) -> Error {

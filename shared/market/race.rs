@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering::*;
 
 use super::{check_positive, money, rules, AccountId, CurrencyId, Exchange, Fill, Side};
 use crate::error::Result;
-use crate::money::Money;
+use crate::money::{Money, Price};
 
 /// An exchange seen through the race demonstration: trades without the
 /// lock. Never use it to trade for real: the audit will show money and
@@ -42,24 +42,33 @@ impl UnlockedDemo<'_> {
     ) -> Result<Fill> {
         check_positive(amount)?;
         let exchange = self.exchange;
-        let quote = exchange.known_currency(currency)?;
+        exchange.writable()?;
+        let name = &exchange.known_currency(currency)?.name;
         let header = exchange.header();
         let slot = exchange.account_slot(account)?;
         let currency_slot = &header.currencies[currency.0];
+        let quote = rules::Quote {
+            sell: Price::from_ten_thousandths(currency_slot.sell.load(Relaxed)),
+            buy: Price::from_ten_thousandths(currency_slot.buy.load(Relaxed)),
+        };
         let before = rules::Position {
             stock: money(&currency_slot.stock),
             holding: money(&slot.holdings[currency.0]),
             balance: money(&slot.balance),
             cash: money(&header.cash),
         };
-        let outcome = rules::trade(side, quote.rules_quote(), amount, before)
-            .map_err(|refusal| refusal.into_error(&quote.name))?;
+        let outcome = rules::trade(side, quote, amount, before)
+            .map_err(|refusal| refusal.into_error(name))?;
         std::thread::yield_now();
         let after = outcome.after;
         currency_slot.stock.store(after.stock.hundredths(), Relaxed);
         slot.holdings[currency.0].store(after.holding.hundredths(), Relaxed);
         slot.balance.store(after.balance.hundredths(), Relaxed);
         header.cash.store(after.cash.hundredths(), Relaxed);
+        // Counted where `--status` and the board look, never wrapping.
+        let _ = header
+            .unlocked_trades
+            .fetch_update(Relaxed, Relaxed, |count| count.checked_add(1));
         Ok(Fill {
             side,
             currency,

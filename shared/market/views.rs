@@ -1,125 +1,185 @@
 //! What traders and boards read: rates, quotes, portfolios, the ranking,
-//! the tape and the audit. They take the lock for a consistent snapshot
-//! and write nothing. (Lock-free readers on a sequence counter are a later
-//! change.)
+//! the tape, an account's history, the audit and the status. Each is built
+//! from one lock-free [`super::snapshot`], so it is consistent, never
+//! waits for a writer, and works on an exchange attached read-only.
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::Ordering::*;
+use serde::Serialize;
 
+use super::snapshot::{AccountCopy, EntryCopy, Parts, Snapshot};
 use super::{
-    money, overflow, AccountId, Audit, CurrencyAudit, CurrencyId, Exchange, MoneyAudit, Portfolio,
-    Rate, Side, TapeRow, TAPE_LEN,
+    overflow, AccountId, Audit, CurrencyAudit, CurrencyId, Exchange, MoneyAudit, Portfolio, Rate,
+    Side, Status, TapeKind, TapeRow,
 };
 use crate::error::{Error, Result};
-use crate::money::{Money, Price};
-use crate::shm::layout::{side, AccountSlot};
+use crate::money::{Money, Price, WideMoney};
+use crate::shm::layout::entry;
+
+/// An account's trades on the tape, and how many it made in all: the tape
+/// keeps only the last [`super::TAPE_LEN`] entries, so older trades are
+/// counted here even when none of them is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct History {
+    pub name: String,
+    /// The account's trades still on the tape, oldest first.
+    pub rows: Vec<TapeRow>,
+    /// Trades the account made since it was opened or the market reset.
+    pub trades: u32,
+    /// Sequence number of its last trade, if it made any.
+    pub last_trade: Option<u64>,
+}
 
 impl Exchange {
-    /// The last `limit` trades, oldest first; only `account`'s if given.
-    /// Entries that fail a check (overwritten, or naming a slot that does
-    /// not exist) are skipped.
-    pub fn tape(&self, limit: usize, account: Option<AccountId>) -> Result<Vec<TapeRow>> {
-        let _locked = self.lock()?;
-        let header = self.header();
-        let accounts = self.accounts_in_use()?;
-        let last = header.trade_seq.load(Relaxed);
-        let first = last.saturating_sub(TAPE_LEN as u64 - 1).max(1);
-        let mut rows = Vec::new();
-        for seq in (first..=last).rev() {
-            if rows.len() >= limit {
-                break;
-            }
-            let entry = &header.tape[((seq - 1) % TAPE_LEN as u64) as usize];
-            let account_index = entry.account.load(Relaxed);
-            if entry.seq.load(Relaxed) != seq || account.is_some_and(|id| id.0 != account_index) {
-                continue;
-            }
-            let side = match entry.side.load(Relaxed) {
-                side::BUY => Side::Buy,
-                side::SELL => Side::Sell,
-                _ => continue,
-            };
-            let (Some(slot), Some(currency)) = (
-                accounts.get(account_index as usize),
-                self.currencies.get(entry.currency.load(Relaxed) as usize),
-            ) else {
-                continue;
-            };
-            let Ok(name) = self.name_of(slot) else {
-                continue;
-            };
-            rows.push(TapeRow {
-                seq,
-                account: name,
-                side,
-                currency: currency.name.clone(),
-                amount: money(&entry.amount),
-                price: Price::from_ten_thousandths(entry.price.load(Relaxed)),
-                total: money(&entry.total),
-            });
-        }
-        rows.reverse();
-        Ok(rows)
+    /// The last `limit` entries of the tape, oldest first.
+    pub fn tape(&self, limit: usize) -> Result<Vec<TapeRow>> {
+        let snapshot = self.snapshot(Parts::ALL)?;
+        let entries = snapshot.tape_entries();
+        let skip = entries.len().saturating_sub(limit);
+        Ok(entries[skip..]
+            .iter()
+            .filter_map(|entry| self.tape_row(&snapshot, entry))
+            .collect())
     }
 
-    /// The quotes and the exchange's stock.
+    /// An account's last `limit` trades on the tape, with its count of
+    /// trades in all.
+    pub fn history(&self, account: AccountId, limit: usize) -> Result<History> {
+        let snapshot = self.snapshot(Parts::ALL)?;
+        let slot = open_slot(&snapshot, account)?;
+        let mine: Vec<TapeRow> = snapshot
+            .tape_entries()
+            .iter()
+            .filter(|entry| {
+                matches!(entry.kind, entry::BUY | entry::SELL)
+                    && entry.account == account.index
+                    && entry.serial == account.serial
+            })
+            .filter_map(|entry| self.tape_row(&snapshot, entry))
+            .collect();
+        let skip = mine.len().saturating_sub(limit);
+        Ok(History {
+            name: self.copied_name(slot)?,
+            rows: mine[skip..].to_vec(),
+            trades: slot.trades,
+            last_trade: (slot.trades > 0).then_some(slot.last_trade),
+        })
+    }
+
+    /// One tape entry for people; `None` for an entry that fails a check.
+    fn tape_row(&self, snapshot: &Snapshot, entry: &EntryCopy) -> Option<TapeRow> {
+        let account_name = || {
+            snapshot
+                .accounts
+                .get(entry.account as usize)
+                .filter(|slot| slot.serial == entry.serial)
+                .and_then(AccountCopy::name)
+                .unwrap_or_else(|| "(closed)".to_owned())
+        };
+        let currency = || {
+            self.currencies
+                .get(entry.currency as usize)
+                .map(|currency| currency.name.clone())
+        };
+        let kind = match entry.kind {
+            entry::BUY | entry::SELL => TapeKind::Trade {
+                account: account_name(),
+                side: if entry.kind == entry::BUY {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
+                currency: currency()?,
+                amount: Money::from_hundredths(entry.amount),
+                price: Price::from_ten_thousandths(entry.price),
+                total: Money::from_hundredths(entry.total),
+            },
+            entry::PRICE => TapeKind::Price {
+                currency: currency()?,
+                sell: Price::from_ten_thousandths(entry.price),
+                buy: Price::from_ten_thousandths(entry.total),
+            },
+            entry::HALT => TapeKind::Halt,
+            entry::RESUME => TapeKind::Resume,
+            entry::RESET => TapeKind::Reset,
+            entry::CLOSE => TapeKind::Close {
+                account: account_name(),
+                balance: Money::from_hundredths(entry.total),
+            },
+            _ => return None,
+        };
+        Some(TapeRow {
+            seq: entry.seq,
+            kind,
+        })
+    }
+
+    /// The live quotes and the exchange's stock.
     pub fn rates(&self) -> Result<Vec<Rate>> {
-        let _locked = self.lock()?;
-        Ok(self.rates_locked())
+        Ok(self.rates_of(&self.snapshot(Parts::MARKET)?))
     }
 
-    pub(super) fn rates_locked(&self) -> Vec<Rate> {
+    fn rates_of(&self, snapshot: &Snapshot) -> Vec<Rate> {
         self.currencies
             .iter()
-            .zip(&self.header().currencies)
-            .map(|(currency, slot)| Rate {
+            .zip(&snapshot.currencies)
+            .map(|(currency, copy)| Rate {
                 name: currency.name.clone(),
-                sell: currency.sell,
-                buy: currency.buy,
-                stock: money(&slot.stock),
+                sell: Price::from_ten_thousandths(copy.sell),
+                buy: Price::from_ten_thousandths(copy.buy),
+                stock: Money::from_hundredths(copy.stock),
             })
             .collect()
     }
 
-    /// An account's balance and holdings.
+    /// An account's balance and holdings, valued at the live buy prices.
     pub fn portfolio(&self, account: AccountId) -> Result<Portfolio> {
-        let _locked = self.lock()?;
-        self.portfolio_locked(self.account_slot(account)?)
+        let snapshot = self.snapshot(Parts::ACCOUNTS)?;
+        self.portfolio_of(&snapshot, open_slot(&snapshot, account)?)
     }
 
-    /// Every account's portfolio, in the order they were opened.
+    /// Every open account's portfolio, ranked by net worth (balance plus
+    /// holdings at the current buy price), richest first; ties by name.
     pub fn traders(&self) -> Result<Vec<Portfolio>> {
-        let _locked = self.lock()?;
-        self.accounts_in_use()?
+        let snapshot = self.snapshot(Parts::ACCOUNTS)?;
+        let mut traders = snapshot
+            .accounts
             .iter()
-            .map(|slot| self.portfolio_locked(slot))
-            .collect()
+            .filter(|slot| slot.is_open())
+            .map(|slot| self.portfolio_of(&snapshot, slot))
+            .collect::<Result<Vec<_>>>()?;
+        traders.sort_by(|a, b| b.net_worth.cmp(&a.net_worth).then(a.name.cmp(&b.name)));
+        Ok(traders)
     }
 
-    fn portfolio_locked(&self, slot: &AccountSlot) -> Result<Portfolio> {
-        let balance = money(&slot.balance);
-        let holdings: Vec<(String, Money)> = self
+    fn copied_name(&self, slot: &AccountCopy) -> Result<String> {
+        slot.name()
+            .ok_or_else(|| self.corrupted("an account name is invalid"))
+    }
+
+    fn portfolio_of(&self, snapshot: &Snapshot, slot: &AccountCopy) -> Result<Portfolio> {
+        let balance = Money::from_hundredths(slot.balance);
+        let mut holdings = Vec::with_capacity(self.currencies.len());
+        let mut values = Vec::with_capacity(self.currencies.len());
+        for ((currency, copy), held) in self
             .currencies
             .iter()
-            .zip(&slot.holdings)
-            .map(|(currency, holding)| (currency.name.clone(), money(holding)))
-            .collect();
-        let values = self
-            .currencies
-            .iter()
-            .zip(&holdings)
-            .map(|(currency, (name, amount))| {
-                let value = currency.buy.proceeds_of(*amount).ok_or_else(overflow)?;
-                Ok((name.clone(), value))
-            })
-            .collect::<Result<Vec<_>>>()?;
+            .zip(&snapshot.currencies)
+            .zip(slot.holdings)
+        {
+            let held = Money::from_hundredths(held);
+            let value = Price::from_ten_thousandths(copy.buy)
+                .proceeds_of(held)
+                .ok_or_else(overflow)?;
+            holdings.push((currency.name.clone(), held));
+            values.push((currency.name.clone(), value));
+        }
         let net_worth = values
             .iter()
             .try_fold(balance, |sum, (_, value)| sum.checked_add(*value))
             .ok_or_else(overflow)?;
-        let starting_balance = money(&self.header().starting_balance);
+        let starting_balance = Money::from_hundredths(snapshot.starting_balance);
         Ok(Portfolio {
-            name: self.name_of(slot)?,
+            name: self.copied_name(slot)?,
             balance,
             holdings,
             values,
@@ -131,77 +191,121 @@ impl Exchange {
         })
     }
 
-    /// The price and total of a trade now, without trading.
+    /// The price and total of a trade at the live quote, without trading.
     pub fn quote(&self, side: Side, currency: CurrencyId, amount: Money) -> Result<(Price, Money)> {
-        let quote = self.known_currency(currency)?;
+        self.known_currency(currency)?;
+        let snapshot = self.snapshot(Parts::MARKET)?;
+        let copy = &snapshot.currencies[currency.0];
         let (price, total) = match side {
-            Side::Buy => (quote.sell, quote.sell.cost_of(amount)),
-            Side::Sell => (quote.buy, quote.buy.proceeds_of(amount)),
+            Side::Buy => {
+                let price = Price::from_ten_thousandths(copy.sell);
+                (price, price.cost_of(amount))
+            }
+            Side::Sell => {
+                let price = Price::from_ten_thousandths(copy.buy);
+                (price, price.proceeds_of(amount))
+            }
         };
         Ok((price, total.ok_or_else(overflow)?))
     }
 
-    /// Checks both conservation laws on a snapshot taken under the lock.
+    /// Checks both conservation laws on one snapshot. The starting
+    /// balances are those handed out since creation or the last reset,
+    /// closed accounts' included: their balance went to the cash.
     pub fn audit(&self) -> Result<Audit> {
-        let locked = self.lock()?;
-        let header = self.header();
-        let accounts = self.accounts_in_use()?;
-        let sum = |values: &mut dyn Iterator<Item = i64>| values.map(i128::from).sum::<i128>();
-        let currency_rows: Vec<(String, i128, i128, i128)> = self
-            .currencies
-            .iter()
-            .enumerate()
-            .map(|(index, currency)| {
-                let slot = &header.currencies[index];
-                let held = sum(&mut accounts
-                    .iter()
-                    .map(|account| account.holdings[index].load(Relaxed)));
-                (
-                    currency.name.clone(),
-                    i128::from(slot.stock.load(Relaxed)),
-                    held,
-                    i128::from(slot.initial_stock.load(Relaxed)),
-                )
-            })
-            .collect();
-        let cash = i128::from(header.cash.load(Relaxed));
-        let balances = sum(&mut accounts.iter().map(|account| account.balance.load(Relaxed)));
-        let initial_cash = i128::from(header.initial_cash.load(Relaxed));
-        let starting_balances =
-            i128::from(header.starting_balance.load(Relaxed)) * accounts.len() as i128;
-        drop(locked);
-
-        let fit = |value: i128| {
-            i64::try_from(value)
-                .map(Money::from_hundredths)
-                .map_err(|_| Error::Overflow)
-        };
+        let snapshot = self.snapshot(Parts::ACCOUNTS)?;
+        let wide = i128::from;
+        // Sums of up to 65,536 i64 values, in i128: they cannot overflow,
+        // so every state a segment can hold gets its audit.
+        let fit = WideMoney::from_hundredths;
         let mut consistent = true;
-        let mut currencies = Vec::with_capacity(currency_rows.len());
-        for (name, stock, held, initial) in currency_rows {
-            let discrepancy = stock + held - initial;
+        let mut currencies = Vec::with_capacity(self.currencies.len());
+        for (index, (currency, copy)) in
+            self.currencies.iter().zip(&snapshot.currencies).enumerate()
+        {
+            let held: i128 = snapshot
+                .accounts
+                .iter()
+                .map(|slot| wide(slot.holdings[index]))
+                .sum();
+            let discrepancy = wide(copy.stock) + held - wide(copy.initial_stock);
             consistent &= discrepancy == 0;
             currencies.push(CurrencyAudit {
-                name,
-                stock: fit(stock)?,
-                held: fit(held)?,
-                initial: fit(initial)?,
-                discrepancy: fit(discrepancy)?,
+                name: currency.name.clone(),
+                stock: fit(wide(copy.stock)),
+                held: fit(held),
+                initial: fit(wide(copy.initial_stock)),
+                discrepancy: fit(discrepancy),
             });
         }
-        let discrepancy = cash + balances - initial_cash - starting_balances;
+        let balances: i128 = snapshot
+            .accounts
+            .iter()
+            .map(|slot| wide(slot.balance))
+            .sum();
+        let starting_balances = wide(snapshot.starting_balance) * i128::from(snapshot.handed_out);
+        let discrepancy =
+            wide(snapshot.cash) + balances - wide(snapshot.initial_cash) - starting_balances;
         consistent &= discrepancy == 0;
         Ok(Audit {
             consistent,
             currencies,
             money: MoneyAudit {
-                cash: fit(cash)?,
-                balances: fit(balances)?,
-                initial_cash: fit(initial_cash)?,
-                accounts: accounts.len() as u32,
-                starting_balances: fit(starting_balances)?,
-                discrepancy: fit(discrepancy)?,
+                cash: fit(wide(snapshot.cash)),
+                balances: fit(balances),
+                initial_cash: fit(wide(snapshot.initial_cash)),
+                accounts: open_count(&snapshot),
+                accounts_opened: snapshot.handed_out,
+                starting_balances: fit(starting_balances),
+                discrepancy: fit(discrepancy),
             },
         })
     }
+
+    /// The header, sizes and what the operating system says, without the
+    /// lock.
+    pub fn status(&self) -> Result<Status> {
+        let backing = self.check_backing()?;
+        let snapshot = self.snapshot(Parts::ACCOUNTS)?;
+        Ok(Status {
+            address: self.address.to_string(),
+            size: backing.size,
+            mode: format!("{:04o}", backing.mode),
+            owner_uid: backing.uid,
+            // Not counting this process, which is attached to ask.
+            attached: backing.attached.map(|count| count.saturating_sub(1)),
+            layout_version: self
+                .header()
+                .layout_version
+                .load(std::sync::atomic::Ordering::Relaxed),
+            accounts: open_count(&snapshot),
+            account_capacity: self.capacity,
+            cash: Money::from_hundredths(snapshot.cash),
+            trades: snapshot.trade_seq,
+            halted: snapshot.halted(),
+            unlocked_trades: u64::from(
+                self.header()
+                    .unlocked_trades
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            currencies: self.rates_of(&snapshot),
+        })
+    }
+}
+
+/// The account's slot in the snapshot, if it is still that account.
+fn open_slot(snapshot: &Snapshot, account: AccountId) -> Result<&AccountCopy> {
+    snapshot
+        .accounts
+        .get(account.index as usize)
+        .filter(|slot| slot.is_open() && slot.serial == account.serial)
+        .ok_or(Error::AccountClosed)
+}
+
+fn open_count(snapshot: &Snapshot) -> u32 {
+    snapshot
+        .accounts
+        .iter()
+        .filter(|slot| slot.is_open())
+        .count() as u32
 }

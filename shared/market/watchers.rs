@@ -18,6 +18,10 @@ use crate::shm::layout::Header;
 /// See [`Exchange::wake_watchers`].
 const FORGET_WATCHERS_AFTER: u32 = 1_000;
 
+/// The longest sleep of a watcher attached read-only between two looks at
+/// the change counter.
+const READ_ONLY_POLL: Duration = Duration::from_millis(100);
+
 /// Counts one committed change: every writer calls this after its stores.
 pub(super) fn announce_change(header: &Header) {
     header.change_seq.fetch_add(1, Release);
@@ -32,8 +36,16 @@ impl Exchange {
     /// Sleeps until the change counter moves past `seen`, or `timeout`
     /// passes, without holding the lock or spinning: a futex on the
     /// counter, which traders wake after each change while someone watches.
+    ///
+    /// A watcher attached read-only cannot raise the `watchers` hint, so
+    /// traders do not wake it: it sleeps at most [`READ_ONLY_POLL`] at a
+    /// time instead.
     pub fn wait_for_change(&self, seen: u32, timeout: Duration) {
         let header = self.header();
+        if self.is_read_only() {
+            futex::wait(&header.change_seq, seen, timeout.min(READ_ONLY_POLL));
+            return;
+        }
         header.watchers.fetch_add(1, AcqRel);
         futex::wait(&header.change_seq, seen, timeout);
         // Saturating: a trader may have reset the hint meanwhile.
@@ -51,7 +63,7 @@ impl Exchange {
     /// sleep.
     pub fn wake_watchers(&self) {
         let header = self.header();
-        if header.watchers.load(Acquire) == 0 {
+        if header.watchers.load(Acquire) == 0 || self.is_read_only() {
             return;
         }
         if futex::wake_all(&header.change_seq) > 0 {

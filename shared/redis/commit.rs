@@ -324,7 +324,6 @@ impl Link {
         }
         Err(Error::Busy {
             address: self.address.to_string(),
-            attempts: MAX_ATTEMPTS,
         })
     }
 }

@@ -59,6 +59,9 @@ impl RedisMarket {
             (meta::CAPACITY, config.accounts.to_string()),
             (meta::CURRENCIES, config.currencies.len().to_string()),
             (meta::ACCOUNT_COUNT, "0".to_owned()),
+            (meta::OPEN_ACCOUNTS, "0".to_owned()),
+            (meta::HANDED_OUT, "0".to_owned()),
+            (meta::HALTED, "0".to_owned()),
             (meta::TRADE_SEQ, "0".to_owned()),
             (meta::CHANGE_SEQ, "0".to_owned()),
         ] {
@@ -104,10 +107,14 @@ impl RedisMarket {
     }
 
     /// Retires the market, so attached traders stop, then deletes its keys.
-    /// A key that is not an exchange's is never touched.
+    /// Owner only, as the uid recorded at creation says. A key that is not
+    /// an exchange's is never touched.
     pub fn remove(address: &RedisAddress) -> Result<()> {
         match RedisMarket::attach(address) {
-            Ok(market) => market.retire_and_delete(),
+            Ok(market) => {
+                market.require_owner("remove or replace it")?;
+                market.retire_and_delete()
+            }
             // A damaged, outdated or half-removed market is still ours.
             Err(Error::Corrupted { .. } | Error::Incompatible { .. } | Error::Retired { .. }) => {
                 delete_whatever_is_left(&Link::connect(address)?)
@@ -192,6 +199,7 @@ impl RedisMarket {
             capacity,
             starting_balance,
             owner_uid,
+            caller: nix::unistd::getuid().as_raw(),
             currencies,
             watcher: Mutex::new(None),
             wake_channel,
@@ -214,7 +222,7 @@ impl RedisMarket {
             .link
             .with_connection("reading from redis", |connection| watch.read(connection))?;
         let count = self.integer(&values, count_at, "the account count")?;
-        let accounts = u32::try_from(count).unwrap_or(0).min(self.capacity);
+        let accounts = u32::try_from(count).unwrap_or(0).min(MAX_ACCOUNTS);
         delete_keys(&self.link, self.currencies.len(), accounts)
     }
 
@@ -224,26 +232,49 @@ impl RedisMarket {
         self.owner_uid
     }
 
+    /// Refuses, changing nothing, unless this process runs as the uid
+    /// recorded at creation or as root; `action` completes "only the owner
+    /// of this exchange may ...".
+    ///
+    /// A uid names a user on one machine only: on a class's laptops, uid
+    /// 1000 is a different person on each. So this guards against slips,
+    /// not against students, who can run as any uid on their own machines;
+    /// what guards a Redis market is the server's password or ACLs (see
+    /// docs/REDIS.md).
+    pub fn require_owner(&self, action: &str) -> Result<()> {
+        let caller = nix::unistd::geteuid();
+        if caller.is_root() || caller.as_raw() == self.owner_uid {
+            return Ok(());
+        }
+        Err(Error::NotOwner {
+            action: action.to_owned(),
+            owner: self.owner_uid,
+        })
+    }
+
     /// The meta hash, the stock, and the memory the market's keys use.
     pub fn status(&self) -> Result<Status> {
         let mut watch = self.watch();
         let fields = [
             meta::LAYOUT,
             meta::ACCOUNT_COUNT,
+            meta::OPEN_ACCOUNTS,
             meta::CASH,
             meta::TRADE_SEQ,
         ]
         .map(|field| watch.field(META, field));
+        let halted_at = watch.field(META, meta::HALTED);
         let quotes = self.watch_quotes(&mut watch);
         let values = self.read(&watch)?;
-        let [layout, accounts, cash, trades] =
+        let [layout, slots, accounts, cash, trades] =
             fields.map(|at| self.integer(&values, at, "a meta field"));
+        let slots = u32::try_from(slots?).unwrap_or(0).min(MAX_ACCOUNTS);
         let accounts = u32::try_from(accounts?).unwrap_or(u32::MAX);
         let currencies = self.rates_from(&values, &quotes)?;
         let names = &self.link.keys;
         let mut all = vec![names.meta(), names.accounts(), names.tape()];
         all.extend((0..self.currencies.len()).map(|index| names.currency(index)));
-        all.extend((0..accounts.min(self.capacity)).map(|index| names.account(index)));
+        all.extend((0..slots).map(|index| names.account(index)));
         let sizes: Vec<Option<u64>> =
             self.link
                 .with_connection("reading from redis", |connection| {
@@ -264,6 +295,9 @@ impl RedisMarket {
             account_capacity: self.capacity,
             cash: Money::from_hundredths(cash?),
             trades: u64::try_from(trades?).unwrap_or(0),
+            // The race demonstration runs on shared memory only.
+            unlocked_trades: 0,
+            halted: self.halted(&values, halted_at)?,
             currencies,
         })
     }
@@ -331,7 +365,7 @@ fn read_currencies(link: &Link, count: usize) -> Result<Vec<Currency>> {
             if buy.ten_thousandths() <= 0 || buy > sell {
                 return Err(link.corrupted(format!("{name} has the quote sell {sell} buy {buy}")));
             }
-            Ok(Currency { name, sell, buy })
+            Ok(Currency { name })
         })
         .collect()
 }

@@ -1,11 +1,34 @@
 //! What the two fd-backed mechanisms (POSIX shared memory and a regular
-//! file) share: sizing and mapping a descriptor, and the flock that tells
-//! a creator or a sole opener apart from everyone else.
+//! file) share: sizing and mapping a descriptor, and the lock that tells a
+//! creator or a sole opener apart from everyone else.
 //!
-//! Both take the flock, not only the file backend: a POSIX object is also
-//! a file in `/dev/shm`, so `file:/dev/shm/NAME` reaches the same bytes. If
-//! POSIX attachers held no flock, a `file:` opener would think itself
-//! alone and re-initialize a mutex that they may hold.
+//! # The first-opener protocol
+//!
+//! Every handle holds a lock on the whole file for as long as it is
+//! mapped: a creator, and a file's sole opener while it repairs, hold it
+//! exclusively; everyone else holds it shared. So "I got it exclusively"
+//! proves that nobody else has the segment mapped, and "someone holds it
+//! exclusively" means a creation or a repair is under way.
+//!
+//! The lock is an open-file-description (OFD) byte-range lock,
+//! `fcntl(F_OFD_SETLK)` over the whole file. LMDB's lock file does the
+//! same dance with classic fcntl locks (`mdb_env_excl_lock` tries
+//! `F_WRLCK`, else waits for `F_RDLCK`; `mdb_env_share_locks` downgrades
+//! with one `F_SETLK` of `F_RDLCK`, "the shared lock replaces the existing
+//! lock"). The OFD kind adds what classic locks lack: it belongs to the
+//! descriptor, not the process, so two opens in one process conflict like
+//! two processes, and closing some other descriptor of the file does not
+//! drop it. Turning the exclusive lock into a shared one is one atomic
+//! call on the same lock. `flock` gives neither promise about the conversion: it
+//! may drop the exclusive lock before it takes the shared one, letting a
+//! second opener in between think itself alone and re-initialize a mutex
+//! that the first is about to use. With the OFD lock the publisher's
+//! downgrade has no such window, by construction rather than by ordering.
+//!
+//! Both mechanisms take the lock, not only the file backend: a POSIX
+//! object is also a file in `/dev/shm`, so `file:/dev/shm/NAME` reaches the
+//! same bytes. If POSIX attachers held no lock, a `file:` opener would
+//! think itself alone and re-initialize a mutex that they may hold.
 
 use std::fs::{File, Permissions};
 use std::num::NonZeroUsize;
@@ -15,37 +38,56 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 use super::layout::HEADER_SIZE;
-use super::mapping::{errno_error, io_error, too_small, Backing, Mapped, Segment};
+use super::mapping::{errno_error, io_error, too_small, Access, Backing, Mapped, Segment};
 use super::mutex::LOCK_TIMEOUT;
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
+use crate::fault::{crash_point, Step};
 
-/// A mapped descriptor, holding its flock while mapped. Unmapped on drop.
+/// A mapped descriptor, holding its OFD lock while mapped (closing the
+/// descriptor releases it; a read-only one holds none). Unmapped on drop.
 ///
 /// # Invariants
 ///
 /// `base..base + len` is a live `MAP_SHARED` mapping of `file`, made by
 /// [`map_fd`] and unmapped only in `Drop`.
 struct FdSegment {
-    file: Flock<File>,
+    file: Descriptor,
     base: NonNull<u8>,
     len: usize,
+}
+
+/// The descriptor a mapping keeps: holding its OFD lock, or read-only
+/// without one.
+enum Descriptor {
+    Locked(File),
+    ReadOnly(File),
+}
+
+impl Descriptor {
+    fn file(&self) -> &File {
+        match self {
+            Descriptor::Locked(file) => file,
+            Descriptor::ReadOnly(file) => file,
+        }
+    }
 }
 
 // SAFETY: the struct owns a descriptor and a mapping of shared memory,
 // neither tied to a thread; the memory is only reached through `Mapping`.
 unsafe impl Send for FdSegment {}
-// SAFETY: `&FdSegment` only allows fstat and flock, both thread-safe.
+// SAFETY: `&FdSegment` only allows fstat and fcntl, both thread-safe.
 unsafe impl Sync for FdSegment {}
 
 impl Segment for FdSegment {
     fn backing(&self, address: &SegmentAddress) -> Result<Backing> {
         let metadata = self
             .file
+            .file()
             .metadata()
             .map_err(|error| io_error(address, "fstat", error))?;
         Ok(Backing {
@@ -57,10 +99,22 @@ impl Segment for FdSegment {
         })
     }
 
+    /// The atomic downgrade: exclusive to shared on the same lock, with no
+    /// moment at which the file is unlocked.
     fn share(&mut self, address: &SegmentAddress) -> Result<()> {
-        self.file
-            .relock(FlockArg::LockShared)
-            .map_err(|errno| errno_error(address, "flock", errno))
+        match &self.file {
+            Descriptor::Locked(file) => try_lock(file, Hold::Shared)
+                .map_err(|errno| errno_error(address, "fcntl(F_OFD_SETLK)", errno)),
+            // Holds no lock: it keeps nobody out.
+            Descriptor::ReadOnly(_) => Ok(()),
+        }
+    }
+
+    /// A locked handle holds the lock, which a creator keeps exclusively
+    /// until it publishes: so whoever left the segment unpublished is gone.
+    /// A read-only handle took no lock and cannot tell.
+    fn creation_abandoned(&self) -> bool {
+        matches!(self.file, Descriptor::Locked(_))
     }
 }
 
@@ -74,58 +128,133 @@ impl Drop for FdSegment {
 }
 
 /// Sets up a descriptor this process just created with `O_EXCL`: locks it
-/// exclusively, sets its mode exactly (the umask applied at creation),
+/// exclusively, gives it its group, sets its mode exactly (the umask
+/// applied at creation),
 /// sizes it, allocates every block, and maps it.
 pub(super) fn create(
     address: &SegmentAddress,
     file: File,
     size: usize,
-    mode: u32,
+    access: Access,
 ) -> Result<Mapped> {
-    let file = lock_bounded(address, file, FlockArg::LockExclusiveNonblock)?;
-    file.set_permissions(Permissions::from_mode(mode & 0o777))
+    let file = lock_bounded(address, file)?;
+    if let Some(group) = access.group {
+        nix::unistd::fchown(
+            file.as_raw_fd(),
+            None,
+            Some(nix::unistd::Gid::from_raw(group)),
+        )
+        .map_err(|errno| errno_error(address, "fchown", errno))?;
+    }
+    file.set_permissions(Permissions::from_mode(access.mode & 0o777))
         .map_err(|error| io_error(address, "fchmod", error))?;
     file.set_len(size as u64)
         .map_err(|error| io_error(address, "ftruncate", error))?;
+    crash_point(Step::AfterSize);
+    allocate(address, &file, size as u64)?;
+    map_fd(address, Descriptor::Locked(file), size)
+}
+
+/// Allocates every block of the first `size` bytes, where the filesystem
+/// can (otherwise a full disk or /dev/shm shows as SIGBUS mid-trade).
+fn allocate(address: &SegmentAddress, file: &File, size: u64) -> Result<()> {
     let len = libc::off_t::try_from(size).map_err(|_| Error::Overflow)?;
     match nix::fcntl::posix_fallocate(file.as_raw_fd(), 0, len) {
-        Ok(()) | Err(Errno::EOPNOTSUPP | Errno::EINVAL) => {}
-        Err(errno) => return Err(errno_error(address, "posix_fallocate", errno)),
+        Ok(()) | Err(Errno::EOPNOTSUPP | Errno::EINVAL) => Ok(()),
+        Err(errno) => Err(errno_error(address, "posix_fallocate", errno)),
     }
-    map_fd(address, file, size)
 }
 
 /// Who else has an existing descriptor's segment open.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Opening {
-    /// Always share the flock (POSIX objects do not outlive a reboot).
+    /// Always share the lock (POSIX objects do not outlive a reboot).
     Shared,
-    /// Take the flock exclusively when nobody else holds it (files).
+    /// Take the lock exclusively when nobody else holds it (files).
     SoleIfAlone,
+}
+
+/// How a handle holds the file's lock.
+#[derive(Clone, Copy)]
+enum Hold {
+    Shared,
+    Exclusive,
+}
+
+/// Takes (or converts, atomically) this descriptor's OFD lock on the whole
+/// file without waiting; `EAGAIN` or `EACCES` when another holds it in a
+/// conflicting way.
+fn try_lock(file: &File, hold: Hold) -> std::result::Result<(), Errno> {
+    let kind = match hold {
+        Hold::Shared => libc::F_RDLCK,
+        Hold::Exclusive => libc::F_WRLCK,
+    };
+    let whole_file = libc::flock {
+        l_type: kind as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    fcntl(file.as_raw_fd(), FcntlArg::F_OFD_SETLK(&whole_file)).map(drop)
+}
+
+fn is_conflict(errno: Errno) -> bool {
+    matches!(errno, Errno::EAGAIN | Errno::EACCES)
 }
 
 /// Locks and maps an existing descriptor, refusing a device or anything
 /// smaller than a header. Returns the mapping and whether this process
-/// holds the flock exclusively.
+/// holds the lock exclusively. A segment locked exclusively by another
+/// handle is being created (or repaired): [`Error::BeingCreated`], which
+/// the attacher waits out. An empty one was left by a creator that died
+/// before sizing it: [`Error::HalfCreated`].
 pub(super) fn open(
     address: &SegmentAddress,
     file: File,
     opening: Opening,
 ) -> Result<(Mapped, bool)> {
-    let (file, sole) = match opening {
-        Opening::Shared => (
-            lock_bounded(address, file, FlockArg::LockSharedNonblock)?,
-            false,
-        ),
-        Opening::SoleIfAlone => match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(locked) => (locked, true),
-            Err((file, Errno::EWOULDBLOCK)) => (
-                lock_bounded(address, file, FlockArg::LockSharedNonblock)?,
-                false,
-            ),
-            Err((_, errno)) => return Err(errno_error(address, "flock", errno)),
+    let lock_error = |errno| errno_error(address, "fcntl(F_OFD_SETLK)", errno);
+    let sole = match opening {
+        Opening::SoleIfAlone => match try_lock(&file, Hold::Exclusive) {
+            Ok(()) => true,
+            Err(errno) if is_conflict(errno) => false,
+            Err(errno) => return Err(lock_error(errno)),
         },
+        Opening::Shared => false,
     };
+    if !sole {
+        match try_lock(&file, Hold::Shared) {
+            Ok(()) => {}
+            Err(errno) if is_conflict(errno) => {
+                return Err(Error::BeingCreated {
+                    address: address.to_string(),
+                })
+            }
+            Err(errno) => return Err(lock_error(errno)),
+        }
+    }
+    let size = checked_size(address, &file)?;
+    if sole {
+        // A file copied sparse (or made by anyone) may have holes, and a
+        // hole written on a full disk is a SIGBUS: allocate it all now,
+        // while nobody else has it, and say so if the disk is full.
+        allocate(address, &file, size as u64)?;
+    }
+    Ok((map_fd(address, Descriptor::Locked(file), size)?, sole))
+}
+
+/// Maps a descriptor opened `O_RDONLY` with `PROT_READ`, refusing a device
+/// or anything smaller than a header. It takes no lock: a reader must
+/// never keep a file's sole opener from repairing it.
+pub(super) fn open_read_only(address: &SegmentAddress, file: File) -> Result<Mapped> {
+    let size = checked_size(address, &file)?;
+    map_fd(address, Descriptor::ReadOnly(file), size)
+}
+
+/// The descriptor's size, if it is no device and holds at least a header;
+/// an empty one was left by a creator that died before sizing it.
+fn checked_size(address: &SegmentAddress, file: &File) -> Result<usize> {
     let metadata = file
         .metadata()
         .map_err(|error| io_error(address, "fstat", error))?;
@@ -136,49 +265,57 @@ pub(super) fn open(
         });
     }
     let size = metadata.len();
+    if size == 0 {
+        return Err(Error::HalfCreated {
+            address: address.to_string(),
+        });
+    }
     if size < HEADER_SIZE as u64 {
         return Err(too_small(address, size));
     }
-    let size = usize::try_from(size).map_err(|_| Error::Overflow)?;
-    Ok((map_fd(address, file, size)?, sole))
+    usize::try_from(size).map_err(|_| Error::Overflow)
 }
 
-/// Takes a flock, waiting at most [`LOCK_TIMEOUT`] for a process that
-/// holds it in a conflicting way (one creating or repairing the segment).
-fn lock_bounded(address: &SegmentAddress, mut file: File, how: FlockArg) -> Result<Flock<File>> {
+/// Takes the lock exclusively, waiting at most [`LOCK_TIMEOUT`] for
+/// attachers that hold it shared for a moment (they find the fresh object
+/// unfinished and let go).
+fn lock_bounded(address: &SegmentAddress, file: File) -> Result<File> {
     let deadline = Instant::now() + LOCK_TIMEOUT;
     loop {
-        match Flock::lock(file, how) {
-            Ok(locked) => return Ok(locked),
-            Err((returned, Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
-                file = returned;
+        match try_lock(&file, Hold::Exclusive) {
+            Ok(()) => return Ok(file),
+            Err(errno) if is_conflict(errno) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(2));
             }
-            Err((_, Errno::EWOULDBLOCK)) => {
+            Err(errno) if is_conflict(errno) => {
                 return Err(Error::Lock {
                     address: address.to_string(),
                     reason: format!(
-                        "another process has held the segment exclusively for over {}s; let it finish, or stop it",
+                        "other processes have held the new segment for over {}s; stop them",
                         LOCK_TIMEOUT.as_secs()
                     ),
                 })
             }
-            Err((_, errno)) => return Err(errno_error(address, "flock", errno)),
+            Err(errno) => return Err(errno_error(address, "fcntl(F_OFD_SETLK)", errno)),
         }
     }
 }
 
-fn map_fd(address: &SegmentAddress, file: Flock<File>, size: usize) -> Result<Mapped> {
+fn map_fd(address: &SegmentAddress, file: Descriptor, size: usize) -> Result<Mapped> {
     let length = NonZeroUsize::new(size).ok_or_else(|| too_small(address, 0))?;
+    let protection = match file {
+        Descriptor::Locked(_) => ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+        Descriptor::ReadOnly(_) => ProtFlags::PROT_READ,
+    };
     // SAFETY: a fresh shared mapping at an address the kernel picks; it
     // aliases no Rust object, and is unmapped only in FdSegment's Drop.
     let base = unsafe {
         mman::mmap(
             None,
             length,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            protection,
             MapFlags::MAP_SHARED,
-            &*file,
+            file.file(),
             0,
         )
     }

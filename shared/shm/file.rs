@@ -7,25 +7,27 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::fd::{self, Opening};
-use super::mapping::{io_error, Mapped};
+use super::mapping::{io_error, Access, Mapped};
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
+use crate::fault::{crash_point, Step};
 
 pub(super) fn create(
     address: &SegmentAddress,
     path: &Path,
     size: usize,
-    mode: u32,
+    access: Access,
 ) -> Result<Mapped> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
-        .mode(mode)
+        .mode(access.mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|error| io_error(address, "creating the file", error))?;
-    let mapped = fd::create(address, file, size, mode);
+    crash_point(Step::AfterOpen);
+    let mapped = fd::create(address, file, size, access);
     if mapped.is_err() {
         let _ = std::fs::remove_file(path);
     }
@@ -34,9 +36,21 @@ pub(super) fn create(
 
 /// Opens the file; the flag is true when this process has it to itself.
 pub(super) fn open(address: &SegmentAddress, path: &Path) -> Result<(Mapped, bool)> {
+    let file = open_regular(address, path, true)?;
+    fd::open(address, file, Opening::SoleIfAlone)
+}
+
+/// Opens the file read-only (`O_RDONLY`, mapped `PROT_READ`).
+pub(super) fn open_read_only(address: &SegmentAddress, path: &Path) -> Result<Mapped> {
+    fd::open_read_only(address, open_regular(address, path, false)?)
+}
+
+/// Opens `path` without following a symbolic link, refusing anything but
+/// a regular file.
+fn open_regular(address: &SegmentAddress, path: &Path, write: bool) -> Result<File> {
     let file: File = OpenOptions::new()
         .read(true)
-        .write(true)
+        .write(write)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|error| io_error(address, "opening the file", error))?;
@@ -51,7 +65,7 @@ pub(super) fn open(address: &SegmentAddress, path: &Path) -> Result<(Mapped, boo
             reason: "not a regular file".into(),
         });
     }
-    fd::open(address, file, Opening::SoleIfAlone)
+    Ok(file)
 }
 
 pub(super) fn remove(address: &SegmentAddress, path: &Path) -> Result<()> {

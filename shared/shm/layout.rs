@@ -11,10 +11,10 @@
 //! offset 0      Header           (size_of::<Header>() bytes, 64-aligned)
 //!   0           identity, sizes, counters, cash      (128 bytes)
 //!   128         LockSlot: the robust pthread mutex   (64 bytes)
-//!   192         RedoRecord: the change being applied (96 bytes)
-//!   288         CurrencySlot x 16                    (48 bytes each)
-//!   1088        TapeEntry x 256: ring of last trades (64 bytes each)
-//! HEADER_SIZE   AccountSlot x capacity               (168 bytes each)
+//!   192         RedoRecord: the change being applied (320 bytes)
+//!   512         CurrencySlot x 16                    (48 bytes each)
+//!   1280        TapeEntry x 256: ring of last events (64 bytes each)
+//! HEADER_SIZE   AccountSlot x capacity               (192 bytes each)
 //! ```
 //!
 //! Every offset is asserted at compile time below; a change to any of them,
@@ -34,7 +34,10 @@ use super::mutex::RobustMutex;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 /// Bumped whenever any struct in this file changes shape or meaning.
 /// 2: the redo record carries the kind of change it holds.
-pub const LAYOUT_VERSION: u32 = 3;
+/// 4: the write sequence counter, instructor changes in the redo record,
+/// tape entry kinds, and account owners, serials and trade counts.
+/// 5: a transfer kind of change, and a count of unlocked demo trades.
+pub const LAYOUT_VERSION: u32 = 5;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
 use crate::names::{ACCOUNT_NAME_BYTES, CURRENCY_NAME_BYTES};
@@ -43,14 +46,78 @@ pub const TAPE_LEN: usize = 256;
 /// Largest account table a config may ask for.
 pub const MAX_ACCOUNTS: u32 = 65_536;
 
-/// What the ABI of this build looks like: the mutex size, pointer width,
-/// byte order and the sizes of the shared structs. A segment made by a
-/// build with another fingerprint is refused rather than misread.
-pub const ABI_FINGERPRINT: u64 = (size_of::<libc::pthread_mutex_t>() as u64)
-    | ((usize::BITS as u64) << 8)
-    | ((if cfg!(target_endian = "little") { 1 } else { 2 }) << 16)
-    | ((size_of::<Header>() as u64) << 24)
-    | ((size_of::<AccountSlot>() as u64) << 48);
+/// What the ABI of this build looks like, as one hash: the C library
+/// (glibc and musl lay `pthread_mutex_t` out differently, at the same
+/// size), the mutex's size and alignment, the pointer width, the byte
+/// order, the size and alignment of every shared struct, and every offset
+/// asserted below. A segment made by a build with another fingerprint is
+/// refused rather than misread.
+pub const ABI_FINGERPRINT: u64 = abi_fingerprint(C_LIBRARY);
+
+/// Which C library this build links: part of the fingerprint.
+const C_LIBRARY: u64 = if cfg!(target_env = "gnu") {
+    1
+} else if cfg!(target_env = "musl") {
+    2
+} else {
+    3
+};
+
+/// The fingerprint this layout would have when built against `c_library`.
+const fn abi_fingerprint(c_library: u64) -> u64 {
+    let shape = [
+        c_library,
+        size_of::<libc::pthread_mutex_t>() as u64,
+        align_of::<libc::pthread_mutex_t>() as u64,
+        usize::BITS as u64,
+        if cfg!(target_endian = "little") { 1 } else { 2 },
+        size_of::<Header>() as u64,
+        align_of::<Header>() as u64,
+        size_of::<AccountSlot>() as u64,
+        align_of::<AccountSlot>() as u64,
+        size_of::<TapeEntry>() as u64,
+        size_of::<CurrencySlot>() as u64,
+        size_of::<RedoRecord>() as u64,
+    ];
+    fnv1a(fnv1a(FNV_OFFSET_BASIS, &shape), &ASSERTED_OFFSETS)
+}
+
+/// Every offset the compile-time checks below pin, in one list, so the
+/// fingerprint covers exactly what is asserted.
+const ASSERTED_OFFSETS: [u64; 13] = [
+    offset_of!(Header, magic) as u64,
+    offset_of!(Header, state) as u64,
+    offset_of!(Header, total_size) as u64,
+    offset_of!(Header, cash) as u64,
+    offset_of!(Header, watchers) as u64,
+    offset_of!(Header, change_seq) as u64,
+    offset_of!(Header, owner_uid) as u64,
+    offset_of!(Header, flags) as u64,
+    offset_of!(Header, lock) as u64,
+    offset_of!(Header, redo) as u64,
+    offset_of!(RedoRecord, kind) as u64,
+    offset_of!(Header, currencies) as u64,
+    offset_of!(Header, tape) as u64,
+];
+
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over the little-endian bytes of `values`, from `hash`: small,
+/// and computable in a `const`.
+const fn fnv1a(mut hash: u64, values: &[u64]) -> u64 {
+    let mut index = 0;
+    while index < values.len() {
+        let bytes = values[index].to_le_bytes();
+        let mut byte = 0;
+        while byte < bytes.len() {
+            hash ^= bytes[byte] as u64;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+            byte += 1;
+        }
+        index += 1;
+    }
+    hash
+}
 
 /// Values of [`Header::state`].
 pub mod state {
@@ -75,10 +142,13 @@ pub mod state {
 pub struct StateWord(AtomicU32);
 
 impl StateWord {
-    /// The state, with `Acquire`: a `READY` seen here happens-after the
-    /// whole initialization.
+    /// The state, with `Acquire` semantics: a `READY` seen here
+    /// happens-after the whole initialization. A `Relaxed` load and a
+    /// fence, because only plain loads are sound on a read-only mapping.
     pub fn load(&self) -> u32 {
-        self.0.load(Ordering::Acquire)
+        let state = self.0.load(Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Acquire);
+        state
     }
 
     /// Marks the exchange removed or replaced: traders must stop.
@@ -104,17 +174,63 @@ pub mod redo {
     pub const PENDING: u32 = 1;
 }
 
-/// Values of [`RedoRecord::kind`].
+/// Values of [`RedoRecord::kind`]; what each one's fields mean is in
+/// `market::journal`.
 pub mod kind {
-    /// A trade: new stock, holding, balance and cash, and the trade's
-    /// sequence number.
+    /// A trade.
     pub const TRADE: u32 = 1;
+    /// An account opened.
+    pub const OPEN: u32 = 2;
+    /// A currency's quote set by the owner.
+    pub const PRICE: u32 = 3;
+    /// Trading halted or resumed: the new flags.
+    pub const FLAGS: u32 = 4;
+    /// The market reset to its initial values.
+    pub const RESET: u32 = 5;
+    /// An account closed.
+    pub const CLOSE: u32 = 6;
+    /// A transfer from the exchange's cash to an account's balance: the
+    /// account, its new balance and the new cash.
+    pub const TRANSFER: u32 = 7;
 }
 
-/// Which way a trade goes, as stored on the tape.
-pub mod side {
+/// Values of [`TapeEntry::kind`]: what happened at that sequence number.
+pub mod entry {
+    /// A trader bought from the exchange.
     pub const BUY: u32 = 1;
+    /// A trader sold to the exchange.
     pub const SELL: u32 = 2;
+    /// The owner set a quote: `price` is the new sell, `total` the new buy
+    /// (both in ten-thousandths).
+    pub const PRICE: u32 = 3;
+    /// The owner halted trading.
+    pub const HALT: u32 = 4;
+    /// The owner resumed trading.
+    pub const RESUME: u32 = 5;
+    /// The owner reset the market; no older entry is shown after it.
+    pub const RESET: u32 = 6;
+    /// The owner closed an account: `total` is the balance it gave back.
+    pub const CLOSE: u32 = 7;
+}
+
+/// Values of [`Header::flags`].
+pub mod flags {
+    /// Trading is stopped by the owner; reads go on.
+    pub const HALTED: u32 = 1;
+    /// Class mode: account names are bound to the login of whoever opens
+    /// them (the owner and root excepted).
+    pub const CLASS_MODE: u32 = 1 << 1;
+}
+
+/// Values of [`AccountSlot::status`].
+pub mod account {
+    /// Never used: slots from `account_count` on.
+    pub const FREE: u32 = 0;
+    /// An account in use.
+    pub const OPEN: u32 = 1;
+    /// Closed by the owner: zero balance and holdings, its name and serial
+    /// kept for the tape until the slot is reused.
+    pub const CLOSED: u32 = 2;
 }
 
 /// The segment's first bytes: identity, sizes, the lock, the redo record,
@@ -129,14 +245,16 @@ pub struct Header {
     pub total_size: AtomicU64,
     pub account_capacity: AtomicU32,
     pub currency_count: AtomicU32,
-    /// Accounts opened so far; slots `0..account_count` are in use.
+    /// Slots ever used; slots `0..account_count` are open or closed (see
+    /// [`AccountSlot::status`]), the rest were never used.
     pub account_count: AtomicU32,
     _pad: AtomicU32,
     pub initial_cash: AtomicI64,
     pub starting_balance: AtomicI64,
     /// The exchange's cash reserve.
     pub cash: AtomicI64,
-    /// Sequence number of the last trade; the tape's write position.
+    /// Sequence number of the last tape entry (a trade or an instructor's
+    /// change); the tape's write position.
     pub trade_seq: AtomicU64,
     /// Processes waiting on `change_seq`, so traders wake them only then.
     /// A hint, not a count: see `Exchange::wake_watchers`.
@@ -153,9 +271,26 @@ pub struct Header {
     /// only while it matches the operating system's owner of the object.
     pub owner_uid: AtomicU32,
     /// How the exchange is run: bit 0 HALTED (trading stopped by the
-    /// owner), bit 1 CLASS_MODE (account names bound to logins).
+    /// owner), bit 1 CLASS_MODE (account names bound to logins); see
+    /// [`flags`].
     pub flags: AtomicU32,
-    _reserved: [AtomicU32; 7],
+    /// Trades made by the race demonstration (`trader stress --unlocked`),
+    /// which bypass the lock, the journal and `trade_seq`: counted here so
+    /// `--status` and the board show them. Saturates, never wraps.
+    pub unlocked_trades: AtomicU32,
+    /// The readers' sequence counter: odd while a change is being applied
+    /// (from the redo record's publication to its clearing), even between
+    /// changes. See `market::journal` and `market::snapshot`.
+    pub write_seq: AtomicU64,
+    /// The first sequence number the tape shows: the last reset's entry.
+    pub tape_start: AtomicU64,
+    /// The serial of the last account opened: every opening gets a new
+    /// one, so a tape entry or a session can tell a reused slot apart.
+    pub account_serial: AtomicU32,
+    /// Starting balances handed out since creation or the last reset:
+    /// what the audit adds to the initial cash. Closing an account does
+    /// not lower it, because its balance goes to the cash.
+    pub balances_handed_out: AtomicU32,
     pub lock: LockSlot,
     pub redo: RedoRecord,
     pub currencies: [CurrencySlot; MAX_CURRENCIES],
@@ -174,21 +309,46 @@ pub struct LockSlot {
 ///
 /// The values are absolute (new stock, not "minus 5"), so applying the
 /// record twice is the same as applying it once: a process that finds the
-/// previous lock owner dead with `state == PENDING` just applies it again.
-#[repr(C)]
+/// previous lock owner dead with `state == PENDING` just applies it again,
+/// and a reader can lay it over a copy taken half-way through.
+///
+/// # Layout
+///
+/// The first 64 bytes hold everything a trade records, so a trade writes
+/// one cache line of record; the instructor's changes use the rest.
+#[repr(C, align(64))]
 pub struct RedoRecord {
     pub state: AtomicU32,
-    pub currency: AtomicU32,
-    pub account: AtomicU32,
     /// Which change: one of the values in [`kind`].
     pub kind: AtomicU32,
+    pub account: AtomicU32,
+    pub currency: AtomicU32,
+    /// The change's tape sequence number; becomes the header's `trade_seq`.
+    pub seq: AtomicU64,
+    pub cash: AtomicI64,
+    pub balance: AtomicI64,
     pub stock: AtomicI64,
     pub holding: AtomicI64,
-    pub balance: AtomicI64,
-    pub cash: AtomicI64,
-    /// The trade's sequence number; becomes the header's `trade_seq`.
-    pub seq: AtomicU64,
-    _reserved: [AtomicU64; 5],
+    /// The account's trade count afterwards.
+    pub trades: AtomicU64,
+    /// Ten-thousandths: a new quote.
+    pub sell: AtomicI64,
+    pub buy: AtomicI64,
+    /// An opened account's serial, owner, and the header's new
+    /// `account_count`, `account_serial`, `balances_handed_out`, `flags`.
+    pub serial: AtomicU32,
+    pub owner: AtomicU32,
+    pub account_count: AtomicU32,
+    pub account_serial: AtomicU32,
+    pub handed_out: AtomicU32,
+    pub flags: AtomicU32,
+    _reserved: [AtomicU32; 6],
+    /// An opened account's name, NUL-padded.
+    pub name: [AtomicU8; ACCOUNT_NAME_BYTES],
+    _reserved2: [AtomicU64; 4],
+    /// A closed account's currencies back in stock: every currency's new
+    /// stock.
+    pub stocks: [AtomicI64; MAX_CURRENCIES],
 }
 
 /// One currency: its name, quote and the exchange's stock.
@@ -204,26 +364,49 @@ pub struct CurrencySlot {
     pub initial_stock: AtomicI64,
 }
 
-/// One trade on the tape, on a cache line of its own, so a trade writes
-/// one line of tape.
+/// One event on the tape (a trade or an instructor's change), on a cache
+/// line of its own, so a trade writes one line of tape.
+///
+/// The writer stores `seq = 0`, the fields, then the real `seq`; a reader
+/// that finds the same `seq` before and after copying the fields has a
+/// whole entry (see `market::snapshot`).
 #[repr(C, align(64))]
 pub struct TapeEntry {
-    /// 1 for the first trade; 0 marks an empty slot.
+    /// 1 for the first entry; 0 marks an empty slot or one being written.
     pub seq: AtomicU64,
     pub account: AtomicU32,
-    pub side: AtomicU32,
+    /// What happened: one of the values in [`entry`].
+    pub kind: AtomicU32,
     pub currency: AtomicU32,
-    _pad: AtomicU32,
+    /// The account's serial, so an entry never names a later account
+    /// opened in the same slot.
+    pub serial: AtomicU32,
     pub amount: AtomicI64,
     pub price: AtomicI64,
     pub total: AtomicI64,
 }
 
 /// One trader's account.
+///
+/// # Layout
+///
+/// 192 bytes, three cache lines; a trade writes the first (balance, trade
+/// count, last trade) and the one holding its currency.
 #[repr(C)]
 pub struct AccountSlot {
     pub name: [AtomicU8; ACCOUNT_NAME_BYTES],
     pub balance: AtomicI64,
+    /// Sequence number of the account's last trade, 0 if none.
+    pub last_trade: AtomicU64,
+    /// Trades the account made since it was opened or the market reset.
+    pub trades: AtomicU32,
+    /// One of the values in [`account`].
+    pub status: AtomicU32,
+    /// The uid that opened the account: only it (and the exchange's owner
+    /// and root) may trade on it.
+    pub owner: AtomicU32,
+    /// Which opening of this slot: see [`Header::account_serial`].
+    pub serial: AtomicU32,
     pub holdings: [AtomicI64; MAX_CURRENCIES],
 }
 
@@ -241,18 +424,31 @@ const _: () = {
     assert!(offset_of!(Header, watchers) == 80);
     assert!(offset_of!(Header, owner_uid) == 92);
     assert!(offset_of!(Header, flags) == 96);
+    assert!(offset_of!(Header, unlocked_trades) == 100);
+    assert!(offset_of!(Header, write_seq) == 104);
+    assert!(offset_of!(Header, tape_start) == 112);
+    assert!(offset_of!(Header, account_serial) == 120);
+    assert!(offset_of!(Header, balances_handed_out) == 124);
     assert!(offset_of!(Header, lock) == 128);
     assert!(offset_of!(Header, redo) == 192);
-    assert!(size_of::<RedoRecord>() == 96);
-    assert!(offset_of!(RedoRecord, kind) == 12);
+    assert!(size_of::<RedoRecord>() == 320);
+    assert!(offset_of!(RedoRecord, kind) == 4);
+    assert!(offset_of!(RedoRecord, trades) == 56);
+    assert!(offset_of!(RedoRecord, sell) == 64);
+    assert!(offset_of!(RedoRecord, name) == 128);
+    assert!(offset_of!(RedoRecord, stocks) == 192);
     assert!(size_of::<StateWord>() == 4);
-    assert!(offset_of!(Header, currencies) == 288);
+    assert!(offset_of!(Header, currencies) == 512);
     assert!(size_of::<CurrencySlot>() == 48);
-    assert!(offset_of!(Header, tape) == 1088);
+    assert!(offset_of!(Header, tape) == 1280);
     assert!(size_of::<TapeEntry>() == 64);
-    assert!(size_of::<Header>() == 17_472);
+    assert!(offset_of!(TapeEntry, serial) == 20);
+    assert!(size_of::<Header>() == 17_664);
     assert!(align_of::<Header>() == 64);
-    assert!(size_of::<AccountSlot>() == 168);
+    assert!(size_of::<AccountSlot>() == 192);
+    assert!(offset_of!(AccountSlot, balance) == 32);
+    assert!(offset_of!(AccountSlot, status) == 52);
+    assert!(offset_of!(AccountSlot, holdings) == 64);
     assert!(align_of::<AccountSlot>() == 8);
 };
 
@@ -301,4 +497,22 @@ pub fn name_equals(slot: &[AtomicU8], name: &str, ignore_case: bool) -> bool {
             stored == wanted
         }
     })
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_tells_c_libraries_and_offsets_apart() {
+        assert_ne!(abi_fingerprint(1), abi_fingerprint(2), "glibc and musl");
+        assert_eq!(ABI_FINGERPRINT, abi_fingerprint(C_LIBRARY));
+        let mut moved = ASSERTED_OFFSETS;
+        moved[3] += 8;
+        assert_ne!(
+            fnv1a(FNV_OFFSET_BASIS, &moved),
+            fnv1a(FNV_OFFSET_BASIS, &ASSERTED_OFFSETS),
+            "a moved field"
+        );
+    }
 }

@@ -22,6 +22,7 @@ use super::mutex::{LockError, MutexGuard};
 use super::{file, posix, sysv};
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
+use crate::fault::{crash_point, Step};
 
 /// One segment mapped read-write into this process, in the type state `S`.
 /// Unmapped on drop.
@@ -34,8 +35,8 @@ use crate::error::{Error, Result};
 ///
 /// - [`Exclusive`]: this handle is the only one on the segment, because it
 ///   created it with `O_EXCL`/`IPC_EXCL` and has not published it, or it
-///   holds the file's flock exclusively (every other handle of a POSIX or
-///   file segment, in any process, holds the flock shared). It cannot lock;
+///   holds the file's OFD lock exclusively (every other handle of a POSIX or
+///   file segment, in any process, holds it shared). It cannot lock;
 ///   [`Mapping::publish`] initializes the lock, then gives a [`Ready`].
 /// - [`Unverified`]: opened, nothing checked. It cannot lock;
 ///   [`Mapping::verify`] checks the header and that the state is `READY`.
@@ -50,7 +51,7 @@ use crate::error::{Error, Result};
 /// handle cannot be verified while the first is unpublished (the state is
 /// not `READY`), and once published the first is a `Ready`, which has no
 /// way to initialize the lock. A file opened while another handle exists
-/// is never `Exclusive`: the flock of that handle forbids it. (A process
+/// is never `Exclusive`: the lock of that handle forbids it. (A process
 /// that writes the segment's bytes directly is outside any such argument:
 /// whoever can write the segment is trusted, as DESIGN.md says.)
 pub(crate) struct Mapping<S> {
@@ -74,6 +75,22 @@ pub(crate) struct Unverified(PhantomData<()>);
 /// See [`Mapping`]: checked, with an initialized lock.
 pub(crate) struct Ready(PhantomData<()>);
 
+/// Who may use a new segment: its permission bits, applied exactly, and
+/// the group it is given (class mode), else the creator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Access {
+    pub(crate) mode: u32,
+    pub(crate) group: Option<u32>,
+}
+
+/// Mapped without write permission (`PROT_READ`, `SHM_RDONLY`) by a user
+/// who may only read the segment, and checked like [`Ready`]. It has no
+/// lock, since locking writes the mutex, and holds no flock, so it never
+/// keeps a file's sole opener from repairing it. Nothing may be stored
+/// through its header or accounts: a store would fault. The market reads
+/// it only through its lock-free snapshots.
+pub(crate) struct ReadOnly(PhantomData<()>);
+
 /// What [`Mapping::open`] found.
 pub(crate) enum Opened {
     /// Other processes may have it open: verify it before use.
@@ -87,8 +104,11 @@ pub(crate) enum Opened {
 pub(super) trait Segment: Send + Sync {
     /// What the operating system says about the segment right now.
     fn backing(&self, address: &SegmentAddress) -> Result<Backing>;
-    /// Lets other processes open the segment (downgrades the flock).
+    /// Lets other processes open the segment (downgrades the lock).
     fn share(&mut self, address: &SegmentAddress) -> Result<()>;
+    /// True when whoever was creating this unpublished segment is gone, so
+    /// it will never be published.
+    fn creation_abandoned(&self) -> bool;
 }
 
 /// A fresh mapping made by one mechanism: `segment` owns `base..base+len`.
@@ -121,22 +141,22 @@ pub struct Backing {
 }
 
 impl Mapping<Exclusive> {
-    /// Creates a new segment of `size` bytes with exactly `mode`, every page
+    /// Creates a new segment of `size` bytes with exactly `access`, every page
     /// allocated and zeroed, and maps it. Fails if anything already exists
     /// at the address. Seed the header, then [`Mapping::publish`] it.
     pub(crate) fn create(
         address: &SegmentAddress,
         size: usize,
-        mode: u32,
+        access: Access,
     ) -> Result<Mapping<Exclusive>> {
         // `header()` relies on every mapping holding at least a header.
         if size < HEADER_SIZE {
             return Err(too_small(address, size as u64));
         }
         let mapped = match address {
-            SegmentAddress::Posix { name } => posix::create(address, name, size, mode)?,
-            SegmentAddress::File { path } => file::create(address, path, size, mode)?,
-            SegmentAddress::SysV { key } => sysv::create(address, key, size, mode)?,
+            SegmentAddress::Posix { name } => posix::create(address, name, size, access)?,
+            SegmentAddress::File { path } => file::create(address, path, size, access)?,
+            SegmentAddress::SysV { key } => sysv::create(address, key, size, access)?,
         };
         Ok(Mapping::new(mapped, Exclusive { fresh: true }))
     }
@@ -153,6 +173,7 @@ impl Mapping<Exclusive> {
         // mutex; `self` is consumed, so no guard of this one exists either.
         unsafe { self.header().lock.mutex.init() }
             .map_err(|error| Error::os(address, "pthread_mutex_init", error))?;
+        crash_point(Step::BeforePublish);
         if self.state.fresh {
             // Everything stored so far happens-before any attacher's
             // `Acquire` load that sees READY.
@@ -184,11 +205,33 @@ impl Mapping<Unverified> {
         })
     }
 
-    /// Checks identity, version, ABI, that the state is `READY` and that
-    /// the declared size is the real one.
+    /// Checks identity, version, ABI, that the state is `READY`, that the
+    /// declared size is the real one, and that the lock's bytes are sane.
     pub(crate) fn verify(self, address: &SegmentAddress) -> Result<Mapping<Ready>> {
         self.check_identity(address, true)?;
+        if !self.header().lock.mutex.is_intact() {
+            return Err(Error::Corrupted {
+                address: address.to_string(),
+                reason: "its lock's bytes are not what pthread_mutex_init wrote".into(),
+            });
+        }
         Ok(self.into_state(Ready(PhantomData)))
+    }
+}
+
+impl Mapping<ReadOnly> {
+    /// Opens and maps an existing segment for reading only, and checks it
+    /// like [`Mapping::verify`]: for a user whose read-write open was
+    /// refused.
+    pub(crate) fn open_read_only(address: &SegmentAddress) -> Result<Mapping<ReadOnly>> {
+        let mapped = match address {
+            SegmentAddress::Posix { name } => posix::open_read_only(address, name)?,
+            SegmentAddress::SysV { key } => sysv::open_read_only(address, key)?,
+            SegmentAddress::File { path } => file::open_read_only(address, path)?,
+        };
+        let mapping = Mapping::new(mapped, ReadOnly(PhantomData));
+        mapping.check_identity(address, true)?;
+        Ok(mapping)
     }
 }
 
@@ -204,6 +247,8 @@ impl Mapping<Ready> {
 
 impl<S> Mapping<S> {
     fn new(mapped: Mapped, state: S) -> Mapping<S> {
+        // From now on a page of this mapping can vanish under us.
+        super::sigbus::install_handler();
         Mapping {
             base: mapped.base,
             len: mapped.len,
@@ -264,7 +309,16 @@ impl<S> Mapping<S> {
     pub(crate) fn check_identity(&self, address: &SegmentAddress, want_ready: bool) -> Result<()> {
         let header = self.header();
         let text = || address.to_string();
-        if header.magic.load(std::sync::atomic::Ordering::Relaxed) != MAGIC {
+        let magic = header.magic.load(std::sync::atomic::Ordering::Relaxed);
+        // Zeroes, or a header seeded but never published: a creation that
+        // is under way or was abandoned.
+        if want_ready
+            && (magic == 0 || magic == MAGIC)
+            && header.state.load() == state::INITIALIZING
+        {
+            return Err(self.unfinished(address));
+        }
+        if magic != MAGIC {
             return Err(Error::NotAnExchange {
                 address: text(),
                 reason: "no exchange magic number at its start".into(),
@@ -282,7 +336,7 @@ impl<S> Mapping<S> {
         if header.abi.load(std::sync::atomic::Ordering::Relaxed) != ABI_FINGERPRINT {
             return Err(Error::Incompatible {
                 address: text(),
-                reason: "another mutex size, pointer width or byte order".into(),
+                reason: "another C library, mutex size or alignment, pointer width, byte order or field layout".into(),
             });
         }
         let corrupted = |reason: String| Error::Corrupted {
@@ -294,9 +348,6 @@ impl<S> Mapping<S> {
                 state::READY => {}
                 state::RETIRED => return Err(Error::Retired { address: text() }),
                 state::POISONED => return Err(Error::poisoned(address)),
-                state::INITIALIZING => {
-                    return Err(corrupted("its initialization never finished".into()))
-                }
                 other => return Err(corrupted(format!("unknown state {other:#x}"))),
             }
         }
@@ -311,6 +362,19 @@ impl<S> Mapping<S> {
     }
 }
 
+impl<S> Mapping<S> {
+    /// What an attacher says about a segment whose creation has not
+    /// finished: still going on, or abandoned by a killed creator.
+    fn unfinished(&self, address: &SegmentAddress) -> Error {
+        let address = address.to_string();
+        if self.segment.creation_abandoned() {
+            Error::HalfCreated { address }
+        } else {
+            Error::BeingCreated { address }
+        }
+    }
+}
+
 /// Removes the name of a segment, whatever it holds; attached processes
 /// keep their mapping.
 pub(crate) fn remove(address: &SegmentAddress) -> Result<()> {
@@ -319,6 +383,20 @@ pub(crate) fn remove(address: &SegmentAddress) -> Result<()> {
         SegmentAddress::File { path } => file::remove(address, path),
         SegmentAddress::SysV { key } => sysv::remove(address, key),
     }
+}
+
+/// The uid that owns the object at `address`, asked without opening it for
+/// writing, so that a segment nobody can attach still has an owner.
+pub(crate) fn object_owner(address: &SegmentAddress) -> Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let path = match address {
+        SegmentAddress::SysV { key } => return sysv::owner(address, key),
+        SegmentAddress::Posix { name } => posix::path_of(name),
+        SegmentAddress::File { path } => path.clone(),
+    };
+    std::fs::symlink_metadata(path)
+        .map(|metadata| metadata.uid())
+        .map_err(|error| io_error(address, "stat", error))
 }
 
 pub(super) fn errno_error(address: &SegmentAddress, what: &'static str, errno: Errno) -> Error {

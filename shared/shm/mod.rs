@@ -7,11 +7,14 @@
 //!   offset checks;
 //! - `mapping`: [`Mapping`], which hands out the header and the account
 //!   table, and reaches the lock only once the segment is verified
-//!   (see its `# Invariants`);
+//!   (see its `# Invariants`), or maps it read-only, without a lock, for
+//!   a user who may only read it;
 //! - `posix`, `sysv`, `file`: one private file per mechanism; `fd` holds
-//!   what the two fd-backed ones share (mmap, flock);
+//!   what the two fd-backed ones share (mmap, the OFD lock);
 //! - `mutex`: the robust pthread mutex and its guard;
-//! - [`futex`]: wait and wake on a word of the segment.
+//! - [`futex`]: wait and wake on a word of the segment;
+//! - `sigbus`: the handler that turns a SIGBUS from a shrunk segment into
+//!   an error line and exit status 2, terminal restored.
 //!
 //! The rest of the crate is `#![forbid(unsafe_code)]` and sees only safe,
 //! `pub(crate)` functions. None of them can break the invariants written
@@ -29,11 +32,15 @@ pub(crate) mod layout;
 mod mapping;
 mod mutex;
 mod posix;
+mod sigbus;
 mod sysv;
 
-pub(crate) use mapping::{remove, Backing, Exclusive, Mapping, Opened, Ready};
+pub(crate) use mapping::{
+    object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, ReadOnly, Ready,
+};
 pub use mutex::LOCK_TIMEOUT;
 pub(crate) use mutex::{HeapMutex, MutexGuard};
+pub use sigbus::{forget_terminal, remember_terminal};
 
 #[cfg(test)]
 mod states_test;

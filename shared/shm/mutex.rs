@@ -29,6 +29,8 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How long a locker waits for a live holder before giving up. No trade
@@ -38,6 +40,58 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Tries before sleeping; with backoff this spins for about a microsecond.
 const SPIN_ROUNDS: u32 = 12;
+
+/// Where the C library keeps a mutex's kind (its type and flags), set by
+/// `pthread_mutex_init` and never changed after: glibc's `__kind`, musl's
+/// `_m_type`. glibc dispatches on it and asserts on kinds it does not
+/// expect (priority protection, bit 0x40, gives `tpp.c: Assertion failed`),
+/// so a segment's mutex is locked only while this word is what init wrote.
+#[cfg(all(target_env = "gnu", target_pointer_width = "64"))]
+const KIND_OFFSET: usize = 16;
+#[cfg(all(target_env = "gnu", target_pointer_width = "32"))]
+const KIND_OFFSET: usize = 12;
+#[cfg(not(target_env = "gnu"))]
+const KIND_OFFSET: usize = 0;
+
+/// glibc's `__owner`: 0, a thread id, or one of the two "inconsistent"
+/// markers just below `i32::MAX`; never negative.
+#[cfg(target_env = "gnu")]
+const OWNER_OFFSET: usize = 8;
+
+const _: () = assert!(KIND_OFFSET + 4 <= std::mem::size_of::<libc::pthread_mutex_t>());
+
+/// glibc's robust-list links (`__list.__prev`, `__list.__next`): pointers
+/// into the locking thread's own memory, written by glibc when it locks
+/// and followed, and written through, when it unlocks. A process that
+/// overwrites them while another holds the lock would make the holder's
+/// unlock write where it says; see [`RobustLinks`].
+#[cfg(all(target_env = "gnu", target_pointer_width = "64"))]
+const LINK_OFFSETS: [usize; 2] = [24, 32];
+#[cfg(not(all(target_env = "gnu", target_pointer_width = "64")))]
+const LINK_OFFSETS: [usize; 0] = [];
+
+const _: () = {
+    let mut index = 0;
+    while index < LINK_OFFSETS.len() {
+        assert!(LINK_OFFSETS[index] + 8 <= std::mem::size_of::<libc::pthread_mutex_t>());
+        index += 1;
+    }
+};
+
+thread_local! {
+    /// How many [`RobustMutex`]es this thread holds.
+    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(target_env = "gnu")]
+extern "C" {
+    /// glibc 2.30 and later; the libc crate does not declare it.
+    fn pthread_mutex_clocklock(
+        mutex: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+}
 
 /// A `pthread_mutex_t` set up for use by many processes.
 ///
@@ -71,6 +125,9 @@ pub(crate) enum LockError {
     NotRecoverable,
     /// Another live process held the lock for longer than [`LOCK_TIMEOUT`].
     TimedOut,
+    /// The mutex's bytes are not what `pthread_mutex_init` wrote, so it
+    /// is never handed to pthreads (which could abort on them).
+    Corrupted,
     /// Any other error number from pthreads.
     Os(io::Error),
 }
@@ -85,6 +142,9 @@ impl fmt::Display for LockError {
                 f,
                 "another process has held the lock for over {}s (stopped, or the lock word is corrupted); resume or kill it, or recreate the exchange",
                 LOCK_TIMEOUT.as_secs()
+            ),
+            LockError::Corrupted => f.write_str(
+                "the lock's bytes were overwritten (they are not what pthread_mutex_init wrote); recreate the exchange with exchange-init --force",
             ),
             LockError::Os(error) => write!(f, "{error}"),
         }
@@ -135,6 +195,9 @@ impl RobustMutex {
     ///
     /// Only on an initialized mutex: see the type's `# Invariants`.
     pub(super) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
+        if !self.is_intact() {
+            return Err(LockError::Corrupted);
+        }
         // SAFETY: the mutex was initialized by `init` (this method's
         // contract, kept by its two callers).
         let code = match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
@@ -148,6 +211,39 @@ impl RobustMutex {
             libc::ETIMEDOUT => Err(LockError::TimedOut),
             errno => Err(LockError::Os(io::Error::from_raw_os_error(errno))),
         }
+    }
+
+    /// True when the words the C library trusts without checking still
+    /// hold what `pthread_mutex_init` wrote: the kind is the one a fresh
+    /// robust, process-shared mutex gets in this process, and (glibc) the
+    /// owner is not negative. A cheap guard against corruption, not against
+    /// a hostile writer, who can change the bytes right after the check:
+    /// class mode is the answer to those (see DESIGN.md).
+    pub(super) fn is_intact(&self) -> bool {
+        let owner_sane = {
+            #[cfg(target_env = "gnu")]
+            {
+                self.word(OWNER_OFFSET) >= 0
+            }
+            #[cfg(not(target_env = "gnu"))]
+            {
+                true
+            }
+        };
+        owner_sane && Some(self.word(KIND_OFFSET)) == fresh_kind()
+    }
+
+    /// The aligned `i32` at `offset` inside the mutex, read atomically
+    /// (another process may be writing it).
+    fn word(&self, offset: usize) -> i32 {
+        // SAFETY: `offset + 4` is within the mutex (asserted for both
+        // offsets' largest), so the pointer stays inside `inner`.
+        let at = unsafe { self.inner.get().cast::<u8>().add(offset) };
+        // SAFETY: `at` is 4-aligned (the mutex is 8-aligned and both
+        // offsets are multiples of 4), valid for reads while `self` lives,
+        // and only ever accessed atomically or by pthreads' own atomics.
+        let word = unsafe { AtomicI32::from_ptr(at.cast::<i32>()) };
+        word.load(Ordering::Relaxed)
     }
 
     /// The holder of this lock keeps it for tens of nanoseconds, so a short
@@ -168,22 +264,77 @@ impl RobustMutex {
         self.lock_slowly()
     }
 
+    /// Sleeps until the lock is free or [`LOCK_TIMEOUT`] has passed, on
+    /// the monotonic clock where the C library allows it (glibc's
+    /// `pthread_mutex_clocklock`), so setting the wall clock neither
+    /// shortens nor stretches the wait.
     fn lock_slowly(&self) -> libc::c_int {
+        #[cfg(target_env = "gnu")]
+        const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+        #[cfg(not(target_env = "gnu"))]
+        const CLOCK: libc::clockid_t = libc::CLOCK_REALTIME;
         let mut now = MaybeUninit::<libc::timespec>::uninit();
         // SAFETY: `now` is valid writable storage for a timespec.
-        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, now.as_mut_ptr()) };
-        // SAFETY: clock_gettime with CLOCK_REALTIME cannot fail and filled it.
+        unsafe { libc::clock_gettime(CLOCK, now.as_mut_ptr()) };
+        // SAFETY: clock_gettime with a clock every Linux has cannot fail,
+        // and filled it.
         let mut deadline = unsafe { now.assume_init() };
         deadline.tv_sec += LOCK_TIMEOUT.as_secs() as libc::time_t;
+        #[cfg(target_env = "gnu")]
+        // SAFETY: as in `lock`; `deadline` is a valid timespec on CLOCK.
+        let code = unsafe { pthread_mutex_clocklock(self.inner.get(), CLOCK, &deadline) };
+        #[cfg(not(target_env = "gnu"))]
         // SAFETY: as in `lock`; `deadline` is a valid timespec.
-        unsafe { libc::pthread_mutex_timedlock(self.inner.get(), &deadline) }
+        let code = unsafe { libc::pthread_mutex_timedlock(self.inner.get(), &deadline) };
+        code
     }
 
     fn guard(&self, owner_died: bool) -> MutexGuard<'_> {
+        let held_before = HELD.get();
+        HELD.set(held_before + 1);
         MutexGuard {
             mutex: self,
             owner_died,
+            // Snapshot right after glibc wrote them, while this thread
+            // holds no other robust mutex (whose locking would change them).
+            links: (held_before == 0).then(|| RobustLinks::read(self)),
             _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// The pointer-sized word at `offset` inside the mutex, atomically.
+    fn link(&self, offset: usize) -> &std::sync::atomic::AtomicUsize {
+        // SAFETY: `offset + 8` is within the mutex (asserted for every
+        // link offset), so the pointer stays inside `inner`.
+        let at = unsafe { self.inner.get().cast::<u8>().add(offset) };
+        // SAFETY: `at` is 8-aligned (the mutex is 8-aligned, the offsets
+        // are multiples of 8), valid while `self` lives (so for the
+        // returned borrow), and only accessed atomically or by this
+        // thread's own pthread calls while it holds the lock.
+        unsafe { std::sync::atomic::AtomicUsize::from_ptr(at.cast::<usize>()) }
+    }
+}
+
+/// The values of glibc's robust-list links just after this thread locked,
+/// written back just before it unlocks: whatever another process stored
+/// there meanwhile, glibc's unlock then follows only the pointers it wrote
+/// itself. Only for a thread holding this one robust mutex for the guard's
+/// whole life (locking another changes these links); that is every lock
+/// the exchange takes. This closes the write-what-where that a writer of
+/// the segment had, except within the few instructions between glibc's
+/// stores and the snapshot, and between the restore and glibc's loads; a
+/// writer who wins those races is still a writer of the segment, which
+/// only class mode keeps out.
+struct RobustLinks([usize; LINK_OFFSETS.len()]);
+
+impl RobustLinks {
+    fn read(mutex: &RobustMutex) -> RobustLinks {
+        RobustLinks(LINK_OFFSETS.map(|offset| mutex.link(offset).load(Ordering::Relaxed)))
+    }
+
+    fn restore(&self, mutex: &RobustMutex) {
+        for (offset, value) in LINK_OFFSETS.iter().zip(self.0) {
+            mutex.link(*offset).store(value, Ordering::Relaxed);
         }
     }
 }
@@ -193,6 +344,9 @@ impl RobustMutex {
 pub(crate) struct MutexGuard<'a> {
     mutex: &'a RobustMutex,
     owner_died: bool,
+    /// glibc's links as it wrote them, when this is the thread's only
+    /// robust mutex (see [`RobustLinks`]).
+    links: Option<RobustLinks>,
     // The thread that locked must be the one that unlocks.
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -217,6 +371,13 @@ impl MutexGuard<'_> {
 
 impl Drop for MutexGuard<'_> {
     fn drop(&mut self) {
+        let held = HELD.get();
+        HELD.set(held.saturating_sub(1));
+        if held == 1 {
+            if let Some(links) = &self.links {
+                links.restore(self.mutex);
+            }
+        }
         // SAFETY: this thread locked the mutex when the guard was made.
         unsafe { libc::pthread_mutex_unlock(self.mutex.inner.get()) };
     }
@@ -242,6 +403,25 @@ impl HeapMutex {
         // `new` initialized it, and it is never re-initialized.
         self.0.lock()
     }
+}
+
+/// The kind word of a mutex freshly initialized the way [`RobustMutex::init`]
+/// does it, computed once in this process: what every segment's mutex must
+/// hold. `None` if pthreads refused to initialize one at all.
+fn fresh_kind() -> Option<i32> {
+    static KIND: OnceLock<Option<i32>> = OnceLock::new();
+    *KIND.get_or_init(|| {
+        let template = RobustMutex {
+            inner: UnsafeCell::new(zeroed_mutex()),
+        };
+        // SAFETY: the template was just made on this stack and nothing
+        // else can reach it.
+        unsafe { template.init() }.ok()?;
+        let kind = template.word(KIND_OFFSET);
+        // SAFETY: initialized just above and never locked.
+        unsafe { libc::pthread_mutex_destroy(template.inner.get()) };
+        Some(kind)
+    })
 }
 
 fn zeroed_mutex() -> libc::pthread_mutex_t {

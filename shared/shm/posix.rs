@@ -7,23 +7,25 @@ use nix::sys::mman;
 use nix::sys::stat::Mode;
 
 use super::fd::{self, Opening};
-use super::mapping::{errno_error, Mapped};
+use super::mapping::{errno_error, Access, Mapped};
 use crate::address::SegmentAddress;
 use crate::error::Result;
+use crate::fault::{crash_point, Step};
 
 pub(super) fn create(
     address: &SegmentAddress,
     name: &str,
     size: usize,
-    mode: u32,
+    access: Access,
 ) -> Result<Mapped> {
     let fd = mman::shm_open(
         name,
         OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(mode as libc::mode_t),
+        Mode::from_bits_truncate(access.mode as libc::mode_t),
     )
     .map_err(|errno| errno_error(address, "shm_open", errno))?;
-    let mapped = fd::create(address, File::from(fd), size, mode);
+    crash_point(Step::AfterOpen);
+    let mapped = fd::create(address, File::from(fd), size, access);
     if mapped.is_err() {
         let _ = mman::shm_unlink(name);
     }
@@ -35,6 +37,19 @@ pub(super) fn open(address: &SegmentAddress, name: &str) -> Result<Mapped> {
         .map_err(|errno| errno_error(address, "shm_open", errno))?;
     let (mapped, _) = fd::open(address, File::from(fd), Opening::Shared)?;
     Ok(mapped)
+}
+
+/// Where Linux keeps the object: `/dev/shm/NAME` (glibc's shm_open opens
+/// exactly that file, which is also why `file:/dev/shm/NAME` aliases it).
+pub(super) fn path_of(name: &str) -> std::path::PathBuf {
+    std::path::Path::new("/dev/shm").join(name.trim_start_matches('/'))
+}
+
+/// Opens the object read-only (`O_RDONLY`, mapped `PROT_READ`).
+pub(super) fn open_read_only(address: &SegmentAddress, name: &str) -> Result<Mapped> {
+    let fd = mman::shm_open(name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|errno| errno_error(address, "shm_open", errno))?;
+    fd::open_read_only(address, File::from(fd))
 }
 
 pub(super) fn remove(address: &SegmentAddress, name: &str) -> Result<()> {

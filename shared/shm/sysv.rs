@@ -8,9 +8,10 @@ use std::path::Path;
 use std::ptr::NonNull;
 
 use super::layout::HEADER_SIZE;
-use super::mapping::{io_error, too_small, Backing, Mapped, Segment};
+use super::mapping::{io_error, too_small, Access, Backing, Mapped, Segment};
 use crate::address::{SegmentAddress, SysVKey};
 use crate::error::{Error, Result};
+use crate::fault::{crash_point, Step};
 
 /// `shm_perm.mode` bit set once IPC_RMID has marked a segment for removal
 /// (linux/shm.h; libc does not export it).
@@ -45,10 +46,27 @@ impl Segment for SysVSegment {
         })
     }
 
-    /// Nothing to do: System V has no flock, and its segments do not outlive
+    /// Nothing to do: System V has no lock file, and its segments do not outlive
     /// a reboot, so no opener ever needs to know it is alone.
     fn share(&mut self, _address: &SegmentAddress) -> Result<()> {
         Ok(())
+    }
+
+    /// System V has no lock to tell: the creator is gone when the process
+    /// that made the segment (`shm_cpid`) no longer exists.
+    fn creation_abandoned(&self) -> bool {
+        let mut stat = std::mem::MaybeUninit::<libc::shmid_ds>::zeroed();
+        // SAFETY: IPC_STAT writes one shmid_ds into the buffer we pass.
+        if unsafe { libc::shmctl(self.id, libc::IPC_STAT, stat.as_mut_ptr()) } < 0 {
+            return true;
+        }
+        // SAFETY: shmctl succeeded, so it filled the struct (which was zeroed).
+        let creator = unsafe { stat.assume_init() }.shm_cpid;
+        let creator = nix::unistd::Pid::from_raw(creator);
+        matches!(
+            nix::sys::signal::kill(creator, None),
+            Err(nix::errno::Errno::ESRCH)
+        )
     }
 }
 
@@ -68,16 +86,17 @@ pub(super) fn create(
     address: &SegmentAddress,
     key: &SysVKey,
     size: usize,
-    mode: u32,
+    access: Access,
 ) -> Result<Mapped> {
     let key = resolve_key(address, key)?;
-    let flags = libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as libc::c_int;
+    let flags = libc::IPC_CREAT | libc::IPC_EXCL | (access.mode & 0o777) as libc::c_int;
     // SAFETY: shmget takes plain integers.
     let id = unsafe { libc::shmget(key, size, flags) };
     if id < 0 {
         return Err(io_error(address, "shmget", io::Error::last_os_error()));
     }
-    let mapped = set_mode(address, id, mode).and_then(|()| attach(address, id, size));
+    crash_point(Step::AfterOpen);
+    let mapped = set_access(address, id, access).and_then(|()| attach(address, id, size, 0));
     let mapped = match mapped {
         Ok(mapped) => mapped,
         Err(error) => {
@@ -93,11 +112,21 @@ pub(super) fn create(
         // this process can reach yet; zero is what the page holds anyway.
         unsafe { byte.write_volatile(0) };
     }
+    crash_point(Step::AfterSize);
     Ok(mapped)
 }
 
 /// Attaches an existing segment, refusing anything smaller than a header.
 pub(super) fn open(address: &SegmentAddress, key: &SysVKey) -> Result<Mapped> {
+    open_with(address, key, 0)
+}
+
+/// Attaches an existing segment read-only (`SHM_RDONLY`).
+pub(super) fn open_read_only(address: &SegmentAddress, key: &SysVKey) -> Result<Mapped> {
+    open_with(address, key, libc::SHM_RDONLY)
+}
+
+fn open_with(address: &SegmentAddress, key: &SysVKey, flags: libc::c_int) -> Result<Mapped> {
     let key = resolve_key(address, key)?;
     // SAFETY: shmget takes plain integers.
     let id = unsafe { libc::shmget(key, 0, 0) };
@@ -108,7 +137,7 @@ pub(super) fn open(address: &SegmentAddress, key: &SysVKey) -> Result<Mapped> {
     if size < HEADER_SIZE {
         return Err(too_small(address, size as u64));
     }
-    attach(address, id, size)
+    attach(address, id, size, flags)
 }
 
 /// Marks the segment for removal; attached processes keep it until they
@@ -126,6 +155,18 @@ pub(super) fn remove(address: &SegmentAddress, key: &SysVKey) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The owner of the segment at `key`, by IPC_STAT, which needs only read
+/// permission.
+pub(super) fn owner(address: &SegmentAddress, key: &SysVKey) -> Result<u32> {
+    let key = resolve_key(address, key)?;
+    // SAFETY: shmget takes plain integers.
+    let id = unsafe { libc::shmget(key, 0, 0) };
+    if id < 0 {
+        return Err(io_error(address, "shmget", io::Error::last_os_error()));
+    }
+    Ok(stat(address, id)?.shm_perm.uid)
 }
 
 fn page_size() -> usize {
@@ -178,9 +219,12 @@ fn stat(address: &SegmentAddress, id: libc::c_int) -> Result<libc::shmid_ds> {
 
 /// shmget applies the mode as given, but set it through IPC_SET too, so
 /// the mode is exactly what was asked whatever the platform does.
-fn set_mode(address: &SegmentAddress, id: libc::c_int, mode: u32) -> Result<()> {
+fn set_access(address: &SegmentAddress, id: libc::c_int, access: Access) -> Result<()> {
     let mut stat = stat(address, id)?;
-    stat.shm_perm.mode = (mode & 0o777) as _;
+    stat.shm_perm.mode = (access.mode & 0o777) as _;
+    if let Some(group) = access.group {
+        stat.shm_perm.gid = group;
+    }
     // SAFETY: IPC_SET reads the shmid_ds we pass, filled by IPC_STAT.
     if unsafe { libc::shmctl(id, libc::IPC_SET, &mut stat) } < 0 {
         return Err(io_error(
@@ -192,10 +236,16 @@ fn set_mode(address: &SegmentAddress, id: libc::c_int, mode: u32) -> Result<()> 
     Ok(())
 }
 
-fn attach(address: &SegmentAddress, id: libc::c_int, size: usize) -> Result<Mapped> {
+/// Attaches segment `id`; `flags` is 0 or `SHM_RDONLY`.
+fn attach(
+    address: &SegmentAddress,
+    id: libc::c_int,
+    size: usize,
+    flags: libc::c_int,
+) -> Result<Mapped> {
     // SAFETY: shmat picks a fresh address for the segment; it aliases no
     // Rust object and is detached only in SysVSegment's Drop.
-    let base = unsafe { libc::shmat(id, std::ptr::null(), 0) };
+    let base = unsafe { libc::shmat(id, std::ptr::null(), flags) };
     if base as isize == -1 {
         return Err(io_error(address, "shmat", io::Error::last_os_error()));
     }

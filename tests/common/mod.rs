@@ -429,8 +429,10 @@ pub struct Attached {
     pub name: String,
     child: Child,
     stdin: Option<std::process::ChildStdin>,
-    lines: std::sync::mpsc::Receiver<String>,
-    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    /// Lines from stdout and stderr, in the order they arrived; `true`
+    /// marks a stderr line.
+    lines: std::sync::mpsc::Receiver<(bool, String)>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Attached {
@@ -455,28 +457,30 @@ impl Attached {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
         let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
         let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
+        let reader = |stream: Box<dyn Read + Send>, is_stderr: bool| {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if sender.send((is_stderr, line)).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut buffer = Vec::new();
-            let _ = stderr.read_to_end(&mut buffer);
-            buffer
-        });
+            })
+        };
+        let readers = vec![
+            reader(Box::new(stdout), false),
+            reader(Box::new(stderr), true),
+        ];
         Attached {
             name: name.to_owned(),
             stdin: child.stdin.take(),
             child,
             lines,
-            stderr: Some(stderr),
+            readers,
         }
     }
 
@@ -486,7 +490,8 @@ impl Attached {
     }
 
     /// Sends one command line and returns the one reply line, waiting at
-    /// most [`TIMEOUT`].
+    /// most [`TIMEOUT`]: an answer from stdout, or a text-mode error from
+    /// stderr.
     #[track_caller]
     pub fn ask(&mut self, line: &str) -> String {
         let stdin = self.stdin.as_mut().expect("stdin already closed");
@@ -494,7 +499,7 @@ impl Attached {
             .and_then(|()| stdin.flush())
             .unwrap_or_else(|error| panic!("{}: cannot send {line:?}: {error}", self.name));
         match self.lines.recv_timeout(TIMEOUT) {
-            Ok(reply) => reply,
+            Ok((_, reply)) => reply,
             Err(error) => panic!(
                 "{}: no reply to {line:?} ({error}; the wait is {TIMEOUT:?}); exit status: {:?}",
                 self.name,
@@ -518,12 +523,16 @@ impl Attached {
     pub fn wait_exit(&mut self) -> (std::process::ExitStatus, String) {
         let status = wait_until(&mut self.child, TIMEOUT)
             .unwrap_or_else(|| panic!("{} still running after {TIMEOUT:?}", self.name));
-        let stderr = self
-            .stderr
-            .take()
-            .map(|reader| reader.join().unwrap())
-            .unwrap_or_default();
-        (status, String::from_utf8_lossy(&stderr).into_owned())
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        let stderr: Vec<String> = self
+            .lines
+            .try_iter()
+            .filter(|(is_stderr, _)| *is_stderr)
+            .map(|(_, line)| line + "\n")
+            .collect();
+        (status, stderr.concat())
     }
 
     /// Closes stdin (end of input quits) and waits, at most [`TIMEOUT`].

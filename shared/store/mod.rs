@@ -4,104 +4,29 @@
 //! module only chooses between them, so the command language, the drivers
 //! and the instruments are written once.
 //!
-//! [`MarketAddress`] is what `--segment` parses into: `redis://...` goes to
-//! Redis, every other form to a [`SegmentAddress`], which stays unaware of
-//! Redis. [`Store`] has the methods of [`Exchange`], by the same names, each
-//! a two-arm match. What only one store can do (file modes, the unlocked
-//! race demonstration) is an [`Error::Unsupported`] on the other.
+//! [`MarketAddress`] is what `--segment` parses into. [`Store`] has the
+//! methods of [`Exchange`], by the same names, each a two-arm match. What
+//! only one store can do (file modes, class mode, the unlocked race
+//! demonstration) is an [`Error::Unsupported`] on the other.
 #![forbid(unsafe_code)]
 
-use std::fmt;
-use std::str::FromStr;
+mod address;
+
 use std::time::Duration;
 
-use crate::address::{AddressError, SegmentAddress};
 use crate::config::MarketConfig;
 use crate::error::{Error, Result};
 use crate::market::{
-    AccountId, Audit, Currency, CurrencyId, Exchange, Fill, Portfolio, Rate, Receipt, Side, Status,
-    TapeRow, UnlockedDemo,
+    AccountId, Audit, Currency, CurrencyId, Exchange, Fill, History, Portfolio, Rate, Receipt,
+    Side, Status, TapeRow, UnlockedDemo,
 };
 use crate::money::{Money, Price};
-use crate::redis::{RedisAddress, RedisAddressError, RedisMarket};
+use crate::redis::{RedisAddress, RedisMarket};
+
+pub use address::{MarketAddress, MarketAddressError};
 
 /// The permission bits of a new segment when `--mode` is not given.
 pub const DEFAULT_MODE: u32 = 0o600;
-
-/// Where a market lives: a shared-memory segment or a Redis server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MarketAddress {
-    Segment(SegmentAddress),
-    Redis(RedisAddress),
-}
-
-/// Why `--segment` was refused; the message shows the valid forms and
-/// never a password.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MarketAddressError {
-    Segment(AddressError),
-    Redis(RedisAddressError),
-}
-
-impl fmt::Display for MarketAddressError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MarketAddressError::Segment(error) => write!(f, "{error}, or redis://HOST:PORT/NAME"),
-            MarketAddressError::Redis(error) => error.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for MarketAddressError {}
-
-impl FromStr for MarketAddress {
-    type Err = MarketAddressError;
-
-    /// `redis:` and anything after it is a Redis address (so `redis:/x`
-    /// is told how a Redis address looks); the rest are segments.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.starts_with("redis:") {
-            text.parse()
-                .map(MarketAddress::Redis)
-                .map_err(MarketAddressError::Redis)
-        } else {
-            text.parse()
-                .map(MarketAddress::Segment)
-                .map_err(MarketAddressError::Segment)
-        }
-    }
-}
-
-/// Shows the address as it was given, a password masked.
-impl fmt::Display for MarketAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MarketAddress::Segment(address) => address.fmt(f),
-            MarketAddress::Redis(address) => address.fmt(f),
-        }
-    }
-}
-
-impl From<SegmentAddress> for MarketAddress {
-    fn from(address: SegmentAddress) -> Self {
-        MarketAddress::Segment(address)
-    }
-}
-
-impl MarketAddress {
-    /// The segment address, for what only shared memory does; `what`
-    /// names it in the refusal.
-    pub fn segment(&self, what: &str) -> Result<&SegmentAddress> {
-        match self {
-            MarketAddress::Segment(address) => Ok(address),
-            MarketAddress::Redis(address) => Err(Error::Unsupported {
-                what: what.to_owned(),
-                address: address.to_string(),
-                way_out: "it works on a shared-memory segment (posix:/NAME, sysv:KEY or file:PATH)",
-            }),
-        }
-    }
-}
 
 /// A market attached in this process, in either store.
 pub enum Store {
@@ -169,6 +94,28 @@ impl Store {
         }
     }
 
+    /// Creates a market in class mode (a group's segment, account names
+    /// bound to logins). Shared memory only: on a Redis server the class is
+    /// guarded by the server's password or ACLs.
+    pub fn create_for_class(
+        address: &MarketAddress,
+        config: &MarketConfig,
+        group: u32,
+    ) -> Result<Store> {
+        let segment = address.segment("class mode (--group)")?;
+        Exchange::create_for_class(segment, config, group).map(Store::Segment)
+    }
+
+    /// [`Store::replace`] in class mode; shared memory only.
+    pub fn replace_for_class(
+        address: &MarketAddress,
+        config: &MarketConfig,
+        group: u32,
+    ) -> Result<Store> {
+        let segment = address.segment("class mode (--group)")?;
+        Exchange::replace_for_class(segment, config, group).map(Store::Segment)
+    }
+
     /// Attaches to an existing market, checking it before trusting it.
     pub fn attach(address: &MarketAddress) -> Result<Store> {
         match address {
@@ -176,6 +123,26 @@ impl Store {
             MarketAddress::Redis(address) => {
                 RedisMarket::attach(address).map(Box::new).map(Store::Redis)
             }
+        }
+    }
+
+    /// Attaches read-write, or read-only where this user may only read a
+    /// segment. A Redis server decides what a login may do itself, so a
+    /// Redis market is attached as any other.
+    pub fn attach_or_read_only(address: &MarketAddress) -> Result<Store> {
+        match address {
+            MarketAddress::Segment(address) => {
+                Exchange::attach_or_read_only(address).map(Store::Segment)
+            }
+            MarketAddress::Redis(_) => Store::attach(address),
+        }
+    }
+
+    /// True when this process may only read the market.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            Store::Segment(exchange) => exchange.is_read_only(),
+            Store::Redis(_) => false,
         }
     }
 
@@ -197,8 +164,7 @@ impl Store {
         either!(self, market => market.currency(name))
     }
 
-    /// A currency's name and quote (as of the attach on Redis; trades
-    /// read the quote afresh).
+    /// A currency's name.
     pub fn currency_info(&self, currency: CurrencyId) -> Result<&Currency> {
         either!(self, market => market.currency_info(currency))
     }
@@ -234,6 +200,12 @@ impl Store {
         either!(self, market => market.status())
     }
 
+    /// Moves `amount` of the exchange's cash to an account's balance.
+    /// Owner only. Returns the account's new balance.
+    pub fn transfer_from_cash(&self, account: AccountId, amount: Money) -> Result<Money> {
+        either!(self, market => market.transfer_from_cash(account, amount))
+    }
+
     /// The uid that owns the market. On Redis it is the uid recorded at
     /// creation: a server cannot say which uid owns a key.
     pub fn owner_uid(&self) -> Result<Option<u32>> {
@@ -246,19 +218,34 @@ impl Store {
     /// Refuses, changing nothing, unless this process runs as the owner or
     /// as root; `action` completes "only the owner of this exchange may ...".
     pub fn require_owner(&self, action: &str) -> Result<()> {
-        match self {
-            Store::Segment(exchange) => exchange.require_owner(action),
-            Store::Redis(market) => {
-                let caller = nix::unistd::geteuid();
-                if caller.is_root() || caller.as_raw() == market.owner_uid() {
-                    return Ok(());
-                }
-                Err(Error::NotOwner {
-                    action: action.to_owned(),
-                    owner: market.owner_uid(),
-                })
-            }
-        }
+        either!(self, market => market.require_owner(action))
+    }
+
+    /// Sets a currency's quote. Owner only.
+    pub fn set_price(&self, currency: CurrencyId, sell: Price, buy: Price) -> Result<()> {
+        either!(self, market => market.set_price(currency, sell, buy))
+    }
+
+    /// Stops trading until [`Store::resume`]; reads go on. Owner only.
+    pub fn halt(&self) -> Result<()> {
+        either!(self, market => market.halt())
+    }
+
+    /// Lets trading go on after [`Store::halt`]. Owner only.
+    pub fn resume(&self) -> Result<()> {
+        either!(self, market => market.resume())
+    }
+
+    /// Puts every account, the stock and the cash back to their starting
+    /// values and starts the tape again. Owner only.
+    pub fn reset(&self) -> Result<()> {
+        either!(self, market => market.reset())
+    }
+
+    /// Closes an account, giving its holdings to the stock and its balance
+    /// to the cash; returns that balance. Owner only.
+    pub fn close_account(&self, name: &str) -> Result<Money> {
+        either!(self, market => market.close_account(name))
     }
 
     /// Opens the named account, or finds it.
@@ -271,14 +258,25 @@ impl Store {
         either!(self, market => market.open_accounts(names))
     }
 
+    /// The open account called `name`, if there is one.
+    pub fn find_account(&self, name: &str) -> Result<Option<AccountId>> {
+        either!(self, market => market.find_account(name))
+    }
+
     /// The account's name.
     pub fn account_name(&self, account: AccountId) -> Result<String> {
         either!(self, market => market.account_name(account))
     }
 
-    /// The last `limit` trades, oldest first; only `account`'s if given.
-    pub fn tape(&self, limit: usize, account: Option<AccountId>) -> Result<Vec<TapeRow>> {
-        either!(self, market => market.tape(limit, account))
+    /// The last `limit` entries of the tape, oldest first.
+    pub fn tape(&self, limit: usize) -> Result<Vec<TapeRow>> {
+        either!(self, market => market.tape(limit))
+    }
+
+    /// An account's last `limit` trades on the tape, with its count of
+    /// trades in all.
+    pub fn history(&self, account: AccountId, limit: usize) -> Result<History> {
+        either!(self, market => market.history(account, limit))
     }
 
     /// The quotes and the exchange's stock.
@@ -360,41 +358,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redis_addresses_go_to_redis_and_the_rest_to_segments() {
-        let parse = |text: &str| text.parse::<MarketAddress>();
-        assert!(matches!(
-            parse("redis://127.0.0.1:6390/class"),
-            Ok(MarketAddress::Redis(_))
-        ));
-        assert!(matches!(
-            parse("posix:/class"),
-            Ok(MarketAddress::Segment(_))
-        ));
-        let shown = parse("redis://:hunter2@h:1/m").unwrap().to_string();
-        assert_eq!(shown, "redis://:***@h:1/m");
-        let error = parse("redis:/h/m").unwrap_err().to_string();
-        assert!(error.contains("redis://HOST:PORT/NAME"), "{error}");
-        let error = parse("shm:/x").unwrap_err().to_string();
-        assert!(
-            error.contains("posix:/NAME") && error.contains("redis://"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn shared_memory_only_actions_are_refused_on_redis() {
-        let address: MarketAddress = "redis://127.0.0.1:6390/m".parse().unwrap();
-        let error = address.segment("trader serve").unwrap_err();
-        assert!(!error.is_refusal());
-        assert!(
-            error.to_string().contains("shared-memory segment"),
-            "{error}"
-        );
-        let MarketAddress::Redis(redis) = &address else {
-            unreachable!()
-        };
-        assert!(refuse_mode(redis, None).is_ok());
-        let error = refuse_mode(redis, Some(0o644)).unwrap_err().to_string();
+    fn a_mode_is_refused_on_redis() {
+        let address: RedisAddress = "redis://127.0.0.1:6390/m".parse().unwrap();
+        assert!(refuse_mode(&address, None).is_ok());
+        let error = refuse_mode(&address, Some(0o644)).unwrap_err().to_string();
         assert!(
             error.starts_with("--mode is not available on redis://"),
             "{error}"

@@ -17,8 +17,17 @@ use crate::command::{command_spec, CommandSpec, Reply};
 use crate::envelope::{Envelope, ErrorEnvelope, NoFields};
 use crate::error::Error;
 use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
-use crate::money::{Money, Price};
-use crate::table::{paint, Align, Cell, Paint, Table};
+use crate::table::{paint, Paint};
+
+mod tables;
+mod tape;
+
+pub(crate) use tables::rates_table;
+pub use tables::spread;
+use tables::{help_text, portfolio_table, traders_table};
+pub(crate) use tape::tape_table;
+use tape::{announcement, history_text, side_word, tape_line};
+pub use tape::{kind_word, row_line};
 
 /// How replies are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,11 +86,13 @@ pub fn reply(reply: &Reply, style: Style) -> String {
     }
 }
 
-/// Renders an error: one line of text, or one JSON object. For a person,
-/// a usage error also shows an example of the command.
-pub fn error(error: &Error, style: Style) -> String {
+/// Renders the error of `command` (a command's name, see
+/// [`crate::command::command_word`]): one line of text, or one JSON
+/// object with the command and the error's stable code. For a person, a
+/// usage error also shows an example of the command.
+pub fn error(error: &Error, command: &str, style: Style) -> String {
     match style {
-        Style::Json => ErrorEnvelope::new(&error.to_string()).to_json(),
+        Style::Json => ErrorEnvelope::new(command, error.code(), &error.to_string()).to_json(),
         Style::Line => format!("error: {error}"),
         Style::Table | Style::ColourTable => format!(
             "{} {}",
@@ -89,6 +100,23 @@ pub fn error(error: &Error, style: Style) -> String {
             explain(error)
         ),
     }
+}
+
+/// A command-line parser's multi-line usage error (clap's `error: ...`,
+/// a `tip:` line, the usage, "For more information, try '--help'") as
+/// one line for a JSON object: the error, its tips, and where help is.
+pub fn usage_error_line(rendered: &str, program: &str) -> String {
+    let mut lines = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty());
+    let mut parts: Vec<&str> = lines
+        .next()
+        .map(|first| first.strip_prefix("error: ").unwrap_or(first))
+        .into_iter()
+        .collect();
+    parts.extend(lines.filter(|line| line.starts_with("tip:")));
+    format!("{}; see `{program} --help`", parts.join("; "))
 }
 
 /// An error's message for a person: a usage error gains an example of the
@@ -121,10 +149,20 @@ enum Fields<'a> {
     Trades {
         trades: &'a [TapeRow],
     },
+    History {
+        name: &'a str,
+        trades: &'a [TapeRow],
+        /// Trades the account made in all, shown or not.
+        count: u32,
+        last_trade: Option<u64>,
+    },
     Commands {
         commands: &'a [&'static CommandSpec],
     },
 }
+
+/// The `"code"` of an audit that found money or currency created or lost.
+pub const INCONSISTENT_AUDIT: &str = "inconsistent_audit";
 
 fn json_reply(reply: &Reply) -> String {
     match reply {
@@ -133,16 +171,26 @@ fn json_reply(reply: &Reply) -> String {
             Envelope::success("rates", Fields::Currencies { currencies: rates }).to_json()
         }
         Reply::Portfolio(portfolio) => Envelope::success("portfolio", portfolio).to_json(),
+        Reply::Audit(audit) if !audit.consistent => {
+            Envelope::failure("audit", INCONSISTENT_AUDIT, &audit_line(audit), audit).to_json()
+        }
         Reply::Audit(audit) => Envelope::success("audit", audit).to_json(),
         Reply::Quote(quote) => Envelope::success("quote", quote).to_json(),
         Reply::Traders(traders) => {
             Envelope::success("traders", Fields::Traders { traders }).to_json()
         }
-        Reply::Tape { rows, mine } => Envelope::success(
-            if *mine { "history" } else { "tape" },
-            Fields::Trades { trades: rows },
+        Reply::Tape(rows) => Envelope::success("tape", Fields::Trades { trades: rows }).to_json(),
+        Reply::History(history) => Envelope::success(
+            "history",
+            Fields::History {
+                name: &history.name,
+                trades: &history.rows,
+                count: history.trades,
+                last_trade: history.last_trade,
+            },
         )
         .to_json(),
+        Reply::Instructor(kind) => Envelope::success(kind_word(kind), kind).to_json(),
         Reply::Help(specs) => {
             Envelope::success("help", Fields::Commands { commands: specs }).to_json()
         }
@@ -191,25 +239,10 @@ fn line_reply(reply: &Reply) -> String {
                 .collect();
             out.push_str(&rows.join("; "));
         }
-        Reply::Tape { rows, .. } if rows.is_empty() => out.push_str("no trades yet"),
-        Reply::Tape { rows, .. } => {
-            let rows: Vec<String> = rows
-                .iter()
-                .map(|row| {
-                    format!(
-                        "#{} {} {} {} {} at {} = {}",
-                        row.seq,
-                        row.account,
-                        side_word(row.side),
-                        row.amount,
-                        row.currency,
-                        row.price,
-                        row.total
-                    )
-                })
-                .collect();
-            out.push_str(&rows.join("; "));
-        }
+        Reply::Tape(rows) if rows.is_empty() => out.push_str("no trades yet"),
+        Reply::Tape(rows) => out.push_str(&tape_line(rows)),
+        Reply::History(history) => out.push_str(&history_text(history, None)),
+        Reply::Instructor(kind) => out.push_str(&announcement(kind)),
         Reply::Help(specs) => {
             let usages: Vec<String> = specs
                 .iter()
@@ -277,199 +310,13 @@ fn table_reply(reply: &Reply, colour: bool) -> String {
         Reply::Rates(rates) => rates_table(rates).render(colour),
         Reply::Portfolio(portfolio) => portfolio_table(portfolio, colour),
         Reply::Traders(traders) => traders_table(traders).render(colour),
-        Reply::Tape { rows, .. } if rows.is_empty() => "no trades yet".to_owned(),
-        Reply::Tape { rows, .. } => tape_table(rows).render(colour),
+        Reply::Tape(rows) if rows.is_empty() => "no trades yet".to_owned(),
+        Reply::Tape(rows) => tape_table(rows).render(colour),
+        Reply::History(history) => history_text(history, Some(colour)),
+        Reply::Instructor(kind) => announcement(kind),
         Reply::Help(specs) => help_text(specs, colour),
         Reply::Quit => String::new(),
     }
-}
-
-pub(crate) fn rates_table(rates: &[Rate]) -> Table {
-    let mut table = Table::new(&[
-        ("CURRENCY", Align::Left),
-        ("SELL", Align::Right),
-        ("BUY", Align::Right),
-        ("SPREAD", Align::Right),
-        ("SPREAD %", Align::Right),
-        ("STOCK", Align::Right),
-    ]);
-    for rate in rates {
-        let (spread, percent) = spread(rate.sell, rate.buy);
-        table.row(vec![
-            Cell::plain(&rate.name),
-            Cell::plain(rate.sell),
-            Cell::plain(rate.buy),
-            Cell::plain(spread),
-            Cell::plain(percent),
-            Cell::plain(rate.stock),
-        ]);
-    }
-    table
-}
-
-/// The spread `sell - buy`, and that as a percentage of `sell` with three
-/// decimals, rounded half up.
-pub fn spread(sell: Price, buy: Price) -> (Price, String) {
-    let spread = sell.ten_thousandths().saturating_sub(buy.ten_thousandths());
-    let sell_units = i128::from(sell.ten_thousandths());
-    let thousandths_of_percent = if sell_units > 0 {
-        (i128::from(spread) * 200_000 + sell_units) / (2 * sell_units)
-    } else {
-        0
-    };
-    (
-        Price::from_ten_thousandths(spread),
-        format!(
-            "{}.{:03}%",
-            thousandths_of_percent / 1000,
-            thousandths_of_percent % 1000
-        ),
-    )
-}
-
-fn portfolio_table(portfolio: &Portfolio, colour: bool) -> String {
-    let mut table = Table::new(&[
-        ("CURRENCY", Align::Left),
-        ("HOLDING", Align::Right),
-        ("VALUE", Align::Right),
-    ]);
-    for (name, amount) in &portfolio.holdings {
-        let value = portfolio
-            .values
-            .iter()
-            .find(|(valued, _)| valued == name)
-            .map_or(Money::ZERO, |(_, value)| *value);
-        let paint_as = (amount.hundredths() == 0).then_some(Paint::Dim);
-        table.row(vec![
-            Cell::painted(name, paint_as),
-            Cell::painted(amount, paint_as),
-            Cell::painted(value, paint_as),
-        ]);
-    }
-    for (label, amount) in [
-        ("balance", portfolio.balance),
-        ("net worth", portfolio.net_worth),
-        ("started with", portfolio.starting_balance),
-    ] {
-        table.row(vec![
-            Cell::plain(label),
-            Cell::plain(""),
-            Cell::plain(amount),
-        ]);
-    }
-    table.row(vec![
-        Cell::plain(if portfolio.profit.hundredths() < 0 {
-            "loss"
-        } else {
-            "profit"
-        }),
-        Cell::plain(""),
-        profit_cell(portfolio.profit),
-    ]);
-    format!(
-        "portfolio of {}; values at the exchange's buy price\n{}",
-        portfolio.name,
-        table.render(colour)
-    )
-}
-
-fn profit_cell(profit: Money) -> Cell {
-    let paint_as = match profit.hundredths().signum() {
-        1 => Some(Paint::Gain),
-        -1 => Some(Paint::Loss),
-        _ => None,
-    };
-    let text = if profit.hundredths() > 0 {
-        format!("+{profit}")
-    } else {
-        profit.to_string()
-    };
-    Cell::painted(text, paint_as)
-}
-
-fn traders_table(traders: &[Portfolio]) -> Table {
-    let mut table = Table::new(&[
-        ("ACCOUNT", Align::Left),
-        ("BALANCE", Align::Right),
-        ("NET WORTH", Align::Right),
-        ("PROFIT", Align::Right),
-        ("HOLDINGS", Align::Left),
-    ]);
-    for trader in traders {
-        let held: Vec<String> = trader
-            .holdings
-            .iter()
-            .filter(|(_, amount)| amount.hundredths() != 0)
-            .map(|(name, amount)| format!("{name} {amount}"))
-            .collect();
-        table.row(vec![
-            Cell::plain(&trader.name),
-            Cell::plain(trader.balance),
-            Cell::plain(trader.net_worth),
-            profit_cell(trader.profit),
-            if held.is_empty() {
-                Cell::painted("-", Some(Paint::Dim))
-            } else {
-                Cell::plain(held.join(", "))
-            },
-        ]);
-    }
-    table
-}
-
-pub(crate) fn tape_table(rows: &[TapeRow]) -> Table {
-    let mut table = Table::new(&[
-        ("SEQ", Align::Right),
-        ("ACCOUNT", Align::Left),
-        ("SIDE", Align::Left),
-        ("CURRENCY", Align::Left),
-        ("AMOUNT", Align::Right),
-        ("PRICE", Align::Right),
-        ("TOTAL", Align::Right),
-    ]);
-    for row in rows {
-        table.row(vec![
-            Cell::plain(row.seq),
-            Cell::plain(&row.account),
-            Cell::painted(
-                side_word(row.side),
-                Some(match row.side {
-                    Side::Buy => Paint::Gain,
-                    Side::Sell => Paint::Loss,
-                }),
-            ),
-            Cell::plain(&row.currency),
-            Cell::plain(row.amount),
-            Cell::plain(row.price),
-            Cell::plain(row.total),
-        ]);
-    }
-    table
-}
-
-fn help_text(specs: &[&CommandSpec], colour: bool) -> String {
-    if let [spec] = specs {
-        let mut table = Table::without_header(&[Align::Left, Align::Left]);
-        table.row(vec![
-            Cell::plain("usage:"),
-            Cell::painted(spec.usage, Some(Paint::Header)),
-        ]);
-        table.row(vec![Cell::plain(""), Cell::plain(spec.summary)]);
-        table.row(vec![Cell::plain("example:"), Cell::plain(spec.example)]);
-        return table.render(colour);
-    }
-    let mut table = Table::new(&[("COMMAND", Align::Left), ("WHAT IT DOES", Align::Left)]);
-    for spec in specs {
-        table.row(vec![Cell::plain(spec.usage), Cell::plain(spec.summary)]);
-        table.row(vec![
-            Cell::plain(""),
-            Cell::painted(format!("e.g. {}", spec.example), Some(Paint::Dim)),
-        ]);
-    }
-    format!(
-        "{}\n`help CMD` shows one command; Tab completes commands and currencies",
-        table.render(colour)
-    )
 }
 
 fn audit_line(audit: &Audit) -> String {
@@ -493,7 +340,7 @@ fn audit_line(audit: &Audit) -> String {
                 "{} {} {}",
                 row.name,
                 created_or_lost(row.discrepancy.hundredths()),
-                Money::from_hundredths(row.discrepancy.hundredths().abs())
+                row.discrepancy.abs()
             )
         })
         .collect();
@@ -501,7 +348,7 @@ fn audit_line(audit: &Audit) -> String {
         problems.push(format!(
             "money {} {}",
             created_or_lost(audit.money.discrepancy.hundredths()),
-            Money::from_hundredths(audit.money.discrepancy.hundredths().abs())
+            audit.money.discrepancy.abs()
         ));
     }
     format!("audit: INCONSISTENT: {}", problems.join(", "))
@@ -511,14 +358,7 @@ fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
-fn side_word(side: Side) -> &'static str {
-    match side {
-        Side::Buy => "buy",
-        Side::Sell => "sell",
-    }
-}
-
-fn created_or_lost(discrepancy: i64) -> &'static str {
+fn created_or_lost(discrepancy: i128) -> &'static str {
     if discrepancy > 0 {
         "created"
     } else {
@@ -530,7 +370,8 @@ fn created_or_lost(discrepancy: i64) -> &'static str {
 mod tests {
     use super::*;
     use crate::command::COMMANDS;
-    use crate::market::{CurrencyAudit, MoneyAudit, Receipt};
+    use crate::market::{CurrencyAudit, MoneyAudit, Receipt, TapeKind};
+    use crate::money::{Money, Price, WideMoney};
 
     fn money(hundredths: i64) -> Money {
         Money::from_hundredths(hundredths)
@@ -626,7 +467,7 @@ mod tests {
         assert_eq!(strip_ansi(&coloured), plain);
         let plain = reply(&Reply::Portfolio(portfolio(-320)), Style::Table);
         let coloured = reply(&Reply::Portfolio(portfolio(-320)), Style::ColourTable);
-        assert!(coloured.contains("\x1b[31m-3.20\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[31m3.20\x1b[0m"), "{coloured:?}");
         assert_eq!(strip_ansi(&coloured), plain);
     }
 
@@ -659,10 +500,10 @@ mod tests {
              balance                 862.80\n\
              net worth               996.80\n\
              started with           1000.00\n\
-             loss                     -3.20"
+             loss                      3.20"
         );
         let text = reply(&Reply::Portfolio(portfolio(1250)), Style::Table);
-        assert!(text.ends_with("\nprofit                  +12.50"), "{text}");
+        assert!(text.ends_with("\nprofit                   12.50"), "{text}");
         // The script shape is unchanged.
         assert_eq!(
             reply(&Reply::Portfolio(portfolio(-320)), Style::Line),
@@ -684,18 +525,19 @@ mod tests {
             consistent: true,
             currencies: vec![CurrencyAudit {
                 name: "DOLLAR".into(),
-                stock: money(999_000),
-                held: money(1000),
-                initial: money(1_000_000),
-                discrepancy: money(0),
+                stock: money(999_000).into(),
+                held: money(1000).into(),
+                initial: money(1_000_000).into(),
+                discrepancy: money(0).into(),
             }],
             money: MoneyAudit {
-                cash: money(1),
-                balances: money(2),
-                initial_cash: money(1),
+                cash: money(1).into(),
+                balances: money(2).into(),
+                initial_cash: money(1).into(),
                 accounts: 1,
-                starting_balances: money(2),
-                discrepancy: money(0),
+                accounts_opened: 1,
+                starting_balances: money(2).into(),
+                discrepancy: money(0).into(),
             },
         });
         let help = Reply::Help(COMMANDS.iter().collect());
@@ -746,16 +588,56 @@ mod tests {
             usage: "buy CUR AMOUNT",
         };
         assert_eq!(
-            error(&usage, Style::Table),
+            error(&usage, "buy", Style::Table),
             "error: wrong arguments; usage: buy CUR AMOUNT; for example `buy DOLLAR 10`"
         );
         assert_eq!(
-            error(&usage, Style::ColourTable),
+            error(&usage, "buy", Style::ColourTable),
             "\x1b[1;31merror:\x1b[0m wrong arguments; usage: buy CUR AMOUNT; for example `buy DOLLAR 10`"
         );
         assert_eq!(
-            error(&usage, Style::Line),
+            error(&usage, "buy", Style::Line),
             "error: wrong arguments; usage: buy CUR AMOUNT"
+        );
+        assert_eq!(
+            error(&usage, "buy", Style::Json),
+            r#"{"ok":false,"command":"buy","code":"wrong_arguments","error":"wrong arguments; usage: buy CUR AMOUNT"}"#
+        );
+    }
+
+    #[test]
+    fn an_absurd_audit_renders_without_overflow() {
+        let audit = Audit {
+            consistent: false,
+            currencies: vec![CurrencyAudit {
+                name: "DOLLAR".into(),
+                stock: WideMoney::ZERO,
+                held: WideMoney::ZERO,
+                initial: WideMoney::ZERO,
+                discrepancy: WideMoney::from_hundredths(i128::MIN),
+            }],
+            money: MoneyAudit {
+                accounts_opened: 0,
+                cash: WideMoney::ZERO,
+                balances: WideMoney::ZERO,
+                initial_cash: WideMoney::ZERO,
+                accounts: 0,
+                starting_balances: WideMoney::ZERO,
+                discrepancy: WideMoney::from_hundredths(i128::MIN),
+            },
+        };
+        for style in [Style::Line, Style::Json, Style::Table] {
+            let text = reply(&Reply::Audit(audit.clone()), style);
+            assert!(text.contains("INCONSISTENT"), "{text}");
+        }
+    }
+
+    #[test]
+    fn usage_errors_become_one_line() {
+        let clap = "error: unexpected argument '--jsn' found\n\n  tip: a similar argument exists: '--json'\n\nUsage: trader --json [COMMAND]...\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(clap, "trader"),
+            "unexpected argument '--jsn' found; tip: a similar argument exists: '--json'; see `trader --help`"
         );
     }
 
@@ -763,25 +645,24 @@ mod tests {
     fn tape_table_lines_up() {
         let row = |seq, account: &str, side| TapeRow {
             seq,
-            account: account.into(),
-            side,
-            currency: "EURO".into(),
-            amount: money(250),
-            price: price("19.50"),
-            total: money(4875),
+            kind: TapeKind::Trade {
+                account: account.into(),
+                side,
+                currency: "EURO".into(),
+                amount: money(250),
+                price: price("19.50"),
+                total: money(4875),
+            },
         };
         let text = reply(
-            &Reply::Tape {
-                rows: vec![row(9, "al", Side::Buy), row(10, "bob", Side::Sell)],
-                mine: false,
-            },
+            &Reply::Tape(vec![row(9, "al", Side::Buy), row(10, "bob", Side::Sell)]),
             Style::Table,
         );
         assert_eq!(
             text,
-            "SEQ  ACCOUNT  SIDE  CURRENCY  AMOUNT  PRICE  TOTAL\n  \
-             9  al       buy   EURO        2.50  19.50  48.75\n \
-             10  bob      sell  EURO        2.50  19.50  48.75"
+            "SEQ  ACCOUNT  ACTION  CURRENCY  AMOUNT  PRICE  TOTAL\n  \
+             9  al       buy     EURO        2.50  19.50  48.75\n \
+             10  bob      sell    EURO        2.50  19.50  48.75"
         );
     }
 }

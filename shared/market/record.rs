@@ -1,0 +1,326 @@
+//! The redo record's contents: a change as plain absolute values
+//! ([`Redo`]), how it is stored in the record and read back and checked,
+//! and a tape entry's values. The protocol that uses them is in
+//! `market::journal`.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::names::ACCOUNT_NAME_BYTES;
+use crate::shm::layout::{kind, RedoRecord, MAX_CURRENCIES};
+
+/// A change's absolute values: what the redo record holds, what is
+/// applied, replayed, and laid over a reader's copy. Sequence numbers are
+/// filled in by `Locked::commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Redo {
+    Trade {
+        account: u32,
+        currency: u32,
+        seq: u64,
+        stock: i64,
+        holding: i64,
+        balance: i64,
+        cash: i64,
+        trades: u32,
+    },
+    Open {
+        account: u32,
+        name: [u8; ACCOUNT_NAME_BYTES],
+        serial: u32,
+        owner: u32,
+        balance: i64,
+        /// The header's new `account_count`.
+        count: u32,
+        handed_out: u32,
+    },
+    Price {
+        currency: u32,
+        seq: u64,
+        sell: i64,
+        buy: i64,
+    },
+    Flags {
+        seq: u64,
+        flags: u32,
+    },
+    Reset {
+        seq: u64,
+        handed_out: u32,
+    },
+    Close {
+        account: u32,
+        seq: u64,
+        cash: i64,
+        stocks: [i64; MAX_CURRENCIES],
+    },
+    Transfer {
+        account: u32,
+        balance: i64,
+        cash: i64,
+    },
+}
+
+impl Redo {
+    /// The change's tape sequence number, which becomes `trade_seq`; `None`
+    /// for a change that is not on the tape.
+    pub(super) fn seq(&self) -> Option<u64> {
+        match *self {
+            Redo::Trade { seq, .. }
+            | Redo::Price { seq, .. }
+            | Redo::Flags { seq, .. }
+            | Redo::Reset { seq, .. }
+            | Redo::Close { seq, .. } => Some(seq),
+            Redo::Open { .. } | Redo::Transfer { .. } => None,
+        }
+    }
+
+    pub(super) fn with_seq(mut self, new: u64) -> Redo {
+        match &mut self {
+            Redo::Trade { seq, .. }
+            | Redo::Price { seq, .. }
+            | Redo::Flags { seq, .. }
+            | Redo::Reset { seq, .. }
+            | Redo::Close { seq, .. } => *seq = new,
+            Redo::Open { .. } | Redo::Transfer { .. } => {}
+        }
+        self
+    }
+}
+
+/// A tape entry's fields, as [`crate::shm::layout::TapeEntry`] stores
+/// them (see [`crate::shm::layout::entry`] for what each kind puts where).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct EntryValues {
+    pub(super) kind: u32,
+    pub(super) account: u32,
+    pub(super) serial: u32,
+    pub(super) currency: u32,
+    pub(super) amount: i64,
+    pub(super) price: i64,
+    pub(super) total: i64,
+}
+
+/// The record's words, copied as they are: checked by [`RawRecord::decode`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RawRecord {
+    kind: u32,
+    account: u32,
+    currency: u32,
+    seq: u64,
+    cash: i64,
+    balance: i64,
+    stock: i64,
+    holding: i64,
+    trades: u64,
+    sell: i64,
+    buy: i64,
+    serial: u32,
+    owner: u32,
+    account_count: u32,
+    handed_out: u32,
+    flags: u32,
+    name: [u8; ACCOUNT_NAME_BYTES],
+    stocks: [i64; MAX_CURRENCIES],
+}
+
+/// What a record's indices must fit: the account table's capacity, the
+/// slots in use, and the number of currencies.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub(super) capacity: u32,
+    pub(super) in_use: u32,
+    pub(super) currencies: usize,
+}
+
+impl RawRecord {
+    /// Copies the record, word by word, with plain loads.
+    pub(super) fn load(record: &RedoRecord) -> RawRecord {
+        let mut name = [0; ACCOUNT_NAME_BYTES];
+        for (byte, stored) in name.iter_mut().zip(&record.name) {
+            *byte = stored.load(Relaxed);
+        }
+        let mut stocks = [0; MAX_CURRENCIES];
+        for (stock, stored) in stocks.iter_mut().zip(&record.stocks) {
+            *stock = stored.load(Relaxed);
+        }
+        RawRecord {
+            kind: record.kind.load(Relaxed),
+            account: record.account.load(Relaxed),
+            currency: record.currency.load(Relaxed),
+            seq: record.seq.load(Relaxed),
+            cash: record.cash.load(Relaxed),
+            balance: record.balance.load(Relaxed),
+            stock: record.stock.load(Relaxed),
+            holding: record.holding.load(Relaxed),
+            trades: record.trades.load(Relaxed),
+            sell: record.sell.load(Relaxed),
+            buy: record.buy.load(Relaxed),
+            serial: record.serial.load(Relaxed),
+            owner: record.owner.load(Relaxed),
+            account_count: record.account_count.load(Relaxed),
+            handed_out: record.handed_out.load(Relaxed),
+            flags: record.flags.load(Relaxed),
+            name,
+            stocks,
+        }
+    }
+
+    /// The change the record holds, if every index in it is in range; else
+    /// why not.
+    pub(super) fn decode(&self, limits: Limits) -> Result<Redo, String> {
+        let in_use = |account: u32| account < limits.in_use.min(limits.capacity);
+        let currency_ok = (self.currency as usize) < limits.currencies;
+        let bad = |what: &str| -> Result<Redo, String> {
+            Err(format!(
+                "the pending redo record names {what}, which does not exist"
+            ))
+        };
+        match self.kind {
+            kind::TRADE if !in_use(self.account) || !currency_ok => bad(&format!(
+                "currency {} and account {}",
+                self.currency, self.account
+            )),
+            kind::TRADE => Ok(Redo::Trade {
+                account: self.account,
+                currency: self.currency,
+                seq: self.seq,
+                stock: self.stock,
+                holding: self.holding,
+                balance: self.balance,
+                cash: self.cash,
+                trades: u32::try_from(self.trades).map_err(|_| "a trade count out of range")?,
+            }),
+            kind::OPEN
+                if self.account >= self.account_count || self.account_count > limits.capacity =>
+            {
+                bad(&format!("account slot {}", self.account))
+            }
+            kind::OPEN => Ok(Redo::Open {
+                account: self.account,
+                name: self.name,
+                serial: self.serial,
+                owner: self.owner,
+                balance: self.balance,
+                count: self.account_count,
+                handed_out: self.handed_out,
+            }),
+            kind::PRICE if !currency_ok => bad(&format!("currency {}", self.currency)),
+            kind::PRICE => Ok(Redo::Price {
+                currency: self.currency,
+                seq: self.seq,
+                sell: self.sell,
+                buy: self.buy,
+            }),
+            kind::FLAGS => Ok(Redo::Flags {
+                seq: self.seq,
+                flags: self.flags,
+            }),
+            kind::RESET => Ok(Redo::Reset {
+                seq: self.seq,
+                handed_out: self.handed_out,
+            }),
+            kind::CLOSE if !in_use(self.account) => bad(&format!("account {}", self.account)),
+            kind::CLOSE => Ok(Redo::Close {
+                account: self.account,
+                seq: self.seq,
+                cash: self.cash,
+                stocks: self.stocks,
+            }),
+            kind::TRANSFER if !in_use(self.account) => bad(&format!("account {}", self.account)),
+            kind::TRANSFER => Ok(Redo::Transfer {
+                account: self.account,
+                balance: self.balance,
+                cash: self.cash,
+            }),
+            other => Err(format!("the redo record holds the unknown kind {other:#x}")),
+        }
+    }
+}
+
+/// Stores a change's values in the record (not yet published).
+pub(super) fn fill(record: &RedoRecord, change: &Redo) {
+    let words = |kind: u32, account: u32, currency: u32, seq: u64| {
+        record.kind.store(kind, Relaxed);
+        record.account.store(account, Relaxed);
+        record.currency.store(currency, Relaxed);
+        record.seq.store(seq, Relaxed);
+    };
+    match *change {
+        Redo::Trade {
+            account,
+            currency,
+            seq,
+            stock,
+            holding,
+            balance,
+            cash,
+            trades,
+        } => {
+            words(kind::TRADE, account, currency, seq);
+            record.stock.store(stock, Relaxed);
+            record.holding.store(holding, Relaxed);
+            record.balance.store(balance, Relaxed);
+            record.cash.store(cash, Relaxed);
+            record.trades.store(u64::from(trades), Relaxed);
+        }
+        Redo::Open {
+            account,
+            name,
+            serial,
+            owner,
+            balance,
+            count,
+            handed_out,
+        } => {
+            words(kind::OPEN, account, 0, 0);
+            for (stored, byte) in record.name.iter().zip(name) {
+                stored.store(byte, Relaxed);
+            }
+            record.serial.store(serial, Relaxed);
+            record.owner.store(owner, Relaxed);
+            record.balance.store(balance, Relaxed);
+            record.account_count.store(count, Relaxed);
+            record.handed_out.store(handed_out, Relaxed);
+        }
+        Redo::Price {
+            currency,
+            seq,
+            sell,
+            buy,
+        } => {
+            words(kind::PRICE, 0, currency, seq);
+            record.sell.store(sell, Relaxed);
+            record.buy.store(buy, Relaxed);
+        }
+        Redo::Flags { seq, flags } => {
+            words(kind::FLAGS, 0, 0, seq);
+            record.flags.store(flags, Relaxed);
+        }
+        Redo::Reset { seq, handed_out } => {
+            words(kind::RESET, 0, 0, seq);
+            record.handed_out.store(handed_out, Relaxed);
+        }
+        Redo::Close {
+            account,
+            seq,
+            cash,
+            stocks,
+        } => {
+            words(kind::CLOSE, account, 0, seq);
+            record.cash.store(cash, Relaxed);
+            for (stored, stock) in record.stocks.iter().zip(stocks) {
+                stored.store(stock, Relaxed);
+            }
+        }
+        Redo::Transfer {
+            account,
+            balance,
+            cash,
+        } => {
+            words(kind::TRANSFER, account, 0, 0);
+            record.balance.store(balance, Relaxed);
+            record.cash.store(cash, Relaxed);
+        }
+    }
+}

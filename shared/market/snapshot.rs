@@ -1,0 +1,390 @@
+//! Lock-free, consistent reads: a copy of the market taken between two
+//! reads of the writers' sequence counter `write_seq`, with the journal's
+//! record laid over it when a change was in flight (see `market::journal`
+//! for why that gives the state after the change). Every read command and
+//! the board go through here, so a reader never takes the lock, never
+//! slows a trade, needs only read permission, and still answers while a
+//! writer is stopped holding the lock.
+//!
+//! Only plain loads (`Relaxed`, then an `Acquire` fence) are used, which
+//! are sound on a read-only mapping too.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{fence, Ordering::*};
+use std::time::{Duration, Instant};
+
+use super::record::{RawRecord, Redo};
+use super::Exchange;
+use crate::error::{Error, Result};
+use crate::names::{is_account_name_byte, ACCOUNT_NAME_BYTES};
+use crate::shm::layout::{
+    account, flags, state, AccountSlot, Header, TapeEntry, MAX_CURRENCIES, TAPE_LEN,
+};
+
+/// How long a reader retries while writers keep changing the market under
+/// it. Each change takes microseconds, so only a flood of them (or a
+/// counter another program scribbles on) gets near this.
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Which parts of the market a read copies, beside the header's values and
+/// the currencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Parts {
+    pub(super) accounts: bool,
+    pub(super) tape: bool,
+}
+
+impl Parts {
+    pub(super) const MARKET: Parts = Parts {
+        accounts: false,
+        tape: false,
+    };
+    pub(super) const ACCOUNTS: Parts = Parts {
+        accounts: true,
+        tape: false,
+    };
+    pub(super) const ALL: Parts = Parts {
+        accounts: true,
+        tape: true,
+    };
+}
+
+/// The market at one instant, as plain values.
+#[derive(Debug, Clone)]
+pub(super) struct Snapshot {
+    pub(super) flags: u32,
+    pub(super) cash: i64,
+    pub(super) initial_cash: i64,
+    pub(super) starting_balance: i64,
+    pub(super) trade_seq: u64,
+    pub(super) tape_start: u64,
+    pub(super) handed_out: u32,
+    pub(super) currencies: Vec<CurrencyCopy>,
+    /// Slots `0..account_count`, if [`Parts::accounts`].
+    pub(super) accounts: Vec<AccountCopy>,
+    /// The tape's entries that were whole when copied, in ring order, if
+    /// [`Parts::tape`]; see [`Snapshot::tape_entries`].
+    tape: Vec<EntryCopy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CurrencyCopy {
+    pub(super) sell: i64,
+    pub(super) buy: i64,
+    pub(super) stock: i64,
+    pub(super) initial_stock: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct AccountCopy {
+    pub(super) name: [u8; ACCOUNT_NAME_BYTES],
+    pub(super) balance: i64,
+    pub(super) last_trade: u64,
+    pub(super) trades: u32,
+    pub(super) status: u32,
+    pub(super) owner: u32,
+    pub(super) serial: u32,
+    pub(super) holdings: [i64; MAX_CURRENCIES],
+}
+
+impl AccountCopy {
+    /// The account's name, if the slot holds a valid one.
+    pub(super) fn name(&self) -> Option<String> {
+        let len = self.name.iter().position(|&byte| byte == 0)?;
+        let (name, padding) = self.name.split_at(len);
+        if name.is_empty()
+            || !name.iter().all(|&byte| is_account_name_byte(byte))
+            || padding.iter().any(|&byte| byte != 0)
+        {
+            return None;
+        }
+        String::from_utf8(name.to_vec()).ok()
+    }
+
+    pub(super) fn is_open(&self) -> bool {
+        self.status == account::OPEN
+    }
+}
+
+/// One tape entry, whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct EntryCopy {
+    pub(super) seq: u64,
+    pub(super) account: u32,
+    pub(super) kind: u32,
+    pub(super) currency: u32,
+    pub(super) serial: u32,
+    pub(super) amount: i64,
+    pub(super) price: i64,
+    pub(super) total: i64,
+}
+
+impl Exchange {
+    /// A consistent copy of `parts` of the market, without the lock:
+    /// retried while writers move the counter, for at most
+    /// [`READ_TIMEOUT`].
+    pub(super) fn snapshot(&self, parts: Parts) -> Result<Snapshot> {
+        let header = self.header();
+        let table = self.table()?;
+        let started = Instant::now();
+        for attempt in 0_u32.. {
+            let before = header.write_seq.load(Relaxed);
+            fence(Acquire);
+            self.check_state(header)?;
+            let record = (before % 2 == 1).then(|| RawRecord::load(&header.redo));
+            let mut copy = copy(header, table, parts, self.currencies.len());
+            fence(Acquire);
+            if header.write_seq.load(Relaxed) == before {
+                let Some(record) = record else {
+                    return Ok(copy);
+                };
+                let mut limits = self.limits_of(header);
+                if parts.accounts {
+                    limits.in_use = copy.accounts.len() as u32;
+                }
+                let change = record
+                    .decode(limits)
+                    .map_err(|_| Error::poisoned(&self.address))?;
+                copy.overlay(&change, parts);
+                return Ok(copy);
+            }
+            if attempt < 16 {
+                std::hint::spin_loop();
+            } else if attempt < 64 {
+                std::thread::yield_now();
+            } else if started.elapsed() < READ_TIMEOUT {
+                std::thread::sleep(Duration::from_micros(50));
+            } else {
+                return Err(Error::Busy {
+                    address: self.address.to_string(),
+                });
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Refuses to read an exchange that is retired, poisoned or not ready.
+    fn check_state(&self, header: &Header) -> Result<()> {
+        match header.state.load() {
+            state::READY => Ok(()),
+            state::RETIRED => Err(Error::Retired {
+                address: self.address.to_string(),
+            }),
+            state::POISONED => Err(Error::poisoned(&self.address)),
+            other => Err(self.corrupted(format!("unknown state {other:#x}"))),
+        }
+    }
+}
+
+/// Copies the parts asked for, with plain loads. The account count is
+/// clamped to the table: a count out of range is reported by whoever uses
+/// the slots under the lock.
+fn copy(header: &Header, table: &[AccountSlot], parts: Parts, currencies: usize) -> Snapshot {
+    let load = |value: &std::sync::atomic::AtomicI64| value.load(Relaxed);
+    let accounts = if parts.accounts {
+        let count = (header.account_count.load(Relaxed) as usize).min(table.len());
+        table[..count].iter().map(copy_account).collect()
+    } else {
+        Vec::new()
+    };
+    let tape = if parts.tape {
+        header.tape.iter().filter_map(copy_entry).collect()
+    } else {
+        Vec::new()
+    };
+    Snapshot {
+        flags: header.flags.load(Relaxed),
+        cash: load(&header.cash),
+        initial_cash: load(&header.initial_cash),
+        starting_balance: load(&header.starting_balance),
+        trade_seq: header.trade_seq.load(Relaxed),
+        tape_start: header.tape_start.load(Relaxed),
+        handed_out: header.balances_handed_out.load(Relaxed),
+        currencies: header.currencies[..currencies]
+            .iter()
+            .map(|slot| CurrencyCopy {
+                sell: load(&slot.sell),
+                buy: load(&slot.buy),
+                stock: load(&slot.stock),
+                initial_stock: load(&slot.initial_stock),
+            })
+            .collect(),
+        accounts,
+        tape,
+    }
+}
+
+fn copy_account(slot: &AccountSlot) -> AccountCopy {
+    let mut copy = AccountCopy {
+        name: [0; ACCOUNT_NAME_BYTES],
+        balance: slot.balance.load(Relaxed),
+        last_trade: slot.last_trade.load(Relaxed),
+        trades: slot.trades.load(Relaxed),
+        status: slot.status.load(Relaxed),
+        owner: slot.owner.load(Relaxed),
+        serial: slot.serial.load(Relaxed),
+        holdings: [0; MAX_CURRENCIES],
+    };
+    for (byte, stored) in copy.name.iter_mut().zip(&slot.name) {
+        *byte = stored.load(Relaxed);
+    }
+    for (holding, stored) in copy.holdings.iter_mut().zip(&slot.holdings) {
+        *holding = stored.load(Relaxed);
+    }
+    copy
+}
+
+/// Copies an entry if it is whole: the same non-zero `seq` before and
+/// after its fields (the writer zeroes `seq` while it writes them).
+fn copy_entry(entry: &TapeEntry) -> Option<EntryCopy> {
+    let seq = entry.seq.load(Relaxed);
+    fence(Acquire);
+    let copy = EntryCopy {
+        seq,
+        account: entry.account.load(Relaxed),
+        kind: entry.kind.load(Relaxed),
+        currency: entry.currency.load(Relaxed),
+        serial: entry.serial.load(Relaxed),
+        amount: entry.amount.load(Relaxed),
+        price: entry.price.load(Relaxed),
+        total: entry.total.load(Relaxed),
+    };
+    fence(Acquire);
+    (seq != 0 && entry.seq.load(Relaxed) == seq).then_some(copy)
+}
+
+impl Snapshot {
+    /// Whether the owner has halted trading.
+    pub(super) fn halted(&self) -> bool {
+        self.flags & flags::HALTED != 0
+    }
+
+    /// The entries the tape shows, oldest first: from the last reset on,
+    /// at most the ring's length, up to `trade_seq`.
+    pub(super) fn tape_entries(&self) -> Vec<EntryCopy> {
+        let oldest_kept = self.trade_seq.saturating_sub(TAPE_LEN as u64 - 1);
+        let first = self.tape_start.max(oldest_kept).max(1);
+        let mut entries: Vec<EntryCopy> = self
+            .tape
+            .iter()
+            .filter(|entry| (first..=self.trade_seq).contains(&entry.seq))
+            .copied()
+            .collect();
+        entries.sort_by_key(|entry| entry.seq);
+        entries
+    }
+
+    /// Lays a change in flight over the copy: its values are absolute, so
+    /// this gives the state after it, whatever the copy caught of it.
+    fn overlay(&mut self, change: &Redo, parts: Parts) {
+        if let Some(seq) = change.seq() {
+            self.trade_seq = seq;
+        }
+        match *change {
+            Redo::Trade {
+                account,
+                currency,
+                seq,
+                stock,
+                holding,
+                balance,
+                cash,
+                trades,
+            } => {
+                self.currencies[currency as usize].stock = stock;
+                self.cash = cash;
+                if let Some(slot) = self.accounts.get_mut(account as usize) {
+                    slot.holdings[currency as usize] = holding;
+                    slot.balance = balance;
+                    slot.trades = trades;
+                    slot.last_trade = seq;
+                }
+            }
+            Redo::Open {
+                account,
+                name,
+                serial,
+                owner,
+                balance,
+                count,
+                handed_out,
+            } => {
+                self.handed_out = handed_out;
+                if parts.accounts {
+                    let unused = AccountCopy {
+                        name: [0; ACCOUNT_NAME_BYTES],
+                        balance: 0,
+                        last_trade: 0,
+                        trades: 0,
+                        status: account::FREE,
+                        owner: 0,
+                        serial: 0,
+                        holdings: [0; MAX_CURRENCIES],
+                    };
+                    if self.accounts.len() < count as usize {
+                        self.accounts.resize(count as usize, unused);
+                    }
+                    self.accounts[account as usize] = AccountCopy {
+                        name,
+                        balance,
+                        owner,
+                        serial,
+                        status: account::OPEN,
+                        ..unused
+                    };
+                }
+            }
+            Redo::Price {
+                currency,
+                sell,
+                buy,
+                ..
+            } => {
+                let quote = &mut self.currencies[currency as usize];
+                quote.sell = sell;
+                quote.buy = buy;
+            }
+            Redo::Flags { flags, .. } => self.flags = flags,
+            Redo::Reset { seq, handed_out } => {
+                for currency in &mut self.currencies {
+                    currency.stock = currency.initial_stock;
+                }
+                self.cash = self.initial_cash;
+                for slot in self.accounts.iter_mut().filter(|slot| slot.is_open()) {
+                    slot.balance = self.starting_balance;
+                    slot.holdings = [0; MAX_CURRENCIES];
+                    slot.trades = 0;
+                    slot.last_trade = 0;
+                }
+                self.handed_out = handed_out;
+                self.tape_start = seq;
+            }
+            Redo::Close {
+                account,
+                cash,
+                stocks,
+                ..
+            } => {
+                for (currency, stock) in self.currencies.iter_mut().zip(stocks) {
+                    currency.stock = stock;
+                }
+                self.cash = cash;
+                if let Some(slot) = self.accounts.get_mut(account as usize) {
+                    slot.balance = 0;
+                    slot.holdings = [0; MAX_CURRENCIES];
+                    slot.status = account::CLOSED;
+                }
+            }
+            Redo::Transfer {
+                account,
+                balance,
+                cash,
+            } => {
+                self.cash = cash;
+                if let Some(slot) = self.accounts.get_mut(account as usize) {
+                    slot.balance = balance;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,620 @@
+//! Issue 12, "nobody can wreck the class market": each fault the
+//! adversarial run found, turned into a clear refusal or error. Owner-only
+//! control as a second real user, corrupted locks and counts (also while
+//! traders run), creation killed at every step, bounded input and configs,
+//! sums and counters that cannot overflow, and the OFD lock of the
+//! first-opener protocol.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::users::TestUser;
+use common::{field, temp_file, Backend, Run, Segment, INIT, TRADER};
+use shm_exchange::testing::Header;
+use shm_exchange::SegmentAddress;
+
+/// The file that backs a POSIX or file segment.
+fn backing_path(segment: &Segment) -> PathBuf {
+    match segment.parsed() {
+        SegmentAddress::Posix { name } => format!("/dev/shm{name}").into(),
+        SegmentAddress::File { path } => path,
+        SegmentAddress::SysV { .. } => panic!("System V has no backing file"),
+    }
+}
+
+fn write_at(segment: &Segment, offset: usize, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(backing_path(segment))
+        .unwrap()
+        .write_all_at(bytes, offset as u64)
+        .unwrap();
+}
+
+fn read_at<const N: usize>(segment: &Segment, offset: usize) -> [u8; N] {
+    let mut bytes = [0; N];
+    std::fs::File::open(backing_path(segment))
+        .unwrap()
+        .read_exact_at(&mut bytes, offset as u64)
+        .unwrap();
+    bytes
+}
+
+const LOCK: usize = std::mem::offset_of!(Header, lock);
+/// glibc's `__kind` and `__owner`, and the robust-list links, inside the
+/// mutex (x86_64 and every other 64-bit glibc).
+const MUTEX_KIND: usize = LOCK + 16;
+const MUTEX_OWNER: usize = LOCK + 8;
+#[cfg(feature = "fault-injection")]
+const MUTEX_LINKS: usize = LOCK + 24;
+
+#[track_caller]
+fn assert_no_signal(run: &Run, context: &str) {
+    assert_eq!(
+        run.output.status.signal(),
+        None,
+        "{context}: killed by a signal\n{}",
+        run.stderr()
+    );
+}
+
+#[track_caller]
+fn assert_consistent(segment: &Segment) {
+    let audit = segment.json("auditor", "audit");
+    assert_eq!(audit["consistent"], true, "{audit}");
+}
+
+/// Runs `binary --segment ADDRESS ARGS` as `user`.
+fn run_as(user: &TestUser, binary: &str, segment: &Segment, args: &[&str]) -> Run {
+    let mut command = Command::new(binary);
+    command
+        .arg("--segment")
+        .arg(&segment.address)
+        .args(args)
+        .env_remove("SHM_EXCHANGE_CRASH_AT");
+    user.apply(&mut command);
+    Run::new(command, b"")
+}
+
+/// A second user who can run the binaries here, or `None` with a note.
+fn other_user(role: &str) -> Option<TestUser> {
+    let user = TestUser::create(role)?;
+    let mut probe = Command::new(TRADER);
+    user.apply(&mut probe).arg("--version");
+    match probe.output() {
+        Ok(output) if output.status.success() => Some(user),
+        _ => {
+            eprintln!("skipped: user {} cannot run {TRADER}", user.name);
+            None
+        }
+    }
+}
+
+/// A segment whose directory (for a file) lets anyone create and unlink:
+/// a refusal then comes from the owner check, not from the directory.
+fn open_segment(backend: Backend) -> Segment {
+    let segment = Segment::unique(backend);
+    if let Some(dir) = segment.dir() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    segment
+}
+
+/// Item 1: on a 0666 exchange that another user may trade on, that user's
+/// `--remove` and `--force` are refused (exit 1, naming the owner) before
+/// anything is retired, and the exchange stays fully usable for everyone.
+fn another_users_remove_is_refused_and_changes_nothing(backend: Backend) {
+    let Some(other) = other_user("rm") else {
+        return;
+    };
+    let segment = open_segment(backend);
+    segment.init(&["--mode", "0666"]).success();
+    let owner = nix::unistd::geteuid().as_raw();
+    run_as(
+        &other,
+        TRADER,
+        &segment,
+        &["--name", &other.name, "buy", "EURO", "1"],
+    )
+    .success();
+    for args in [
+        &["--remove"][..],
+        &["--force"][..],
+        &["--force", "--mode", "0666"][..],
+    ] {
+        run_as(&other, INIT, &segment, args)
+            .status(1)
+            .stderr_has(&format!(
+                "only the owner of this exchange (uid {owner}) may remove or replace it"
+            ));
+        segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
+        run_as(
+            &other,
+            TRADER,
+            &segment,
+            &["--name", &other.name, "buy", "EURO", "1"],
+        )
+        .success();
+    }
+    assert_eq!(
+        segment.json("alice", "portfolio")["holdings"]["DOLLAR"],
+        "3.00"
+    );
+    let theirs = segment.json(&other.name, "portfolio");
+    assert_eq!(theirs["holdings"]["EURO"], "4.00", "{theirs}");
+    assert_consistent(&segment);
+    segment.init(&["--remove"]).success();
+}
+
+common::each_segment!(another_users_remove_is_refused_and_changes_nothing);
+
+/// Runs `exchange-init ARGS` armed to die at `step` (`STEP` or
+/// `STEP:stop`); returns the child, not waited for.
+#[cfg(feature = "fault-injection")]
+fn init_dying_at(segment: &Segment, step: &str, args: &[&str]) -> std::process::Child {
+    Command::new(INIT)
+        .arg("--segment")
+        .arg(&segment.address)
+        .args(args)
+        .env("SHM_EXCHANGE_CRASH_AT", step)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[cfg(feature = "fault-injection")]
+const HALF_CREATED: &str =
+    "was left half-created by a killed exchange-init; run exchange-init --force";
+
+/// Item 4: `exchange-init` killed (SIGKILL) at every step of creation, on
+/// every backend. Both binaries name the same cause, exit 2, and
+/// `--force` or `--remove` clears what is left.
+#[cfg(feature = "fault-injection")]
+fn creation_killed_at_any_step_is_cleared(backend: Backend) {
+    use shm_exchange::testing::Step;
+    for (round, step) in Step::CREATION.into_iter().enumerate() {
+        let context = format!("{backend:?} killed {}", step.name());
+        let segment = Segment::unique(backend);
+        let mut child = init_dying_at(&segment, step.name(), &[]);
+        let status = common::wait_until(&mut child, common::TIMEOUT).expect("init ends");
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{context}");
+
+        let trader = segment.trader("alice", &["rates"]);
+        trader.status(2).stderr_has(HALF_CREATED);
+        segment.init(&[]).status(2).stderr_has(HALF_CREATED);
+        segment
+            .init(&["--status"])
+            .status(2)
+            .stderr_has(HALF_CREATED);
+        if round % 2 == 0 {
+            segment.init(&["--force"]).success();
+            segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
+        } else {
+            segment.init(&["--remove"]).success();
+            segment
+                .trader("alice", &["rates"])
+                .status(2)
+                .stderr_has("no exchange at");
+        }
+    }
+}
+
+/// Item 4: SIGXFSZ under `ulimit -f 1` kills `exchange-init` when it sizes
+/// the object (a POSIX object or a file); what it leaves is reported and
+/// cleared like a SIGKILL's.
+#[test]
+fn creation_killed_by_the_file_size_limit_is_cleared() {
+    for backend in [Backend::Posix, Backend::File] {
+        let segment = Segment::unique(backend);
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg("ulimit -f 1; exec \"$0\" --segment \"$1\"")
+            .arg(INIT)
+            .arg(&segment.address);
+        let run = Run::new(command, b"");
+        if run.output.status.success() {
+            eprintln!("skipped {backend:?}: the file size limit does not apply here");
+            continue;
+        }
+        assert_eq!(
+            run.output.status.signal(),
+            Some(libc::SIGXFSZ),
+            "{backend:?}"
+        );
+        segment
+            .trader("alice", &["rates"])
+            .status(2)
+            .stderr_has("left half-created");
+        segment.init(&["--force"]).success();
+        segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
+    }
+}
+
+/// The state letter of a process in /proc (`T` when stopped).
+#[cfg(feature = "fault-injection")]
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Item 4: an attach that meets a creation under way waits about 2 s for
+/// it, then says "still being created"; once the creator is killed, the
+/// same attach says "left half-created".
+#[cfg(feature = "fault-injection")]
+fn an_attach_during_creation_waits_then_names_the_cause(backend: Backend) {
+    let segment = Segment::unique(backend);
+    let mut creator = init_dying_at(&segment, "before-publish:stop", &[]);
+    let pid = creator.id();
+    common::wait_for("the creator to stop", common::TIMEOUT, || {
+        process_state(pid) == Some('T')
+    });
+    let started = Instant::now();
+    let trader = segment.trader("alice", &["rates"]);
+    let waited = started.elapsed();
+    trader.status(2).stderr_has("is still being created");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "gave up after {waited:?}"
+    );
+    segment
+        .init(&[])
+        .status(2)
+        .stderr_has("is still being created");
+    let _ = creator.kill();
+    let _ = creator.wait();
+    segment
+        .trader("alice", &["rates"])
+        .status(2)
+        .stderr_has(HALF_CREATED);
+}
+
+/// Item 1: a half-created exchange nobody can attach still has an owner;
+/// another user's `--remove` and `--force` are refused, the owner's work.
+#[cfg(feature = "fault-injection")]
+fn another_user_cannot_clear_a_half_created_exchange(backend: Backend) {
+    let Some(other) = other_user("hc") else {
+        return;
+    };
+    let segment = open_segment(backend);
+    let mut child = init_dying_at(&segment, "after-seed", &["--mode", "0666"]);
+    common::wait_until(&mut child, common::TIMEOUT).expect("init ends");
+    for args in [&["--remove"][..], &["--force", "--mode", "0666"][..]] {
+        run_as(&other, INIT, &segment, args)
+            .status(1)
+            .stderr_has("only the owner of this exchange");
+        segment
+            .trader("alice", &["rates"])
+            .status(2)
+            .stderr_has(HALF_CREATED);
+    }
+    segment.init(&["--remove"]).success();
+}
+
+/// Item 3: a mutex whose kind has the priority-protection bit (glibc
+/// asserts in tpp.c on it) or a negative owner is refused with a clear
+/// error, never handed to pthreads; `--force` replaces it and `--remove`
+/// removes it.
+#[test]
+fn a_corrupted_mutex_never_aborts_and_is_always_replaceable() {
+    for backend in [Backend::Posix, Backend::File] {
+        for (what, offset, value) in [
+            ("kind | 0x40", MUTEX_KIND, None),
+            ("negative owner", MUTEX_OWNER, Some(-5_i32)),
+        ] {
+            let context = format!("{backend:?} {what}");
+            let segment = Segment::create(backend);
+            segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
+            // Attached, so a file's next opener is not alone (a sole
+            // opener re-initializes the lock, which repairs it).
+            let _bystander = common::Attached::start(&segment, "bob", &[]);
+            let word =
+                value.unwrap_or_else(|| i32::from_ne_bytes(read_at::<4>(&segment, offset)) | 0x40);
+            write_at(&segment, offset, &word.to_ne_bytes());
+            for run in [
+                segment.trader("alice", &["buy", "DOLLAR", "1"]),
+                segment.trader("alice", &["rates"]),
+                segment.init(&["--status"]),
+            ] {
+                assert_no_signal(&run, &context);
+                run.status(2).stderr_has("lock's bytes");
+            }
+            segment.init(&["--force"]).success();
+            segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
+            write_at(&segment, offset, &word.to_ne_bytes());
+            segment.init(&["--remove"]).success();
+            segment
+                .trader("alice", &["rates"])
+                .status(2)
+                .stderr_has("no exchange at");
+        }
+    }
+}
+
+/// Item 3, the write-what-where: a trader frozen holding the lock, whose
+/// mutex's robust-list links another process overwrites, still unlocks
+/// cleanly (glibc would otherwise write through the forged pointers and
+/// die of SIGSEGV, leaving the lock held by a dead process).
+#[cfg(feature = "fault-injection")]
+#[test]
+fn forged_robust_list_links_do_not_crash_the_holder() {
+    for backend in [Backend::Posix, Backend::File] {
+        let segment = Segment::create(backend);
+        let mut command = segment.trader_command("victim");
+        command
+            .args(["buy", "DOLLAR", "1"])
+            .env("SHM_EXCHANGE_CRASH_AT", "after-lock:stop")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let victim = command.spawn().unwrap();
+        let pid = victim.id();
+        common::wait_for(
+            "the victim to stop holding the lock",
+            common::TIMEOUT,
+            || process_state(pid) == Some('T'),
+        );
+        write_at(&segment, MUTEX_LINKS, &[0x41; 16]);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGCONT,
+        )
+        .unwrap();
+        let output = common::finish(victim, b"", common::TIMEOUT, "victim");
+        assert_eq!(output.status.signal(), None, "{backend:?}: the holder died");
+        assert!(output.status.success(), "{backend:?}: {output:?}");
+        segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
+        assert_consistent(&segment);
+    }
+}
+
+/// Item 3, live: while traders trade, another process scribbles on the
+/// mutex and the counts. Traders may be refused or stop with an error
+/// (the lock word can be left "held" by nobody: they give up after the
+/// lock timeout), but none dies of a signal: zero aborts, zero SIGSEGVs.
+/// (glibc's robust-list links are left out: see below.)
+fn scribbling_on_a_live_segment_kills_nobody(backend: Backend) {
+    let segment = Segment::create(backend);
+    let script: String = (0..400)
+        .map(|i| {
+            if i % 2 == 0 {
+                "buy DOLLAR 1\n"
+            } else {
+                "sell DOLLAR 1\n"
+            }
+        })
+        .collect();
+    let traders: Vec<_> = (0..3)
+        .map(|n| {
+            let mut command = segment.trader_command(&format!("t{n}"));
+            command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = command.spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let script = script.clone();
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(script.as_bytes());
+            });
+            child
+        })
+        .collect();
+    let counts = [
+        std::mem::offset_of!(Header, account_count),
+        std::mem::offset_of!(Header, currency_count),
+        std::mem::offset_of!(Header, account_capacity),
+    ];
+    let mut random = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..300 {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        let word = (random >> 32) as u32;
+        let offset = if random % 4 == 0 {
+            counts[(random >> 8) as usize % counts.len()]
+        } else {
+            // The lock, count, owner, users and kind words. glibc's
+            // robust-list links (the last 16 bytes) are left alone here:
+            // a writer racing the holder's own use of them is the open
+            // mode's trust boundary (class mode keeps students out), and
+            // the restore of forged links is tested on its own above.
+            LOCK + 4 * ((random >> 16) as usize % 6)
+        };
+        write_at(&segment, offset, &word.to_ne_bytes());
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    for (n, child) in traders.into_iter().enumerate() {
+        let output = common::finish(child, b"", common::TIMEOUT, "trader");
+        assert_eq!(
+            output.status.signal(),
+            None,
+            "{backend:?}: trader {n} died of a signal: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    segment.init(&["--force"]).success();
+    segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
+}
+
+mod live {
+    #[test]
+    fn posix() {
+        super::scribbling_on_a_live_segment_kills_nobody(super::Backend::Posix)
+    }
+
+    #[test]
+    fn file() {
+        super::scribbling_on_a_live_segment_kills_nobody(super::Backend::File)
+    }
+}
+
+/// Item 6: a 100 MB line without a newline is refused with one clear error
+/// and skipped, the next command runs, and the trader's peak memory stays
+/// under 50 MB.
+#[test]
+fn a_hundred_megabyte_line_keeps_memory_bounded() {
+    let segment = Segment::create(Backend::Posix);
+    let mut command = segment.trader_command("alice");
+    // JSON, so the refusal and the next answer come in order on stdout.
+    command
+        .arg("--json")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..100 {
+            stdin.write_all(&chunk).unwrap();
+        }
+        stdin.write_all(b"\nportfolio\n").unwrap();
+        stdin
+    });
+    let (sender, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = sender.send(line);
+        }
+    });
+    let first = lines.recv_timeout(common::TIMEOUT).expect("a reply");
+    assert!(first.contains("longer than 4096 bytes"), "{first}");
+    let second = lines.recv_timeout(common::TIMEOUT).expect("a reply");
+    assert!(second.contains("alice"), "{second}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    drop(writer.join().unwrap());
+    let status = common::wait_until(&mut child, common::TIMEOUT).expect("the trader ends");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert!(peak_kb < 50 * 1024, "peak RSS {peak_kb} kB");
+}
+
+/// Item 6: a config must be a regular file of at most 1 MiB holding one
+/// document; a FIFO is refused at once (not waited on), and nothing is
+/// created. `--mode` must leave the owner read and write.
+#[test]
+fn configs_and_modes_are_bounded() {
+    let segment = Segment::unique(Backend::Posix);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("market.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let started = Instant::now();
+    segment
+        .init(&["--config", fifo.to_str().unwrap()])
+        .status(2)
+        .stderr_has("not a regular file");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    segment
+        .init(&["--config", dir.path().to_str().unwrap()])
+        .status(2)
+        .stderr_has("not a regular file");
+    let big = temp_file(".toml", &format!("# {}\n", "x".repeat(1 << 20)));
+    segment
+        .init(&["--config", big.to_str().unwrap()])
+        .status(2)
+        .stderr_has("larger than 1048576 bytes");
+    let trailing = temp_file(".json", "{\"accounts\": 8} {\"accounts\": 9}");
+    segment
+        .init(&["--config", trailing.to_str().unwrap()])
+        .status(2)
+        .stderr_has("only one JSON object");
+    segment
+        .trader("alice", &["rates"])
+        .status(2)
+        .stderr_has("no exchange at");
+    for mode in ["0000", "0400", "0200", "0466"] {
+        let run = segment.init(&["--mode", mode]);
+        run.status(2);
+        assert!(
+            run.stderr().contains("lock the owner out"),
+            "{mode}: {}",
+            run.stderr()
+        );
+    }
+    segment.init(&["--mode", "0600"]).success();
+}
+
+/// Item 7: starting balances that add up past i64 are audited, with the
+/// wide sums in the report; a trade counter at its maximum does not stop
+/// trading.
+#[test]
+fn audits_and_counters_do_not_overflow() {
+    let segment = Segment::unique(Backend::Posix);
+    let config = temp_file(
+        ".toml",
+        "cash = \"90000000000000000.00\"\nstarting_balance = \"90000000000000000.00\"\n",
+    );
+    segment
+        .init(&["--config", config.to_str().unwrap()])
+        .success();
+    segment.trader("a", &["portfolio"]).success();
+    segment.trader("b", &["portfolio"]).success();
+    let audit = segment.json("a", "audit");
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert_eq!(audit["consistent"], true, "{audit}");
+    assert_eq!(field(&audit["money"], "balances"), "180000000000000000.00");
+
+    let trade_seq = std::mem::offset_of!(Header, trade_seq);
+    write_at(&segment, trade_seq, &u64::MAX.to_ne_bytes());
+    segment.trader("a", &["buy", "DOLLAR", "1"]).success();
+    assert_eq!(u64::from_ne_bytes(read_at::<8>(&segment, trade_seq)), 1);
+    segment.trader("a", &["buy", "DOLLAR", "1"]).success();
+    assert_consistent(&segment);
+}
+
+/// Item 8: every handle of a POSIX or file segment holds an OFD lock (not
+/// a flock), whose exclusive-to-shared downgrade is atomic.
+#[test]
+fn attached_handles_hold_ofd_locks() {
+    use std::os::unix::fs::MetadataExt;
+    for backend in [Backend::Posix, Backend::File] {
+        let segment = Segment::create(backend);
+        let inode = std::fs::metadata(backing_path(&segment)).unwrap().ino();
+        let mut trader = common::Attached::start(&segment, "alice", &[]);
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        let ours: Vec<&str> = locks
+            .lines()
+            .filter(|line| line.contains(&format!(":{inode} ")))
+            .collect();
+        assert!(
+            !ours.is_empty(),
+            "{backend:?}: no lock in /proc/locks\n{locks}"
+        );
+        assert!(
+            ours.iter()
+                .all(|line| line.contains("OFDLCK") && line.contains("READ")),
+            "{backend:?}: {ours:?}"
+        );
+        trader.finish();
+    }
+}
+
+/// The creation tests, on every backend.
+#[cfg(feature = "fault-injection")]
+mod creation {
+    use super::{
+        an_attach_during_creation_waits_then_names_the_cause,
+        another_user_cannot_clear_a_half_created_exchange, creation_killed_at_any_step_is_cleared,
+    };
+    crate::common::each_segment!(
+        creation_killed_at_any_step_is_cleared,
+        an_attach_during_creation_waits_then_names_the_cause,
+        another_user_cannot_clear_a_half_created_exchange,
+    );
+}
