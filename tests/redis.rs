@@ -553,3 +553,142 @@ fn a_redis_restart_stops_traders_cleanly_and_keeps_the_market() {
     let dollar = market.currency("DOLLAR").unwrap();
     market.trade(ana, Side::Buy, dollar, money("1")).unwrap();
 }
+
+/// The owner's commands commit through the same compare-and-set as trades:
+/// while two threads trade (one on an account the owner keeps closing),
+/// the owner sets quotes, halts, resumes and closes. Every trade on the
+/// tape used the quote in force at its place on the tape, none falls
+/// between a halt and its resume, the sequence has no gap, and the audit
+/// balances, closed accounts' starting balances included.
+#[test]
+fn the_owners_commands_race_trades_cleanly() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (address, owner) = create(&server);
+    let dollar = owner.currency("DOLLAR").unwrap();
+    let stop = AtomicBool::new(false);
+    let quotes = [("13.72", "13.40"), ("14.00", "13.90"), ("12.50", "12.00")]
+        .map(|(sell, buy)| (Price::parse(sell).unwrap(), Price::parse(buy).unwrap()));
+    std::thread::scope(|scope| {
+        let traders: Vec<_> = ["steady", "victim"]
+            .into_iter()
+            .map(|name| {
+                let (address, stop) = (&address, &stop);
+                scope.spawn(move || {
+                    let market = RedisMarket::attach(&parse(address)).unwrap();
+                    let mut account = market.open_account(name).unwrap();
+                    while !stop.load(Ordering::Relaxed) {
+                        for side in [Side::Buy, Side::Sell] {
+                            match market.trade(account, side, dollar, money("1")) {
+                                Ok(_) | Err(Error::Halted) => {}
+                                Err(Error::AccountClosed) => {
+                                    account = market.open_account(name).unwrap();
+                                }
+                                Err(Error::InsufficientHolding { .. }) => {}
+                                Err(error) => panic!("{name}: {error}"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for round in 0..30 {
+            let (sell, buy) = quotes[round % quotes.len()];
+            owner.set_price(dollar, sell, buy).unwrap();
+            owner.halt().unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            owner.resume().unwrap();
+            if round % 5 == 4 {
+                let _ = owner.close_account("victim");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for trader in traders {
+            trader.join().unwrap();
+        }
+    });
+    let tape = owner.tape(256).unwrap();
+    let (mut quote, mut halted) = (None, false);
+    for pair in tape.windows(2) {
+        assert_eq!(pair[0].seq + 1, pair[1].seq, "a gap in the tape: {pair:?}");
+    }
+    for row in &tape {
+        match &row.kind {
+            TapeKind::Price { sell, buy, .. } => quote = Some((*sell, *buy)),
+            TapeKind::Halt => halted = true,
+            TapeKind::Resume => halted = false,
+            TapeKind::Trade { side, price, .. } => {
+                assert!(!halted, "a trade while halted: {row:?}");
+                if let Some((sell, buy)) = quote {
+                    let expected = if *side == Side::Buy { sell } else { buy };
+                    assert_eq!(*price, expected, "a trade at a stale quote: {row:?}");
+                }
+            }
+            TapeKind::Close { account, .. } => assert_eq!(account, "victim"),
+            TapeKind::Reset => panic!("no reset was asked for"),
+        }
+    }
+    let audit = owner.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    assert!(
+        audit.money.accounts_opened > audit.money.accounts,
+        "{audit:?}"
+    );
+    assert!(!owner.status().unwrap().halted);
+}
+
+/// Closing frees room in the table: the capacity counts open accounts;
+/// a closed one stays on the tape under its name, and its id is refused.
+#[test]
+fn closed_accounts_make_room_and_stay_named_on_the_tape() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let config = MarketConfig {
+        accounts: 1,
+        ..MarketConfig::default()
+    };
+    let market = RedisMarket::create(&parse(&server.unique_address()), &config).unwrap();
+    let dollar = market.currency("DOLLAR").unwrap();
+    let ana = market.open_account("ana").unwrap();
+    market.trade(ana, Side::Buy, dollar, money("2")).unwrap();
+    assert!(matches!(
+        market.open_account("bob"),
+        Err(Error::AccountTableFull { capacity: 1 })
+    ));
+    assert_eq!(market.close_account("ana").unwrap(), money("972.56"));
+    assert!(matches!(
+        market.trade(ana, Side::Buy, dollar, money("1")),
+        Err(Error::AccountClosed)
+    ));
+    assert!(matches!(market.portfolio(ana), Err(Error::AccountClosed)));
+    assert_eq!(market.find_account("ana").unwrap(), None);
+    let bob = market.open_account("bob").unwrap();
+    assert_ne!(bob, ana);
+    let again = market.open_account("ana");
+    assert!(matches!(again, Err(Error::AccountTableFull { .. })));
+    let kinds: Vec<_> = market
+        .tape(10)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.kind)
+        .collect();
+    assert!(
+        matches!(&kinds[..], [TapeKind::Trade { account: a, .. }, TapeKind::Close { account: c, .. }] if a == "ana" && c == "ana"),
+        "{kinds:?}"
+    );
+    let audit = market.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    assert_eq!((audit.money.accounts, audit.money.accounts_opened), (1, 2));
+    market.reset().unwrap();
+    let audit = market.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    assert_eq!((audit.money.accounts, audit.money.accounts_opened), (1, 1));
+    assert!(matches!(
+        &market.tape(10).unwrap()[..],
+        [row] if row.kind == TapeKind::Reset && row.seq == 3
+    ));
+}

@@ -28,9 +28,10 @@ const MAX_BACKOFF: Duration = Duration::from_millis(2);
 /// - ARGV[1]: one letter a key: `h` a hash or nothing, `l` a list or
 ///   nothing, `n` nothing at all (else a conflict).
 /// - ARGV[2]: the pub/sub channel told of each change.
-/// - Then four sections, each a count and its items: checks (key, field,
-///   expected; `''` means absent), deletes (key), sets (key, field,
-///   value), pushes (key, entry, cap: LPUSH then LTRIM).
+/// - Then five sections, each a count and its items: checks (key, field,
+///   expected; `''` means absent), deletes (key), unsets (key, field:
+///   HDEL), sets (key, field, value), pushes (key, entry, cap: LPUSH then
+///   LTRIM).
 ///
 /// Every check runs before any write, so a refusal writes nothing. It
 /// returns `{1}` once written, else `{0, the checked fields' values}`.
@@ -60,6 +61,12 @@ at = at + 1 + 3 * checks
 local deletes = tonumber(ARGV[at])
 for i = 1, deletes do redis.call('DEL', KEYS[tonumber(ARGV[at + i])]) end
 at = at + 1 + deletes
+local unsets = tonumber(ARGV[at])
+for i = 0, unsets - 1 do
+  local base = at + 1 + 2 * i
+  redis.call('HDEL', KEYS[tonumber(ARGV[base])], ARGV[base + 1])
+end
+at = at + 1 + 2 * unsets
 local sets = tonumber(ARGV[at])
 for i = 0, sets - 1 do
   local base = at + 1 + 3 * i
@@ -176,6 +183,7 @@ impl Watch {
 pub struct Writes {
     keys: Vec<(String, Kind)>,
     deletes: Vec<Key>,
+    unsets: Vec<(Key, String)>,
     sets: Vec<(Key, String, String)>,
     pushes: Vec<(Key, String, usize)>,
 }
@@ -186,6 +194,7 @@ impl Writes {
         Writes {
             keys: watch.keys.clone(),
             deletes: Vec::new(),
+            unsets: Vec::new(),
             sets: Vec::new(),
             pushes: Vec::new(),
         }
@@ -198,6 +207,11 @@ impl Writes {
 
     pub fn delete(&mut self, key: Key) {
         self.deletes.push(key);
+    }
+
+    /// Removes a field from a hash.
+    pub fn unset(&mut self, key: Key, field: impl Into<String>) {
+        self.unsets.push((key, field.into()));
     }
 
     pub fn set(&mut self, key: Key, field: impl Into<String>, value: impl ToString) {
@@ -251,6 +265,10 @@ impl Link {
         invocation.arg(writes.deletes.len());
         for key in &writes.deletes {
             invocation.arg(index(*key));
+        }
+        invocation.arg(writes.unsets.len());
+        for (key, field) in &writes.unsets {
+            invocation.arg(index(*key)).arg(field);
         }
         invocation.arg(writes.sets.len());
         for (key, field, value) in &writes.sets {

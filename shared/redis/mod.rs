@@ -14,6 +14,13 @@
 //! [`commit::MAX_ATTEMPTS`] times with a growing random pause. No market
 //! rule is written in Lua: it only compares and sets.
 //!
+//! Opening and closing accounts, moving cash and the owner's commands
+//! (price, halt, resume, reset, close) commit the same way, each with its
+//! tape entry, and validate with the segment's functions too
+//! (`rules::check_quote`). The owner is the uid recorded at creation: see
+//! [`RedisMarket::require_owner`] for what a uid can and cannot prove
+//! across machines.
+//!
 //! Why optimistic compare-and-set rather than a lock: a Redis lock held by
 //! a trader that dies (or whose connection drops) stays held until it
 //! times out, and every step under it is a round trip. A script runs whole
