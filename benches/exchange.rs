@@ -1,6 +1,6 @@
 //! `cargo bench`: every benchmark of BENCHMARKS.md, side by side in one
 //! run, printed as one table with its ratios. `cargo bench -- --quick` is a
-//! seconds-long smoke run.
+//! seconds-long smoke run; `-- --plot FILE.svg` also draws the picture.
 //!
 //! The measurements start processes, so they live in the `trader` binary
 //! (`trader bench`); this runs the built binary and passes its table and
@@ -13,8 +13,13 @@ fn main() -> ExitCode {
     let mut bench = Command::new(env!("CARGO_BIN_EXE_trader"));
     // An account name of its own, so a missing $USER cannot stop it.
     bench.args(["--name", "bench", "bench"]);
-    if std::env::args().any(|arg| arg == "--quick") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--quick") {
         bench.arg("--quick");
+    }
+    // `cargo bench -- --plot docs/bench.svg` draws the picture too.
+    if let Some(path) = args.iter().skip_while(|arg| *arg != "--plot").nth(1) {
+        bench.args(["--plot", path]);
     }
     match bench.status() {
         Ok(status) => ExitCode::from(status.code().map_or(2, |code| code as u8)),

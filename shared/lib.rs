@@ -18,10 +18,14 @@
 //!   its output (one [`table`] renderer, one JSON [`envelope`]), and the
 //!   script and one-shot drivers; [`complete`]: what the REPL's Tab and
 //!   hints offer;
-//! - [`board`] and [`stress`]: the classroom instruments' library half,
-//!   the watch board's text and the stress workers' trading;
+//! - [`board`], [`follow`] and [`stress`]: the classroom instruments'
+//!   library half: the watch board's text fitted to a terminal, the new
+//!   tape entries `follow` prints, and the stress workers' trading;
+//!   [`ticker`]: the seeded random walk of live prices;
 //! - [`exit`]: the exit statuses every program answers with;
-//! - [`privilege`]: class mode's setgid trader giving up its group.
+//! - [`privilege`]: class mode's setgid trader giving up its group;
+//! - [`trace`]: `--trace`, the system calls and protocol steps behind
+//!   each command, free when off.
 //!
 //! There is no terminal or command-line code here: the `trader` and
 //! `exchange-init` binaries own the command lines, the line editor, the
@@ -38,6 +42,7 @@ pub mod envelope;
 pub mod error;
 pub mod exit;
 pub mod fault;
+pub mod follow;
 pub mod market;
 pub mod money;
 pub mod names;
@@ -51,6 +56,8 @@ pub mod suggest;
 pub mod table;
 #[doc(hidden)]
 pub mod testing;
+pub mod ticker;
+pub mod trace;
 
 pub use address::SegmentAddress;
 pub use command::{parse, Command, Reply, Session};

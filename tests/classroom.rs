@@ -540,7 +540,7 @@ fn readers_answer_while_a_writer_is_frozen(backend: Backend) {
         assert_consistent(&segment);
         let address: SegmentAddress = segment.address.parse().unwrap();
         let exchange = shm_exchange::Store::Segment(Exchange::attach(&address).unwrap());
-        let board = shm_exchange::board::board(&exchange, 10).unwrap();
+        let board = shm_exchange::board::board(&exchange, 80, 24).unwrap();
         assert!(board.contains("DOLLAR"), "{context}: {board}");
         drop(exchange);
         assert!(

@@ -193,9 +193,9 @@ fn exit_status_0_when_every_command_succeeded() {
     segment.init(&["--remove"]).success();
 }
 
-/// Row 1: a command was refused: a market rule, an inconsistent audit (an
-/// existing exchange for exchange-init). Instructor-only commands and a
-/// halted market come with the instructor's commands.
+/// Row 1: a command was refused: a market rule, an instructor-only command
+/// run by someone else, an inconsistent audit, a halted market (an existing
+/// exchange for exchange-init).
 #[test]
 fn exit_status_1_when_a_command_was_refused() {
     let segment = Segment::create(Backend::Posix);
@@ -216,6 +216,22 @@ fn exit_status_1_when_a_command_was_refused() {
     assert_eq!(run.stdout().lines().count(), 1, "{}", run.stdout());
     assert!(run.stdout().starts_with("bought"), "{}", run.stdout());
     segment.init(&[]).status(1).stderr_has("--force");
+
+    // The owner's commands, run by another user; then a halted market.
+    let class = Segment::unique(Backend::Posix);
+    class.init(&["--mode", "0666"]).success();
+    if let Some(student) = common::users::TestUser::create("cli") {
+        let mut command = class.trader_command(&student.name);
+        student.apply(&mut command).arg("halt");
+        common::Run::new(command, b"")
+            .status(1)
+            .stderr_has("only the owner of this exchange");
+    }
+    class.trader("teacher", &["halt"]).success();
+    class
+        .trader("ann", &["buy", "DOLLAR", "1"])
+        .status(1)
+        .stderr_has("trading is halted");
 
     // An inconsistent audit is a failed command.
     let race = Segment::create(Backend::Posix);

@@ -1,5 +1,6 @@
 //! `trader watch` in a real terminal (a pty): the board shows the market,
-//! follows trades made by other processes, and leaves on `q` or Ctrl-C.
+//! follows trades made by other processes, fits 80x24 and fills 200x50,
+//! and leaves on `q`, Ctrl-C, SIGTERM or SIGHUP with the terminal restored.
 
 mod common;
 
@@ -24,7 +25,7 @@ fn board(segment: &Segment) -> PtySession {
     )
     .expect("cannot start the board in a pty");
     session
-        .exp_string("LATEST TRADES")
+        .exp_string("LATEST ON THE TAPE")
         .expect("the board never drew");
     session
 }
@@ -56,6 +57,46 @@ fn the_board_follows_other_traders(backend: Backend) {
     session
         .exp_string("33.24")
         .expect("the board missed the sale");
+    session.send("q").unwrap();
+    session.flush().unwrap();
+    assert!(matches!(
+        common::wait_pty_exit(&session),
+        WaitStatus::Exited(_, 0)
+    ));
+}
+
+/// The owner's commands reach the board at once: a price moves the quote
+/// (with its arrow) and is on the tape; a halt says HALTED in the title
+/// until the resume.
+#[test]
+fn the_board_shows_the_owners_price_and_halt() {
+    the_board_shows_price_and_halt(Backend::Posix);
+}
+
+/// On Redis the owner's commands wake the board through pub/sub.
+#[test]
+fn the_board_shows_the_owners_price_and_halt_on_redis() {
+    the_board_shows_price_and_halt(Backend::Redis);
+}
+
+fn the_board_shows_price_and_halt(backend: Backend) {
+    let segment = Segment::create(backend);
+    let mut session = board(&segment);
+    segment
+        .trader("teacher", &["price", "DOLLAR", "14.10", "13.80"])
+        .success();
+    // (rexpect reads bytes one by one, so the arrow itself is not
+    // matched, only the move beside it.)
+    session
+        .exp_string("0.38")
+        .expect("the board missed the price move");
+    session
+        .exp_string("14.10/13.80")
+        .expect("the price is not on the board's tape");
+    segment.trader("teacher", &["halt"]).success();
+    session
+        .exp_string("HALTED")
+        .expect("the title does not say HALTED");
     session.send("q").unwrap();
     session.flush().unwrap();
     assert!(matches!(
@@ -144,4 +185,292 @@ fn a_killed_board_is_forgotten() {
         )
         .success();
     assert_eq!(watchers(), 0);
+}
+
+/// A terminal of `width` x `height`, enough of one to replay what the
+/// board draws: cursor moves, clears, text. Colour and mode sequences take
+/// no room. It notes any character drawn past the right edge.
+struct Screen {
+    width: usize,
+    rows: Vec<Vec<char>>,
+    row: usize,
+    column: usize,
+    overflow: Vec<String>,
+    /// The screen as it was when the board left the alternate screen.
+    last_frame: Option<Vec<String>>,
+}
+
+impl Screen {
+    fn replay(width: usize, height: usize, output: &str) -> Screen {
+        let mut screen = Screen {
+            width,
+            rows: vec![vec![' '; width]; height],
+            row: 0,
+            column: 0,
+            overflow: Vec::new(),
+            last_frame: None,
+        };
+        let mut chars = output.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\x1b' if chars.peek() == Some(&'[') => {
+                    chars.next();
+                    let mut params = String::new();
+                    let mut last = ' ';
+                    for code in chars.by_ref() {
+                        if ('\x40'..='\x7e').contains(&code) {
+                            last = code;
+                            break;
+                        }
+                        params.push(code);
+                    }
+                    screen.control(&params, last);
+                }
+                '\r' => screen.column = 0,
+                '\n' => screen.row = (screen.row + 1).min(screen.rows.len() - 1),
+                c if c >= ' ' => screen.put(c),
+                _ => {}
+            }
+        }
+        screen
+    }
+
+    fn put(&mut self, c: char) {
+        if self.column >= self.width {
+            self.overflow.push(self.text()[self.row].clone());
+            return;
+        }
+        self.rows[self.row][self.column] = c;
+        self.column += 1;
+    }
+
+    fn control(&mut self, params: &str, last: char) {
+        let numbers: Vec<usize> = params.split(';').map(|n| n.parse().unwrap_or(1)).collect();
+        match (last, params) {
+            ('H', _) => {
+                self.row = numbers[0].max(1) - 1;
+                self.column = numbers.get(1).copied().unwrap_or(1).max(1) - 1;
+            }
+            ('K', "") => self.rows[self.row][self.column..].fill(' '),
+            ('J', "") => {
+                self.rows[self.row][self.column..].fill(' ');
+                for row in &mut self.rows[self.row + 1..] {
+                    row.fill(' ');
+                }
+            }
+            ('J', "2") => self.rows.iter_mut().for_each(|row| row.fill(' ')),
+            ('l', "?1049") => self.last_frame = Some(self.text()),
+            _ => {}
+        }
+    }
+
+    fn text(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .map(|row| row.iter().collect::<String>().trim_end().to_owned())
+            .collect()
+    }
+}
+
+/// How many colour (SGR) sequences `output` holds.
+fn colour_sequences(output: &str) -> usize {
+    output
+        .split("\x1b[")
+        .skip(1)
+        .filter(|sequence| {
+            let end = sequence.find(|c: char| ('\x40'..='\x7e').contains(&c));
+            end.is_some_and(|end| sequence[end..].starts_with('m'))
+        })
+        .count()
+}
+
+const SHOW_CURSOR: &str = "\x1b[?25h";
+const LEAVE_ALTERNATE_SCREEN: &str = "\x1b[?1049l";
+
+/// After the last frame, the cursor is shown and the alternate screen left.
+#[track_caller]
+fn assert_restored(output: &str) {
+    let shown = output
+        .rfind(SHOW_CURSOR)
+        .unwrap_or_else(|| panic!("the cursor stays hidden: {output:?}"));
+    assert!(
+        output[shown..].contains(LEAVE_ALTERNATE_SCREEN),
+        "still in the alternate screen: {output:?}"
+    );
+}
+
+/// The board in a pty of `width` x `height`, output kept raw (escape
+/// sequences and all).
+fn raw_board(segment: &Segment, width: u16, height: u16, env: &[(&str, &str)]) -> PtySession {
+    let trader = segment.trader_command("viewer");
+    let mut command = std::process::Command::new("sh");
+    // stty sets the pty's window size, then the shell becomes the board.
+    command
+        .arg("-c")
+        .arg(format!(
+            "stty cols {width} rows {height} && exec \"$0\" \"$@\""
+        ))
+        .arg(trader.get_program())
+        .args(trader.get_args())
+        .arg("watch")
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("SHM_EXCHANGE_CRASH_AT");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    spawn_with_options(
+        command,
+        Options {
+            timeout_ms: Some(TIMEOUT.as_millis() as u64),
+            strip_ansi_escape_codes: false,
+        },
+    )
+    .expect("cannot start the board in a pty")
+}
+
+/// An exchange where three accounts made 60 trades.
+fn busy_market(backend: Backend) -> Segment {
+    let segment = Segment::create(backend);
+    for name in ["ann", "bob", "a-very-long-account-name-of-31c"] {
+        segment
+            .script(name, &[], &"buy DOLLAR 1\nsell DOLLAR 0.5\n".repeat(10))
+            .success();
+    }
+    segment
+}
+
+/// Draws a busy market at `width` x `height`, quits with `q`, and returns
+/// the last frame and the raw output.
+fn frame_at(
+    backend: Backend,
+    width: u16,
+    height: u16,
+    env: &[(&str, &str)],
+) -> (Vec<String>, String) {
+    let segment = busy_market(backend);
+    let mut session = raw_board(&segment, width, height, env);
+    let mut output = session
+        .exp_string("LATEST ON THE TAPE")
+        .expect("the board never drew");
+    output.push_str("LATEST ON THE TAPE");
+    // The frame is drawn whole before the key is read: the last frame
+    // before leaving is a complete one.
+    session.send("q").unwrap();
+    session.flush().unwrap();
+    output.push_str(&session.exp_eof().expect("the board did not end"));
+    assert!(matches!(
+        common::wait_pty_exit(&session),
+        WaitStatus::Exited(_, 0)
+    ));
+    let screen = Screen::replay(usize::from(width), usize::from(height), &output);
+    assert!(
+        screen.overflow.is_empty(),
+        "lines wider than {width}: {:#?}",
+        screen.overflow
+    );
+    let frame = screen
+        .last_frame
+        .expect("the board never left the alternate screen");
+    (frame, output)
+}
+
+#[track_caller]
+fn assert_market_shows(frame: &[String], scheme: &str) {
+    assert!(
+        frame[0].starts_with(&format!("shm-exchange {scheme}")),
+        "{frame:#?}"
+    );
+    for (currency, stock) in [
+        ("DOLLAR", "9985.00"),
+        ("EURO", "20000.00"),
+        ("STERLIN", "10000.00"),
+        ("POUND", "5000.00"),
+    ] {
+        assert!(
+            frame
+                .iter()
+                .any(|line| line.starts_with(currency) && line.ends_with(stock)),
+            "{currency} or its stock {stock} is missing: {frame:#?}"
+        );
+    }
+    assert!(frame.iter().any(|line| line == "LEADERS"), "{frame:#?}");
+    assert!(
+        frame.iter().any(|line| line == "LATEST ON THE TAPE"),
+        "{frame:#?}"
+    );
+}
+
+#[test]
+fn at_80x24_the_board_fits_and_fills_the_screen() {
+    let (frame, output) = frame_at(Backend::Posix, 80, 24, &[]);
+    assert_market_shows(&frame, "posix:/");
+    assert!(
+        frame.last().is_some_and(|line| !line.is_empty()),
+        "the bottom row is unused: {frame:#?}"
+    );
+    assert!(colour_sequences(&output) > 0, "no colour on a terminal");
+    assert_restored(&output);
+}
+
+/// The board looks the same on Redis: the same frame, fitted the same way.
+#[test]
+fn at_80x24_the_board_on_redis_looks_the_same() {
+    let (frame, output) = frame_at(Backend::Redis, 80, 24, &[]);
+    assert_market_shows(&frame, "redis://127.0.0.1:");
+    assert!(
+        frame.last().is_some_and(|line| !line.is_empty()),
+        "the bottom row is unused: {frame:#?}"
+    );
+    assert_restored(&output);
+}
+
+#[test]
+fn at_200x50_the_board_uses_the_room() {
+    let (frame, _) = frame_at(Backend::Posix, 200, 50, &[]);
+    assert_market_shows(&frame, "posix:/");
+    let used = frame.iter().filter(|line| !line.is_empty()).count();
+    assert!(used > 24, "only {used} rows used: {frame:#?}");
+    assert!(
+        frame
+            .iter()
+            .any(|line| line.contains("a-very-long-account-name-of-31c")),
+        "names are cut on a wide board: {frame:#?}"
+    );
+}
+
+#[test]
+fn no_colour_under_no_color() {
+    let (frame, output) = frame_at(Backend::Posix, 80, 24, &[("NO_COLOR", "1")]);
+    assert_market_shows(&frame, "posix:/");
+    assert_eq!(colour_sequences(&output), 0, "colour despite NO_COLOR");
+}
+
+/// SIGTERM and SIGHUP end the board cleanly, the terminal restored.
+fn a_signal_restores_the_terminal(signal: nix::sys::signal::Signal) {
+    let segment = Segment::create(Backend::Posix);
+    let mut session = raw_board(&segment, 80, 24, &[]);
+    session
+        .exp_string("LATEST ON THE TAPE")
+        .expect("the board never drew");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(session.process.child_pid.as_raw()),
+        signal,
+    )
+    .unwrap();
+    assert_restored(&session.exp_eof().expect("the board did not end"));
+    assert!(matches!(
+        common::wait_pty_exit(&session),
+        WaitStatus::Exited(_, 0)
+    ));
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    a_signal_restores_the_terminal(nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn sighup_restores_the_terminal() {
+    a_signal_restores_the_terminal(nix::sys::signal::Signal::SIGHUP);
 }

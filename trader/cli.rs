@@ -16,22 +16,25 @@ use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
 use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
-use crate::{bench, repl, serve, stress, watch};
+use crate::{bench, follow, repl, serve, stress, ticker, watch};
 
 const TRADER_EXAMPLES: &str = "\
 Examples:
   trader                                  interactive, as $USER, on the default exchange
   trader --name alice buy DOLLAR 10       one command, then exit
   trader rates --json                     one JSON object (options go anywhere)
+  trader --trace buy DOLLAR 1             and the system calls behind it, on stderr
   printf 'buy EURO 1\\nportfolio\\n' | trader --name bob
   trader --segment posix:/class --script orders.txt   (--script - reads stdin)
   trader --segment redis://10.0.0.5:6379/class    the same market, on a Redis server
 
 Instruments for a class (each has its own --help):
-  trader watch                            live board of rates and trades; q leaves
+  trader watch                            live board of rates, leaders and trades; q leaves
+  trader follow [--json]                  every trade and owner's action as it happens
+  trader ticker --every 2 --step 1        live prices, a seeded random walk (owner only)
   trader stress --procs 4 --trades 10000  many traders at once, then the audit
   trader stress --unlocked ...            the textbook race, on a market of its own
-  trader bench                            shared memory against message passing
+  trader bench --plot bench.svg           shared memory against its rivals, plotted
   trader completions bash|zsh|fish        a completion script; `trader man`: the manual
 
 Exit status: 0 all commands succeeded, 1 a command was refused,
@@ -40,8 +43,8 @@ Exit status: 0 all commands succeeded, 1 a command was refused,
 /// Buy and sell currency on a shared-memory exchange.
 ///
 /// Options may come before or after the command words
-/// (`trader rates --json`); `--segment`, `--name` and `--json` are
-/// accepted by every instrument too (`trader stress --segment X`).
+/// (`trader rates --json`); `--segment`, `--name`, `--json` and `--trace`
+/// are accepted by every instrument too (`trader stress --segment X`).
 #[derive(Debug, Parser)]
 #[command(
     name = "trader",
@@ -79,6 +82,10 @@ pub struct GlobalArgs {
     /// Print one JSON object per command.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show on stderr the system calls and protocol steps behind each
+    /// command: the attach, the lock and its wait, the redo record.
+    #[arg(long, global = true)]
+    pub trace: bool,
 }
 
 /// The instruments: programs of their own that share `trader`'s options.
@@ -86,9 +93,23 @@ pub struct GlobalArgs {
 pub enum Instrument {
     /// Many trader processes at once, then the audit.
     Stress(StressArgs),
-    /// A live board of rates, stock, cash and the latest trades.
+    /// A live board of rates, stock, cash, the leaders and the latest on the tape.
     Watch(WatchArgs),
-    /// Shared memory against message passing, side by side.
+    /// Every trade and owner's action as it happens, like tail -f.
+    #[command(
+        after_help = "Prints each new tape entry once, in order, and says how many it
+missed if more than the tape's 256 went by unseen ({\"gap\": N} with
+--json). Ctrl-C stops.
+
+Examples:
+  trader follow
+  trader follow --json | jq -c 'select(.currency == \"EURO\")'"
+    )]
+    Follow,
+    /// Live prices: every quote moves by a seeded random walk (owner only).
+    Ticker(TickerArgs),
+    /// Shared memory against its rivals (the C loop, SQLite, Redis,
+    /// message passing), side by side.
     Bench(BenchArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, ...).
     #[command(after_help = "Examples:
@@ -104,6 +125,9 @@ pub enum Instrument {
     /// One process of a stress run (internal).
     #[command(hide = true)]
     StressWorker(StressWorkerArgs),
+    /// One process of the C-loop, SQLite or Redis benchmark (internal).
+    #[command(hide = true)]
+    BenchWorker(bench::worker::WorkerArgs),
     /// The message-passing benchmark's server (internal).
     #[command(hide = true)]
     Serve(SocketArgs),
@@ -213,9 +237,32 @@ pub struct StressWorkerArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Keys: q, Esc or Ctrl-C leave.")]
 pub struct WatchArgs {
-    /// How many of the latest trades to show.
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// At most this many of the latest tape entries (default: as many as fit).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub trades: u16,
+}
+
+/// `trader ticker`: live prices.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Moves every quote by a seeded random walk, sell always above buy,
+until Ctrl-C; an owner's `price` in between is the walk's new start.
+Only the exchange's owner (or root) may run it.
+
+Examples:
+  trader ticker
+  trader ticker --every 0.5 --step 2 --seed 42"
+)]
+pub struct TickerArgs {
+    /// Seconds between two moves.
+    #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = ticker::parse_every)]
+    pub every: std::time::Duration,
+    /// Largest move of one tick, in percent either way.
+    #[arg(long, default_value = "1", value_name = "PERCENT", value_parser = shm_exchange::ticker::Step::parse)]
+    pub step: shm_exchange::ticker::Step,
+    /// Seed of the walk; the same seed makes the same prices (default: a fresh one, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// `trader bench`: every benchmark, side by side.
@@ -224,6 +271,9 @@ pub struct BenchArgs {
     /// A short smoke run instead of the full one.
     #[arg(long)]
     pub quick: bool,
+    /// Also draw trades/s against process count into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// `trader serve` and `trader mp-client`: the message-passing benchmark's
@@ -282,24 +332,42 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
             Ok(status) => status,
             Err(error) => fail(&error, "watch", json),
         },
-        Instrument::Bench(options) => {
-            let size = if options.quick {
-                bench::BenchSize::QUICK
-            } else {
-                bench::BenchSize::FULL
+        Instrument::Follow => match Store::attach_or_read_only(&global.segment)
+            .and_then(|exchange| follow::run_follow(&exchange, json))
+        {
+            Ok(status) => status,
+            Err(error) => fail(&error, "follow", json),
+        },
+        Instrument::Ticker(options) => {
+            let options = ticker::TickerOptions {
+                every: options.every,
+                step: options.step,
+                seed: options.seed.unwrap_or_else(ticker::fresh_seed),
             };
-            match bench::run(&trader_exe(), size, |step| eprintln!("running {step}...")) {
-                Ok(rows) => {
+            match Store::attach(&global.segment)
+                .and_then(|exchange| ticker::run_ticker(&exchange, &options))
+            {
+                Ok(status) => status,
+                Err(error) => fail(&error, "ticker", json),
+            }
+        }
+        Instrument::Bench(options) => {
+            match bench::command(&trader_exe(), options.quick, options.plot.as_deref()) {
+                Ok(results) => {
                     if json {
-                        print_line(&Envelope::success("bench", bench::Rows { rows }).to_json());
+                        print_line(&Envelope::success("bench", &results).to_json());
                     } else {
-                        print_line(&bench::table(&rows));
+                        print_line(&bench::table(&results.rows));
                     }
                     ExitStatus::Success
                 }
                 Err(error) => fail(&error, "bench", json),
             }
         }
+        Instrument::BenchWorker(worker) => match bench::worker::run(worker) {
+            Ok(_) => ExitStatus::Success,
+            Err(error) => fail(&error, "bench-worker", false),
+        },
         Instrument::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -368,6 +436,11 @@ pub fn run(args: TraderArgs) -> ExitStatus {
         return ExitStatus::Unusable;
     }
     let global = &args.global;
+    if global.trace {
+        shm_exchange::trace::enable(|line| {
+            let _ = writeln!(io::stderr().lock(), "{line}");
+        });
+    }
     if let Some(instrument) = &args.instrument {
         return run_instrument(instrument, global);
     }

@@ -7,9 +7,12 @@
 
 mod bench;
 mod cli;
+mod follow;
 mod repl;
 mod serve;
+mod stop;
 mod stress;
+mod ticker;
 mod watch;
 
 use clap::Parser;

@@ -1,12 +1,14 @@
-//! `trader watch`: a full-terminal live board of rates, stock, cash and the
-//! latest trades.
+//! `trader watch`: a full-terminal live board of the rates, the stock, the
+//! leaders and the latest tape entries, fitted to the terminal's size.
 //!
 //! It never polls the market: it sleeps on a futex on the segment's change
 //! counter, which every trader wakes after a change while someone watches
 //! (on Redis, on the pub/sub channel every commit publishes to).
-//! Each frame is the library's [`board`] text, copied under the lock (held
-//! for the copy only) and drawn after the lock is released. A second thread reads keys; `q`, Esc or Ctrl-C
-//! set a flag and wake the sleeper.
+//! Each frame is the library's [`Board`] text for the terminal's size, drawn
+//! row by row with no newline after the last row, so nothing scrolls the
+//! title away. A second thread reads keys; `q`, Esc or Ctrl-C set a flag
+//! and wake the sleeper, and so do SIGINT, SIGTERM and SIGHUP (see
+//! [`crate::stop`]). However it ends, the terminal is restored.
 #![forbid(unsafe_code)]
 
 use std::io::{self, IsTerminal, Write};
@@ -16,8 +18,11 @@ use std::time::Duration;
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyModifiers};
 use crossterm::{cursor, execute, queue, terminal};
 
-use shm_exchange::board::board;
+use shm_exchange::board::{Board, Size};
+use shm_exchange::render::wants_colour;
 use shm_exchange::{Error, ExitStatus, Result, Store};
+
+use crate::stop::until_signalled;
 
 /// Longest sleep between frames when nothing changes, to keep the clock
 /// of the board honest if a wake-up were ever missed.
@@ -54,9 +59,11 @@ fn terminal_error(error: io::Error) -> Error {
     }
 }
 
-/// Draws the board until `q`, Esc or Ctrl-C. Returns the exit status.
+/// Draws the board until `q`, Esc, Ctrl-C or a stop signal, showing at
+/// most `trades_shown` trades. Returns the exit status.
 pub fn run_watch(exchange: &Store, trades_shown: usize) -> Result<ExitStatus> {
-    if !io::stdout().is_terminal() {
+    let stdout = io::stdout();
+    if !stdout.is_terminal() {
         return Err(Error::Os {
             address: "stdout".into(),
             what: "watch",
@@ -65,20 +72,30 @@ pub fn run_watch(exchange: &Store, trades_shown: usize) -> Result<ExitStatus> {
             ),
         });
     }
+    let colour = wants_colour(
+        true,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    );
     let quit = AtomicBool::new(false);
     let guard = TerminalGuard::enter().map_err(terminal_error)?;
-    let outcome = std::thread::scope(|scope| {
-        scope.spawn(|| read_keys(exchange, &quit));
-        let outcome = draw_until_quit(exchange, trades_shown, &quit);
-        quit.store(true, Ordering::Release);
-        outcome
-    });
+    let wake = || exchange.wake_watchers();
+    let outcome = until_signalled(&wake, |signalled| {
+        let stop = || signalled.load(Ordering::Acquire) || quit.load(Ordering::Acquire);
+        std::thread::scope(|scope| {
+            scope.spawn(|| read_keys(exchange, &quit, &stop));
+            let outcome = draw_until_stopped(exchange, trades_shown, colour, &stop);
+            quit.store(true, Ordering::Release);
+            outcome
+        })
+    })
+    .map_err(terminal_error)?;
     drop(guard);
     outcome
 }
 
-fn read_keys(exchange: &Store, quit: &AtomicBool) {
-    while !quit.load(Ordering::Acquire) {
+fn read_keys(exchange: &Store, quit: &AtomicBool, stop: &dyn Fn() -> bool) {
+    while !stop() {
         match event::poll(Duration::from_millis(100)) {
             Ok(true) => match event::read() {
                 Ok(Event::Key(KeyEvent {
@@ -104,24 +121,61 @@ fn read_keys(exchange: &Store, quit: &AtomicBool) {
     }
 }
 
-fn draw_until_quit(exchange: &Store, trades_shown: usize, quit: &AtomicBool) -> Result<ExitStatus> {
+fn draw_until_stopped(
+    exchange: &Store,
+    trades_shown: usize,
+    colour: bool,
+    stop: &dyn Fn() -> bool,
+) -> Result<ExitStatus> {
     let mut stdout = io::stdout();
-    while !quit.load(Ordering::Acquire) {
+    let mut board = Board::new(trades_shown);
+    while !stop() {
         // Read the counter before the copy: a change made while drawing
         // makes the wait below return at once.
         let seen = exchange.change_seq();
-        let board = board(exchange, trades_shown)?;
-        queue!(
-            stdout,
-            cursor::MoveTo(0, 0),
-            terminal::Clear(terminal::ClearType::All)
-        )
-        .map_err(terminal_error)?;
-        for line in board.lines() {
-            write!(stdout, "{line}\r\n").map_err(terminal_error)?;
+        let (width, height) = match terminal::size().map_err(terminal_error)? {
+            // A terminal that reports no size (a bare pty) gets the classic one.
+            (0, _) | (_, 0) => (80, 24),
+            size => size,
+        };
+        let size = Size {
+            width: usize::from(width),
+            height: usize::from(height),
+        };
+        let lines = board.frame(exchange, size, colour)?;
+        let drawn = draw(&mut stdout, &lines, height);
+        // A terminal that went away (SIGHUP) is no error once stopping.
+        if let Err(error) = drawn {
+            return if stop() {
+                Ok(ExitStatus::Success)
+            } else {
+                Err(terminal_error(error))
+            };
         }
-        stdout.flush().map_err(terminal_error)?;
         exchange.wait_for_change(seen, IDLE_REDRAW);
     }
     Ok(ExitStatus::Success)
+}
+
+/// Draws each line on its own row, clearing what was there, with no
+/// newline after the last, so the screen never scrolls.
+fn draw(stdout: &mut io::Stdout, lines: &[String], height: u16) -> io::Result<()> {
+    for (row, line) in lines.iter().enumerate() {
+        let row = u16::try_from(row).unwrap_or(u16::MAX);
+        queue!(
+            stdout,
+            cursor::MoveTo(0, row),
+            terminal::Clear(terminal::ClearType::UntilNewLine)
+        )?;
+        stdout.write_all(line.as_bytes())?;
+    }
+    let used = u16::try_from(lines.len()).unwrap_or(u16::MAX);
+    if used < height {
+        queue!(
+            stdout,
+            cursor::MoveTo(0, used),
+            terminal::Clear(terminal::ClearType::FromCursorDown)
+        )?;
+    }
+    stdout.flush()
 }

@@ -85,6 +85,7 @@ use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
 use crate::shm::layout::{account, redo, state, AccountSlot, Header, TAPE_LEN};
 use crate::shm::MutexGuard;
+use crate::trace;
 
 /// The exchange's lock, held: the capability every write requires. Made
 /// only by [`Exchange::lock`] and [`Exchange::lock_any_state`], after any
@@ -118,11 +119,19 @@ impl Exchange {
     #[inline]
     pub(super) fn lock_any_state(&self) -> Result<Locked<'_>> {
         let mapping = self.writable()?;
+        let asked = trace::start_timer();
         let mut guard = mapping.lock().map_err(|error| Error::Lock {
             address: self.address.to_string(),
             reason: error.to_string(),
         })?;
+        if let Some(asked) = asked {
+            crate::trace!(
+                "lock: pthread_mutex_lock (robust, process-shared) took {}",
+                trace::human(asked.elapsed())
+            );
+        }
         if guard.owner_died() {
+            crate::trace!("lock: EOWNERDEAD, its owner died holding it: replay its redo record");
             let header = self.header();
             let repaired = replay(
                 header,
@@ -150,6 +159,12 @@ impl Exchange {
             in_use: header.account_count.load(Relaxed),
             currencies: self.currencies.len(),
         }
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        crate::trace!("unlock: pthread_mutex_unlock");
     }
 }
 
@@ -183,6 +198,9 @@ impl<'a> Locked<'a> {
                 //    reaches it: a death here loses nothing but the oldest
                 //    entry, which this one was about to overwrite anyway.
                 write_entry(header, seq, &entry);
+                crate::trace!(
+                    "journal: tape entry #{seq} written (readers skip it until published)"
+                );
                 change.with_seq(seq)
             }
             None => change,
@@ -193,12 +211,22 @@ impl<'a> Locked<'a> {
         fill(record, &change);
         record.state.store(redo::PENDING, Release);
         begin_write(header);
+        match change.seq() {
+            Some(seq) => crate::trace!(
+                "journal: redo record #{seq} published (PENDING), write_seq odd: {change}"
+            ),
+            None => {
+                crate::trace!("journal: redo record published (PENDING), write_seq odd: {change}")
+            }
+        }
         crash_point(Step::AfterRedo);
         // 2. Apply it. 3. Clear it; the odd phase ends.
         apply(header, table, &change, true);
+        crate::trace!("journal: applied, one store each");
         record.state.store(redo::IDLE, Release);
         end_write(header);
         watchers::announce_change(header);
+        crate::trace!("journal: redo record cleared (IDLE), write_seq even, change counter bumped");
         Ok(seq)
     }
 }

@@ -373,6 +373,10 @@ fn check_ranges(address: &SegmentAddress, header: &Header) -> Result<(u32, usize
     if header.account_count.load(Relaxed) > capacity {
         return Err(corrupted("more accounts than slots".into()));
     }
+    crate::trace!(
+        "header ranges checked: {currency_count} currencies, {} of {capacity} account slots in use",
+        header.account_count.load(Relaxed)
+    );
     Ok((capacity, currency_count))
 }
 

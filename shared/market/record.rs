@@ -4,8 +4,10 @@
 //! `market::journal`.
 #![forbid(unsafe_code)]
 
+use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::money::{Money, Price};
 use crate::names::ACCOUNT_NAME_BYTES;
 use crate::shm::layout::{kind, RedoRecord, MAX_CURRENCIES};
 
@@ -85,6 +87,63 @@ impl Redo {
             Redo::Open { .. } | Redo::Transfer { .. } => {}
         }
         self
+    }
+}
+
+/// How `--trace` names a change: its kind and the absolute values it
+/// writes.
+impl fmt::Display for Redo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let money = Money::from_hundredths;
+        let price = Price::from_ten_thousandths;
+        match *self {
+            Redo::Trade {
+                account,
+                currency,
+                stock,
+                holding,
+                balance,
+                cash,
+                ..
+            } => write!(
+                f,
+                "trade by account {account}: stock of currency {currency} {}, holding {}, \
+                 balance {}, cash {}",
+                money(stock),
+                money(holding),
+                money(balance),
+                money(cash)
+            ),
+            Redo::Open {
+                account, serial, ..
+            } => write!(f, "open account {account}, serial {serial}"),
+            Redo::Price {
+                currency,
+                sell,
+                buy,
+                ..
+            } => write!(
+                f,
+                "price of currency {currency}: sell {}, buy {}",
+                price(sell),
+                price(buy)
+            ),
+            Redo::Flags { flags, .. } => write!(f, "flags {flags:#x}"),
+            Redo::Reset { .. } => write!(f, "reset"),
+            Redo::Close { account, cash, .. } => {
+                write!(f, "close account {account}: cash {}", money(cash))
+            }
+            Redo::Transfer {
+                account,
+                balance,
+                cash,
+            } => write!(
+                f,
+                "transfer to account {account}: balance {}, cash {}",
+                money(balance),
+                money(cash)
+            ),
+        }
     }
 }
 

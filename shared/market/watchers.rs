@@ -63,10 +63,16 @@ impl Exchange {
     /// sleep.
     pub fn wake_watchers(&self) {
         let header = self.header();
-        if header.watchers.load(Acquire) == 0 || self.is_read_only() {
+        if self.is_read_only() {
             return;
         }
-        if futex::wake_all(&header.change_seq) > 0 {
+        if header.watchers.load(Acquire) == 0 {
+            crate::trace!("wake-up: no board is watching, so no system call");
+            return;
+        }
+        let woken = futex::wake_all(&header.change_seq);
+        crate::trace!("wake-up: futex(FUTEX_WAKE) on the change counter woke {woken}");
+        if woken > 0 {
             header.idle_wakes.store(0, Relaxed);
         } else if header.idle_wakes.fetch_add(1, Relaxed) >= FORGET_WATCHERS_AFTER {
             header.watchers.store(0, Release);

@@ -162,6 +162,11 @@ impl Watch {
         connection: &mut redis::Connection,
         more: impl FnOnce(&mut redis::Pipeline),
     ) -> redis::RedisResult<(Vec<Option<String>>, Vec<Value>)> {
+        crate::trace!(
+            "redis: read MULTI, {} HGET on {} keys, EXEC: one snapshot",
+            self.fields.len(),
+            self.keys.len()
+        );
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (key, field) in &self.fields {
@@ -278,12 +283,21 @@ impl Link {
         for (key, entry, cap) in &writes.pushes {
             invocation.arg(index(*key)).arg(entry).arg(cap);
         }
+        crate::trace!(
+            "redis: commit EVALSHA (the compare-and-set script): {} checks, {} sets, {} pushes",
+            watch.fields.len(),
+            writes.sets.len(),
+            writes.pushes.len()
+        );
         let reply: Vec<Value> = self.with_connection("committing to redis", |connection| {
             invocation.invoke(connection)
         })?;
         let mut values = reply.into_iter();
         match values.next() {
-            Some(Value::Int(1)) => Ok(Committed::Written),
+            Some(Value::Int(1)) => {
+                crate::trace!("redis: committed; change_seq bumped and PUBLISHed");
+                Ok(Committed::Written)
+            }
             Some(Value::Int(0)) => Ok(Committed::Conflict(
                 values
                     .map(|value| match value {
@@ -324,6 +338,7 @@ impl Link {
             match self.commit(watch, &values, &writes)? {
                 Committed::Written => return Ok(answer),
                 Committed::Conflict(now) => {
+                    crate::trace!("redis: conflict: a value read had moved; decide again");
                     self.conflicts
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // The values the script found are fresh: try them at

@@ -36,6 +36,15 @@ pub fn connect(address: &RedisAddress) -> Result<redis::Connection, Error> {
     };
     let connecting = |error| failure(address, CONNECTING, error);
     let client = redis::Client::open(info).map_err(connecting)?;
+    crate::trace!(
+        "redis: connect(TCP {}){}",
+        address.server(),
+        if address.password().is_some() {
+            ", then AUTH with the password"
+        } else {
+            ""
+        }
+    );
     let connection = client
         .get_connection_with_timeout(CONNECT_TIMEOUT)
         .map_err(connecting)?;

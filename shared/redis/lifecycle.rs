@@ -191,6 +191,9 @@ impl RedisMarket {
         let owner_uid = integer(&fields, 7)
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(|| link.corrupted("no owner uid"))?;
+        crate::trace!(
+            "redis: meta checked: magic, layout {layout}, epoch {epoch}, state ready, {count} currencies"
+        );
         let currencies = read_currencies(&link, count)?;
         let wake_channel = notify::private_channel(&link.keys.changes());
         Ok(RedisMarket {

@@ -234,6 +234,16 @@ pub(super) fn open(
             Err(errno) => return Err(lock_error(errno)),
         }
     }
+    crate::trace!(
+        "fcntl(fd {}, F_OFD_SETLK, {}): {}",
+        file.as_raw_fd(),
+        if sole { "F_WRLCK" } else { "F_RDLCK" },
+        if sole {
+            "nobody else has it open"
+        } else {
+            "shared with the other attached processes"
+        }
+    );
     let size = checked_size(address, &file)?;
     if sole {
         // A file copied sparse (or made by anyone) may have holes, and a
@@ -258,6 +268,13 @@ fn checked_size(address: &SegmentAddress, file: &File) -> Result<usize> {
     let metadata = file
         .metadata()
         .map_err(|error| io_error(address, "fstat", error))?;
+    crate::trace!(
+        "fstat(fd {}) = {} bytes, mode {:04o}, uid {}",
+        file.as_raw_fd(),
+        metadata.len(),
+        metadata.mode() & 0o777,
+        metadata.uid()
+    );
     if metadata.file_type().is_char_device() || metadata.file_type().is_block_device() {
         return Err(Error::NotAnExchange {
             address: address.to_string(),
@@ -320,6 +337,15 @@ fn map_fd(address: &SegmentAddress, file: Descriptor, size: usize) -> Result<Map
         )
     }
     .map_err(|errno| errno_error(address, "mmap", errno))?;
+    crate::trace!(
+        "mmap(NULL, {size}, {}, MAP_SHARED, fd {}, 0) = {:p}",
+        match file {
+            Descriptor::Locked(_) => "PROT_READ|PROT_WRITE",
+            Descriptor::ReadOnly(_) => "PROT_READ",
+        },
+        file.file().as_raw_fd(),
+        base
+    );
     let base = base.cast::<u8>();
     Ok(Mapped {
         base,

@@ -54,6 +54,12 @@ fn open_regular(address: &SegmentAddress, path: &Path, write: bool) -> Result<Fi
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|error| io_error(address, "opening the file", error))?;
+    crate::trace!(
+        "open({}, {}|O_NOFOLLOW) = fd {}",
+        path.display(),
+        if write { "O_RDWR" } else { "O_RDONLY" },
+        std::os::fd::AsRawFd::as_raw_fd(&file)
+    );
     let is_file = file
         .metadata()
         .map_err(|error| io_error(address, "fstat", error))?

@@ -82,23 +82,48 @@ const fn abi_fingerprint(c_library: u64) -> u64 {
     fnv1a(fnv1a(FNV_OFFSET_BASIS, &shape), &ASSERTED_OFFSETS)
 }
 
-/// Every offset the compile-time checks below pin, in one list, so the
-/// fingerprint covers exactly what is asserted.
-const ASSERTED_OFFSETS: [u64; 13] = [
-    offset_of!(Header, magic) as u64,
-    offset_of!(Header, state) as u64,
-    offset_of!(Header, total_size) as u64,
-    offset_of!(Header, cash) as u64,
-    offset_of!(Header, watchers) as u64,
-    offset_of!(Header, change_seq) as u64,
-    offset_of!(Header, owner_uid) as u64,
-    offset_of!(Header, flags) as u64,
-    offset_of!(Header, lock) as u64,
-    offset_of!(Header, redo) as u64,
-    offset_of!(RedoRecord, kind) as u64,
-    offset_of!(Header, currencies) as u64,
-    offset_of!(Header, tape) as u64,
+/// Every field offset the layout pins: each is asserted at compile time
+/// (below) and hashed into the fingerprint, so the two cannot drift apart.
+/// `(where the field is, where it must be)`.
+const PINNED_OFFSETS: [(usize, usize); 26] = [
+    (offset_of!(Header, magic), 0),
+    (offset_of!(Header, state), 12),
+    (offset_of!(Header, total_size), 24),
+    (offset_of!(Header, change_seq), 84),
+    (offset_of!(Header, cash), 64),
+    (offset_of!(Header, watchers), 80),
+    (offset_of!(Header, owner_uid), 92),
+    (offset_of!(Header, flags), 96),
+    (offset_of!(Header, unlocked_trades), 100),
+    (offset_of!(Header, write_seq), 104),
+    (offset_of!(Header, tape_start), 112),
+    (offset_of!(Header, account_serial), 120),
+    (offset_of!(Header, balances_handed_out), 124),
+    (offset_of!(Header, lock), 128),
+    (offset_of!(Header, redo), 192),
+    (offset_of!(RedoRecord, kind), 4),
+    (offset_of!(RedoRecord, trades), 56),
+    (offset_of!(RedoRecord, sell), 64),
+    (offset_of!(RedoRecord, name), 128),
+    (offset_of!(RedoRecord, stocks), 192),
+    (offset_of!(Header, currencies), 512),
+    (offset_of!(Header, tape), 1280),
+    (offset_of!(TapeEntry, serial), 20),
+    (offset_of!(AccountSlot, balance), 32),
+    (offset_of!(AccountSlot, status), 52),
+    (offset_of!(AccountSlot, holdings), 64),
 ];
+
+/// The pinned offsets, as the fingerprint hashes them.
+const ASSERTED_OFFSETS: [u64; PINNED_OFFSETS.len()] = {
+    let mut offsets = [0; PINNED_OFFSETS.len()];
+    let mut index = 0;
+    while index < PINNED_OFFSETS.len() {
+        offsets[index] = PINNED_OFFSETS[index].0 as u64;
+        index += 1;
+    }
+    offsets
+};
 
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 
@@ -414,41 +439,20 @@ pub struct AccountSlot {
 pub const HEADER_SIZE: usize = size_of::<Header>();
 
 const _: () = {
+    let mut index = 0;
+    while index < PINNED_OFFSETS.len() {
+        assert!(PINNED_OFFSETS[index].0 == PINNED_OFFSETS[index].1);
+        index += 1;
+    }
     assert!(size_of::<libc::pthread_mutex_t>() <= 64);
     assert!(size_of::<LockSlot>() == 64);
-    assert!(offset_of!(Header, magic) == 0);
-    assert!(offset_of!(Header, state) == 12);
-    assert!(offset_of!(Header, total_size) == 24);
-    assert!(offset_of!(Header, change_seq) == 84);
-    assert!(offset_of!(Header, cash) == 64);
-    assert!(offset_of!(Header, watchers) == 80);
-    assert!(offset_of!(Header, owner_uid) == 92);
-    assert!(offset_of!(Header, flags) == 96);
-    assert!(offset_of!(Header, unlocked_trades) == 100);
-    assert!(offset_of!(Header, write_seq) == 104);
-    assert!(offset_of!(Header, tape_start) == 112);
-    assert!(offset_of!(Header, account_serial) == 120);
-    assert!(offset_of!(Header, balances_handed_out) == 124);
-    assert!(offset_of!(Header, lock) == 128);
-    assert!(offset_of!(Header, redo) == 192);
     assert!(size_of::<RedoRecord>() == 320);
-    assert!(offset_of!(RedoRecord, kind) == 4);
-    assert!(offset_of!(RedoRecord, trades) == 56);
-    assert!(offset_of!(RedoRecord, sell) == 64);
-    assert!(offset_of!(RedoRecord, name) == 128);
-    assert!(offset_of!(RedoRecord, stocks) == 192);
     assert!(size_of::<StateWord>() == 4);
-    assert!(offset_of!(Header, currencies) == 512);
     assert!(size_of::<CurrencySlot>() == 48);
-    assert!(offset_of!(Header, tape) == 1280);
     assert!(size_of::<TapeEntry>() == 64);
-    assert!(offset_of!(TapeEntry, serial) == 20);
     assert!(size_of::<Header>() == 17_664);
     assert!(align_of::<Header>() == 64);
     assert!(size_of::<AccountSlot>() == 192);
-    assert!(offset_of!(AccountSlot, balance) == 32);
-    assert!(offset_of!(AccountSlot, status) == 52);
-    assert!(offset_of!(AccountSlot, holdings) == 64);
     assert!(align_of::<AccountSlot>() == 8);
 };
 

@@ -358,6 +358,10 @@ impl<S> Mapping<S> {
                 "its header says {declared} bytes but it has {real}"
             )));
         }
+        crate::trace!(
+            "header checked: magic SHMEXCH, layout version {version}, ABI fingerprint {ABI_FINGERPRINT:#x}, {}declared size {declared} = real size",
+            if want_ready { "state READY (Acquire), " } else { "" }
+        );
         Ok(())
     }
 }

@@ -14,7 +14,9 @@
 //! - `mutex`: the robust pthread mutex and its guard;
 //! - [`futex`]: wait and wake on a word of the segment;
 //! - `sigbus`: the handler that turns a SIGBUS from a shrunk segment into
-//!   an error line and exit status 2, terminal restored.
+//!   an error line and exit status 2, terminal restored;
+//! - `baseline`: the benchmarks' "C loop", the same mutex and a trade's
+//!   bare stores in a segment of its own.
 //!
 //! The rest of the crate is `#![forbid(unsafe_code)]` and sees only safe,
 //! `pub(crate)` functions. None of them can break the invariants written
@@ -25,6 +27,7 @@
     clippy::multiple_unsafe_ops_per_block
 )]
 
+mod baseline;
 mod fd;
 mod file;
 pub(crate) mod futex;
@@ -35,11 +38,12 @@ mod posix;
 mod sigbus;
 mod sysv;
 
+pub use baseline::{BaselineSegment, BASELINE_ACCOUNTS, BASELINE_CURRENCIES};
 pub(crate) use mapping::{
     object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, ReadOnly, Ready,
 };
+pub(crate) use mutex::MutexGuard;
 pub use mutex::LOCK_TIMEOUT;
-pub(crate) use mutex::{HeapMutex, MutexGuard};
 pub use sigbus::{forget_terminal, remember_terminal};
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ extern "C" {
 /// it. Nothing outside `shm` can reach a `RobustMutex` (the field that
 /// holds it is private to `shm`); inside, the only callers are
 /// [`super::Mapping`], whose type states keep both rules, and
-/// [`HeapMutex`], which owns its mutex.
+/// `BaselineSegment`, which keeps them the same way (see `baseline`).
 #[repr(C)]
 pub struct RobustMutex {
     inner: UnsafeCell<libc::pthread_mutex_t>,
@@ -236,14 +236,19 @@ impl RobustMutex {
     /// The aligned `i32` at `offset` inside the mutex, read atomically
     /// (another process may be writing it).
     fn word(&self, offset: usize) -> i32 {
+        self.word_at(offset).load(Ordering::Relaxed)
+    }
+
+    /// The aligned `i32` at `offset` inside the mutex, as an atomic.
+    fn word_at(&self, offset: usize) -> &AtomicI32 {
         // SAFETY: `offset + 4` is within the mutex (asserted for both
         // offsets' largest), so the pointer stays inside `inner`.
         let at = unsafe { self.inner.get().cast::<u8>().add(offset) };
         // SAFETY: `at` is 4-aligned (the mutex is 8-aligned and both
-        // offsets are multiples of 4), valid for reads while `self` lives,
-        // and only ever accessed atomically or by pthreads' own atomics.
-        let word = unsafe { AtomicI32::from_ptr(at.cast::<i32>()) };
-        word.load(Ordering::Relaxed)
+        // offsets are multiples of 4), valid while `self` lives (so for the
+        // returned borrow), and only ever accessed atomically or by
+        // pthreads' own atomics.
+        unsafe { AtomicI32::from_ptr(at.cast::<i32>()) }
     }
 
     /// The holder of this lock keeps it for tens of nanoseconds, so a short
@@ -378,30 +383,18 @@ impl Drop for MutexGuard<'_> {
                 links.restore(self.mutex);
             }
         }
+        // glibc dispatches its unlock on the kind word, and asserts on
+        // kinds it did not expect: write back the kind the lock was checked
+        // to have, so a scribble made while this thread held the lock
+        // cannot abort it (the window left is the few instructions before
+        // glibc reads it; see `RobustLinks`).
+        if let Some(kind) = fresh_kind() {
+            self.mutex
+                .word_at(KIND_OFFSET)
+                .store(kind, Ordering::Relaxed);
+        }
         // SAFETY: this thread locked the mutex when the guard was made.
         unsafe { libc::pthread_mutex_unlock(self.mutex.inner.get()) };
-    }
-}
-
-/// A robust mutex on this process's heap: the benchmarks' baseline for what
-/// the lock alone costs, with no segment around it.
-pub(crate) struct HeapMutex(Box<RobustMutex>);
-
-impl HeapMutex {
-    pub(crate) fn new() -> io::Result<HeapMutex> {
-        let mutex = Box::new(RobustMutex {
-            // All-zero bytes are a valid `pthread_mutex_t` value (glibc's
-            // PTHREAD_MUTEX_INITIALIZER); `init` below sets it up properly.
-            inner: UnsafeCell::new(zeroed_mutex()),
-        });
-        // SAFETY: the mutex was just made and nothing else can reach it.
-        unsafe { mutex.init()? };
-        Ok(HeapMutex(mutex))
-    }
-
-    pub(crate) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
-        // `new` initialized it, and it is never re-initialized.
-        self.0.lock()
     }
 }
 

@@ -35,6 +35,10 @@ pub(super) fn create(
 pub(super) fn open(address: &SegmentAddress, name: &str) -> Result<Mapped> {
     let fd = mman::shm_open(name, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|errno| errno_error(address, "shm_open", errno))?;
+    crate::trace!(
+        "shm_open({name:?}, O_RDWR) = fd {} (the object /dev/shm{name})",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    );
     let (mapped, _) = fd::open(address, File::from(fd), Opening::Shared)?;
     Ok(mapped)
 }
@@ -49,6 +53,10 @@ pub(super) fn path_of(name: &str) -> std::path::PathBuf {
 pub(super) fn open_read_only(address: &SegmentAddress, name: &str) -> Result<Mapped> {
     let fd = mman::shm_open(name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|errno| errno_error(address, "shm_open", errno))?;
+    crate::trace!(
+        "shm_open({name:?}, O_RDONLY) = fd {} (the object /dev/shm{name})",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    );
     fd::open_read_only(address, File::from(fd))
 }
 

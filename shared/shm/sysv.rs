@@ -133,7 +133,16 @@ fn open_with(address: &SegmentAddress, key: &SysVKey, flags: libc::c_int) -> Res
     if id < 0 {
         return Err(io_error(address, "shmget", io::Error::last_os_error()));
     }
-    let size = stat(address, id)?.shm_segsz;
+    crate::trace!("shmget(key {key:#x}, 0, 0) = id {id} (see ipcs -m)");
+    let stat = stat(address, id)?;
+    crate::trace!(
+        "shmctl(id {id}, IPC_STAT) = {} bytes, mode {:04o}, uid {}, {} attached",
+        stat.shm_segsz,
+        stat.shm_perm.mode & 0o777,
+        stat.shm_perm.uid,
+        stat.shm_nattch
+    );
+    let size = stat.shm_segsz;
     if size < HEADER_SIZE {
         return Err(too_small(address, size as u64));
     }
@@ -249,6 +258,14 @@ fn attach(
     if base as isize == -1 {
         return Err(io_error(address, "shmat", io::Error::last_os_error()));
     }
+    crate::trace!(
+        "shmat(id {id}, NULL, {}) = {base:p}",
+        if flags == libc::SHM_RDONLY {
+            "SHM_RDONLY"
+        } else {
+            "0"
+        }
+    );
     let base = NonNull::new(base.cast::<u8>()).ok_or_else(|| too_small(address, 0))?;
     Ok(Mapped {
         base,

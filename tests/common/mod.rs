@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use shm_exchange::SegmentAddress;
 
 pub mod redis;
+pub mod streaming;
 pub mod users;
 
 /// How long any one process may run before the test fails instead of

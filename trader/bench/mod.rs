@@ -1,26 +1,26 @@
 //! `trader bench` and `cargo bench`: every figure in BENCHMARKS.md, side by
 //! side in one run, with the ratios between them.
 //!
-//! - (a) one trade through the library in one process, next to the cost
-//!   of the robust mutex alone (lock, four stores, unlock);
-//! - (b) aggregate trades per second from 1, 2, 4 and 8 `stress` processes;
-//! - (c) the same trades through a message-passing exchange: a server
-//!   process owns the market and traders send each request over a Unix
-//!   socket and wait for the answer (the course notes' "four copies");
-//! - (d) unlocked mode, for reference, with its audit;
-//! - (e) a scripted trader running a 1,000,000-line script to a file;
-//! - (f) how soon a watcher sleeping on the change counter wakes.
+//! - (a) one trade through the library in one process, next to the C loop:
+//!   the same robust mutex, a trade's bare stores, unlock;
+//! - (b) aggregate trades per second from 1, 2, 4 and 8 `stress` processes,
+//!   next to the C loop run by as many processes on one segment;
+//! - (e) the rivals a user would pick instead, at the same process counts:
+//!   SQLite ([`sqlite`]), Redis ([`redis`]) and a message-passing server
+//!   that owns the market and answers over a Unix socket;
+//! - (d) a scripted trader running a 1,000,000-line script to a file;
+//! - for reference, unlocked mode with its audit, and how soon a watcher
+//!   sleeping on the change counter wakes.
 //!
-//! Each run makes its own uniquely named segments and removes them. The
-//! measurements start processes, so they live in the binary; `cargo bench`
-//! runs this through the built `trader`.
+//! `--plot FILE.svg` draws the process-count rows ([`plot`]). Each run makes
+//! its own uniquely named segments, databases and servers and removes them.
+//! The measurements start processes, so they live in the binary; `cargo
+//! bench` runs this through the built `trader`.
 #![forbid(unsafe_code)]
 
 use std::hint::black_box;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -29,15 +29,25 @@ use shm_exchange::config::CurrencyConfig;
 use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
 use shm_exchange::table::{Align, Cell, Table};
+use shm_exchange::testing::BaselineSegment;
 use shm_exchange::{Error, Exchange, MarketConfig, Money, Reply, Result, SegmentAddress, Side};
 
 use crate::stress::{self, os_error};
+
+mod plot;
+mod procs;
+mod redis;
+mod sqlite;
+pub mod worker;
 
 /// How much work each measurement does.
 #[derive(Debug, Clone, Copy)]
 pub struct BenchSize {
     pub latency_trades: u64,
+    /// Per process, for shared memory and the C loop.
     pub stress_trades: u64,
+    /// Per process, for SQLite and Redis.
+    pub rival_trades: u64,
     pub message_trades: u64,
     pub unlocked_trades: u64,
     pub script_lines: u64,
@@ -48,6 +58,7 @@ impl BenchSize {
     pub const FULL: BenchSize = BenchSize {
         latency_trades: 5_000_000,
         stress_trades: 2_000_000,
+        rival_trades: 20_000,
         message_trades: 50_000,
         unlocked_trades: 200_000,
         script_lines: 1_000_000,
@@ -56,6 +67,7 @@ impl BenchSize {
     pub const QUICK: BenchSize = BenchSize {
         latency_trades: 200_000,
         stress_trades: 50_000,
+        rival_trades: 500,
         message_trades: 2_000,
         unlocked_trades: 20_000,
         script_lines: 20_000,
@@ -70,10 +82,19 @@ pub struct Row {
     pub note: String,
 }
 
-/// The rows as `trader bench --json` prints them.
+/// One mechanism's trades per second at each process count, as plotted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    pub mechanism: String,
+    /// (processes, trades per second)
+    pub points: Vec<(usize, f64)>,
+}
+
+/// A run's results, as `trader bench --json` prints them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rows {
     pub rows: Vec<Row>,
+    pub series: Vec<Series>,
 }
 
 /// A segment for one measurement, removed when dropped.
@@ -124,7 +145,7 @@ fn millions(rate: f64) -> String {
 }
 
 /// (a) Nanoseconds per trade, alternating buys and sells of 0.01 DOLLAR,
-/// and nanoseconds per lock + four stores + unlock on a robust mutex.
+/// and nanoseconds per C-loop trade, the same way, in the same run.
 fn latency(trades: u64) -> Result<(f64, f64)> {
     let segment = BenchSegment::create("latency")?;
     let exchange = Exchange::attach(&segment.0)?;
@@ -151,68 +172,23 @@ fn latency(trades: u64) -> Result<(f64, f64)> {
     }
     let trade_ns = started.elapsed().as_nanos() as f64 / trades as f64;
 
-    let mutex = shm_exchange::testing::BaselineLock::new()
-        .map_err(|error| os_error("a private mutex", "pthread_mutex_init", error))?;
-    let words: [AtomicI64; 4] = Default::default();
-    for _ in 0..trades / 10 {
-        mutex.locked(|| black_box(()));
+    let name = format!("/shmx-bench-{}-cloop", std::process::id());
+    let baseline = BaselineSegment::create(&name)
+        .map_err(|error| os_error(&name, "creating the C loop's segment", error))?;
+    let c_loop = |index: u64| {
+        baseline
+            .trade(0, 0, index % 2 == 0, black_box(1))
+            .map_err(|error| os_error(&name, "trading", error))
+    };
+    for index in 0..trades / 10 {
+        black_box(c_loop(index)?);
     }
     let started = Instant::now();
-    for index in 0..trades as i64 {
-        mutex.locked(|| {
-            for word in &words {
-                word.store(black_box(index), Relaxed);
-            }
-        });
+    for index in 0..trades {
+        black_box(c_loop(index)?);
     }
     let baseline_ns = started.elapsed().as_nanos() as f64 / trades as f64;
     Ok((trade_ns, baseline_ns))
-}
-
-/// (c) Aggregate trades per second with `clients` message-passing traders.
-fn message_passing(trader: &Path, clients: usize, trades: u64) -> Result<f64> {
-    let segment = BenchSegment::create(&format!("mp{clients}"))?;
-    let socket =
-        std::env::temp_dir().join(format!("shmx-bench-{}-{clients}.sock", std::process::id()));
-    let mut server = Command::new(trader)
-        .arg("--segment")
-        .arg(segment.0.to_string())
-        .arg("--name")
-        .arg("server")
-        .arg("serve")
-        .arg("--socket")
-        .arg(&socket)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|error| os_error("the server", "starting", error))?;
-    // The server says "ready" once it listens.
-    let mut ready = String::new();
-    if let Some(stdout) = server.stdout.take() {
-        let _ = BufReader::new(stdout).read_line(&mut ready);
-    }
-    if let Some(mut stdin) = server.stdin.take() {
-        let _ = stdin.write_all(b"go\n");
-    }
-    let commands = (0..clients)
-        .map(|_| {
-            let mut command = Command::new(trader);
-            command
-                .arg("mp-client")
-                .arg("--socket")
-                .arg(&socket)
-                .arg("--trades")
-                .arg(trades.to_string());
-            command
-        })
-        .collect();
-    let outcome = stress::run_workers(commands, |_| Ok(()));
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_file(&socket);
-    // Wall time from the common start to the last client's end, as stress.
-    let (elapsed, _) = outcome?;
-    Ok(per_second(trades * clients as u64, elapsed.as_nanos()))
 }
 
 /// (e) Commands per second of a scripted trader writing to a file.
@@ -296,67 +272,147 @@ fn watch_latency(rounds: usize) -> Result<(f64, f64)> {
     ))
 }
 
-/// Runs every measurement and returns the table's rows.
-pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Result<Vec<Row>> {
+/// The process counts of every multi-process row.
+const PROCESS_COUNTS: [usize; 4] = [1, 2, 4, 8];
+
+fn processes(procs: usize) -> String {
+    format!("{procs} process{}", if procs == 1 { "" } else { "es" })
+}
+
+/// Trades per second, in the unit that keeps three figures.
+fn rate_text(rate: f64) -> String {
+    if rate >= 1e6 {
+        millions(rate)
+    } else {
+        format!("{:.1} k trades/s", rate / 1e3)
+    }
+}
+
+impl Series {
+    fn new(mechanism: &str) -> Series {
+        Series {
+            mechanism: mechanism.into(),
+            points: Vec::new(),
+        }
+    }
+}
+
+/// (b) Aggregate trades per second of a locked `trader stress` run.
+fn stress_rate(trader: &Path, procs: usize, trades: u64) -> Result<f64> {
+    let segment = BenchSegment::create(&format!("stress{procs}"))?;
+    let report = stress::run_stress(
+        trader,
+        &segment.0.clone().into(),
+        &StressOptions {
+            procs,
+            trades,
+            seed: 1,
+            unlocked: false,
+        },
+    )?;
+    if !report.audit.consistent {
+        return Err(Error::Corrupted {
+            address: segment.0.to_string(),
+            reason: "a locked stress run failed its audit".into(),
+        });
+    }
+    Ok(report.trades_per_second as f64)
+}
+
+/// (e) One rival's rows at every process count, against shared memory's
+/// `shared` rates, and its series.
+fn rival_rows(
+    label: &str,
+    shared: &Series,
+    rows: &mut Vec<Row>,
+    mut measure: impl FnMut(usize) -> Result<f64>,
+) -> Result<Series> {
+    let mut series = Series::new(label);
+    for &(procs, shared_rate) in &shared.points {
+        let rate = measure(procs)?;
+        series.points.push((procs, rate));
+        rows.push(Row {
+            label: format!("(e) {label}, {}", processes(procs)),
+            value: rate_text(rate),
+            note: format!("shared memory is {:.0}x faster", shared_rate / rate),
+        });
+    }
+    Ok(series)
+}
+
+/// Runs every measurement and returns the table's rows and the series
+/// that `--plot` draws.
+pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Result<Rows> {
     let mut rows = Vec::new();
-    progress("(a) latency");
+    progress("(a) one trade and the C loop");
     let (trade_ns, baseline_ns) = latency(size.latency_trades)?;
     rows.push(Row {
         label: "(a) one trade via the library, 1 process".into(),
         value: format!("{trade_ns:.1} ns/trade"),
-        note: format!("{:.2}x the bare lock below", trade_ns / baseline_ns),
+        note: format!(
+            "{:.2}x the C loop below (target <= 1.5x)",
+            trade_ns / baseline_ns
+        ),
     });
     rows.push(Row {
-        label: "    robust mutex lock + 4 stores + unlock".into(),
-        value: format!("{baseline_ns:.1} ns"),
+        label: "    C loop: robust lock, 8 stores, unlock".into(),
+        value: format!("{baseline_ns:.1} ns/trade"),
         note: "baseline, same run".into(),
     });
 
-    let mut locked_rates = Vec::new();
-    for procs in [1, 2, 4, 8] {
-        progress(&format!("(b) stress, {procs} processes"));
-        let segment = BenchSegment::create(&format!("stress{procs}"))?;
-        let report = stress::run_stress(
-            trader,
-            &segment.0.clone().into(),
-            &StressOptions {
-                procs,
-                trades: size.stress_trades,
-                seed: 1,
-                unlocked: false,
-            },
-        )?;
-        if !report.audit.consistent {
-            return Err(Error::Corrupted {
-                address: segment.0.to_string(),
-                reason: "a locked stress run failed its audit".into(),
-            });
-        }
-        locked_rates.push((procs, report.trades_per_second as f64));
+    let mut shared = Series::new("shared memory (trader stress)");
+    let mut c_loop = Series::new("C loop (same mutex, 8 stores)");
+    for procs in PROCESS_COUNTS {
+        progress(&format!("(b) stress and the C loop, {}", processes(procs)));
+        let rate = stress_rate(trader, procs, size.stress_trades)?;
+        let baseline = procs::c_loop(trader, procs, size.stress_trades)?;
+        shared.points.push((procs, rate));
+        c_loop.points.push((procs, baseline));
         rows.push(Row {
-            label: format!(
-                "(b) stress, locked, {procs} process{}",
-                if procs == 1 { "" } else { "es" }
+            label: format!("(b) stress, locked, {}", processes(procs)),
+            value: millions(rate),
+            note: format!(
+                "{:.2}x the C loop{}; audit consistent",
+                rate / baseline,
+                if procs == 2 { " (target >= 0.8x)" } else { "" }
             ),
-            value: millions(report.trades_per_second as f64),
-            note: "audit consistent".into(),
+        });
+        rows.push(Row {
+            label: format!("    C loop, {}", processes(procs)),
+            value: millions(baseline),
+            note: "baseline, same run".into(),
         });
     }
 
-    for &(clients, shared_rate) in &locked_rates {
-        progress(&format!("(c) message passing, {clients} clients"));
-        let rate = message_passing(trader, clients, size.message_trades)?;
-        rows.push(Row {
-            label: format!(
-                "(c) Unix socket to a server, {clients} client{}",
-                if clients == 1 { "" } else { "s" }
-            ),
-            value: format!("{:.3} M trades/s", rate / 1e6),
-            note: format!("shared memory is {:.0}x faster", shared_rate / rate),
-        });
+    let market = rich_market();
+    let mut series = vec![rival_rows("SQLite", &shared, &mut rows, |procs| {
+        progress(&format!("(e) SQLite, {}", processes(procs)));
+        procs::sqlite(trader, &market, procs, size.rival_trades)
+    })?];
+    match redis::RedisServer::start("redis-server") {
+        Ok(server) => series.push(rival_rows("Redis", &shared, &mut rows, |procs| {
+            progress(&format!("(e) Redis, {}", processes(procs)));
+            procs::redis(trader, &server, &market, procs, size.rival_trades)
+        })?),
+        Err(redis::Unavailable::NotInstalled(note)) => rows.push(Row {
+            label: "(e) Redis".into(),
+            value: "-".into(),
+            note,
+        }),
+        Err(redis::Unavailable::Failed(error)) => return Err(error),
     }
+    series.push(rival_rows(
+        "Unix socket server",
+        &shared,
+        &mut rows,
+        |procs| {
+            progress(&format!("(e) message passing, {}", processes(procs)));
+            procs::message_passing(trader, procs, size.message_trades)
+        },
+    )?);
+    series.splice(0..0, [shared, c_loop]);
 
-    progress("(d) unlocked");
+    progress("unlocked");
     let segment = BenchSegment::create("unlocked")?;
     let report = stress::run_stress(
         trader,
@@ -370,30 +426,52 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
     )?;
     let audit = render::reply(&Reply::Audit(report.audit.clone()), Style::Line);
     rows.push(Row {
-        label: "(d) stress, UNLOCKED, 2 processes".into(),
+        label: "    stress, UNLOCKED, 2 processes".into(),
         value: millions(report.trades_per_second as f64),
         note: audit,
     });
 
-    progress("(e) scripted");
+    progress("(d) scripted");
     let rate = scripted(trader, size.script_lines)?;
     rows.push(Row {
         label: format!(
-            "(e) scripted trader, {}-line script to a file",
+            "(d) scripted trader, {}-line script to a file",
             size.script_lines
         ),
         value: format!("{:.0} k commands/s", rate / 1e3),
-        note: "target 500 k".into(),
+        note: "target 1000 k".into(),
     });
 
-    progress("(f) watcher wake-up");
+    progress("watcher wake-up");
     let (median, worst) = watch_latency(200)?;
     rows.push(Row {
-        label: "(f) watch board woken after a trade".into(),
+        label: "    watch board woken after a trade".into(),
         value: format!("{median:.0} us median"),
         note: format!("worst of 200: {worst:.0} us (target 100 ms)"),
     });
-    Ok(rows)
+    Ok(Rows { rows, series })
+}
+
+/// `trader bench [--quick] [--plot FILE.svg]`: the whole run, and the plot
+/// if asked for. A plot path that cannot work is refused before the run.
+pub fn command(trader: &Path, quick: bool, plot_to: Option<&Path>) -> Result<Rows> {
+    if let Some(path) = plot_to {
+        plot::check_path(path)?;
+    }
+    let size = if quick {
+        BenchSize::QUICK
+    } else {
+        BenchSize::FULL
+    };
+    let results = run(trader, size, |step| eprintln!("running {step}..."))?;
+    if let Some(path) = plot_to {
+        let title = format!(
+            "trader bench{}: trades/s by process count",
+            if quick { " --quick" } else { "" }
+        );
+        plot::draw(path, &title, &results.series)?;
+    }
+    Ok(results)
 }
 
 /// The rows as an aligned table.

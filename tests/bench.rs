@@ -1,0 +1,112 @@
+//! `trader bench --quick`: every row appears (the C loop beside each
+//! shared-memory row, SQLite and Redis at every process count, or Redis
+//! skipped with a note), the numbers are real, and `--plot` writes an SVG
+//! with a line per mechanism. Figures are never judged here: performance
+//! is measured in benchmarks, not in timed tests.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Run, TRADER};
+
+fn bench(args: &[&str]) -> Run {
+    let mut command = Command::new(TRADER);
+    command.args(["--name", "bench", "bench"]).args(args);
+    Run::new(command, b"")
+}
+
+fn labels(report: &serde_json::Value) -> Vec<String> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["label"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_quick_run_has_every_rival_at_every_process_count_and_plots_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("bench.svg");
+    let run = bench(&["--quick", "--json", "--plot", svg.to_str().unwrap()]);
+    run.success();
+    let report = run.parse_json();
+    assert_eq!(report["ok"], true, "{report}");
+    let labels = labels(&report);
+    let has = |text: &str| labels.iter().any(|label| label.contains(text));
+    assert!(has("C loop: robust lock, 8 stores, unlock"), "{labels:?}");
+    for procs in ["1 process", "2 processes", "4 processes", "8 processes"] {
+        assert!(has(&format!("(b) stress, locked, {procs}")), "{labels:?}");
+        assert!(has(&format!("    C loop, {procs}")), "{labels:?}");
+        assert!(has(&format!("(e) SQLite, {procs}")), "{labels:?}");
+        assert!(
+            has(&format!("(e) Unix socket server, {procs}")),
+            "{labels:?}"
+        );
+    }
+    // Redis: a row per process count, or one row saying why it is skipped.
+    let redis: Vec<&serde_json::Value> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["label"].as_str().unwrap().starts_with("(e) Redis"))
+        .collect();
+    match redis.as_slice() {
+        [skipped] => assert!(
+            skipped["note"].as_str().unwrap().starts_with("skipped:"),
+            "{skipped}"
+        ),
+        rows => assert_eq!(rows.len(), 4, "{rows:?}"),
+    }
+    // Every rival row has a measured rate and its ratio to shared memory.
+    for row in report["rows"].as_array().unwrap() {
+        let label = row["label"].as_str().unwrap();
+        if label.starts_with("(e)") && row["value"] != "-" {
+            assert!(
+                row["value"].as_str().unwrap().ends_with("trades/s"),
+                "{row}"
+            );
+            assert!(row["note"].as_str().unwrap().contains("x faster"), "{row}");
+        }
+    }
+    // The series behind the plot: shared memory, the C loop, then rivals.
+    let series = report["series"].as_array().unwrap();
+    let mechanisms: Vec<&str> = series
+        .iter()
+        .map(|line| line["mechanism"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        mechanisms[..3],
+        [
+            "shared memory (trader stress)",
+            "C loop (same mutex, 8 stores)",
+            "SQLite"
+        ]
+    );
+    assert_eq!(mechanisms.last(), Some(&"Unix socket server"));
+    for line in series {
+        let points = line["points"].as_array().unwrap();
+        assert_eq!(points.len(), 4, "{line}");
+        assert!(
+            points.iter().all(|point| point[1].as_f64().unwrap() > 0.0),
+            "{line}"
+        );
+    }
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    for mechanism in mechanisms {
+        assert!(svg.contains(mechanism), "{mechanism} is not in the legend");
+    }
+    assert!(svg.contains("trades per second"));
+}
+
+#[test]
+fn a_plot_path_that_is_not_svg_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("bench.png");
+    let run = bench(&["--quick", "--plot", png.to_str().unwrap()]);
+    run.status(2).stderr_has("give a path ending in .svg");
+    assert!(!run.stderr().contains("running"), "{}", run.stderr());
+    assert!(!png.exists());
+}

@@ -1,0 +1,214 @@
+//! `trader ticker`: the owner's live prices move by a seeded walk, sell
+//! above buy; the same seed replays the same prices; anyone else is
+//! refused before anything changes.
+
+mod common;
+
+use common::streaming::Streaming;
+use common::users::TestUser;
+use common::{Backend, Segment};
+use nix::sys::signal::Signal;
+
+fn ticker(segment: &Segment, args: &[&str]) -> Streaming {
+    let mut command = segment.trader_command("teacher");
+    command.arg("ticker").args(args);
+    Streaming::start(command)
+}
+
+/// Each currency's (sell, buy) as `rates --json` gives them.
+fn quotes(segment: &Segment) -> Vec<(String, f64, f64)> {
+    let rates = segment.json("viewer", "rates");
+    rates["currencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|currency| {
+            let number = |key| common::field(currency, key).parse::<f64>().unwrap();
+            (
+                common::field(currency, "name").to_owned(),
+                number("sell"),
+                number("buy"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_ticker_moves_prices_keeping_sell_above_buy() {
+    let segment = Segment::create(Backend::Posix);
+    let before = quotes(&segment);
+    let mut running = ticker(&segment, &["--every", "0.01", "--step", "5", "--seed", "3"]);
+    assert!(running.error_line().contains("seed 3"));
+    for tick in 1..=20 {
+        assert!(running.line().starts_with(&format!("tick {tick} ")));
+    }
+    let after = quotes(&segment);
+    assert_ne!(after, before, "twenty ticks moved nothing");
+    for (name, sell, buy) in &after {
+        assert!(*sell > *buy && *buy > 0.0, "{name}: sell {sell} buy {buy}");
+    }
+    running.signal(Signal::SIGTERM);
+    assert_eq!(running.exit().0, Some(0));
+    segment.trader("ann", &["buy", "DOLLAR", "1"]).success();
+}
+
+#[test]
+fn the_same_seed_replays_the_same_prices() {
+    let ticks = |seed: &str| {
+        let segment = Segment::create(Backend::SysV);
+        let mut running = ticker(&segment, &["--every", "0.01", "--seed", seed]);
+        let lines: Vec<String> = (0..5).map(|_| running.line()).collect();
+        running.signal(Signal::SIGINT);
+        assert_eq!(running.exit().0, Some(0));
+        lines
+    };
+    assert_eq!(ticks("42"), ticks("42"));
+    assert_ne!(ticks("42"), ticks("43"));
+}
+
+#[test]
+fn bad_options_are_usage_errors() {
+    let segment = Segment::create(Backend::Posix);
+    for args in [
+        &["--step", "0"][..],
+        &["--step", "70"],
+        &["--every", "0"],
+        &["--every", "x"],
+    ] {
+        let mut command = vec!["ticker"];
+        command.extend(args);
+        segment.trader("teacher", &command).status(2);
+    }
+}
+
+#[test]
+fn only_the_owner_runs_the_ticker() {
+    let Some(student) = TestUser::create("tick") else {
+        return;
+    };
+    let segment = Segment::unique(Backend::Posix);
+    segment.init(&["--mode", "0666"]).success();
+    let before = quotes(&segment);
+    let mut command = segment.trader_command(&student.name);
+    command.args(["ticker", "--every", "0.01"]);
+    student.apply(&mut command);
+    let run = common::Run::new(command, b"");
+    run.status(1).stderr_has("only the owner of this exchange");
+    assert_eq!(quotes(&segment), before);
+}
+
+/// A tick's line, `tick N  NAME SELL/BUY  ...`, as (name, sell, buy).
+fn tick_quotes(line: &str) -> Vec<(String, String, String)> {
+    let words: Vec<&str> = line.split_whitespace().skip(2).collect();
+    words
+        .chunks(2)
+        .map(|pair| {
+            let (sell, buy) = pair[1]
+                .split_once('/')
+                .unwrap_or_else(|| panic!("no SELL/BUY in {line:?}"));
+            (pair[0].to_owned(), sell.to_owned(), buy.to_owned())
+        })
+        .collect()
+}
+
+/// The ticker goes through the owner's `price`: each move is a price entry
+/// on the tape, which `follow` streams in order, and the live quotes that
+/// `rates` reads are the last tick's.
+#[test]
+fn the_tickers_moves_are_price_entries_in_follow_and_the_live_rates() {
+    ticks_reach_follow_and_the_rates(Backend::Posix);
+}
+
+/// The same on Redis: the ticker's prices are compare-and-set commits, and
+/// `follow` wakes on pub/sub.
+#[test]
+fn the_tickers_moves_reach_follow_on_redis() {
+    ticks_reach_follow_and_the_rates(Backend::Redis);
+}
+
+fn ticks_reach_follow_and_the_rates(backend: Backend) {
+    let segment = Segment::create(backend);
+    let mut command = segment.trader_command("viewer");
+    command.args(["follow", "--json"]);
+    let mut following = Streaming::start(command);
+    let notice = following.error_line();
+    assert!(notice.starts_with("following "), "{notice}");
+    let mut running = ticker(&segment, &["--every", "0.05", "--seed", "11"]);
+    let mut ticks: Vec<String> = (0..3).map(|_| running.line()).collect();
+    running.signal(Signal::SIGTERM);
+    assert_eq!(running.exit().0, Some(0));
+    // The tick it was in when stopped, if any, still printed its line.
+    ticks.extend(running.stdout.iter());
+
+    let moves: Vec<(String, String, String)> =
+        ticks.iter().flat_map(|line| tick_quotes(line)).collect();
+    let currencies = tick_quotes(&ticks[0]).len();
+    assert_eq!(currencies, 4, "{ticks:?}");
+    assert_eq!(moves.len(), currencies * ticks.len(), "{ticks:?}");
+    for (seq, (name, sell, buy)) in (1..).zip(&moves) {
+        let entry = following.json();
+        assert_eq!(
+            entry,
+            serde_json::json!({"seq": seq, "kind": "price", "currency": name, "sell": sell, "buy": buy}),
+            "{ticks:?}"
+        );
+    }
+    following.signal(Signal::SIGTERM);
+    let (code, _) = following.exit();
+    assert_eq!(code, Some(0));
+    assert!(following.stdout.try_recv().is_err(), "no more entries");
+
+    let last_tick = &moves[moves.len() - currencies..];
+    let rates = segment.json("viewer", "rates");
+    for ((name, sell, buy), rate) in last_tick
+        .iter()
+        .zip(rates["currencies"].as_array().unwrap())
+    {
+        assert_eq!(common::field(rate, "name"), name);
+        assert_eq!(common::field(rate, "sell"), sell, "{rates}");
+        assert_eq!(common::field(rate, "buy"), buy, "{rates}");
+    }
+    let tape = segment.json("viewer", "tape");
+    let kinds: Vec<&str> = tape["trades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| common::field(row, "kind"))
+        .collect();
+    assert!(
+        !kinds.is_empty() && kinds.iter().all(|kind| *kind == "price"),
+        "{tape}"
+    );
+}
+
+/// Each tick starts from the live quotes: a `price` the instructor sets
+/// between two ticks is where the walk goes on from, spread included.
+#[test]
+fn an_owners_price_between_ticks_is_where_the_walk_goes_on() {
+    let segment = Segment::create(Backend::File);
+    let running = ticker(&segment, &["--every", "1", "--step", "1", "--seed", "5"]);
+    running.line();
+    // Frozen between two ticks, so the price lands before the next one.
+    running.signal(Signal::SIGSTOP);
+    common::wait_for("the ticker to stop", common::TIMEOUT, || {
+        running.is_stopped()
+    });
+    segment
+        .trader("teacher", &["price", "DOLLAR", "100", "99"])
+        .success();
+    running.signal(Signal::SIGCONT);
+    let next = tick_quotes(&running.line());
+    let (_, sell, buy) = next
+        .iter()
+        .find(|(name, ..)| name == "DOLLAR")
+        .unwrap_or_else(|| panic!("no DOLLAR in {next:?}"));
+    let (sell, buy): (f64, f64) = (sell.parse().unwrap(), buy.parse().unwrap());
+    assert!(
+        (98.01..=99.99).contains(&buy),
+        "buy {buy} is not within 1% of the owner's 99"
+    );
+    assert!(
+        ((sell - buy) - 1.0).abs() < 1e-9,
+        "the owner's spread of 1.00 was not kept: {sell}/{buy}"
+    );
+}

@@ -1,0 +1,146 @@
+//! The measurements made by many processes at once: the C loop, SQLite,
+//! Redis and the message-passing server, each at a given process count,
+//! with the same release-together protocol as `trader stress`
+//! ([`stress::run_workers`]). Each returns aggregate trades per second as
+//! `stress` counts them: committed trades over the wall time from the
+//! common start to the last worker's end.
+#![forbid(unsafe_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use shm_exchange::stress::WorkerReport;
+use shm_exchange::testing::BaselineSegment;
+use shm_exchange::{Error, MarketConfig, Result};
+
+use super::redis::RedisServer;
+use super::sqlite::SqliteMarket;
+use super::{per_second, BenchSegment};
+use crate::stress::{self, os_error};
+
+/// Starts `procs` `trader bench-worker --kind KIND` processes on `target`,
+/// one account each, releases them together and rates the run.
+fn bench_workers(
+    trader: &Path,
+    kind: &str,
+    target: &str,
+    procs: usize,
+    trades: u64,
+) -> Result<f64> {
+    let commands = (0..procs)
+        .map(|account| {
+            let mut command = Command::new(trader);
+            command
+                .args(["--name", "bench", "bench-worker", "--kind", kind])
+                .args(["--target", target])
+                .args(["--account", &account.to_string()])
+                .args(["--trades", &trades.to_string()])
+                .args(["--seed", &(account + 1).to_string()]);
+            command
+        })
+        .collect();
+    let (elapsed, reports) = stress::run_workers(commands, |_| Ok(()))?;
+    Ok(rate(&reports, elapsed))
+}
+
+/// Committed trades over the run's wall time; refused ones do not count.
+fn rate(reports: &[WorkerReport], elapsed: Duration) -> f64 {
+    let committed = reports.iter().map(|report| report.trades).sum();
+    per_second(committed, elapsed.as_nanos())
+}
+
+/// The C loop with `procs` processes on one baseline segment.
+pub fn c_loop(trader: &Path, procs: usize, trades: u64) -> Result<f64> {
+    let name = format!("/shmx-bench-{}-cloop{procs}", std::process::id());
+    let _segment = BaselineSegment::create(&name)
+        .map_err(|error| os_error(&name, "creating the C loop's segment", error))?;
+    bench_workers(trader, "baseline", &name, procs, trades)
+}
+
+/// Refuses a rival's run whose totals moved: a store that loses money is
+/// not a rival, whatever its speed.
+fn audit(store: &str, before: (Vec<i64>, i64), after: (Vec<i64>, i64)) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    Err(Error::Corrupted {
+        address: store.to_owned(),
+        reason: format!("its totals moved from {before:?} to {after:?}"),
+    })
+}
+
+/// SQLite with `procs` processes on one database in `/dev/shm`.
+pub fn sqlite(trader: &Path, config: &MarketConfig, procs: usize, trades: u64) -> Result<f64> {
+    let path =
+        Path::new("/dev/shm").join(format!("shmx-bench-{}-{procs}.sqlite", std::process::id()));
+    let market = SqliteMarket::create(path, config, procs)?;
+    let before = market.totals()?;
+    let target = market.path().display().to_string();
+    let rate = bench_workers(trader, "sqlite", &target, procs, trades)?;
+    audit(&target, before, market.totals()?)?;
+    Ok(rate)
+}
+
+/// Redis with `procs` clients of `server`, on a freshly loaded market.
+pub fn redis(
+    trader: &Path,
+    server: &RedisServer,
+    config: &MarketConfig,
+    procs: usize,
+    trades: u64,
+) -> Result<f64> {
+    server.load(config, procs)?;
+    let count = config.currencies.len();
+    let before = server.totals(count, procs)?;
+    let rate = bench_workers(trader, "redis", &server.port().to_string(), procs, trades)?;
+    audit("redis-server", before, server.totals(count, procs)?)?;
+    Ok(rate)
+}
+
+/// Aggregate trades per second with `clients` message-passing traders.
+pub fn message_passing(trader: &Path, clients: usize, trades: u64) -> Result<f64> {
+    let segment = BenchSegment::create(&format!("mp{clients}"))?;
+    let socket =
+        std::env::temp_dir().join(format!("shmx-bench-{}-{clients}.sock", std::process::id()));
+    let mut server = Command::new(trader)
+        .arg("--segment")
+        .arg(segment.0.to_string())
+        .arg("--name")
+        .arg("server")
+        .arg("serve")
+        .arg("--socket")
+        .arg(&socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|error| os_error("the server", "starting", error))?;
+    // The server says "ready" once it listens.
+    let mut ready = String::new();
+    if let Some(stdout) = server.stdout.take() {
+        let _ = BufReader::new(stdout).read_line(&mut ready);
+    }
+    if let Some(mut stdin) = server.stdin.take() {
+        let _ = stdin.write_all(b"go\n");
+    }
+    let commands = (0..clients)
+        .map(|_| {
+            let mut command = Command::new(trader);
+            command
+                .arg("mp-client")
+                .arg("--socket")
+                .arg(&socket)
+                .arg("--trades")
+                .arg(trades.to_string());
+            command
+        })
+        .collect();
+    let outcome = stress::run_workers(commands, |_| Ok(()));
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_file(&socket);
+    // Wall time from the common start to the last client's end, as stress.
+    let (elapsed, _) = outcome?;
+    Ok(per_second(trades * clients as u64, elapsed.as_nanos()))
+}

@@ -1,0 +1,127 @@
+//! `trader bench-worker` (internal): one process of the C-loop, SQLite or
+//! Redis measurement. Like a `stress` worker it attaches, says `ready`,
+//! waits for `go`, trades, and prints its report; every venue runs the
+//! same workload, so the rows compare stores, not workloads.
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::path::Path;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+
+use shm_exchange::stress::{monotonic_nanos, SplitMix64, WorkerReport};
+use shm_exchange::testing::{BaselineSegment, BASELINE_CURRENCIES};
+use shm_exchange::{Error, Money, Result, Side};
+
+use super::{redis, sqlite};
+use crate::stress::{self, os_error};
+
+/// Which store a worker trades on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// The C loop: the same robust mutex and a trade's bare stores.
+    Baseline,
+    /// A SQLite database, one transaction a trade.
+    Sqlite,
+    /// A Redis server, one Lua script a trade.
+    Redis,
+}
+
+/// `trader bench-worker`'s arguments.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[arg(long, value_enum)]
+    pub kind: Kind,
+    /// The baseline segment's name, the database's path, or Redis's port.
+    #[arg(long)]
+    pub target: String,
+    /// Account index, from 0.
+    #[arg(long)]
+    pub account: usize,
+    #[arg(long)]
+    pub trades: u64,
+    #[arg(long)]
+    pub seed: u64,
+}
+
+/// A store that makes trades for one account.
+pub trait Venue {
+    /// Buys or sells `amount` of the currency at index `currency`: true if
+    /// it traded, false if the market's checks refused it.
+    fn trade(&mut self, side: Side, currency: usize, amount: Money) -> Result<bool>;
+}
+
+impl Venue for (BaselineSegment, usize) {
+    fn trade(&mut self, side: Side, currency: usize, amount: Money) -> Result<bool> {
+        self.0
+            .trade(self.1, currency, side == Side::Buy, amount.hundredths())
+            .map_err(|error| os_error("the baseline segment", "trading", error))?;
+        Ok(true)
+    }
+}
+
+/// The workload of every venue: a random buy of 0.01 to 1.00 of a random
+/// currency, then the sell of the same, so a rich market refuses nothing.
+pub fn trade_pairs(
+    venue: &mut impl Venue,
+    currencies: usize,
+    trades: u64,
+    seed: u64,
+) -> Result<WorkerReport> {
+    let mut random = SplitMix64::new(seed);
+    let (mut currency, mut amount) = (0, Money::ZERO);
+    let mut refused = 0;
+    let started = Instant::now();
+    for index in 0..trades {
+        let side = if index % 2 == 0 {
+            currency = random.below(currencies as u64) as usize;
+            amount = Money::from_hundredths(1 + random.below(100) as i64);
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        if !venue.trade(side, currency, amount)? {
+            refused += 1;
+        }
+    }
+    Ok(WorkerReport {
+        trades: trades - refused,
+        refused,
+        nanos: started.elapsed().as_nanos() as u64,
+        finished_at: monotonic_nanos(),
+    })
+}
+
+/// Runs one worker: prepare, `ready`, wait for `go`, trade, report.
+pub fn run(args: &WorkerArgs) -> Result<WorkerReport> {
+    let report = match args.kind {
+        Kind::Baseline => {
+            let segment = BaselineSegment::open(&args.target)
+                .map_err(|error| os_error(&args.target, "opening", error))?;
+            go(&mut (segment, args.account), BASELINE_CURRENCIES, args)?
+        }
+        Kind::Sqlite => {
+            let mut trader = sqlite::SqliteTrader::open(Path::new(&args.target), args.account)?;
+            let currencies = trader.currencies();
+            go(&mut trader, currencies, args)?
+        }
+        Kind::Redis => {
+            let port = args.target.parse().map_err(|_| Error::Os {
+                address: args.target.clone(),
+                what: "reading the port",
+                source: io::Error::other("not a port number"),
+            })?;
+            let mut trader = redis::RedisTrader::connect(port, args.account)?;
+            let currencies = trader.currencies();
+            go(&mut trader, currencies, args)?
+        }
+    };
+    stress::print_report(&report);
+    Ok(report)
+}
+
+fn go(venue: &mut impl Venue, currencies: usize, args: &WorkerArgs) -> Result<WorkerReport> {
+    stress::ready_then_wait_for_go();
+    trade_pairs(venue, currencies, args.trades, args.seed)
+}
