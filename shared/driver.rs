@@ -22,6 +22,10 @@ use crate::render::{self, Style};
 /// more buffered, and before every error, so a program that writes a
 /// command and waits for its answer is never left waiting and a person
 /// sees answers and errors in order.
+///
+/// A line that was already waiting in the input runs through
+/// [`Session::run_queued_line`], which checks the segment's backing only
+/// every few hundred commands; one read after a wait is checked first.
 pub fn run_script<R: Read, W: Write, E: Write>(
     session: &mut Session,
     input: &mut BufReader<R>,
@@ -31,13 +35,17 @@ pub fn run_script<R: Read, W: Write, E: Write>(
 ) -> io::Result<ExitStatus> {
     let mut status = ExitStatus::Success;
     let mut line = Vec::new();
+    // Each reply is rendered here, then written: one buffer for the run.
+    let mut text = String::new();
     loop {
-        if input.buffer().is_empty() {
+        let queued = !input.buffer().is_empty();
+        if !queued {
             output.flush()?;
         }
         let outcome = match read_bounded_line(input, &mut line)? {
             Line::End => break,
             Line::TooLong => Err(Error::LineTooLong { limit: MAX_LINE }),
+            Line::Read if queued => session.run_queued_line(&String::from_utf8_lossy(&line)),
             Line::Read => session.run_line(&String::from_utf8_lossy(&line)),
         };
         // Named only on an error: the line is still in the buffer.
@@ -46,12 +54,12 @@ pub fn run_script<R: Read, W: Write, E: Write>(
             Ok(None) => {}
             Ok(Some(Reply::Quit)) => {
                 if style == Style::Json {
-                    writeln!(output, "{}", render::reply(&Reply::Quit, style))?;
+                    write_line(output, &mut text, &Reply::Quit, style)?;
                 }
                 break;
             }
             Ok(Some(reply)) => {
-                writeln!(output, "{}", render::reply(&reply, style))?;
+                write_line(output, &mut text, &reply, style)?;
                 status = status.max(reply.exit_status());
             }
             Err(error) => {
@@ -73,6 +81,20 @@ pub fn run_script<R: Read, W: Write, E: Write>(
     }
     output.flush()?;
     Ok(status)
+}
+
+/// Writes a reply and a newline, rendered in `text`, which is reused so
+/// that a script's replies allocate nothing once it has grown.
+fn write_line(
+    output: &mut impl Write,
+    text: &mut String,
+    reply: &Reply,
+    style: Style,
+) -> io::Result<()> {
+    text.clear();
+    render::write_reply(text, reply, style);
+    text.push('\n');
+    output.write_all(text.as_bytes())
 }
 
 /// What [`read_bounded_line`] found.

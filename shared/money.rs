@@ -74,18 +74,46 @@ fn parse_scaled(text: &str, digits: u32) -> Result<i64, DecimalError> {
         .ok_or(DecimalError::TooLarge)
 }
 
+/// Writes `value / 10^digits` with exactly `digits` fractional digits, in
+/// one `write_str` of digits made on the stack: every reply prints several
+/// amounts, and `write!` with `u128` arithmetic cost more than the trade.
 fn write_scaled(f: &mut fmt::Formatter<'_>, value: impl Into<i128>, digits: u32) -> fmt::Result {
     let value: i128 = value.into();
-    let scale = 10_u128.pow(digits);
-    let sign = if value < 0 { "-" } else { "" };
-    let magnitude = value.unsigned_abs();
-    write!(
-        f,
-        "{sign}{}.{:0width$}",
-        magnitude / scale,
-        magnitude % scale,
-        width = digits as usize
-    )
+    // A sign, 39 digits of u128::MAX and the point.
+    let mut text = [0_u8; 41];
+    let mut start = text.len();
+    let mut put = |byte: u8| {
+        start -= 1;
+        text[start] = byte;
+    };
+    let mut magnitude = value.unsigned_abs();
+    for place in 0.. {
+        if place == digits {
+            put(b'.');
+        }
+        // u64 division where the value fits, which is every amount but a
+        // wide audit sum.
+        let digit = match u64::try_from(magnitude) {
+            Ok(small) => {
+                magnitude = u128::from(small / 10);
+                (small % 10) as u8
+            }
+            Err(_) => {
+                let digit = (magnitude % 10) as u8;
+                magnitude /= 10;
+                digit
+            }
+        };
+        put(b'0' + digit);
+        if magnitude == 0 && place >= digits {
+            break;
+        }
+    }
+    if value < 0 {
+        put(b'-');
+    }
+    // Only ASCII digits, a point and a sign were written.
+    f.write_str(std::str::from_utf8(&text[start..]).map_err(|_| fmt::Error)?)
 }
 
 /// An amount of money or currency, in hundredths.
@@ -298,6 +326,11 @@ mod tests {
         assert_eq!(Money(5).to_string(), "0.05");
         assert_eq!(Money(-32).to_string(), "-0.32");
         assert_eq!(Money(i64::MIN).to_string(), "-92233720368547758.08");
+        assert_eq!(
+            WideMoney(i128::MIN).to_string(),
+            "-1701411834604692317316873037158841057.28"
+        );
+        assert_eq!(WideMoney(-7).to_string(), "-0.07");
         assert_eq!(Price(245_520).to_string(), "24.552");
         assert_eq!(Price(137_200).to_string(), "13.72");
         assert_eq!(Price(1).to_string(), "0.0001");

@@ -27,26 +27,45 @@ use crate::shm::layout::{
 const READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Which parts of the market a read copies, beside the header's values and
-/// the currencies.
+/// the currencies: no more than the command needs, since every byte is
+/// copied again when a writer moves the counter meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Parts {
-    pub(super) accounts: bool,
+    pub(super) accounts: Accounts,
     pub(super) tape: bool,
+}
+
+/// Which account slots a read copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Accounts {
+    None,
+    /// The slot at this index: a portfolio needs no other.
+    One(u32),
+    /// Every slot in use.
+    All,
 }
 
 impl Parts {
     pub(super) const MARKET: Parts = Parts {
-        accounts: false,
+        accounts: Accounts::None,
         tape: false,
     };
     pub(super) const ACCOUNTS: Parts = Parts {
-        accounts: true,
+        accounts: Accounts::All,
         tape: false,
     };
     pub(super) const ALL: Parts = Parts {
-        accounts: true,
+        accounts: Accounts::All,
         tape: true,
     };
+
+    /// The market and one account's slot.
+    pub(super) fn account(index: u32) -> Parts {
+        Parts {
+            accounts: Accounts::One(index),
+            tape: false,
+        }
+    }
 }
 
 /// The market at one instant, as plain values.
@@ -59,15 +78,25 @@ pub(super) struct Snapshot {
     pub(super) trade_seq: u64,
     pub(super) tape_start: u64,
     pub(super) handed_out: u32,
-    pub(super) currencies: Vec<CurrencyCopy>,
-    /// Slots `0..account_count`, if [`Parts::accounts`].
+    /// The first `currency_count` are the market's: see
+    /// [`Snapshot::currencies`]. An array, so a read allocates nothing for
+    /// them.
+    currencies: [CurrencyCopy; MAX_CURRENCIES],
+    currency_count: usize,
+    /// The header's count of slots in use, clamped to the table.
+    account_count: u32,
+    /// Slots `0..account_count` for [`Accounts::All`]; for
+    /// [`Accounts::One`], that slot alone if it is in use (see
+    /// [`Snapshot::account`]).
     pub(super) accounts: Vec<AccountCopy>,
+    /// The index of `accounts[0]`.
+    first_account: u32,
     /// The tape's entries that were whole when copied, in ring order, if
     /// [`Parts::tape`]; see [`Snapshot::tape_entries`].
     tape: Vec<EntryCopy>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct CurrencyCopy {
     pub(super) sell: i64,
     pub(super) buy: i64,
@@ -139,8 +168,8 @@ impl Exchange {
                     return Ok(copy);
                 };
                 let mut limits = self.limits_of(header);
-                if parts.accounts {
-                    limits.in_use = copy.accounts.len() as u32;
+                if parts.accounts != Accounts::None {
+                    limits.in_use = copy.account_count;
                 }
                 let change = record
                     .decode(limits)
@@ -181,12 +210,28 @@ impl Exchange {
 /// the slots under the lock.
 fn copy(header: &Header, table: &[AccountSlot], parts: Parts, currencies: usize) -> Snapshot {
     let load = |value: &std::sync::atomic::AtomicI64| value.load(Relaxed);
-    let accounts = if parts.accounts {
-        let count = (header.account_count.load(Relaxed) as usize).min(table.len());
-        table[..count].iter().map(copy_account).collect()
-    } else {
-        Vec::new()
+    let count = (header.account_count.load(Relaxed) as usize).min(table.len());
+    let (accounts, first_account) = match parts.accounts {
+        Accounts::None => (Vec::new(), 0),
+        Accounts::One(index) => (
+            table[..count]
+                .get(index as usize)
+                .map(copy_account)
+                .into_iter()
+                .collect(),
+            index,
+        ),
+        Accounts::All => (table[..count].iter().map(copy_account).collect(), 0),
     };
+    let mut copied = [CurrencyCopy::default(); MAX_CURRENCIES];
+    for (copy, slot) in copied.iter_mut().zip(&header.currencies[..currencies]) {
+        *copy = CurrencyCopy {
+            sell: load(&slot.sell),
+            buy: load(&slot.buy),
+            stock: load(&slot.stock),
+            initial_stock: load(&slot.initial_stock),
+        };
+    }
     let tape = if parts.tape {
         header.tape.iter().filter_map(copy_entry).collect()
     } else {
@@ -200,16 +245,11 @@ fn copy(header: &Header, table: &[AccountSlot], parts: Parts, currencies: usize)
         trade_seq: header.trade_seq.load(Relaxed),
         tape_start: header.tape_start.load(Relaxed),
         handed_out: header.balances_handed_out.load(Relaxed),
-        currencies: header.currencies[..currencies]
-            .iter()
-            .map(|slot| CurrencyCopy {
-                sell: load(&slot.sell),
-                buy: load(&slot.buy),
-                stock: load(&slot.stock),
-                initial_stock: load(&slot.initial_stock),
-            })
-            .collect(),
+        currencies: copied,
+        currency_count: currencies.min(MAX_CURRENCIES),
+        account_count: count as u32,
         accounts,
+        first_account,
         tape,
     }
 }
@@ -254,6 +294,22 @@ fn copy_entry(entry: &TapeEntry) -> Option<EntryCopy> {
 }
 
 impl Snapshot {
+    /// The market's currencies, in its order.
+    pub(super) fn currencies(&self) -> &[CurrencyCopy] {
+        &self.currencies[..self.currency_count]
+    }
+
+    /// The account slot at `index`, if it was copied and is in use.
+    pub(super) fn account(&self, index: u32) -> Option<&AccountCopy> {
+        let offset = index.checked_sub(self.first_account)?;
+        self.accounts.get(offset as usize)
+    }
+
+    fn account_mut(&mut self, index: u32) -> Option<&mut AccountCopy> {
+        let offset = index.checked_sub(self.first_account)?;
+        self.accounts.get_mut(offset as usize)
+    }
+
     /// Whether the owner has halted trading.
     pub(super) fn halted(&self) -> bool {
         self.flags & flags::HALTED != 0
@@ -293,7 +349,7 @@ impl Snapshot {
             } => {
                 self.currencies[currency as usize].stock = stock;
                 self.cash = cash;
-                if let Some(slot) = self.accounts.get_mut(account as usize) {
+                if let Some(slot) = self.account_mut(account) {
                     slot.holdings[currency as usize] = holding;
                     slot.balance = balance;
                     slot.trades = trades;
@@ -310,7 +366,7 @@ impl Snapshot {
                 handed_out,
             } => {
                 self.handed_out = handed_out;
-                if parts.accounts {
+                if parts.accounts != Accounts::None {
                     let unused = AccountCopy {
                         name: [0; ACCOUNT_NAME_BYTES],
                         balance: 0,
@@ -321,10 +377,7 @@ impl Snapshot {
                         serial: 0,
                         holdings: [0; MAX_CURRENCIES],
                     };
-                    if self.accounts.len() < count as usize {
-                        self.accounts.resize(count as usize, unused);
-                    }
-                    self.accounts[account as usize] = AccountCopy {
+                    let opened = AccountCopy {
                         name,
                         balance,
                         owner,
@@ -332,6 +385,16 @@ impl Snapshot {
                         status: account::OPEN,
                         ..unused
                     };
+                    match parts.accounts {
+                        Accounts::All => {
+                            if self.accounts.len() < count as usize {
+                                self.accounts.resize(count as usize, unused);
+                            }
+                            self.accounts[account as usize] = opened;
+                        }
+                        Accounts::One(index) if index == account => self.accounts = vec![opened],
+                        Accounts::One(_) | Accounts::None => {}
+                    }
                 }
             }
             Redo::Price {
@@ -369,7 +432,7 @@ impl Snapshot {
                     currency.stock = stock;
                 }
                 self.cash = cash;
-                if let Some(slot) = self.accounts.get_mut(account as usize) {
+                if let Some(slot) = self.account_mut(account) {
                     slot.balance = 0;
                     slot.holdings = [0; MAX_CURRENCIES];
                     slot.status = account::CLOSED;
@@ -381,7 +444,7 @@ impl Snapshot {
                 cash,
             } => {
                 self.cash = cash;
-                if let Some(slot) = self.accounts.get_mut(account as usize) {
+                if let Some(slot) = self.account_mut(account) {
                     slot.balance = balance;
                 }
             }

@@ -69,8 +69,7 @@ impl Exchange {
     fn tape_row(&self, snapshot: &Snapshot, entry: &EntryCopy) -> Option<TapeRow> {
         let account_name = || {
             snapshot
-                .accounts
-                .get(entry.account as usize)
+                .account(entry.account)
                 .filter(|slot| slot.serial == entry.serial)
                 .and_then(AccountCopy::name)
                 .unwrap_or_else(|| "(closed)".to_owned())
@@ -121,7 +120,7 @@ impl Exchange {
     fn rates_of(&self, snapshot: &Snapshot) -> Vec<Rate> {
         self.currencies
             .iter()
-            .zip(&snapshot.currencies)
+            .zip(snapshot.currencies())
             .map(|(currency, copy)| Rate {
                 name: currency.name.clone(),
                 sell: Price::from_ten_thousandths(copy.sell),
@@ -133,7 +132,7 @@ impl Exchange {
 
     /// An account's balance and holdings, valued at the live buy prices.
     pub fn portfolio(&self, account: AccountId) -> Result<Portfolio> {
-        let snapshot = self.snapshot(Parts::ACCOUNTS)?;
+        let snapshot = self.snapshot(Parts::account(account.index))?;
         self.portfolio_of(&snapshot, open_slot(&snapshot, account)?)
     }
 
@@ -163,7 +162,7 @@ impl Exchange {
         for ((currency, copy), held) in self
             .currencies
             .iter()
-            .zip(&snapshot.currencies)
+            .zip(snapshot.currencies())
             .zip(slot.holdings)
         {
             let held = Money::from_hundredths(held);
@@ -195,7 +194,10 @@ impl Exchange {
     pub fn quote(&self, side: Side, currency: CurrencyId, amount: Money) -> Result<(Price, Money)> {
         self.known_currency(currency)?;
         let snapshot = self.snapshot(Parts::MARKET)?;
-        let copy = &snapshot.currencies[currency.0];
+        let copy = snapshot
+            .currencies()
+            .get(currency.0)
+            .ok_or_else(|| self.corrupted("no such currency slot"))?;
         let (price, total) = match side {
             Side::Buy => {
                 let price = Price::from_ten_thousandths(copy.sell);
@@ -220,8 +222,11 @@ impl Exchange {
         let fit = WideMoney::from_hundredths;
         let mut consistent = true;
         let mut currencies = Vec::with_capacity(self.currencies.len());
-        for (index, (currency, copy)) in
-            self.currencies.iter().zip(&snapshot.currencies).enumerate()
+        for (index, (currency, copy)) in self
+            .currencies
+            .iter()
+            .zip(snapshot.currencies())
+            .enumerate()
         {
             let held: i128 = snapshot
                 .accounts
@@ -296,8 +301,7 @@ impl Exchange {
 /// The account's slot in the snapshot, if it is still that account.
 fn open_slot(snapshot: &Snapshot, account: AccountId) -> Result<&AccountCopy> {
     snapshot
-        .accounts
-        .get(account.index as usize)
+        .account(account.index)
         .filter(|slot| slot.is_open() && slot.serial == account.serial)
         .ok_or(Error::AccountClosed)
 }

@@ -79,10 +79,18 @@ pub fn wants_colour(is_terminal: bool, no_color: Option<&OsStr>, term: Option<&O
 /// Renders a reply without a trailing newline; `Quit` renders as nothing
 /// except in JSON.
 pub fn reply(reply: &Reply, style: Style) -> String {
+    let mut text = String::new();
+    write_reply(&mut text, reply, style);
+    text
+}
+
+/// [`reply`], appended to `out`: a script's driver renders every reply
+/// into one buffer, so the one-line shape allocates nothing per command.
+pub fn write_reply(out: &mut String, reply: &Reply, style: Style) {
     match style {
-        Style::Json => json_reply(reply),
-        Style::Line => line_reply(reply),
-        Style::Table | Style::ColourTable => table_reply(reply, style.is_coloured()),
+        Style::Json => out.push_str(&json_reply(reply)),
+        Style::Line => line_reply(reply, out),
+        Style::Table | Style::ColourTable => out.push_str(&table_reply(reply, style.is_coloured())),
     }
 }
 
@@ -198,22 +206,21 @@ fn json_reply(reply: &Reply) -> String {
     }
 }
 
-/// The one-line shape scripts parse. Do not change it.
-fn line_reply(reply: &Reply) -> String {
-    let mut out = String::new();
+/// The one-line shape scripts parse, appended to `out`. Do not change it.
+fn line_reply(reply: &Reply, out: &mut String) {
     match reply {
-        Reply::Trade(_) | Reply::Quote(_) => out.push_str(&sentence(reply)),
+        Reply::Trade(_) | Reply::Quote(_) => sentence(reply, out),
         Reply::Rates(rates) => {
-            let rows: Vec<String> = rates
-                .iter()
-                .map(|rate| {
-                    format!(
-                        "{} sell {} buy {} stock {}",
-                        rate.name, rate.sell, rate.buy, rate.stock
-                    )
-                })
-                .collect();
-            out.push_str(&rows.join("; "));
+            for (index, rate) in rates.iter().enumerate() {
+                if index > 0 {
+                    out.push_str("; ");
+                }
+                let _ = write!(
+                    out,
+                    "{} sell {} buy {} stock {}",
+                    rate.name, rate.sell, rate.buy, rate.stock
+                );
+            }
         }
         Reply::Portfolio(portfolio) => {
             let _ = write!(out, "{} balance {}", portfolio.name, portfolio.balance);
@@ -252,18 +259,19 @@ fn line_reply(reply: &Reply) -> String {
         }
         Reply::Quit => {}
     }
-    out
 }
 
-/// The sentence a trade or a quote is, in every text style.
-fn sentence(reply: &Reply) -> String {
-    match reply {
+/// The sentence a trade or a quote is, in every text style, appended to
+/// `out`.
+fn sentence(reply: &Reply, out: &mut String) {
+    let _ = match reply {
         Reply::Trade(receipt) => {
             let verb = match receipt.side {
                 Side::Buy => "bought",
                 Side::Sell => "sold",
             };
-            format!(
+            write!(
+                out,
                 "{verb} {} {} at {} for {}; balance {}",
                 receipt.amount, receipt.currency, receipt.price, receipt.total, receipt.balance
             )
@@ -273,13 +281,14 @@ fn sentence(reply: &Reply) -> String {
                 Side::Buy => ("buying", "would cost"),
                 Side::Sell => ("selling", "would pay"),
             };
-            format!(
+            write!(
+                out,
                 "{verb} {} {} at {} {outcome} {}",
                 quote.amount, quote.currency, quote.price, quote.total
             )
         }
-        _ => String::new(),
-    }
+        _ => Ok(()),
+    };
 }
 
 /// The aligned, optionally coloured shape for a person.
@@ -290,14 +299,19 @@ fn table_reply(reply: &Reply, colour: bool) -> String {
                 Side::Buy => Paint::Gain,
                 Side::Sell => Paint::Loss,
             };
-            let text = sentence(reply);
+            let mut text = String::new();
+            sentence(reply, &mut text);
             // Colour only the verb, so the numbers stay easy to read.
             match text.split_once(' ') {
                 Some((verb, rest)) => format!("{} {rest}", paint(verb, paint_as, colour)),
                 None => text,
             }
         }
-        Reply::Quote(_) => sentence(reply),
+        Reply::Quote(_) => {
+            let mut text = String::new();
+            sentence(reply, &mut text);
+            text
+        }
         Reply::Audit(audit) => paint(
             &audit_line(audit),
             if audit.consistent {

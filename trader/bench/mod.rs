@@ -8,7 +8,8 @@
 //! - (e) the rivals a user would pick instead, at the same process counts:
 //!   SQLite ([`sqlite`]), Redis ([`redis`]) and a message-passing server
 //!   that owns the market and answers over a Unix socket;
-//! - (d) a scripted trader running a 1,000,000-line script to a file;
+//! - (d) a scripted trader running a 1,000,000-line script to a file: of
+//!   trades alone, and of trades, `rates` and `portfolio` mixed;
 //! - for reference, unlocked mode with its audit, and how soon a watcher
 //!   sleeping on the change counter wakes.
 //!
@@ -191,13 +192,26 @@ fn latency(trades: u64) -> Result<(f64, f64)> {
     Ok((trade_ns, baseline_ns))
 }
 
-/// (e) Commands per second of a scripted trader writing to a file.
-fn scripted(trader: &Path, lines: u64) -> Result<f64> {
+/// Two trades a cycle: the trades-only script.
+const TRADES_SCRIPT: &str = "buy DOLLAR 0.01\nsell DOLLAR 0.01\n";
+
+/// Issue 13 (d): buys, sells, `rates` and `portfolio`, over every
+/// currency.
+const MIXED_SCRIPT: &str = "buy DOLLAR 0.01\nrates\nsell DOLLAR 0.01\nportfolio\n\
+    buy EURO 0.01\nrates\nsell EURO 0.01\nportfolio\n\
+    buy STERLIN 0.01\nrates\nsell STERLIN 0.01\nportfolio\n\
+    buy POUND 0.01\nrates\nsell POUND 0.01\nportfolio\n";
+
+/// (d) Commands per second of a scripted trader writing to a file: `cycle`
+/// repeated to `lines` lines.
+fn scripted(trader: &Path, lines: u64, cycle: &str) -> Result<f64> {
     let segment = BenchSegment::create("script")?;
     let dir = std::env::temp_dir();
     let script = dir.join(format!("shmx-bench-{}.script", std::process::id()));
     let output = dir.join(format!("shmx-bench-{}.out", std::process::id()));
-    let text = "buy DOLLAR 0.01\nsell DOLLAR 0.01\n".repeat((lines / 2) as usize);
+    let cycles = lines / cycle.lines().count() as u64;
+    let lines = cycles * cycle.lines().count() as u64;
+    let text = cycle.repeat(cycles as usize);
     std::fs::write(&script, text).map_err(|error| os_error(script.display(), "writing", error))?;
     let cleanup = |paths: &[&PathBuf]| {
         for path in paths {
@@ -432,12 +446,18 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
     });
 
     progress("(d) scripted");
-    let rate = scripted(trader, size.script_lines)?;
+    let rate = scripted(trader, size.script_lines, TRADES_SCRIPT)?;
     rows.push(Row {
         label: format!(
-            "(d) scripted trader, {}-line script to a file",
+            "    scripted trader, {}-line script of trades to a file",
             size.script_lines
         ),
+        value: format!("{:.0} k commands/s", rate / 1e3),
+        note: "reference: buys and sells only".into(),
+    });
+    let rate = scripted(trader, size.script_lines, MIXED_SCRIPT)?;
+    rows.push(Row {
+        label: "(d) the same, mixed: buy, sell, rates, portfolio".into(),
         value: format!("{:.0} k commands/s", rate / 1e3),
         note: "target 1000 k".into(),
     });
