@@ -13,7 +13,7 @@ use shm_exchange::market::Status;
 use shm_exchange::render;
 use shm_exchange::table::{Align, Cell, Table};
 use shm_exchange::{
-    Envelope, Error, ErrorEnvelope, Exchange, ExitStatus, MarketConfig, SegmentAddress,
+    Envelope, Error, ErrorEnvelope, ExitStatus, MarketAddress, MarketConfig, Store,
 };
 
 const INIT_EXAMPLES: &str = "\
@@ -22,6 +22,7 @@ Examples:
   exchange-init --force --mode 0666       replace it, open to every user
   exchange-init --segment sysv:0x5eed --config market.toml
   exchange-init --status --json
+  exchange-init --segment redis://127.0.0.1:6379/class   a market on a Redis server
   exchange-init --remove
   exchange-init --print-config > market.toml   the default market, to edit
   exchange-init --man | man -l -                this manual page
@@ -33,15 +34,17 @@ Exit status: 0 done, 1 the exchange already exists (pass --force),
 #[derive(Debug, Parser)]
 #[command(name = "exchange-init", version, after_help = INIT_EXAMPLES)]
 pub struct InitArgs {
-    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID or file:PATH.
-    #[arg(long, value_name = "SEG", env = SEGMENT_ENV, default_value = DEFAULT_SEGMENT)]
-    pub segment: SegmentAddress,
+    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID, file:PATH or
+    /// redis://[:PASSWORD@]HOST:PORT/NAME.
+    #[arg(long, value_name = "SEG", env = SEGMENT_ENV, hide_env_values = true, default_value = DEFAULT_SEGMENT)]
+    pub segment: MarketAddress,
     /// Seed the market from a TOML file (JSON if it ends in .json).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["remove", "status"])]
     pub config: Option<PathBuf>,
-    /// Permission bits, applied exactly whatever the umask.
-    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
-    pub mode: u32,
+    /// Permission bits, applied exactly whatever the umask [default: 0600].
+    /// Not for Redis, which has no file mode.
+    #[arg(long, value_name = "OCTAL", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
+    pub mode: Option<u32>,
     /// Class mode: mode 0660 and this group, for a trader installed setgid
     /// GROUP; account names are bound to logins.
     #[arg(long, value_name = "GROUP", conflicts_with_all = ["remove", "status", "mode"])]
@@ -180,7 +183,7 @@ struct Removed {
 
 fn run_init(args: &InitArgs) -> Result<(), Error> {
     if args.remove {
-        Exchange::remove(&args.segment)?;
+        Store::remove(&args.segment)?;
         if args.json {
             let removed = Removed {
                 removed: args.segment.to_string(),
@@ -192,7 +195,7 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
         return Ok(());
     }
     let (command, exchange) = if args.status {
-        ("status", Exchange::attach(&args.segment)?)
+        ("status", Store::attach(&args.segment)?)
     } else {
         let config = match &args.config {
             Some(path) => MarketConfig::load(path)?,
@@ -202,15 +205,15 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
         // report says which happened.
         let group = args.group.as_deref().map(group_id).transpose()?;
         let create = || match group {
-            Some(group) => Exchange::create_for_class(&args.segment, &config, group),
-            None => Exchange::create(&args.segment, &config, args.mode),
+            Some(group) => Store::create_for_class(&args.segment, &config, group),
+            None => Store::create(&args.segment, &config, args.mode),
         };
         match create() {
             Err(Error::AlreadyExists { .. } | Error::HalfCreated { .. }) if args.force => (
                 "replace",
                 match group {
-                    Some(group) => Exchange::replace_for_class(&args.segment, &config, group)?,
-                    None => Exchange::replace(&args.segment, &config, args.mode)?,
+                    Some(group) => Store::replace_for_class(&args.segment, &config, group)?,
+                    None => Store::replace(&args.segment, &config, args.mode)?,
                 },
             ),
             created => ("create", created?),

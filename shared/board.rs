@@ -12,9 +12,10 @@
 #![forbid(unsafe_code)]
 
 use crate::error::Result;
-use crate::market::{Exchange, Portfolio, Rate, Status, TapeKind, TapeRow, TAPE_LEN};
+use crate::market::{Portfolio, Rate, Status, TapeKind, TapeRow, TAPE_LEN};
 use crate::money::{Money, Price};
 use crate::render::{spread, tape_table};
+use crate::store::Store;
 use crate::stress::is_worker_account;
 use crate::table::{paint, Align, Cell, Paint, Table};
 
@@ -50,7 +51,7 @@ impl Snapshot {
     /// Reads a frame's worth: the status, every account and the last
     /// `entries` tape entries. Fails, as every command does, when the
     /// exchange was removed, replaced or truncated.
-    pub fn read(exchange: &Exchange, entries: usize) -> Result<Snapshot> {
+    pub fn read(exchange: &Store, entries: usize) -> Result<Snapshot> {
         let status = exchange.status()?;
         let (stress, leaders) = exchange
             .traders()?
@@ -88,7 +89,7 @@ impl Board {
 
     /// The next frame for `exchange` at `size`: at most `size.height`
     /// lines, none wider than `size.width` visible columns.
-    pub fn frame(&mut self, exchange: &Exchange, size: Size, colour: bool) -> Result<Vec<String>> {
+    pub fn frame(&mut self, exchange: &Store, size: Size, colour: bool) -> Result<Vec<String>> {
         let snapshot = Snapshot::read(exchange, size.height.min(self.max_entries))?;
         self.note_quotes(&snapshot.status.currencies);
         Ok(self.lay_out(&snapshot, size, colour))
@@ -201,7 +202,7 @@ impl Board {
 }
 
 /// The board of a fresh [`Board`], without colour, as one string.
-pub fn board(exchange: &Exchange, width: usize, height: usize) -> Result<String> {
+pub fn board(exchange: &Store, width: usize, height: usize) -> Result<String> {
     let lines = Board::new(TAPE_LEN).frame(exchange, Size { width, height }, false)?;
     Ok(lines.join("\n"))
 }

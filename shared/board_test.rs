@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::market::Status;
-use crate::{Exchange, MarketConfig, Money, SegmentAddress, Side};
+use crate::{Exchange, MarketConfig, Money, SegmentAddress, Side, Store};
 
 fn price(text: &str) -> Price {
     Price::parse(text).unwrap()
@@ -280,7 +280,8 @@ fn a_real_exchange_on_the_board() {
             let _ = Exchange::remove(self.0);
         }
     }
-    let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
+    let exchange =
+        Store::Segment(Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap());
     let _remove = Remove(&address);
     let empty = board(&exchange, 120, 40).unwrap();
     assert!(empty.contains("trades 0"), "{empty}");
@@ -332,6 +333,7 @@ fn a_real_exchange_on_the_board() {
     let euro = exchange.currency("EURO").unwrap();
     exchange
         .unlocked_demo()
+        .unwrap()
         .trade(stress, Side::Buy, euro, Money::from_hundredths(100))
         .unwrap();
     let dollar = exchange.currency("DOLLAR").unwrap();

@@ -4,12 +4,10 @@
 //! command can be tested without a terminal.
 #![forbid(unsafe_code)]
 
-use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
-use crate::market::{
-    AccountId, Audit, Exchange, History, Portfolio, Rate, Receipt, Side, TapeKind, TapeRow,
-};
+use crate::market::{AccountId, Audit, History, Portfolio, Rate, Receipt, Side, TapeKind, TapeRow};
 use crate::money::{Money, Price};
+use crate::store::{MarketAddress, Store};
 
 /// One parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,7 +362,7 @@ pub struct Quote {
 /// opened by the first command that needs it (`buy`, `sell`, `portfolio`,
 /// `history`), never by a read of the market.
 pub struct Session {
-    exchange: Exchange,
+    exchange: Store,
     /// Found or opened on first use; forgotten when the owner closes it.
     account: Option<AccountId>,
     name: String,
@@ -388,7 +386,7 @@ enum BackingCheck {
 impl Session {
     /// Attaches to the exchange, read-write or, for a user who may only
     /// read it, read-only. Opens no account.
-    pub fn open(address: &SegmentAddress, name: &str) -> Result<Session> {
+    pub fn open(address: &MarketAddress, name: &str) -> Result<Session> {
         // Check the name before attaching, so a bad --name is reported as
         // such even when there is no exchange yet.
         if !crate::names::is_account_name(name) {
@@ -396,7 +394,7 @@ impl Session {
                 name: name.to_owned(),
             });
         }
-        let exchange = Exchange::attach_or_read_only(address)?;
+        let exchange = Store::attach_or_read_only(address)?;
         Ok(Session {
             exchange,
             account: None,
@@ -421,7 +419,7 @@ impl Session {
     }
 
     /// The exchange this session is attached to.
-    pub fn exchange(&self) -> &Exchange {
+    pub fn exchange(&self) -> &Store {
         &self.exchange
     }
 
@@ -578,6 +576,7 @@ fn help(topic: Option<&str>) -> Result<Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Exchange, SegmentAddress};
 
     fn refused(line: &str) -> String {
         match parse(line) {
@@ -633,8 +632,9 @@ mod tests {
             .unwrap();
         let market = Market(address);
         Exchange::create(&market.0, &crate::MarketConfig::default(), 0o600).unwrap();
-        let mut person = Session::open(&market.0, "ann").unwrap();
-        let mut script = Session::open(&market.0, "bo").unwrap();
+        let address = MarketAddress::Segment(market.0.clone());
+        let mut person = Session::open(&address, "ann").unwrap();
+        let mut script = Session::open(&address, "bo").unwrap();
         let SegmentAddress::Posix { name } = &market.0 else {
             unreachable!("made above")
         };

@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn a_script_runs_from_bytes_to_bytes_with_one_line_a_command() {
         let market = Market::create("script");
-        let mut session = Session::open(&market.0, "ann").unwrap();
+        let mut session = Session::open(&market.0.clone().into(), "ann").unwrap();
         let script = b"# comment\n\nbuy DOLLAR 1\nsell DOLLAR 100\nbogus\nquit\nbuy DOLLAR 1\n";
         let (mut output, mut errors) = (Vec::new(), Vec::new());
         let status = run_script(
@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn json_script_errors_carry_the_command_and_a_stable_code() {
         let market = Market::create("json-script");
-        let mut session = Session::open(&market.0, "cy").unwrap();
+        let mut session = Session::open(&market.0.clone().into(), "cy").unwrap();
         let (mut output, mut errors) = (Vec::new(), Vec::new());
         let status = run_script(
             &mut session,
@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn a_line_over_the_limit_is_refused_and_skipped_whole() {
         let market = Market::create("long");
-        let mut session = Session::open(&market.0, "cy").unwrap();
+        let mut session = Session::open(&market.0.clone().into(), "cy").unwrap();
         let mut script = vec![b'x'; 10 * MAX_LINE];
         script.extend_from_slice(b"\nrates\n");
         script.extend_from_slice(&vec![b' '; MAX_LINE]);
@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn one_shot_errors_go_to_stderr_in_text_and_stdout_in_json() {
         let market = Market::create("one-shot");
-        let mut session = Session::open(&market.0, "bob").unwrap();
+        let mut session = Session::open(&market.0.clone().into(), "bob").unwrap();
         let words = |line: &str| {
             line.split_whitespace()
                 .map(str::to_owned)

@@ -118,8 +118,27 @@ pub enum Error {
         sell: crate::money::Price,
         buy: crate::money::Price,
     },
-    /// Writers changed the market during every read for too long.
+    /// Writers changed the market during every read for too long (a
+    /// segment), or won every attempt to commit (Redis); nothing was
+    /// changed and the command may be tried again: exit status 1.
     Busy { address: String },
+
+    // --- A market on a Redis server (see `crate::redis`). ---
+    /// No Redis server answers at the address: exit status 2.
+    RedisUnreachable { server: String, reason: String },
+    /// The server refused the login (a wrong or missing password): exit
+    /// status 2. The address is shown with its password masked.
+    RedisAuth { address: String },
+    /// The connection to the server broke, or the server stopped answering,
+    /// after it was made: exit status 2.
+    ConnectionLost { server: String, reason: String },
+    /// An option or action this kind of store does not have (`--mode` on
+    /// Redis, say): exit status 2.
+    Unsupported {
+        what: String,
+        address: String,
+        way_out: &'static str,
+    },
 }
 
 impl Error {
@@ -158,6 +177,7 @@ impl Error {
                 | Error::UnknownAccount { .. }
                 | Error::Price { .. }
                 | Error::CrossedQuote { .. }
+                | Error::Busy { .. }
         )
     }
 
@@ -203,6 +223,10 @@ impl Error {
             Error::Price { .. } => "bad_price",
             Error::CrossedQuote { .. } => "crossed_quote",
             Error::Busy { .. } => "busy",
+            Error::RedisUnreachable { .. } => "redis_unreachable",
+            Error::RedisAuth { .. } => "redis_auth",
+            Error::ConnectionLost { .. } => "connection_lost",
+            Error::Unsupported { .. } => "unsupported",
         }
     }
 
@@ -395,8 +419,25 @@ impl fmt::Display for Error {
             ),
             Error::Busy { address } => write!(
                 f,
-                "the exchange at {address} changed during every read for over a second; try again, or stop what floods it"
+                "the exchange at {address} was changed by others during every attempt, and this command changed nothing; try again, or stop what floods it"
             ),
+            Error::RedisUnreachable { server, reason } => write!(
+                f,
+                "cannot reach redis at {server} ({reason}); start redis-server or check the address"
+            ),
+            Error::RedisAuth { address } => write!(
+                f,
+                "the redis server refused the login for {address}; check the user and password in the address (redis://:PASSWORD@HOST:PORT/NAME)"
+            ),
+            Error::ConnectionLost { server, reason } => write!(
+                f,
+                "lost the connection to redis at {server} ({reason}); the server keeps the market: check it, then start the trader again (the last command may not have been applied; see `portfolio`)"
+            ),
+            Error::Unsupported {
+                what,
+                address,
+                way_out,
+            } => write!(f, "{what} is not available on {address}; {way_out}"),
         }
     }
 }

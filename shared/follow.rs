@@ -14,8 +14,9 @@
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::market::{Exchange, TapeRow, TAPE_LEN};
+use crate::market::{TapeRow, TAPE_LEN};
 use crate::render::row_line;
+use crate::store::Store;
 
 /// What a look at the tape found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,7 +37,7 @@ pub struct Follower {
 
 impl Follower {
     /// A follower that reports the entries made from now on.
-    pub fn from_now(exchange: &Exchange) -> Result<Follower> {
+    pub fn from_now(exchange: &Store) -> Result<Follower> {
         let newest = exchange.tape(1)?.last().map_or(0, |row| row.seq);
         Ok(Follower::after(newest))
     }
@@ -55,7 +56,7 @@ impl Follower {
 
     /// The entries new since the last look, oldest first, after a gap if
     /// some were missed.
-    pub fn poll(&mut self, exchange: &Exchange) -> Result<Vec<Event>> {
+    pub fn poll(&mut self, exchange: &Store) -> Result<Vec<Event>> {
         Ok(self.take_new(exchange.tape(TAPE_LEN)?))
     }
 

@@ -11,6 +11,8 @@
 //! - [`market`]: the exchange over a segment: its life cycle, the journal
 //!   that makes every change all-or-nothing, the rules as pure functions
 //!   ([`market::rules`]), accounts, read views and watchers;
+//! - [`redis`]: the same market on a Redis server, for a class that
+//!   outgrows one host, and [`store`]: the choice between the two;
 //! - [`fault`]: the crash points of the write path, for tests;
 //! - [`command`], [`render`], [`driver`]: the trader's command language,
 //!   its output (one [`table`] renderer, one JSON [`envelope`]), and the
@@ -48,6 +50,7 @@ pub mod privilege;
 pub mod redis;
 pub mod render;
 pub(crate) mod shm;
+pub mod store;
 pub mod stress;
 pub mod suggest;
 pub mod table;
@@ -67,3 +70,4 @@ pub use money::{Money, Price};
 /// For whoever puts the terminal in raw mode: save its mode first, so that
 /// a SIGBUS from a shrunk segment can restore it before exiting.
 pub use shm::{forget_terminal, remember_terminal};
+pub use store::{MarketAddress, Store};

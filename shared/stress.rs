@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
-use crate::market::{AccountId, Audit, CurrencyId, Exchange, Side};
+use crate::market::{AccountId, Audit, CurrencyId, Side};
 use crate::money::Money;
+use crate::store::{MarketAddress, Store};
 
 /// What `trader stress` is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,7 @@ const MAX_AMOUNT: i64 = 100;
 /// owner (or root) may run one, and only on a market whose accounts are
 /// all stress accounts, since the race leaves its audit inconsistent for
 /// good.
-pub fn check_unlocked_allowed(exchange: &Exchange) -> Result<()> {
+pub fn check_unlocked_allowed(exchange: &Store) -> Result<()> {
     exchange.require_owner("run stress --unlocked, which corrupts the market")?;
     let others: Vec<String> = exchange
         .traders()?
@@ -139,7 +139,7 @@ pub fn check_unlocked_allowed(exchange: &Exchange) -> Result<()> {
 /// move the cash: for anyone else, and for an unlocked run (whose market
 /// is a demonstration), nothing is moved and `None` returned.
 pub fn fund_workers(
-    exchange: &Exchange,
+    exchange: &Store,
     accounts: &[AccountId],
     options: &StressOptions,
 ) -> Result<Option<Money>> {
@@ -180,7 +180,7 @@ pub fn fund_workers(
 /// trade. Preparing does everything slow (attach, open the account, look
 /// the currencies up) so that [`Worker::trade`] measures trading only.
 pub struct Worker {
-    exchange: Exchange,
+    exchange: Store,
     account: AccountId,
     currencies: Vec<CurrencyId>,
     balance: Money,
@@ -189,8 +189,8 @@ pub struct Worker {
 
 impl Worker {
     /// Attaches to `address` and opens (or finds) `account_name`.
-    pub fn prepare(address: &SegmentAddress, account_name: &str) -> Result<Worker> {
-        let exchange = Exchange::attach(address)?;
+    pub fn prepare(address: &MarketAddress, account_name: &str) -> Result<Worker> {
+        let exchange = Store::attach(address)?;
         let account = exchange.open_account(account_name)?;
         let currencies: Vec<_> = exchange
             .currencies()
@@ -230,6 +230,11 @@ impl Worker {
             finished_at: 0,
         };
         let exchange = &self.exchange;
+        let unlocked = if unlocked {
+            Some(exchange.unlocked_demo()?)
+        } else {
+            None
+        };
         let started = Instant::now();
         for done in 0..trades {
             if done % BACKING_CHECK_EVERY == 0 {
@@ -255,12 +260,9 @@ impl Worker {
                 (false, true) => Side::Sell,
                 _ => Side::Buy,
             };
-            let result = if unlocked {
-                exchange
-                    .unlocked_demo()
-                    .trade(self.account, side, currency, amount)
-            } else {
-                exchange.trade(self.account, side, currency, amount)
+            let result = match &unlocked {
+                Some(demo) => demo.trade(self.account, side, currency, amount),
+                None => exchange.trade(self.account, side, currency, amount),
             };
             match result {
                 Ok(fill) => {
@@ -339,7 +341,7 @@ impl StressReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MarketConfig;
+    use crate::{Exchange, MarketConfig, SegmentAddress};
 
     #[test]
     fn stress_accounts_are_stress_and_a_number() {
@@ -357,7 +359,7 @@ mod tests {
             .unwrap();
         let run = || {
             let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
-            let report = Worker::prepare(&address, &worker_account(0))
+            let report = Worker::prepare(&address.clone().into(), &worker_account(0))
                 .and_then(|worker| worker.trade(500, 42, false, |_| {}));
             let account = exchange.open_account(&worker_account(0));
             let portfolio = account.and_then(|account| exchange.portfolio(account));

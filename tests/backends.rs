@@ -901,4 +901,4 @@ fn other_user_needs_the_mode(backend: Backend) {
     assert_consistent(&segment);
 }
 
-common::each_backend!(other_user_needs_the_mode);
+common::each_segment!(other_user_needs_the_mode);

@@ -15,7 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
 use common::users::TestUser;
-use common::{each_backend, field, Backend, Run, Segment, TIMEOUT};
+use common::{each_backend, each_segment, field, Backend, Run, Segment, TIMEOUT};
 use shm_exchange::{Exchange, SegmentAddress};
 
 #[track_caller]
@@ -47,13 +47,18 @@ fn tape_kinds(segment: &Segment) -> Vec<String> {
 }
 
 /// A segment another user can reach with `mode`: a file segment's
-/// directory is opened up, so only the segment's own mode decides.
+/// directory is opened up, so only the segment's own mode decides. A Redis
+/// market has no mode: every login of its server reaches it.
 fn shared_segment(backend: Backend, mode: &str) -> Segment {
     let segment = Segment::unique(backend);
     if let Some(dir) = segment.dir() {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    segment.init(&["--mode", mode]).success();
+    if backend == Backend::Redis {
+        segment.init(&[]).success();
+    } else {
+        segment.init(&["--mode", mode]).success();
+    }
     segment
 }
 
@@ -217,12 +222,11 @@ fn only_the_owner_steers(backend: Backend) {
 
 /// An account belongs to the uid that opened it: another uid may read it
 /// but not trade on it; the exchange's owner (root here) may.
-#[test]
-fn accounts_belong_to_the_uid_that_opened_them() {
+fn accounts_belong_to_the_uid_that_opened_them(backend: Backend) {
     let (Some(ana), Some(bob)) = (TestUser::create("an"), TestUser::create("bo")) else {
         return;
     };
-    let segment = shared_segment(Backend::Posix, "0666");
+    let segment = shared_segment(backend, "0666");
     as_user(&segment, &ana, "ana", &["buy", "DOLLAR", "1"]).success();
     let before = market(&segment);
     as_user(&segment, &bob, "ana", &["buy", "DOLLAR", "1"])
@@ -313,14 +317,22 @@ fn readers_need_only_read_permission(backend: Backend) {
 each_backend!(
     instructor_commands_steer_the_market,
     only_the_owner_steers,
-    readers_need_only_read_permission,
+    accounts_belong_to_the_uid_that_opened_them,
+    the_owner_steers_from_the_repl,
+    history_tells_the_truth_once_the_tape_moved_on,
+    a_closed_accounts_session_starts_afresh,
 );
+/// Read-only attach is a segment's: a Redis server decides what a login may
+/// do itself.
+mod read_only {
+    use super::*;
+    each_segment!(readers_need_only_read_permission);
+}
 
 /// The owner's console: the same commands in the interactive REPL, in a
 /// terminal, with a student trading beside it.
-#[test]
-fn the_owner_steers_from_the_repl() {
-    let segment = Segment::create(Backend::Posix);
+fn the_owner_steers_from_the_repl(backend: Backend) {
+    let segment = Segment::create(backend);
     let home = tempfile::Builder::new()
         .prefix("shmx-classroom-")
         .tempdir()
@@ -362,9 +374,8 @@ fn the_owner_steers_from_the_repl() {
 
 /// Once more than a tape's worth of trades went by, `history` says how
 /// many the account made and the last one's number, never "no trades yet".
-#[test]
-fn history_tells_the_truth_once_the_tape_moved_on() {
-    let segment = Segment::create(Backend::Posix);
+fn history_tells_the_truth_once_the_tape_moved_on(backend: Backend) {
+    let segment = Segment::create(backend);
     segment
         .script("ana", &[], "buy DOLLAR 1\nsell DOLLAR 0.5\n")
         .success();
@@ -387,9 +398,8 @@ fn history_tells_the_truth_once_the_tape_moved_on() {
 
 /// A session whose account the owner closes is told so once, then opens
 /// the account afresh.
-#[test]
-fn a_closed_accounts_session_starts_afresh() {
-    let segment = Segment::create(Backend::Posix);
+fn a_closed_accounts_session_starts_afresh(backend: Backend) {
+    let segment = Segment::create(backend);
     let mut ana = common::Attached::start(&segment, "ana", &["--json"]);
     assert_eq!(ana.ask_json("buy DOLLAR 10")["ok"], true);
     segment.trader("teacher", &["close", "ana"]).success();
@@ -529,7 +539,7 @@ fn readers_answer_while_a_writer_is_frozen(backend: Backend) {
         }
         assert_consistent(&segment);
         let address: SegmentAddress = segment.address.parse().unwrap();
-        let exchange = Exchange::attach(&address).unwrap();
+        let exchange = shm_exchange::Store::Segment(Exchange::attach(&address).unwrap());
         let board = shm_exchange::board::board(&exchange, 80, 24).unwrap();
         assert!(board.contains("DOLLAR"), "{context}: {board}");
         drop(exchange);
@@ -561,5 +571,5 @@ fn readers_answer_while_a_writer_is_frozen(backend: Backend) {
 #[cfg(feature = "fault-injection")]
 mod frozen {
     use super::*;
-    each_backend!(readers_answer_while_a_writer_is_frozen);
+    each_segment!(readers_answer_while_a_writer_is_frozen);
 }

@@ -1,6 +1,8 @@
 //! `trader follow`: every entry made by other processes, in order and once;
 //! a gap reported when more than the tape went by while it was stopped; a
-//! clean end on SIGINT and SIGTERM, and exit 2 when the exchange goes.
+//! clean end on SIGINT and SIGTERM, and exit 2 when the exchange goes. Each
+//! on one shared-memory backend (woken by the futex) and on Redis (woken by
+//! pub/sub).
 
 mod common;
 
@@ -18,9 +20,8 @@ fn follow(segment: &Segment, args: &[&str]) -> Streaming {
     following
 }
 
-#[test]
-fn follow_sees_other_processes_trades_in_order() {
-    let segment = Segment::create(Backend::Posix);
+fn follow_sees_other_processes_trades_in_order(backend: Backend) {
+    let segment = Segment::create(backend);
     segment.trader("early", &["buy", "EURO", "1"]).success();
     let mut following = follow(&segment, &["--json"]);
     segment.trader("ann", &["buy", "POUND", "2.5"]).success();
@@ -40,9 +41,8 @@ fn follow_sees_other_processes_trades_in_order() {
     assert!(following.stdout.try_recv().is_err(), "no duplicates");
 }
 
-#[test]
-fn a_stopped_follower_reports_what_went_off_the_tape() {
-    let segment = Segment::create(Backend::Posix);
+fn a_stopped_follower_reports_what_went_off_the_tape(backend: Backend) {
+    let segment = Segment::create(backend);
     let mut following = follow(&segment, &[]);
     following.signal(Signal::SIGSTOP);
     common::wait_for("follow to stop", TIMEOUT, || following.is_stopped());
@@ -63,9 +63,8 @@ fn a_stopped_follower_reports_what_went_off_the_tape() {
     assert_eq!(following.exit().0, Some(0));
 }
 
-#[test]
-fn a_gap_is_one_json_object() {
-    let segment = Segment::create(Backend::SysV);
+fn a_gap_is_one_json_object(backend: Backend) {
+    let segment = Segment::create(backend);
     let following = follow(&segment, &["--json"]);
     following.signal(Signal::SIGSTOP);
     common::wait_for("follow to stop", TIMEOUT, || following.is_stopped());
@@ -77,9 +76,8 @@ fn a_gap_is_one_json_object() {
     assert_eq!(following.json()["seq"], 5);
 }
 
-#[test]
-fn a_removed_exchange_ends_follow() {
-    let segment = Segment::create(Backend::File);
+fn a_removed_exchange_ends_follow(backend: Backend) {
+    let segment = Segment::create(backend);
     let mut following = follow(&segment, &[]);
     segment.init(&["--remove"]).success();
     let (code, stderr) = following.exit();
@@ -87,3 +85,19 @@ fn a_removed_exchange_ends_follow() {
     assert!(stderr.contains("was removed or replaced"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
+
+/// Runs each test on the named shared-memory backend, in `segment`, and on
+/// Redis, in `redis`.
+macro_rules! segment_and_redis {
+    ($($test:ident on $backend:ident),* $(,)?) => {
+        mod segment { $( #[test] fn $test() { super::$test(super::Backend::$backend) } )* }
+        mod redis { $( #[test] fn $test() { super::$test(super::Backend::Redis) } )* }
+    };
+}
+
+segment_and_redis!(
+    follow_sees_other_processes_trades_in_order on Posix,
+    a_stopped_follower_reports_what_went_off_the_tape on Posix,
+    a_gap_is_one_json_object on SysV,
+    a_removed_exchange_ends_follow on File,
+);

@@ -83,7 +83,9 @@ fn trades_follow_the_rules() {
     assert_eq!(portfolio.balance, money("916.15"));
     assert_eq!(portfolio.holdings[0], ("DOLLAR".into(), money("6.00")));
     assert_eq!(stock(&market, "DOLLAR"), money("9994.00"));
-    let tape = market.tape(10, Some(ana)).unwrap();
+    let history = market.history(ana, 10).unwrap();
+    assert_eq!((history.trades, history.last_trade), (3, Some(3)));
+    let tape = history.rows;
     assert_eq!(
         tape.iter().map(|row| row.seq).collect::<Vec<_>>(),
         [1, 2, 3]
@@ -93,7 +95,7 @@ fn trades_follow_the_rules() {
         "{tape:?}"
     );
     assert!(
-        matches!(&market.tape(1, None).unwrap()[0].kind, TapeKind::Trade { currency, .. } if currency == "STERLIN")
+        matches!(&market.tape(1).unwrap()[0].kind, TapeKind::Trade { currency, .. } if currency == "STERLIN")
     );
     let audit = market.audit().unwrap();
     assert!(audit.consistent, "{audit:?}");
@@ -110,7 +112,7 @@ fn state(market: &RedisMarket) -> String {
         "{:?} {:?} {:?} {:?}",
         market.rates().unwrap(),
         market.traders().unwrap(),
-        market.tape(256, None).unwrap(),
+        market.tape(256).unwrap(),
         market.change_seq().unwrap()
     )
 }
@@ -370,7 +372,7 @@ fn a_board_wakes_on_a_commit() {
     });
     let started = Instant::now();
     let mut now = seen;
-    while now == seen || market.tape(1, None).unwrap().is_empty() {
+    while now == seen || market.tape(1).unwrap().is_empty() {
         assert!(started.elapsed() < TIMEOUT);
         market.wait_for_change(now, Duration::from_secs(10));
         now = market.change_seq().unwrap();
@@ -522,6 +524,15 @@ fn a_redis_restart_stops_traders_cleanly_and_keeps_the_market() {
         .map(|index| spawn_child(&address, &format!("steady-{index}"), 1_000_000))
         .collect();
     let before = wait_for_trades(&market, 20);
+    // Both have opened their accounts (a loaded machine may start one late).
+    let deadline = Instant::now() + TIMEOUT;
+    while market.traders().unwrap().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "a trader never opened its account"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     drop(market);
     server.kill();
     for child in children {
@@ -541,4 +552,143 @@ fn a_redis_restart_stops_traders_cleanly_and_keeps_the_market() {
     let ana = market.open_account("after-restart").unwrap();
     let dollar = market.currency("DOLLAR").unwrap();
     market.trade(ana, Side::Buy, dollar, money("1")).unwrap();
+}
+
+/// The owner's commands commit through the same compare-and-set as trades:
+/// while two threads trade (one on an account the owner keeps closing),
+/// the owner sets quotes, halts, resumes and closes. Every trade on the
+/// tape used the quote in force at its place on the tape, none falls
+/// between a halt and its resume, the sequence has no gap, and the audit
+/// balances, closed accounts' starting balances included.
+#[test]
+fn the_owners_commands_race_trades_cleanly() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (address, owner) = create(&server);
+    let dollar = owner.currency("DOLLAR").unwrap();
+    let stop = AtomicBool::new(false);
+    let quotes = [("13.72", "13.40"), ("14.00", "13.90"), ("12.50", "12.00")]
+        .map(|(sell, buy)| (Price::parse(sell).unwrap(), Price::parse(buy).unwrap()));
+    std::thread::scope(|scope| {
+        let traders: Vec<_> = ["steady", "victim"]
+            .into_iter()
+            .map(|name| {
+                let (address, stop) = (&address, &stop);
+                scope.spawn(move || {
+                    let market = RedisMarket::attach(&parse(address)).unwrap();
+                    let mut account = market.open_account(name).unwrap();
+                    while !stop.load(Ordering::Relaxed) {
+                        for side in [Side::Buy, Side::Sell] {
+                            match market.trade(account, side, dollar, money("1")) {
+                                Ok(_) | Err(Error::Halted) => {}
+                                Err(Error::AccountClosed) => {
+                                    account = market.open_account(name).unwrap();
+                                }
+                                Err(Error::InsufficientHolding { .. }) => {}
+                                Err(error) => panic!("{name}: {error}"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for round in 0..30 {
+            let (sell, buy) = quotes[round % quotes.len()];
+            owner.set_price(dollar, sell, buy).unwrap();
+            owner.halt().unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            owner.resume().unwrap();
+            if round % 5 == 4 {
+                let _ = owner.close_account("victim");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for trader in traders {
+            trader.join().unwrap();
+        }
+    });
+    let tape = owner.tape(256).unwrap();
+    let (mut quote, mut halted) = (None, false);
+    for pair in tape.windows(2) {
+        assert_eq!(pair[0].seq + 1, pair[1].seq, "a gap in the tape: {pair:?}");
+    }
+    for row in &tape {
+        match &row.kind {
+            TapeKind::Price { sell, buy, .. } => quote = Some((*sell, *buy)),
+            TapeKind::Halt => halted = true,
+            TapeKind::Resume => halted = false,
+            TapeKind::Trade { side, price, .. } => {
+                assert!(!halted, "a trade while halted: {row:?}");
+                if let Some((sell, buy)) = quote {
+                    let expected = if *side == Side::Buy { sell } else { buy };
+                    assert_eq!(*price, expected, "a trade at a stale quote: {row:?}");
+                }
+            }
+            TapeKind::Close { account, .. } => assert_eq!(account, "victim"),
+            TapeKind::Reset => panic!("no reset was asked for"),
+        }
+    }
+    let audit = owner.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    assert!(
+        audit.money.accounts_opened > audit.money.accounts,
+        "{audit:?}"
+    );
+    assert!(!owner.status().unwrap().halted);
+}
+
+/// Closing frees room in the table: the capacity counts open accounts;
+/// a closed one stays on the tape under its name, and its id is refused.
+#[test]
+fn closed_accounts_make_room_and_stay_named_on_the_tape() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let config = MarketConfig {
+        accounts: 1,
+        ..MarketConfig::default()
+    };
+    let market = RedisMarket::create(&parse(&server.unique_address()), &config).unwrap();
+    let dollar = market.currency("DOLLAR").unwrap();
+    let ana = market.open_account("ana").unwrap();
+    market.trade(ana, Side::Buy, dollar, money("2")).unwrap();
+    assert!(matches!(
+        market.open_account("bob"),
+        Err(Error::AccountTableFull { capacity: 1 })
+    ));
+    assert_eq!(market.close_account("ana").unwrap(), money("972.56"));
+    assert!(matches!(
+        market.trade(ana, Side::Buy, dollar, money("1")),
+        Err(Error::AccountClosed)
+    ));
+    assert!(matches!(market.portfolio(ana), Err(Error::AccountClosed)));
+    assert_eq!(market.find_account("ana").unwrap(), None);
+    let bob = market.open_account("bob").unwrap();
+    assert_ne!(bob, ana);
+    let again = market.open_account("ana");
+    assert!(matches!(again, Err(Error::AccountTableFull { .. })));
+    let kinds: Vec<_> = market
+        .tape(10)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.kind)
+        .collect();
+    assert!(
+        matches!(&kinds[..], [TapeKind::Trade { account: a, .. }, TapeKind::Close { account: c, .. }] if a == "ana" && c == "ana"),
+        "{kinds:?}"
+    );
+    let audit = market.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    assert_eq!((audit.money.accounts, audit.money.accounts_opened), (1, 2));
+    market.reset().unwrap();
+    let audit = market.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+    assert_eq!((audit.money.accounts, audit.money.accounts_opened), (1, 1));
+    assert!(matches!(
+        &market.tape(10).unwrap()[..],
+        [row] if row.kind == TapeKind::Reset && row.seq == 3
+    ));
 }

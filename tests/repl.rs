@@ -268,7 +268,16 @@ fn ctrl_c_cancels_the_line_and_the_repl_goes_on() {
 
 #[test]
 fn two_repls_on_one_exchange_see_each_others_trades() {
-    let segment = Segment::create(Backend::Posix);
+    two_repls_trade_together(Backend::Posix);
+}
+
+#[test]
+fn two_repls_on_one_redis_market_see_each_others_trades() {
+    two_repls_trade_together(Backend::Redis);
+}
+
+fn two_repls_trade_together(backend: Backend) {
+    let segment = Segment::create(backend);
     let (alice_home, bob_home) = (Home::new(), Home::new());
     let mut alice = Repl::start(&segment, "alice", &alice_home);
     let mut bob = Repl::start(&segment, "bob", &bob_home);

@@ -116,7 +116,18 @@ fn tick_quotes(line: &str) -> Vec<(String, String, String)> {
 /// `rates` reads are the last tick's.
 #[test]
 fn the_tickers_moves_are_price_entries_in_follow_and_the_live_rates() {
-    let segment = Segment::create(Backend::Posix);
+    ticks_reach_follow_and_the_rates(Backend::Posix);
+}
+
+/// The same on Redis: the ticker's prices are compare-and-set commits, and
+/// `follow` wakes on pub/sub.
+#[test]
+fn the_tickers_moves_reach_follow_on_redis() {
+    ticks_reach_follow_and_the_rates(Backend::Redis);
+}
+
+fn ticks_reach_follow_and_the_rates(backend: Backend) {
+    let segment = Segment::create(backend);
     let mut command = segment.trader_command("viewer");
     command.args(["follow", "--json"]);
     let mut following = Streaming::start(command);

@@ -16,6 +16,14 @@ const TRADE_STEPS: [&str; 7] = [
     "wake-up",
 ];
 
+/// A trade's steps on Redis: open the account, then read and commit.
+const REDIS_TRADE_STEPS: [&str; 4] = [
+    "redis: read MULTI",
+    "redis: commit EVALSHA",
+    "redis: read MULTI",
+    "redis: committed",
+];
+
 #[track_caller]
 fn assert_in_order(stderr: &str, steps: &[&str]) {
     let mut from = 0;
@@ -36,8 +44,17 @@ fn a_traced_trade_shows_the_attach_and_the_journal(backend: Backend) {
         Backend::Posix => &["shm_open(", "F_OFD_SETLK", "fstat(", "mmap("],
         Backend::SysV => &["shmget(", "shmctl(", "shmat("],
         Backend::File => &["open(", "F_OFD_SETLK", "fstat(", "mmap("],
+        Backend::Redis => &["redis: connect(TCP", "redis: meta checked"],
     };
     assert_in_order(&stderr, attach);
+    if backend == Backend::Redis {
+        assert_in_order(&stderr, &REDIS_TRADE_STEPS);
+        assert!(
+            stderr.lines().all(|line| line.starts_with("trace: ")),
+            "{stderr}"
+        );
+        return;
+    }
     assert_in_order(&stderr, &TRADE_STEPS);
     assert!(
         stderr.lines().all(|line| line.starts_with("trace: ")),

@@ -1,5 +1,6 @@
-//! End to end through the real binaries, on every backend: exact trades,
-//! persistence of accounts, every kind of bad input, exit codes and JSON.
+//! End to end through the real binaries, on every backend (Redis too):
+//! exact trades, persistence of accounts, every kind of bad input, exit
+//! codes and JSON.
 
 mod common;
 
@@ -14,8 +15,13 @@ each_backend!(
     scripts_give_one_line_per_command,
     existing_exchange_needs_force,
     missing_exchange_is_reported,
-    mode_is_exact_whatever_the_umask,
 );
+
+/// File modes are shared memory's own: Redis refuses `--mode` (tests/redis.rs).
+mod shm {
+    use super::*;
+    crate::common::each_segment!(mode_is_exact_whatever_the_umask);
+}
 
 /// Everything the market holds, to compare before and after a refusal.
 fn snapshot(segment: &Segment) -> (serde_json::Value, serde_json::Value) {

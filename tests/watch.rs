@@ -32,7 +32,17 @@ fn board(segment: &Segment) -> PtySession {
 
 #[test]
 fn the_board_follows_other_traders_and_quits_on_q() {
-    let segment = Segment::create(Backend::Posix);
+    the_board_follows_other_traders(Backend::Posix);
+}
+
+/// On Redis the board sleeps on pub/sub, and looks the same.
+#[test]
+fn the_board_follows_other_traders_on_redis() {
+    the_board_follows_other_traders(Backend::Redis);
+}
+
+fn the_board_follows_other_traders(backend: Backend) {
+    let segment = Segment::create(backend);
     let mut session = board(&segment);
     segment.trader("ann", &["buy", "POUND", "2.5"]).success();
     // The trade appears without any key press: the board was woken.
@@ -60,7 +70,17 @@ fn the_board_follows_other_traders_and_quits_on_q() {
 /// until the resume.
 #[test]
 fn the_board_shows_the_owners_price_and_halt() {
-    let segment = Segment::create(Backend::Posix);
+    the_board_shows_price_and_halt(Backend::Posix);
+}
+
+/// On Redis the owner's commands wake the board through pub/sub.
+#[test]
+fn the_board_shows_the_owners_price_and_halt_on_redis() {
+    the_board_shows_price_and_halt(Backend::Redis);
+}
+
+fn the_board_shows_price_and_halt(backend: Backend) {
+    let segment = Segment::create(backend);
     let mut session = board(&segment);
     segment
         .trader("teacher", &["price", "DOLLAR", "14.10", "13.80"])
@@ -98,7 +118,16 @@ fn ctrl_c_leaves_the_board() {
 
 #[test]
 fn a_removed_exchange_ends_the_board() {
-    let segment = Segment::create(Backend::Posix);
+    a_removed_exchange_ends(Backend::Posix);
+}
+
+#[test]
+fn a_removed_redis_market_ends_the_board() {
+    a_removed_exchange_ends(Backend::Redis);
+}
+
+fn a_removed_exchange_ends(backend: Backend) {
+    let segment = Segment::create(backend);
     let mut session = board(&segment);
     segment.init(&["--remove"]).success();
     session
@@ -301,8 +330,8 @@ fn raw_board(segment: &Segment, width: u16, height: u16, env: &[(&str, &str)]) -
 }
 
 /// An exchange where three accounts made 60 trades.
-fn busy_market() -> Segment {
-    let segment = Segment::create(Backend::Posix);
+fn busy_market(backend: Backend) -> Segment {
+    let segment = Segment::create(backend);
     for name in ["ann", "bob", "a-very-long-account-name-of-31c"] {
         segment
             .script(name, &[], &"buy DOLLAR 1\nsell DOLLAR 0.5\n".repeat(10))
@@ -313,8 +342,13 @@ fn busy_market() -> Segment {
 
 /// Draws a busy market at `width` x `height`, quits with `q`, and returns
 /// the last frame and the raw output.
-fn frame_at(width: u16, height: u16, env: &[(&str, &str)]) -> (Vec<String>, String) {
-    let segment = busy_market();
+fn frame_at(
+    backend: Backend,
+    width: u16,
+    height: u16,
+    env: &[(&str, &str)],
+) -> (Vec<String>, String) {
+    let segment = busy_market(backend);
     let mut session = raw_board(&segment, width, height, env);
     let mut output = session
         .exp_string("LATEST ON THE TAPE")
@@ -342,8 +376,11 @@ fn frame_at(width: u16, height: u16, env: &[(&str, &str)]) -> (Vec<String>, Stri
 }
 
 #[track_caller]
-fn assert_market_shows(frame: &[String]) {
-    assert!(frame[0].starts_with("shm-exchange posix:/"), "{frame:#?}");
+fn assert_market_shows(frame: &[String], scheme: &str) {
+    assert!(
+        frame[0].starts_with(&format!("shm-exchange {scheme}")),
+        "{frame:#?}"
+    );
     for (currency, stock) in [
         ("DOLLAR", "9985.00"),
         ("EURO", "20000.00"),
@@ -366,8 +403,8 @@ fn assert_market_shows(frame: &[String]) {
 
 #[test]
 fn at_80x24_the_board_fits_and_fills_the_screen() {
-    let (frame, output) = frame_at(80, 24, &[]);
-    assert_market_shows(&frame);
+    let (frame, output) = frame_at(Backend::Posix, 80, 24, &[]);
+    assert_market_shows(&frame, "posix:/");
     assert!(
         frame.last().is_some_and(|line| !line.is_empty()),
         "the bottom row is unused: {frame:#?}"
@@ -376,10 +413,22 @@ fn at_80x24_the_board_fits_and_fills_the_screen() {
     assert_restored(&output);
 }
 
+/// The board looks the same on Redis: the same frame, fitted the same way.
+#[test]
+fn at_80x24_the_board_on_redis_looks_the_same() {
+    let (frame, output) = frame_at(Backend::Redis, 80, 24, &[]);
+    assert_market_shows(&frame, "redis://127.0.0.1:");
+    assert!(
+        frame.last().is_some_and(|line| !line.is_empty()),
+        "the bottom row is unused: {frame:#?}"
+    );
+    assert_restored(&output);
+}
+
 #[test]
 fn at_200x50_the_board_uses_the_room() {
-    let (frame, _) = frame_at(200, 50, &[]);
-    assert_market_shows(&frame);
+    let (frame, _) = frame_at(Backend::Posix, 200, 50, &[]);
+    assert_market_shows(&frame, "posix:/");
     let used = frame.iter().filter(|line| !line.is_empty()).count();
     assert!(used > 24, "only {used} rows used: {frame:#?}");
     assert!(
@@ -392,8 +441,8 @@ fn at_200x50_the_board_uses_the_room() {
 
 #[test]
 fn no_colour_under_no_color() {
-    let (frame, output) = frame_at(80, 24, &[("NO_COLOR", "1")]);
-    assert_market_shows(&frame);
+    let (frame, output) = frame_at(Backend::Posix, 80, 24, &[("NO_COLOR", "1")]);
+    assert_market_shows(&frame, "posix:/");
     assert_eq!(colour_sequences(&output), 0, "colour despite NO_COLOR");
 }
 

@@ -14,7 +14,7 @@ use shm_exchange::driver;
 use shm_exchange::envelope::{Envelope, ErrorEnvelope};
 use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
-use shm_exchange::{Error, Exchange, ExitStatus, SegmentAddress, Session};
+use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
 use crate::{bench, follow, repl, serve, stress, ticker, watch};
 
@@ -26,6 +26,7 @@ Examples:
   trader --trace buy DOLLAR 1             and the system calls behind it, on stderr
   printf 'buy EURO 1\\nportfolio\\n' | trader --name bob
   trader --segment posix:/class --script orders.txt   (--script - reads stdin)
+  trader --segment redis://10.0.0.5:6379/class    the same market, on a Redis server
 
 Instruments for a class (each has its own --help):
   trader watch                            live board of rates, leaders and trades; q leaves
@@ -71,9 +72,10 @@ pub struct TraderArgs {
 /// The options every mode and every instrument takes, anywhere on the line.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID or file:PATH.
-    #[arg(long, global = true, value_name = "SEG", env = SEGMENT_ENV, default_value = DEFAULT_SEGMENT)]
-    pub segment: SegmentAddress,
+    /// The exchange: posix:/NAME, sysv:KEY, sysv:PATH:ID, file:PATH or
+    /// redis://[:PASSWORD@]HOST:PORT/NAME.
+    #[arg(long, global = true, value_name = "SEG", env = SEGMENT_ENV, hide_env_values = true, default_value = DEFAULT_SEGMENT)]
+    pub segment: MarketAddress,
     /// Account to trade as (default: $USER). Opened on first use.
     #[arg(long, global = true, value_name = "NAME")]
     pub name: Option<String>,
@@ -324,13 +326,13 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 Err(error) => fail(&error, "stress-worker", false),
             }
         }
-        Instrument::Watch(watch) => match Exchange::attach_or_read_only(&global.segment)
+        Instrument::Watch(watch) => match Store::attach_or_read_only(&global.segment)
             .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
         {
             Ok(status) => status,
             Err(error) => fail(&error, "watch", json),
         },
-        Instrument::Follow => match Exchange::attach_or_read_only(&global.segment)
+        Instrument::Follow => match Store::attach_or_read_only(&global.segment)
             .and_then(|exchange| follow::run_follow(&exchange, json))
         {
             Ok(status) => status,
@@ -342,7 +344,7 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 step: options.step,
                 seed: options.seed.unwrap_or_else(ticker::fresh_seed),
             };
-            match Exchange::attach(&global.segment)
+            match Store::attach(&global.segment)
                 .and_then(|exchange| ticker::run_ticker(&exchange, &options))
             {
                 Ok(status) => status,
@@ -385,7 +387,11 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 }
             }
         }
-        Instrument::Serve(server) => match serve::serve(&global.segment, &server.socket) {
+        Instrument::Serve(server) => match global
+            .segment
+            .segment("trader serve")
+            .and_then(|segment| serve::serve(segment, &server.socket))
+        {
             Ok(()) => ExitStatus::Success,
             Err(error) => fail(&error, "serve", false),
         },

@@ -1,8 +1,8 @@
 //! `trader follow [--json]`: every trade and instructor action as it
 //! happens, one line (or one JSON object) each, like `tail -f`.
 //!
-//! It sleeps on the change counter's futex between looks at the tape, so it
-//! never polls and never slows trading. When more than the tape holds went
+//! It sleeps on the change counter between looks at the tape (a futex on a
+//! segment, pub/sub on Redis), so it never polls and never slows trading. When more than the tape holds went
 //! by between two looks (the process was stopped, say), it says how many
 //! it missed. SIGINT, SIGTERM and SIGHUP end it cleanly; a removed or
 //! replaced exchange ends it with the usual error and exit 2.
@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use shm_exchange::follow::{event_json, event_line, Follower};
-use shm_exchange::{Exchange, ExitStatus, Result};
+use shm_exchange::{ExitStatus, Result, Store};
 
 use crate::stop::until_signalled;
 
@@ -21,7 +21,7 @@ use crate::stop::until_signalled;
 const IDLE_LOOK: Duration = Duration::from_secs(1);
 
 /// Prints the tape's new entries until stopped.
-pub fn run_follow(exchange: &Exchange, json: bool) -> Result<ExitStatus> {
+pub fn run_follow(exchange: &Store, json: bool) -> Result<ExitStatus> {
     let mut follower = Follower::from_now(exchange)?;
     eprintln!(
         "following {} from entry #{}; Ctrl-C stops",

@@ -26,7 +26,7 @@ use shm_exchange::stress::{
     check_unlocked_allowed, fund_workers, monotonic_nanos, worker_account, StressOptions,
     StressReport, Worker, WorkerReport,
 };
-use shm_exchange::{Error, Exchange, Reply, Result, SegmentAddress};
+use shm_exchange::{Error, MarketAddress, Reply, Result, Store};
 
 /// An operating-system failure at `address` (a process, a socket, a file).
 pub fn os_error(address: impl ToString, what: &'static str, source: io::Error) -> Error {
@@ -44,11 +44,13 @@ fn spawn_error(what: &'static str, error: io::Error) -> Error {
 /// Runs a stress test with `trader_exe` as the worker binary.
 pub fn run_stress(
     trader_exe: &Path,
-    address: &SegmentAddress,
+    address: &MarketAddress,
     options: &StressOptions,
 ) -> Result<StressReport> {
-    let exchange = Exchange::attach(address)?;
+    let exchange = Store::attach(address)?;
     if options.unlocked {
+        // Refused before any account is opened where there is no lock.
+        exchange.unlocked_demo()?;
         check_unlocked_allowed(&exchange)?;
     }
     // All the accounts or none: a run that cannot fit must not use up
@@ -271,7 +273,7 @@ pub fn print_report(report: &WorkerReport) {
 /// `trader stress-worker`: attach, say "ready", wait for "go", trade
 /// (saying how far it got now and then), report.
 pub fn run_worker(
-    address: &SegmentAddress,
+    address: &MarketAddress,
     account_name: &str,
     trades: u64,
     seed: u64,

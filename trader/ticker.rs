@@ -1,7 +1,7 @@
 //! `trader ticker`: live prices for a class. Every `--every` seconds it
 //! moves each quote one step of the library's seeded random walk
-//! ([`shm_exchange::ticker`]) through `Exchange::set_price`, so each move is
-//! a journaled change on the tape, and boards and `follow` see it at once.
+//! ([`shm_exchange::ticker`]) through `Store::set_price`, so each move is
+//! a journaled (on Redis, compare-and-set) change on the tape, and boards and `follow` see it at once.
 //!
 //! Owner only, checked before anything changes. Each tick starts from the
 //! live quotes, read again, so a `price` the instructor sets between two
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use shm_exchange::stress::SplitMix64;
 use shm_exchange::ticker::{next_quotes, Quote, Step};
-use shm_exchange::{Error, Exchange, ExitStatus, Result};
+use shm_exchange::{Error, ExitStatus, Result, Store};
 
 use crate::stop::until_signalled;
 
@@ -45,7 +45,7 @@ pub fn fresh_seed() -> u64 {
 }
 
 /// Moves the quotes until stopped.
-pub fn run_ticker(exchange: &Exchange, options: &TickerOptions) -> Result<ExitStatus> {
+pub fn run_ticker(exchange: &Store, options: &TickerOptions) -> Result<ExitStatus> {
     exchange.require_owner("run the ticker")?;
     let currencies = exchange
         .currencies()

@@ -2,7 +2,8 @@
 //! leaders and the latest tape entries, fitted to the terminal's size.
 //!
 //! It never polls the market: it sleeps on a futex on the segment's change
-//! counter, which every trader wakes after a change while someone watches.
+//! counter, which every trader wakes after a change while someone watches
+//! (on Redis, on the pub/sub channel every commit publishes to).
 //! Each frame is the library's [`Board`] text for the terminal's size, drawn
 //! row by row with no newline after the last row, so nothing scrolls the
 //! title away. A second thread reads keys; `q`, Esc or Ctrl-C set a flag
@@ -19,7 +20,7 @@ use crossterm::{cursor, execute, queue, terminal};
 
 use shm_exchange::board::{Board, Size};
 use shm_exchange::render::wants_colour;
-use shm_exchange::{Error, Exchange, ExitStatus, Result};
+use shm_exchange::{Error, ExitStatus, Result, Store};
 
 use crate::stop::until_signalled;
 
@@ -60,7 +61,7 @@ fn terminal_error(error: io::Error) -> Error {
 
 /// Draws the board until `q`, Esc, Ctrl-C or a stop signal, showing at
 /// most `trades_shown` trades. Returns the exit status.
-pub fn run_watch(exchange: &Exchange, trades_shown: usize) -> Result<ExitStatus> {
+pub fn run_watch(exchange: &Store, trades_shown: usize) -> Result<ExitStatus> {
     let stdout = io::stdout();
     if !stdout.is_terminal() {
         return Err(Error::Os {
@@ -93,7 +94,7 @@ pub fn run_watch(exchange: &Exchange, trades_shown: usize) -> Result<ExitStatus>
     outcome
 }
 
-fn read_keys(exchange: &Exchange, quit: &AtomicBool, stop: &dyn Fn() -> bool) {
+fn read_keys(exchange: &Store, quit: &AtomicBool, stop: &dyn Fn() -> bool) {
     while !stop() {
         match event::poll(Duration::from_millis(100)) {
             Ok(true) => match event::read() {
@@ -121,7 +122,7 @@ fn read_keys(exchange: &Exchange, quit: &AtomicBool, stop: &dyn Fn() -> bool) {
 }
 
 fn draw_until_stopped(
-    exchange: &Exchange,
+    exchange: &Store,
     trades_shown: usize,
     colour: bool,
     stop: &dyn Fn() -> bool,

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::accounts::find_open;
 use super::record::{EntryValues, Redo};
-use super::{overflow, CurrencyId, Exchange};
+use super::{overflow, rules, CurrencyId, Exchange};
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
 use crate::money::{Money, Price};
@@ -23,7 +23,7 @@ impl Exchange {
     /// only.
     pub fn set_price(&self, currency: CurrencyId, sell: Price, buy: Price) -> Result<()> {
         self.require_owner("set prices")?;
-        check_quote(&self.known_currency(currency)?.name, sell, buy)?;
+        rules::check_quote(&self.known_currency(currency)?.name, sell, buy)?;
         self.instructor_change(|| {
             let change = Redo::Price {
                 currency: currency.0 as u32,
@@ -158,24 +158,4 @@ impl Exchange {
         self.wake_watchers();
         Ok(outcome)
     }
-}
-
-/// Refuses a non-positive price or a crossed quote, naming it.
-fn check_quote(currency: &str, sell: Price, buy: Price) -> Result<()> {
-    for (what, price) in [("sell", sell), ("buy", buy)] {
-        if price.ten_thousandths() <= 0 {
-            return Err(Error::Price {
-                text: format!("{what} {price}"),
-                reason: "a price must be positive".into(),
-            });
-        }
-    }
-    if buy > sell {
-        return Err(Error::CrossedQuote {
-            currency: currency.to_owned(),
-            sell,
-            buy,
-        });
-    }
-    Ok(())
 }

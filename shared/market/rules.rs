@@ -194,6 +194,28 @@ fn smallest_paying(price: Price) -> Money {
     Money::from_hundredths((ONE_CENT_IN_PRODUCT_UNITS + price - 1) / price)
 }
 
+/// Refuses a non-positive price or a crossed quote (`buy` above `sell`,
+/// which would let anyone make money on a round trip), naming it: the
+/// owner's `price` on every store.
+pub fn check_quote(currency: &str, sell: Price, buy: Price) -> Result<(), Error> {
+    for (what, price) in [("sell", sell), ("buy", buy)] {
+        if price.ten_thousandths() <= 0 {
+            return Err(Error::Price {
+                text: format!("{what} {price}"),
+                reason: "a price must be positive".into(),
+            });
+        }
+    }
+    if buy > sell {
+        return Err(Error::CrossedQuote {
+            currency: currency.to_owned(),
+            sell,
+            buy,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

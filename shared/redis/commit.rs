@@ -28,9 +28,10 @@ const MAX_BACKOFF: Duration = Duration::from_millis(2);
 /// - ARGV[1]: one letter a key: `h` a hash or nothing, `l` a list or
 ///   nothing, `n` nothing at all (else a conflict).
 /// - ARGV[2]: the pub/sub channel told of each change.
-/// - Then four sections, each a count and its items: checks (key, field,
-///   expected; `''` means absent), deletes (key), sets (key, field,
-///   value), pushes (key, entry, cap: LPUSH then LTRIM).
+/// - Then five sections, each a count and its items: checks (key, field,
+///   expected; `''` means absent), deletes (key), unsets (key, field:
+///   HDEL), sets (key, field, value), pushes (key, entry, cap: LPUSH then
+///   LTRIM).
 ///
 /// Every check runs before any write, so a refusal writes nothing. It
 /// returns `{1}` once written, else `{0, the checked fields' values}`.
@@ -60,6 +61,12 @@ at = at + 1 + 3 * checks
 local deletes = tonumber(ARGV[at])
 for i = 1, deletes do redis.call('DEL', KEYS[tonumber(ARGV[at + i])]) end
 at = at + 1 + deletes
+local unsets = tonumber(ARGV[at])
+for i = 0, unsets - 1 do
+  local base = at + 1 + 2 * i
+  redis.call('HDEL', KEYS[tonumber(ARGV[base])], ARGV[base + 1])
+end
+at = at + 1 + 2 * unsets
 local sets = tonumber(ARGV[at])
 for i = 0, sets - 1 do
   local base = at + 1 + 3 * i
@@ -155,6 +162,11 @@ impl Watch {
         connection: &mut redis::Connection,
         more: impl FnOnce(&mut redis::Pipeline),
     ) -> redis::RedisResult<(Vec<Option<String>>, Vec<Value>)> {
+        crate::trace!(
+            "redis: read MULTI, {} HGET on {} keys, EXEC: one snapshot",
+            self.fields.len(),
+            self.keys.len()
+        );
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (key, field) in &self.fields {
@@ -176,6 +188,7 @@ impl Watch {
 pub struct Writes {
     keys: Vec<(String, Kind)>,
     deletes: Vec<Key>,
+    unsets: Vec<(Key, String)>,
     sets: Vec<(Key, String, String)>,
     pushes: Vec<(Key, String, usize)>,
 }
@@ -186,6 +199,7 @@ impl Writes {
         Writes {
             keys: watch.keys.clone(),
             deletes: Vec::new(),
+            unsets: Vec::new(),
             sets: Vec::new(),
             pushes: Vec::new(),
         }
@@ -198,6 +212,11 @@ impl Writes {
 
     pub fn delete(&mut self, key: Key) {
         self.deletes.push(key);
+    }
+
+    /// Removes a field from a hash.
+    pub fn unset(&mut self, key: Key, field: impl Into<String>) {
+        self.unsets.push((key, field.into()));
     }
 
     pub fn set(&mut self, key: Key, field: impl Into<String>, value: impl ToString) {
@@ -252,6 +271,10 @@ impl Link {
         for key in &writes.deletes {
             invocation.arg(index(*key));
         }
+        invocation.arg(writes.unsets.len());
+        for (key, field) in &writes.unsets {
+            invocation.arg(index(*key)).arg(field);
+        }
         invocation.arg(writes.sets.len());
         for (key, field, value) in &writes.sets {
             invocation.arg(index(*key)).arg(field).arg(value);
@@ -260,12 +283,21 @@ impl Link {
         for (key, entry, cap) in &writes.pushes {
             invocation.arg(index(*key)).arg(entry).arg(cap);
         }
+        crate::trace!(
+            "redis: commit EVALSHA (the compare-and-set script): {} checks, {} sets, {} pushes",
+            watch.fields.len(),
+            writes.sets.len(),
+            writes.pushes.len()
+        );
         let reply: Vec<Value> = self.with_connection("committing to redis", |connection| {
             invocation.invoke(connection)
         })?;
         let mut values = reply.into_iter();
         match values.next() {
-            Some(Value::Int(1)) => Ok(Committed::Written),
+            Some(Value::Int(1)) => {
+                crate::trace!("redis: committed; change_seq bumped and PUBLISHed");
+                Ok(Committed::Written)
+            }
             Some(Value::Int(0)) => Ok(Committed::Conflict(
                 values
                     .map(|value| match value {
@@ -306,6 +338,7 @@ impl Link {
             match self.commit(watch, &values, &writes)? {
                 Committed::Written => return Ok(answer),
                 Committed::Conflict(now) => {
+                    crate::trace!("redis: conflict: a value read had moved; decide again");
                     self.conflicts
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // The values the script found are fresh: try them at
@@ -322,11 +355,8 @@ impl Link {
                 }
             }
         }
-        Err(Error::Lock {
+        Err(Error::Busy {
             address: self.address.to_string(),
-            reason: format!(
-                "{MAX_ATTEMPTS} commits in a row lost to other traders; the market is too busy, try again"
-            ),
         })
     }
 }

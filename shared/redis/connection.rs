@@ -1,9 +1,10 @@
 //! Connecting to the server, and turning Redis failures into the library's
 //! errors: one line, the address with its password masked, and the way out.
 //!
-//! `crate::Error` has no Redis variants yet, so an unreachable server or a
-//! lost connection is an [`Error::Os`] (exit 2) whose message carries the
-//! advice, and a key of the wrong type is [`Error::NotAnExchange`].
+//! A server that cannot be reached is [`Error::RedisUnreachable`], a
+//! refused login [`Error::RedisAuth`], a connection that breaks later
+//! [`Error::ConnectionLost`] (all exit status 2), and a key of the wrong
+//! type [`Error::NotAnExchange`].
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -19,6 +20,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one command may take before the server counts as gone.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What [`failure`] is told while a connection is being made.
+pub const CONNECTING: &str = "connecting to redis";
+
 /// Opens a connection with bounded connect, read and write times.
 pub fn connect(address: &RedisAddress) -> Result<redis::Connection, Error> {
     let info = ConnectionInfo {
@@ -30,8 +34,17 @@ pub fn connect(address: &RedisAddress) -> Result<redis::Connection, Error> {
             ..RedisConnectionInfo::default()
         },
     };
-    let connecting = |error| failure(address, "connecting to redis", error);
+    let connecting = |error| failure(address, CONNECTING, error);
     let client = redis::Client::open(info).map_err(connecting)?;
+    crate::trace!(
+        "redis: connect(TCP {}){}",
+        address.server(),
+        if address.password().is_some() {
+            ", then AUTH with the password"
+        } else {
+            ""
+        }
+    );
     let connection = client
         .get_connection_with_timeout(CONNECT_TIMEOUT)
         .map_err(connecting)?;
@@ -42,54 +55,55 @@ pub fn connect(address: &RedisAddress) -> Result<redis::Connection, Error> {
     Ok(connection)
 }
 
-/// Maps a failed command. `what` says what was being done, as in
-/// "connecting to redis failed for redis://127.0.0.1:6390/m: connection
-/// refused; start redis-server or check the address".
+/// Maps a failed command. `what` says what was being done: while
+/// [`CONNECTING`], a server that cannot be reached is
+/// [`Error::RedisUnreachable`]; afterwards a broken or silent connection
+/// is [`Error::ConnectionLost`]. Neither shows the password.
 pub fn failure(address: &RedisAddress, what: &'static str, error: RedisError) -> Error {
-    let os = |kind: io::ErrorKind, message: String| Error::Os {
-        address: address.to_string(),
-        what,
-        source: io::Error::new(kind, message),
-    };
     if error.code() == Some("WRONGTYPE") {
         return Error::NotAnExchange {
             address: address.to_string(),
             reason: one_line(error.detail().unwrap_or("a key of another type")),
         };
     }
-    if error.is_io_error() {
-        let server = address.server();
-        return if error.is_connection_refusal() {
-            os(
-                io::ErrorKind::ConnectionRefused,
-                format!("cannot reach redis at {server} (connection refused); start redis-server or check the address"),
-            )
-        } else if error.is_timeout() {
-            os(
-                io::ErrorKind::TimedOut,
-                format!("redis at {server} did not answer in time; check the server, then start the trader again"),
-            )
-        } else {
-            os(
-                io::ErrorKind::ConnectionAborted,
-                format!("lost the connection to redis at {server} ({}); the market is kept by the server: check it, then start the trader again (the last command may not have been applied; see `portfolio`)", one_line(&error.to_string())),
-            )
-        };
-    }
     let code = error.code().unwrap_or("");
     if error.kind() == ErrorKind::AuthenticationFailed
         || matches!(code, "NOAUTH" | "WRONGPASS" | "NOPERM")
-        || error.to_string().contains("AUTH")
     {
-        return os(
-            io::ErrorKind::PermissionDenied,
-            "the server refused the login; check the user and password in the address (redis://:PASSWORD@HOST:PORT/NAME)".into(),
-        );
+        return Error::RedisAuth {
+            address: address.to_string(),
+        };
     }
-    os(
-        io::ErrorKind::Other,
-        format!("the server answered: {}", one_line(&error.to_string())),
-    )
+    if error.is_io_error() {
+        let server = address.server();
+        let reason = if error.is_connection_refusal() {
+            "connection refused".to_owned()
+        } else if error.is_timeout() {
+            let limit = if what == CONNECTING {
+                CONNECT_TIMEOUT
+            } else {
+                COMMAND_TIMEOUT
+            };
+            format!("no answer within {} s", limit.as_secs())
+        } else if error.is_connection_dropped() {
+            "the server closed the connection".to_owned()
+        } else {
+            one_line(&error.to_string())
+        };
+        return if what == CONNECTING {
+            Error::RedisUnreachable { server, reason }
+        } else {
+            Error::ConnectionLost { server, reason }
+        };
+    }
+    Error::Os {
+        address: address.to_string(),
+        what,
+        source: io::Error::other(format!(
+            "the server answered: {}",
+            one_line(&error.to_string())
+        )),
+    }
 }
 
 /// Redis messages may span lines; an error here is one line.

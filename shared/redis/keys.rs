@@ -7,7 +7,7 @@
 /// for an exchange.
 pub const MAGIC: &str = "shm-exchange";
 /// The schema's version, bumped whenever a key or field changes meaning.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// `meta.state` while the market trades.
 pub const READY: &str = "ready";
 /// `meta.state` once `remove` or `replace` has begun: traders stop.
@@ -26,7 +26,17 @@ pub mod meta {
     pub const STARTING_BALANCE: &str = "starting_balance";
     pub const CAPACITY: &str = "capacity";
     pub const CURRENCIES: &str = "currencies";
+    /// Account slots ever used, closed ones included: the next new
+    /// account's index. Slots are never reused.
     pub const ACCOUNT_COUNT: &str = "account_count";
+    /// Accounts open now, at most `capacity`.
+    pub const OPEN_ACCOUNTS: &str = "open_accounts";
+    /// Starting balances handed out since creation or the last reset: the
+    /// audit's count.
+    pub const HANDED_OUT: &str = "handed_out";
+    /// `1` while the owner has halted trading, else `0`.
+    pub const HALTED: &str = "halted";
+    /// The tape's last sequence number: trades and the owner's commands.
     pub const TRADE_SEQ: &str = "trade_seq";
     /// Bumped by the commit script itself on every change, and published.
     pub const CHANGE_SEQ: &str = "change_seq";
@@ -44,8 +54,23 @@ pub mod currency {
 /// Fields of an `account:<i>` hash, besides one [`holding`] per currency.
 pub mod account {
     pub const NAME: &str = "name";
+    /// The uid that opened it, which alone (with the market's owner and
+    /// root) may trade on it.
+    pub const OWNER: &str = "owner";
+    /// [`super::OPEN`], or [`super::CLOSED`] once the owner closed it: the
+    /// hash stays, a tombstone, and its name leaves the index.
+    pub const STATUS: &str = "status";
     pub const BALANCE: &str = "balance";
+    /// Trades since it was opened or the market reset.
+    pub const TRADES: &str = "trades";
+    /// The sequence number of its last trade (0 if none).
+    pub const LAST_TRADE: &str = "last_trade";
 }
+
+/// `account.status` of an open account.
+pub const OPEN: &str = "open";
+/// `account.status` of a closed account.
+pub const CLOSED: &str = "closed";
 
 /// The field of an account hash holding currency `index`.
 pub fn holding(index: usize) -> String {
@@ -75,7 +100,7 @@ impl Keys {
         format!("{}:currency:{index}", self.prefix)
     }
 
-    /// Hash: account name to its index.
+    /// Hash: an open account's name to its index.
     pub fn accounts(&self) -> String {
         format!("{}:accounts", self.prefix)
     }
@@ -85,8 +110,8 @@ impl Keys {
         format!("{}:account:{index}", self.prefix)
     }
 
-    /// List, newest first, capped at `TAPE_LEN`: `SEQ ACCOUNT SIDE
-    /// CURRENCY AMOUNT PRICE TOTAL`, numbers as integers.
+    /// List, newest first, capped at `TAPE_LEN`: one line an entry (see
+    /// `tape::Entry`).
     pub fn tape(&self) -> String {
         format!("{}:tape", self.prefix)
     }

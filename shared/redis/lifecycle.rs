@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use super::commit::{Committed, Kind, Plan, Watch, Writes, META};
 use super::keys::{self, currency, meta};
+use super::notify;
 use super::{integer, value, Link, RedisAddress, RedisMarket};
 use crate::config::MarketConfig;
 use crate::error::{Error, Result};
@@ -58,6 +59,9 @@ impl RedisMarket {
             (meta::CAPACITY, config.accounts.to_string()),
             (meta::CURRENCIES, config.currencies.len().to_string()),
             (meta::ACCOUNT_COUNT, "0".to_owned()),
+            (meta::OPEN_ACCOUNTS, "0".to_owned()),
+            (meta::HANDED_OUT, "0".to_owned()),
+            (meta::HALTED, "0".to_owned()),
             (meta::TRADE_SEQ, "0".to_owned()),
             (meta::CHANGE_SEQ, "0".to_owned()),
         ] {
@@ -103,10 +107,14 @@ impl RedisMarket {
     }
 
     /// Retires the market, so attached traders stop, then deletes its keys.
-    /// A key that is not an exchange's is never touched.
+    /// Owner only, as the uid recorded at creation says. A key that is not
+    /// an exchange's is never touched.
     pub fn remove(address: &RedisAddress) -> Result<()> {
         match RedisMarket::attach(address) {
-            Ok(market) => market.retire_and_delete(),
+            Ok(market) => {
+                market.require_owner("remove or replace it")?;
+                market.retire_and_delete()
+            }
             // A damaged, outdated or half-removed market is still ours.
             Err(Error::Corrupted { .. } | Error::Incompatible { .. } | Error::Retired { .. }) => {
                 delete_whatever_is_left(&Link::connect(address)?)
@@ -183,15 +191,21 @@ impl RedisMarket {
         let owner_uid = integer(&fields, 7)
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(|| link.corrupted("no owner uid"))?;
+        crate::trace!(
+            "redis: meta checked: magic, layout {layout}, epoch {epoch}, state ready, {count} currencies"
+        );
         let currencies = read_currencies(&link, count)?;
+        let wake_channel = notify::private_channel(&link.keys.changes());
         Ok(RedisMarket {
             link,
             epoch,
             capacity,
             starting_balance,
             owner_uid,
+            caller: nix::unistd::getuid().as_raw(),
             currencies,
             watcher: Mutex::new(None),
+            wake_channel,
         })
     }
 
@@ -211,8 +225,34 @@ impl RedisMarket {
             .link
             .with_connection("reading from redis", |connection| watch.read(connection))?;
         let count = self.integer(&values, count_at, "the account count")?;
-        let accounts = u32::try_from(count).unwrap_or(0).min(self.capacity);
+        let accounts = u32::try_from(count).unwrap_or(0).min(MAX_ACCOUNTS);
         delete_keys(&self.link, self.currencies.len(), accounts)
+    }
+
+    /// The uid recorded as the market's creator. A Redis server cannot say
+    /// which uid owns a key, so this is only what the creator wrote.
+    pub fn owner_uid(&self) -> u32 {
+        self.owner_uid
+    }
+
+    /// Refuses, changing nothing, unless this process runs as the uid
+    /// recorded at creation or as root; `action` completes "only the owner
+    /// of this exchange may ...".
+    ///
+    /// A uid names a user on one machine only: on a class's laptops, uid
+    /// 1000 is a different person on each. So this guards against slips,
+    /// not against students, who can run as any uid on their own machines;
+    /// what guards a Redis market is the server's password or ACLs (see
+    /// docs/REDIS.md).
+    pub fn require_owner(&self, action: &str) -> Result<()> {
+        let caller = nix::unistd::geteuid();
+        if caller.is_root() || caller.as_raw() == self.owner_uid {
+            return Ok(());
+        }
+        Err(Error::NotOwner {
+            action: action.to_owned(),
+            owner: self.owner_uid,
+        })
     }
 
     /// The meta hash, the stock, and the memory the market's keys use.
@@ -221,20 +261,23 @@ impl RedisMarket {
         let fields = [
             meta::LAYOUT,
             meta::ACCOUNT_COUNT,
+            meta::OPEN_ACCOUNTS,
             meta::CASH,
             meta::TRADE_SEQ,
         ]
         .map(|field| watch.field(META, field));
+        let halted_at = watch.field(META, meta::HALTED);
         let quotes = self.watch_quotes(&mut watch);
         let values = self.read(&watch)?;
-        let [layout, accounts, cash, trades] =
+        let [layout, slots, accounts, cash, trades] =
             fields.map(|at| self.integer(&values, at, "a meta field"));
+        let slots = u32::try_from(slots?).unwrap_or(0).min(MAX_ACCOUNTS);
         let accounts = u32::try_from(accounts?).unwrap_or(u32::MAX);
         let currencies = self.rates_from(&values, &quotes)?;
         let names = &self.link.keys;
         let mut all = vec![names.meta(), names.accounts(), names.tape()];
         all.extend((0..self.currencies.len()).map(|index| names.currency(index)));
-        all.extend((0..accounts.min(self.capacity)).map(|index| names.account(index)));
+        all.extend((0..slots).map(|index| names.account(index)));
         let sizes: Vec<Option<u64>> =
             self.link
                 .with_connection("reading from redis", |connection| {
@@ -247,7 +290,7 @@ impl RedisMarket {
         Ok(Status {
             address: self.link.address.to_string(),
             size: sizes.into_iter().flatten().sum(),
-            mode: "redis (no file mode; use redis ACLs)".into(),
+            mode: "none (redis: guard it with a password or ACLs)".into(),
             owner_uid: self.owner_uid,
             attached: None,
             layout_version: u32::try_from(layout?).unwrap_or(0),
@@ -257,8 +300,7 @@ impl RedisMarket {
             trades: u64::try_from(trades?).unwrap_or(0),
             // The race demonstration runs on shared memory only.
             unlocked_trades: 0,
-            // The owner's commands run on shared memory only, for now.
-            halted: false,
+            halted: self.halted(&values, halted_at)?,
             currencies,
         })
     }

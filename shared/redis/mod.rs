@@ -14,6 +14,13 @@
 //! [`commit::MAX_ATTEMPTS`] times with a growing random pause. No market
 //! rule is written in Lua: it only compares and sets.
 //!
+//! Opening and closing accounts, moving cash and the owner's commands
+//! (price, halt, resume, reset, close) commit the same way, each with its
+//! tape entry, and validate with the segment's functions too
+//! (`rules::check_quote`). The owner is the uid recorded at creation: see
+//! [`RedisMarket::require_owner`] for what a uid can and cannot prove
+//! across machines.
+//!
 //! Why optimistic compare-and-set rather than a lock: a Redis lock held by
 //! a trader that dies (or whose connection drops) stays held until it
 //! times out, and every step under it is a round trip. A script runs whole
@@ -24,11 +31,11 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `exchange:{NAME}:meta` | hash | magic, layout, epoch, state, owner_uid, cash, initial_cash, starting_balance, capacity, currencies, account_count, trade_seq, change_seq |
+//! | `exchange:{NAME}:meta` | hash | magic, layout, epoch, state, owner_uid, cash, initial_cash, starting_balance, capacity, currencies, account_count, open_accounts, handed_out, halted, trade_seq, change_seq |
 //! | `exchange:{NAME}:currency:<i>` | hash | name, sell, buy, stock, initial_stock |
-//! | `exchange:{NAME}:accounts` | hash | account name to its index |
-//! | `exchange:{NAME}:account:<i>` | hash | name, balance, holding:<currency index> |
-//! | `exchange:{NAME}:tape` | list | the last 256 trades, newest first |
+//! | `exchange:{NAME}:accounts` | hash | an open account's name to its index |
+//! | `exchange:{NAME}:account:<i>` | hash | name, owner, status, balance, trades, last_trade, holding:<currency index> |
+//! | `exchange:{NAME}:tape` | list | the last 256 entries (trades and the owner's commands), newest first |
 //! | `exchange:{NAME}:changes` | channel | the change counter after each commit |
 //!
 //! Money is in hundredths and prices in ten-thousandths, as decimal
@@ -48,10 +55,12 @@
 mod address;
 mod commit;
 mod connection;
+mod instructor;
 mod keys;
 mod lifecycle;
 mod notify;
 mod reading;
+mod tape;
 mod trading;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -114,11 +123,16 @@ pub struct RedisMarket {
     epoch: String,
     capacity: u32,
     starting_balance: Money,
+    /// The uid recorded at creation as the market's owner.
     owner_uid: u32,
-    /// Names and quotes as of the attach; trades read the quotes afresh.
+    /// The real uid of this process, which owns the accounts it opens.
+    caller: u32,
+    /// The currencies' names, fixed at creation.
     currencies: Vec<Currency>,
     /// A second connection for pub/sub, made on the first wait.
     watcher: Mutex<Option<redis::Connection>>,
+    /// Where [`RedisMarket::wake_watchers`] wakes this value's waiter.
+    wake_channel: String,
 }
 
 /// Positions of the identity fields in every [`RedisMarket::watch`].
@@ -187,6 +201,23 @@ impl RedisMarket {
     fn price(&self, values: &[Option<String>], at: usize, what: &str) -> Result<Price> {
         self.integer(values, at, what)
             .map(Price::from_ten_thousandths)
+    }
+
+    /// The halted flag read at `at`.
+    fn halted(&self, values: &[Option<String>], at: usize) -> Result<bool> {
+        match value(values, at) {
+            Some("0") => Ok(false),
+            Some("1") => Ok(true),
+            _ => Err(self.link.corrupted("the halted flag is neither 0 nor 1")),
+        }
+    }
+
+    /// The sequence number after the tape's last, read at `at`.
+    fn next_seq(&self, values: &[Option<String>], at: usize) -> Result<u64> {
+        u64::try_from(self.integer(values, at, "the trade counter")?)
+            .map_err(|_| self.link.corrupted("the trade counter is negative"))?
+            .checked_add(1)
+            .ok_or(Error::Overflow)
     }
 }
 

@@ -5,11 +5,11 @@
 
 use super::commit::{Kind, Watch, META};
 use super::keys::{self, account, currency, meta};
-use super::trading::TapeEntry;
-use super::{value, AccountId, RedisMarket};
+use super::tape::Entry;
+use super::{AccountId, RedisMarket};
 use crate::error::{Error, Result};
 use crate::market::TAPE_LEN;
-use crate::market::{Audit, CurrencyAudit, MoneyAudit, Portfolio, Rate, TapeKind, TapeRow};
+use crate::market::{Audit, CurrencyAudit, History, MoneyAudit, Portfolio, Rate, TapeRow};
 use crate::money::{Money, Price, WideMoney};
 
 /// Reads of every account before one whose count held still is given up.
@@ -19,10 +19,29 @@ const MAX_SNAPSHOT_ATTEMPTS: u32 = 50;
 struct Everyone {
     cash: Money,
     initial_cash: Money,
+    /// Starting balances handed out since creation or the last reset.
+    handed_out: u32,
     /// Per currency: buy price, stock, initial stock.
     currencies: Vec<(Price, Money, Money)>,
-    /// Per account: name, balance, holdings in currency order.
-    accounts: Vec<(String, Money, Vec<Money>)>,
+    /// Per account slot, closed ones included.
+    accounts: Vec<AccountRow>,
+}
+
+/// One account slot as [`RedisMarket::everyone`] read it.
+struct AccountRow {
+    name: String,
+    open: bool,
+    balance: Money,
+    /// In currency order.
+    holdings: Vec<Money>,
+}
+
+/// Where a watch put one account's fields.
+struct AccountFields {
+    name: usize,
+    status: usize,
+    balance: usize,
+    holdings: Vec<usize>,
 }
 
 impl RedisMarket {
@@ -38,49 +57,76 @@ impl RedisMarket {
     pub fn portfolio(&self, account: AccountId) -> Result<Portfolio> {
         let mut watch = self.watch();
         let quotes = self.watch_quotes(&mut watch);
-        let (name_at, balance_at, holdings_at) = self.watch_account(&mut watch, account.index());
+        let fields = self.watch_account(&mut watch, account.index());
         let values = self.read(&watch)?;
         let rates = self.rates_from(&values, &quotes)?;
-        let name =
-            value(&values, name_at).ok_or_else(|| self.link.corrupted("an account vanished"))?;
-        let holdings = holdings_at
-            .iter()
-            .map(|at| self.money(&values, *at, "a holding"))
-            .collect::<Result<Vec<_>>>()?;
+        let row = self.account_row(&values, &fields)?;
+        if !row.open {
+            return Err(Error::AccountClosed);
+        }
         let buys: Vec<Price> = rates.iter().map(|rate| rate.buy).collect();
-        self.valued(
-            name,
-            self.money(&values, balance_at, "a balance")?,
-            &holdings,
-            &buys,
-        )
+        self.valued(&row.name, row.balance, &row.holdings, &buys)
     }
 
-    /// Every account's portfolio, in the order they were opened.
+    /// Every open account's portfolio, ranked by net worth (balance plus
+    /// holdings at the current buy price), richest first; ties by name.
     pub fn traders(&self) -> Result<Vec<Portfolio>> {
         let everyone = self.everyone()?;
         let buys: Vec<Price> = everyone.currencies.iter().map(|row| row.0).collect();
-        everyone
+        let mut traders = everyone
             .accounts
             .iter()
-            .map(|(name, balance, holdings)| self.valued(name, *balance, holdings, &buys))
-            .collect()
+            .filter(|row| row.open)
+            .map(|row| self.valued(&row.name, row.balance, &row.holdings, &buys))
+            .collect::<Result<Vec<_>>>()?;
+        traders.sort_by(|a, b| b.net_worth.cmp(&a.net_worth).then(a.name.cmp(&b.name)));
+        Ok(traders)
     }
 
-    /// The last `limit` trades, oldest first; only `account`'s if given.
-    /// Entries that fail a check are skipped.
-    pub fn tape(&self, limit: usize, account: Option<AccountId>) -> Result<Vec<TapeRow>> {
-        let names = &self.link.keys;
+    /// The last `limit` entries of the tape, oldest first. Entries that
+    /// fail a check are skipped.
+    pub fn tape(&self, limit: usize) -> Result<Vec<TapeRow>> {
+        let (_, entries) = self.read_tape(&self.watch())?;
+        Ok(self.rows(entries, limit))
+    }
+
+    /// An account's last `limit` trades on the tape, with its count of
+    /// trades in all (the tape keeps only the last entries).
+    pub fn history(&self, account: AccountId, limit: usize) -> Result<History> {
         let mut watch = self.watch();
-        let name_at = account.map(|id| {
-            let key = watch.key(names.account(id.index()), Kind::Hash);
-            watch.field(key, account::NAME)
-        });
+        let key = watch.key(self.link.keys.account(account.index()), Kind::Hash);
+        let [name_at, status_at, trades_at, last_at] = [
+            account::NAME,
+            account::STATUS,
+            account::TRADES,
+            account::LAST_TRADE,
+        ]
+        .map(|field| watch.field(key, field));
+        let (values, entries) = self.read_tape(&watch)?;
+        self.check_open(&values, status_at)?;
+        let trades = self.counter(&values, trades_at, "a trade count")?;
+        let last_trade = u64::try_from(self.integer(&values, last_at, "a last trade")?)
+            .map_err(|_| self.link.corrupted("a last trade is negative"))?;
+        let mine = entries
+            .into_iter()
+            .filter(|entry| entry.trader() == Some(account.index()));
+        Ok(History {
+            name: self.account_named(&values, name_at)?,
+            rows: self.rows(mine, limit),
+            trades,
+            last_trade: (trades > 0).then_some(last_trade),
+        })
+    }
+
+    /// Reads a watch's fields and the whole tape, newest first, in one
+    /// snapshot.
+    fn read_tape(&self, watch: &Watch) -> Result<(Vec<Option<String>>, Vec<Entry>)> {
+        let tape = self.link.keys.tape();
         let (values, lines) = self
             .link
             .with_connection("reading from redis", |connection| {
                 let (values, extra) = watch.read_with(connection, |pipe| {
-                    pipe.lrange(names.tape(), 0, TAPE_LEN as isize - 1);
+                    pipe.lrange(&tape, 0, TAPE_LEN as isize - 1);
                 })?;
                 let lines: Vec<String> = match extra.first() {
                     Some(reply) => redis::from_redis_value(reply)?,
@@ -89,33 +135,19 @@ impl RedisMarket {
                 Ok((values, lines))
             })?;
         self.check_live(&values)?;
-        let only = match name_at {
-            Some(at) => {
-                Some(value(&values, at).ok_or_else(|| self.link.corrupted("an account vanished"))?)
-            }
-            None => None,
-        };
-        let mut rows: Vec<TapeRow> = lines
-            .iter()
-            .filter_map(|line| TapeEntry::parse(line))
-            .filter(|entry| only.map_or(true, |name| entry.account == name))
-            .filter_map(|entry| {
-                Some(TapeRow {
-                    seq: entry.seq,
-                    kind: TapeKind::Trade {
-                        currency: self.currencies.get(entry.currency)?.name.clone(),
-                        account: entry.account,
-                        side: entry.side,
-                        amount: entry.amount,
-                        price: entry.price,
-                        total: entry.total,
-                    },
-                })
-            })
+        let entries = lines.iter().filter_map(|line| Entry::parse(line)).collect();
+        Ok((values, entries))
+    }
+
+    /// The newest `limit` of `entries` (newest first), oldest first.
+    fn rows(&self, entries: impl IntoIterator<Item = Entry>, limit: usize) -> Vec<TapeRow> {
+        let mut rows: Vec<TapeRow> = entries
+            .into_iter()
+            .filter_map(|entry| entry.row(&self.currencies))
             .take(limit)
             .collect();
         rows.reverse();
-        Ok(rows)
+        rows
     }
 
     /// Checks both conservation laws on one snapshot, with i128 sums.
@@ -131,7 +163,7 @@ impl RedisMarket {
             let held: i128 = everyone
                 .accounts
                 .iter()
-                .map(|(_, _, holdings)| wide(holdings[index]))
+                .map(|row| wide(row.holdings[index]))
                 .sum();
             let discrepancy = wide(*stock) + held - wide(*initial);
             consistent &= discrepancy == 0;
@@ -143,9 +175,9 @@ impl RedisMarket {
                 discrepancy: fit(discrepancy),
             });
         }
-        let balances: i128 = everyone.accounts.iter().map(|row| wide(row.1)).sum();
-        let count = everyone.accounts.len();
-        let starting_balances = wide(self.starting_balance) * count as i128;
+        let balances: i128 = everyone.accounts.iter().map(|row| wide(row.balance)).sum();
+        let open = everyone.accounts.iter().filter(|row| row.open).count();
+        let starting_balances = wide(self.starting_balance) * i128::from(everyone.handed_out);
         let discrepancy =
             wide(everyone.cash) + balances - wide(everyone.initial_cash) - starting_balances;
         consistent &= discrepancy == 0;
@@ -156,24 +188,44 @@ impl RedisMarket {
                 cash: everyone.cash.into(),
                 balances: fit(balances),
                 initial_cash: everyone.initial_cash.into(),
-                accounts: count as u32,
-                // Redis has no close yet: every account opened is open.
-                accounts_opened: count as u32,
+                accounts: open as u32,
+                accounts_opened: everyone.handed_out,
                 starting_balances: fit(starting_balances),
                 discrepancy: fit(discrepancy),
             },
         })
     }
 
-    /// Adds an account's name, balance and holdings to a watch.
-    fn watch_account(&self, watch: &mut Watch, index: u32) -> (usize, usize, Vec<usize>) {
+    /// Adds an account's name, status, balance and holdings to a watch.
+    fn watch_account(&self, watch: &mut Watch, index: u32) -> AccountFields {
         let key = watch.key(self.link.keys.account(index), Kind::Hash);
-        let name = watch.field(key, account::NAME);
-        let balance = watch.field(key, account::BALANCE);
-        let holdings = (0..self.currencies.len())
-            .map(|currency| watch.field(key, keys::holding(currency)))
-            .collect();
-        (name, balance, holdings)
+        AccountFields {
+            name: watch.field(key, account::NAME),
+            status: watch.field(key, account::STATUS),
+            balance: watch.field(key, account::BALANCE),
+            holdings: (0..self.currencies.len())
+                .map(|currency| watch.field(key, keys::holding(currency)))
+                .collect(),
+        }
+    }
+
+    /// The account read with [`RedisMarket::watch_account`].
+    fn account_row(&self, values: &[Option<String>], fields: &AccountFields) -> Result<AccountRow> {
+        let open = match self.check_open(values, fields.status) {
+            Ok(()) => true,
+            Err(Error::AccountClosed) => false,
+            Err(error) => return Err(error),
+        };
+        Ok(AccountRow {
+            name: self.account_named(values, fields.name)?,
+            open,
+            balance: self.money(values, fields.balance, "a balance")?,
+            holdings: fields
+                .holdings
+                .iter()
+                .map(|at| self.money(values, *at, "a holding"))
+                .collect::<Result<Vec<_>>>()?,
+        })
     }
 
     /// Every account, with the count they were read with unchanged.
@@ -181,9 +233,13 @@ impl RedisMarket {
         let mut count = 0;
         for _ in 0..MAX_SNAPSHOT_ATTEMPTS {
             let mut watch = self.watch();
-            let [count_at, cash_at, initial_cash_at] =
-                [meta::ACCOUNT_COUNT, meta::CASH, meta::INITIAL_CASH]
-                    .map(|field| watch.field(META, field));
+            let [count_at, cash_at, initial_cash_at, handed_out_at] = [
+                meta::ACCOUNT_COUNT,
+                meta::CASH,
+                meta::INITIAL_CASH,
+                meta::HANDED_OUT,
+            ]
+            .map(|field| watch.field(META, field));
             let currency_at: Vec<[usize; 3]> = (0..self.currencies.len())
                 .map(|index| {
                     let key = watch.key(self.link.keys.currency(index), Kind::Hash);
@@ -195,10 +251,7 @@ impl RedisMarket {
                 .map(|index| self.watch_account(&mut watch, index))
                 .collect();
             let values = self.read(&watch)?;
-            let now = u32::try_from(self.integer(&values, count_at, "the account count")?)
-                .ok()
-                .filter(|now| *now <= self.capacity)
-                .ok_or_else(|| self.link.corrupted("more accounts than slots"))?;
+            let now = self.slots_used(&values, count_at)?;
             if now != count {
                 count = now;
                 continue;
@@ -215,30 +268,19 @@ impl RedisMarket {
                 .collect::<Result<Vec<_>>>()?;
             let accounts = accounts_at
                 .iter()
-                .map(|(name, balance, holdings)| {
-                    let name = value(&values, *name)
-                        .ok_or_else(|| self.link.corrupted("an account has no name"))?;
-                    let holdings = holdings
-                        .iter()
-                        .map(|at| self.money(&values, *at, "a holding"))
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok((
-                        name.to_owned(),
-                        self.money(&values, *balance, "a balance")?,
-                        holdings,
-                    ))
-                })
+                .map(|fields| self.account_row(&values, fields))
                 .collect::<Result<Vec<_>>>()?;
             return Ok(Everyone {
                 cash: self.money(&values, cash_at, "the cash")?,
                 initial_cash: self.money(&values, initial_cash_at, "the initial cash")?,
+                handed_out: self.counter(&values, handed_out_at, "the handed-out count")?,
                 currencies,
                 accounts,
             });
         }
-        Err(Error::Lock {
+        // Accounts kept opening while every account was read.
+        Err(Error::Busy {
             address: self.link.address.to_string(),
-            reason: "accounts kept opening while every account was read; try again".into(),
         })
     }
 

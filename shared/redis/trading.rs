@@ -1,10 +1,18 @@
-//! Opening accounts and trading: each an optimistic update (read, decide
-//! in Rust, commit with the compare-and-set script). The decisions are the
+//! Opening and finding accounts, trading, and moving the exchange's cash
+//! to an account: each write an optimistic update (read, decide in Rust,
+//! commit with the compare-and-set script). The decisions are the
 //! segment's: the trade itself is `rules::trade`.
+//!
+//! An account belongs to the uid that opened it (as the segment's do):
+//! another uid may read it, but only its owner, the market's owner and
+//! root may trade on it. Its slot is never reused: a closed account's hash
+//! stays as a tombstone with its name, and the name may be opened afresh
+//! in a new slot.
 #![forbid(unsafe_code)]
 
 use super::commit::{Kind, Plan, Writes, META};
 use super::keys::{self, account, currency, meta};
+use super::tape::{Entry, EntryKind};
 use super::{value, AccountId, CurrencyId, Fill, RedisMarket};
 use crate::error::{Error, Result};
 use crate::market::rules;
@@ -12,9 +20,10 @@ use crate::market::TAPE_LEN;
 use crate::market::{Currency, Receipt, Side};
 use crate::money::{Money, Price};
 use crate::names::is_account_name;
+use crate::shm::layout::MAX_ACCOUNTS;
 
 impl RedisMarket {
-    /// The currencies, in the market's order, as of the attach.
+    /// The currencies, in the market's order.
     pub fn currencies(&self) -> &[Currency] {
         &self.currencies
     }
@@ -35,14 +44,15 @@ impl RedisMarket {
             })
     }
 
-    /// A currency's name and quote as of the attach.
+    /// A currency's name.
     pub fn currency_info(&self, currency: CurrencyId) -> Result<&Currency> {
         self.currencies
             .get(currency.0)
             .ok_or_else(|| self.link.corrupted("no such currency slot"))
     }
 
-    /// Opens the named account, or finds it if it already exists.
+    /// Opens the named account for this process's uid, or finds it if it
+    /// is open already (whoever owns it).
     pub fn open_account(&self, name: &str) -> Result<AccountId> {
         if !is_account_name(name) {
             return Err(Error::AccountName {
@@ -51,35 +61,51 @@ impl RedisMarket {
         }
         let names = &self.link.keys;
         let mut watch = self.watch();
-        let count_at = watch.field(META, meta::ACCOUNT_COUNT);
+        let [count_at, open_at, handed_out_at] =
+            [meta::ACCOUNT_COUNT, meta::OPEN_ACCOUNTS, meta::HANDED_OUT]
+                .map(|field| watch.field(META, field));
         let index = watch.key(names.accounts(), Kind::Hash);
         let found_at = watch.field(index, name);
         self.link.optimistic(&watch, |values| {
             self.check_live(values)?;
-            let count = self.account_count(values, count_at)?;
+            let count = self.slots_used(values, count_at)?;
             if let Some(found) = value(values, found_at) {
-                return match found.parse::<u32>() {
-                    Ok(slot) if slot < count => Ok(Plan::Done(AccountId::from_index(slot))),
-                    _ => Err(self
-                        .link
-                        .corrupted(format!("the account {name} has the index {found:?}"))),
-                };
+                return self.indexed(name, found, count).map(Plan::Done);
             }
-            if count >= self.capacity {
+            let open = self.counter(values, open_at, "the open account count")?;
+            if open >= self.capacity {
                 return Err(Error::AccountTableFull {
                     capacity: self.capacity,
                 });
             }
+            if count >= MAX_ACCOUNTS {
+                // Slots are never reused: recreate a market whose owner
+                // closed this many accounts.
+                return Err(Error::AccountTableFull {
+                    capacity: MAX_ACCOUNTS,
+                });
+            }
+            let handed_out = self.counter(values, handed_out_at, "the handed-out count")?;
             let mut writes = Writes::new(&watch);
             let slot = writes.key(names.account(count), Kind::Hash);
             writes.delete(slot);
             writes.set(slot, account::NAME, name);
+            writes.set(slot, account::OWNER, self.caller);
+            writes.set(slot, account::STATUS, keys::OPEN);
             writes.set(slot, account::BALANCE, self.starting_balance.hundredths());
+            writes.set(slot, account::TRADES, 0);
+            writes.set(slot, account::LAST_TRADE, 0);
             for currency in 0..self.currencies.len() {
                 writes.set(slot, keys::holding(currency), 0);
             }
             writes.set(index, name, count);
             writes.set(META, meta::ACCOUNT_COUNT, count + 1);
+            writes.set(META, meta::OPEN_ACCOUNTS, open + 1);
+            writes.set(
+                META,
+                meta::HANDED_OUT,
+                handed_out.checked_add(1).ok_or(Error::Overflow)?,
+            );
             Ok(Plan::Write(writes, AccountId::from_index(count)))
         })
     }
@@ -91,7 +117,7 @@ impl RedisMarket {
             return Err(Error::AccountName { name: name.clone() });
         }
         let mut watch = self.watch();
-        let count_at = watch.field(META, meta::ACCOUNT_COUNT);
+        let open_at = watch.field(META, meta::OPEN_ACCOUNTS);
         let index = watch.key(self.link.keys.accounts(), Kind::Hash);
         let positions: Vec<usize> = names
             .iter()
@@ -102,8 +128,8 @@ impl RedisMarket {
             .iter()
             .filter(|at| value(&values, **at).is_none())
             .count();
-        let count = self.account_count(&values, count_at)?;
-        if count as usize + missing > self.capacity as usize {
+        let open = self.counter(&values, open_at, "the open account count")?;
+        if open as usize + missing > self.capacity as usize {
             return Err(Error::AccountTableFull {
                 capacity: self.capacity,
             });
@@ -111,22 +137,84 @@ impl RedisMarket {
         names.iter().map(|name| self.open_account(name)).collect()
     }
 
-    /// The account's name.
+    /// The open account called `name`, if there is one.
+    pub fn find_account(&self, name: &str) -> Result<Option<AccountId>> {
+        let mut watch = self.watch();
+        let count_at = watch.field(META, meta::ACCOUNT_COUNT);
+        let index = watch.key(self.link.keys.accounts(), Kind::Hash);
+        let found_at = watch.field(index, name);
+        let values = self.read(&watch)?;
+        let count = self.slots_used(&values, count_at)?;
+        value(&values, found_at)
+            .map(|found| self.indexed(name, found, count))
+            .transpose()
+    }
+
+    /// The account's name; refused once the owner closed it.
     pub fn account_name(&self, account: AccountId) -> Result<String> {
         let mut watch = self.watch();
         let key = watch.key(self.link.keys.account(account.index()), Kind::Hash);
-        let name_at = watch.field(key, account::NAME);
+        let [name_at, status_at] = [account::NAME, account::STATUS].map(|f| watch.field(key, f));
         let values = self.read(&watch)?;
-        value(&values, name_at)
-            .map(str::to_owned)
-            .ok_or_else(|| self.link.corrupted("an account vanished"))
+        self.check_open(&values, status_at)?;
+        self.account_named(&values, name_at)
     }
 
-    fn account_count(&self, values: &[Option<String>], at: usize) -> Result<u32> {
+    /// The index the account index gives `name`, checked against the
+    /// slots used.
+    fn indexed(&self, name: &str, found: &str, count: u32) -> Result<AccountId> {
+        match found.parse::<u32>() {
+            Ok(slot) if slot < count => Ok(AccountId::from_index(slot)),
+            _ => Err(self
+                .link
+                .corrupted(format!("the account {name} has the index {found:?}"))),
+        }
+    }
+
+    /// Account slots ever used, in range.
+    pub(super) fn slots_used(&self, values: &[Option<String>], at: usize) -> Result<u32> {
         u32::try_from(self.integer(values, at, "the account count")?)
             .ok()
-            .filter(|count| *count <= self.capacity)
+            .filter(|count| *count <= MAX_ACCOUNTS)
             .ok_or_else(|| self.link.corrupted("more accounts than slots"))
+    }
+
+    /// A count that must be a non-negative 32-bit number.
+    pub(super) fn counter(&self, values: &[Option<String>], at: usize, what: &str) -> Result<u32> {
+        u32::try_from(self.integer(values, at, what)?)
+            .map_err(|_| self.link.corrupted(format!("{what} is out of range")))
+    }
+
+    /// Refuses an account the owner closed since its id was handed out.
+    pub(super) fn check_open(&self, values: &[Option<String>], status_at: usize) -> Result<()> {
+        match value(values, status_at) {
+            Some(keys::OPEN) => Ok(()),
+            Some(keys::CLOSED) => Err(Error::AccountClosed),
+            _ => Err(self.link.corrupted("an account vanished")),
+        }
+    }
+
+    /// The account name read at `at`.
+    pub(super) fn account_named(&self, values: &[Option<String>], at: usize) -> Result<String> {
+        value(values, at)
+            .filter(|name| is_account_name(name))
+            .map(str::to_owned)
+            .ok_or_else(|| self.link.corrupted("an account has no valid name"))
+    }
+
+    /// Refuses a trade on another user's account, unless this process runs
+    /// as the market's owner or root.
+    fn check_may_trade(&self, owner: Option<&str>, name: &str) -> Result<()> {
+        let owner: u32 = owner.and_then(|owner| owner.parse().ok()).ok_or_else(|| {
+            self.link
+                .corrupted(format!("the account {name} has no owner"))
+        })?;
+        if owner == self.caller || self.require_owner("trade").is_ok() {
+            return Ok(());
+        }
+        Err(Error::NotYourAccount {
+            name: name.to_owned(),
+        })
     }
 
     /// Buys or sells `amount` of a currency for an account, all or nothing.
@@ -146,21 +234,31 @@ impl RedisMarket {
         let info = self.currency_info(currency)?;
         let names = &self.link.keys;
         let mut watch = self.watch();
-        let cash_at = watch.field(META, meta::CASH);
-        let seq_at = watch.field(META, meta::TRADE_SEQ);
+        let [cash_at, seq_at, halted_at] =
+            [meta::CASH, meta::TRADE_SEQ, meta::HALTED].map(|field| watch.field(META, field));
         let quote_key = watch.key(names.currency(currency.0), Kind::Hash);
         let sell_at = watch.field(quote_key, currency::SELL);
         let buy_at = watch.field(quote_key, currency::BUY);
         let stock_at = watch.field(quote_key, currency::STOCK);
         let account_key = watch.key(names.account(account.index()), Kind::Hash);
-        let name_at = watch.field(account_key, account::NAME);
-        let balance_at = watch.field(account_key, account::BALANCE);
+        let [name_at, owner_at, status_at, balance_at, trades_at] = [
+            account::NAME,
+            account::OWNER,
+            account::STATUS,
+            account::BALANCE,
+            account::TRADES,
+        ]
+        .map(|field| watch.field(account_key, field));
         let holding_field = keys::holding(currency.0);
         let holding_at = watch.field(account_key, holding_field.as_str());
         self.link.optimistic(&watch, |values| {
             self.check_live(values)?;
-            let trader =
-                value(values, name_at).ok_or_else(|| self.link.corrupted("an account vanished"))?;
+            if self.halted(values, halted_at)? {
+                return Err(Error::Halted);
+            }
+            self.check_open(values, status_at)?;
+            let trader = self.account_named(values, name_at)?;
+            self.check_may_trade(value(values, owner_at), &trader)?;
             let quote = rules::Quote {
                 sell: self.price(values, sell_at, "a sell price")?,
                 buy: self.price(values, buy_at, "a buy price")?,
@@ -173,8 +271,9 @@ impl RedisMarket {
             };
             let outcome = rules::trade(side, quote, amount, before)
                 .map_err(|refusal| refusal.into_error(&info.name))?;
-            let seq = u64::try_from(self.integer(values, seq_at, "the trade counter")?)
-                .map_err(|_| self.link.corrupted("the trade counter is negative"))?
+            let seq = self.next_seq(values, seq_at)?;
+            let trades = self
+                .counter(values, trades_at, "a trade count")?
                 .checked_add(1)
                 .ok_or(Error::Overflow)?;
             let after = outcome.after;
@@ -188,15 +287,20 @@ impl RedisMarket {
                 holding_field.as_str(),
                 after.holding.hundredths(),
             );
+            writes.set(account_key, account::TRADES, trades);
+            writes.set(account_key, account::LAST_TRADE, seq);
             let tape = writes.key(names.tape(), Kind::List);
-            let entry = TapeEntry {
+            let entry = Entry {
                 seq,
-                account: trader.to_owned(),
-                side,
-                currency: currency.0,
-                amount,
-                price: outcome.price,
-                total: outcome.total,
+                kind: EntryKind::Trade {
+                    account: account.index(),
+                    name: trader,
+                    side,
+                    currency: currency.0,
+                    amount,
+                    price: outcome.price,
+                    total: outcome.total,
+                },
             };
             writes.push(tape, entry.to_string(), TAPE_LEN);
             Ok(Plan::Write(
@@ -210,6 +314,44 @@ impl RedisMarket {
                     balance: after.balance,
                 },
             ))
+        })
+    }
+
+    /// Moves `amount` from the exchange's cash to an account's balance, all
+    /// or nothing; the audit stays consistent, since cash plus balances is
+    /// unchanged. Owner only. Returns the account's new balance.
+    pub fn transfer_from_cash(&self, account: AccountId, amount: Money) -> Result<Money> {
+        if !amount.is_positive() {
+            return Err(Error::Amount {
+                text: amount.to_string(),
+                reason: "it must be positive".into(),
+            });
+        }
+        self.require_owner("move the exchange's cash to an account")?;
+        let mut watch = self.watch();
+        let cash_at = watch.field(META, meta::CASH);
+        let key = watch.key(self.link.keys.account(account.index()), Kind::Hash);
+        let [status_at, balance_at] =
+            [account::STATUS, account::BALANCE].map(|f| watch.field(key, f));
+        self.link.optimistic(&watch, |values| {
+            self.check_live(values)?;
+            self.check_open(values, status_at)?;
+            let cash = self.money(values, cash_at, "the cash")?;
+            let left = cash
+                .checked_sub(amount)
+                .filter(|left| *left >= Money::ZERO)
+                .ok_or(Error::InsufficientCash {
+                    proceeds: amount,
+                    cash,
+                })?;
+            let balance = self
+                .money(values, balance_at, "a balance")?
+                .checked_add(amount)
+                .ok_or(Error::Overflow)?;
+            let mut writes = Writes::new(&watch);
+            writes.set(META, meta::CASH, left.hundredths());
+            writes.set(key, account::BALANCE, balance.hundredths());
+            Ok(Plan::Write(writes, balance))
         })
     }
 
@@ -244,59 +386,5 @@ impl RedisMarket {
             total: fill.total,
             balance: fill.balance,
         }
-    }
-}
-
-/// One line of the tape list: `SEQ ACCOUNT SIDE CURRENCY AMOUNT PRICE
-/// TOTAL`, with the currency as its index and numbers as integers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct TapeEntry {
-    pub seq: u64,
-    pub account: String,
-    pub side: Side,
-    pub currency: usize,
-    pub amount: Money,
-    pub price: Price,
-    pub total: Money,
-}
-
-impl std::fmt::Display for TapeEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let side = match self.side {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
-        };
-        write!(
-            f,
-            "{} {} {side} {} {} {} {}",
-            self.seq,
-            self.account,
-            self.currency,
-            self.amount.hundredths(),
-            self.price.ten_thousandths(),
-            self.total.hundredths()
-        )
-    }
-}
-
-impl TapeEntry {
-    /// Parses a line; `None` for anything malformed, which readers skip.
-    pub fn parse(line: &str) -> Option<TapeEntry> {
-        let mut words = line.split(' ');
-        let mut next = || words.next();
-        let entry = TapeEntry {
-            seq: next()?.parse().ok()?,
-            account: next().filter(|name| is_account_name(name))?.to_owned(),
-            side: match next()? {
-                "buy" => Side::Buy,
-                "sell" => Side::Sell,
-                _ => return None,
-            },
-            currency: next()?.parse().ok()?,
-            amount: Money::from_hundredths(next()?.parse().ok()?),
-            price: Price::from_ten_thousandths(next()?.parse().ok()?),
-            total: Money::from_hundredths(next()?.parse().ok()?),
-        };
-        next().is_none().then_some(entry)
     }
 }

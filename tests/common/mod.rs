@@ -1,6 +1,7 @@
-//! Shared fixtures for the integration tests: a uniquely named segment that
-//! is removed in `Drop` (even when the test panics), and a way to run the
-//! real binaries with a bounded wait, printing everything when they fail.
+//! Shared fixtures for the integration tests: a uniquely named segment (or
+//! a Redis market on a redis-server of its own) that is removed in `Drop`
+//! (even when the test panics), and a way to run the real binaries with a
+//! bounded wait, printing everything when they fail.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::io::{Read, Write};
@@ -22,24 +23,42 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 pub const TRADER: &str = env!("CARGO_BIN_EXE_trader");
 pub const INIT: &str = env!("CARGO_BIN_EXE_exchange-init");
 
-/// The three shared-memory mechanisms.
+/// Where a test's market lives: the three shared-memory mechanisms, or a
+/// private redis-server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Posix,
     SysV,
     File,
+    /// A market on a redis-server the fixture starts on a free port.
+    Redis,
 }
 
+/// The shared-memory mechanisms (every backend but Redis).
 pub const BACKENDS: [Backend; 3] = [Backend::Posix, Backend::SysV, Backend::File];
 
-/// Runs each named `fn(Backend)` as a test against every backend, as
-/// `posix::NAME`, `sysv::NAME` and `file::NAME`.
+/// Runs each named `fn(Backend)` as a test against every shared-memory
+/// backend, as `posix::NAME`, `sysv::NAME` and `file::NAME`: for what only
+/// shared memory has (file modes, other users' access, `ipcs`).
 #[allow(unused_macros)] // as dead_code above
-macro_rules! each_backend {
+macro_rules! each_segment {
     ($($test:ident),* $(,)?) => {
         mod posix { $( #[test] fn $test() { super::$test($crate::common::Backend::Posix) } )* }
         mod sysv { $( #[test] fn $test() { super::$test($crate::common::Backend::SysV) } )* }
         mod file { $( #[test] fn $test() { super::$test($crate::common::Backend::File) } )* }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use each_segment;
+
+/// Runs each named `fn(Backend)` as a test against every backend, Redis
+/// included, as `posix::NAME`, `sysv::NAME`, `file::NAME` and
+/// `redis::NAME`.
+#[allow(unused_macros)] // as dead_code above
+macro_rules! each_backend {
+    ($($test:ident),* $(,)?) => {
+        $crate::common::each_segment!($($test),*);
+        mod redis { $( #[test] fn $test() { super::$test($crate::common::Backend::Redis) } )* }
     };
 }
 #[allow(unused_imports)]
@@ -52,6 +71,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct Segment {
     pub address: String,
     dir: Option<SegmentDir>,
+    /// The server a Redis market lives on; killed when the segment drops.
+    server: Option<redis::RedisServer>,
 }
 
 /// The directory a segment's files live in, removed with everything in it
@@ -79,6 +100,7 @@ impl Segment {
                 Segment {
                     address: format!("posix:/shmx-test-{pid}-{n}-{nanos}"),
                     dir: None,
+                    server: None,
                 }
             }
             Backend::SysV => {
@@ -87,6 +109,7 @@ impl Segment {
                 Segment {
                     address: format!("sysv:{key:#x}"),
                     dir: None,
+                    server: None,
                 }
             }
             Backend::File => {
@@ -97,9 +120,30 @@ impl Segment {
                 Segment {
                     address: format!("file:{}", dir.path().join("market").display()),
                     dir: Some(SegmentDir::Temp(dir)),
+                    server: None,
+                }
+            }
+            Backend::Redis => {
+                let server = redis::RedisServer::start().expect(
+                    "redis-server is not installed; install it (apt-get install redis-server, as .ci/run does) to run the Redis tests",
+                );
+                Segment {
+                    address: server.unique_address(),
+                    dir: None,
+                    server: Some(server),
                 }
             }
         }
+    }
+
+    /// The redis-server of a Redis market.
+    pub fn server(&self) -> Option<&redis::RedisServer> {
+        self.server.as_ref()
+    }
+
+    /// The redis-server of a Redis market, to stop and restart it.
+    pub fn server_mut(&mut self) -> Option<&mut redis::RedisServer> {
+        self.server.as_mut()
     }
 
     /// A fresh exchange with the default market.
@@ -517,6 +561,7 @@ impl Segment {
         Segment {
             address,
             dir: dir.map(SegmentDir::Given),
+            server: None,
         }
     }
 

@@ -316,7 +316,7 @@ fn stress_rate(trader: &Path, procs: usize, trades: u64) -> Result<f64> {
     let segment = BenchSegment::create(&format!("stress{procs}"))?;
     let report = stress::run_stress(
         trader,
-        &segment.0,
+        &segment.0.clone().into(),
         &StressOptions {
             procs,
             trades,
@@ -430,7 +430,7 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
     let segment = BenchSegment::create("unlocked")?;
     let report = stress::run_stress(
         trader,
-        &segment.0,
+        &segment.0.clone().into(),
         &StressOptions {
             procs: 2,
             trades: size.unlocked_trades,
