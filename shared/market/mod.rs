@@ -333,6 +333,20 @@ fn money(slot: &std::sync::atomic::AtomicI64) -> Money {
     Money::from_hundredths(slot.load(std::sync::atomic::Ordering::Relaxed))
 }
 
+/// Finds a currency by name, ignoring case, in either store's list; a
+/// name that is not there gets the nearest one as a suggestion.
+pub(crate) fn find_currency(currencies: &[Currency], name: &str) -> Result<CurrencyId> {
+    currencies
+        .iter()
+        .position(|currency| currency.name.eq_ignore_ascii_case(name))
+        .map(CurrencyId)
+        .ok_or_else(|| Error::UnknownCurrency {
+            name: name.to_owned(),
+            suggestion: crate::suggest::closest(name, currencies.iter().map(|c| c.name.as_str()))
+                .map(str::to_owned),
+        })
+}
+
 impl Exchange {
     /// The address this exchange was attached at.
     pub fn address(&self) -> &SegmentAddress {
@@ -346,18 +360,7 @@ impl Exchange {
 
     /// Finds a currency by name, ignoring case.
     pub fn currency(&self, name: &str) -> Result<CurrencyId> {
-        self.currencies
-            .iter()
-            .position(|currency| currency.name.eq_ignore_ascii_case(name))
-            .map(CurrencyId)
-            .ok_or_else(|| Error::UnknownCurrency {
-                name: name.to_owned(),
-                suggestion: crate::suggest::closest(
-                    name,
-                    self.currencies.iter().map(|c| c.name.as_str()),
-                )
-                .map(str::to_owned),
-            })
+        find_currency(&self.currencies, name)
     }
 
     /// A currency's name.

@@ -30,18 +30,7 @@ impl RedisMarket {
 
     /// Finds a currency by name, ignoring case.
     pub fn currency(&self, name: &str) -> Result<CurrencyId> {
-        self.currencies
-            .iter()
-            .position(|currency| currency.name.eq_ignore_ascii_case(name))
-            .map(CurrencyId)
-            .ok_or_else(|| Error::UnknownCurrency {
-                name: name.to_owned(),
-                suggestion: crate::suggest::closest(
-                    name,
-                    self.currencies.iter().map(|c| c.name.as_str()),
-                )
-                .map(str::to_owned),
-            })
+        crate::market::find_currency(&self.currencies, name)
     }
 
     /// A currency's name.
