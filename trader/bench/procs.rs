@@ -83,7 +83,7 @@ pub fn sqlite(trader: &Path, config: &MarketConfig, procs: usize, trades: u64) -
     Ok(rate)
 }
 
-/// Redis with `procs` clients of `server`, on a freshly loaded market.
+/// Redis with `procs` clients of `server`, on a fresh market.
 pub fn redis(
     trader: &Path,
     server: &RedisServer,
@@ -91,11 +91,9 @@ pub fn redis(
     procs: usize,
     trades: u64,
 ) -> Result<f64> {
-    server.load(config, procs)?;
-    let count = config.currencies.len();
-    let before = server.totals(count, procs)?;
-    let rate = bench_workers(trader, "redis", &server.port().to_string(), procs, trades)?;
-    audit("redis-server", before, server.totals(count, procs)?)?;
+    let market = server.create_market(&format!("bench{procs}"), config)?;
+    let rate = bench_workers(trader, "redis", &market.address(), procs, trades)?;
+    market.check_audit()?;
     Ok(rate)
 }
 

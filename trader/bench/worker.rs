@@ -4,7 +4,6 @@
 //! same workload, so the rows compare stores, not workloads.
 #![forbid(unsafe_code)]
 
-use std::io;
 use std::path::Path;
 use std::time::Instant;
 
@@ -12,7 +11,7 @@ use clap::{Args, ValueEnum};
 
 use shm_exchange::stress::{monotonic_nanos, SplitMix64, WorkerReport};
 use shm_exchange::testing::{BaselineSegment, BASELINE_CURRENCIES};
-use shm_exchange::{Error, Money, Result, Side};
+use shm_exchange::{Money, Result, Side};
 
 use super::{redis, sqlite};
 use crate::stress::{self, os_error};
@@ -24,7 +23,7 @@ pub enum Kind {
     Baseline,
     /// A SQLite database, one transaction a trade.
     Sqlite,
-    /// A Redis server, one Lua script a trade.
+    /// The product's Redis store: read, the shared rules, a Lua commit.
     Redis,
 }
 
@@ -33,7 +32,8 @@ pub enum Kind {
 pub struct WorkerArgs {
     #[arg(long, value_enum)]
     pub kind: Kind,
-    /// The baseline segment's name, the database's path, or Redis's port.
+    /// The baseline segment's name, the database's path, or the Redis
+    /// market's address.
     #[arg(long)]
     pub target: String,
     /// Account index, from 0.
@@ -107,12 +107,7 @@ pub fn run(args: &WorkerArgs) -> Result<WorkerReport> {
             go(&mut trader, currencies, args)?
         }
         Kind::Redis => {
-            let port = args.target.parse().map_err(|_| Error::Os {
-                address: args.target.clone(),
-                what: "reading the port",
-                source: io::Error::other("not a port number"),
-            })?;
-            let mut trader = redis::RedisTrader::connect(port, args.account)?;
+            let mut trader = redis::StoreTrader::attach(&args.target, args.account)?;
             let currencies = trader.currencies();
             go(&mut trader, currencies, args)?
         }
