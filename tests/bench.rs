@@ -13,7 +13,9 @@ use common::{Run, TRADER};
 fn bench(args: &[&str]) -> Run {
     let mut command = Command::new(TRADER);
     command.args(["--name", "bench", "bench"]).args(args);
-    Run::new(command, b"")
+    // Every rival at every process count: a minute or more on a busy
+    // machine, so not the usual per-process limit.
+    Run::within(command, b"", std::time::Duration::from_secs(600))
 }
 
 fn labels(report: &serde_json::Value) -> Vec<String> {

@@ -229,7 +229,13 @@ pub struct Run {
 impl Run {
     /// Runs `command` with `input` on stdin, failing the test if it is
     /// still running after [`TIMEOUT`].
-    pub fn new(mut command: Command, input: &[u8]) -> Run {
+    pub fn new(command: Command, input: &[u8]) -> Run {
+        Run::within(command, input, TIMEOUT)
+    }
+
+    /// As [`Run::new`], for a process that may take longer than
+    /// [`TIMEOUT`] (a whole benchmark run on a busy machine).
+    pub fn within(mut command: Command, input: &[u8], timeout: Duration) -> Run {
         let description = format!("{command:?}");
         let child = command
             .stdin(Stdio::piped())
@@ -237,7 +243,7 @@ impl Run {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {description}: {error}"));
-        let output = finish(child, input, TIMEOUT, &description);
+        let output = finish(child, input, timeout, &description);
         Run {
             description,
             output,
