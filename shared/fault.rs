@@ -16,7 +16,8 @@
 pub enum Step {
     /// The lock is held; nothing is written yet.
     AfterLock,
-    /// The redo record is written and published; nothing is applied.
+    /// The change's redo (a trade's tape entry and its currency's line,
+    /// or the redo record) is written and published; nothing is applied.
     AfterRedo,
     /// The currency's stock is written.
     AfterStock,
@@ -24,10 +25,10 @@ pub enum Step {
     AfterHolding,
     /// The trader's balance is written.
     AfterBalance,
-    /// The exchange's cash is written: the trade is applied, the redo record
-    /// is still pending.
+    /// The exchange's cash is written: the trade is applied, its redo is
+    /// still pending.
     AfterCash,
-    /// The redo record is cleared; the lock is still held.
+    /// The redo is done with (`write_seq` even); the lock is still held.
     BeforeUnlock,
     /// Creation: the object exists, empty, with nothing else done.
     AfterOpen,

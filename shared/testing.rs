@@ -5,7 +5,8 @@
 
 pub use crate::fault::{Step, CRASH_ENV};
 pub use crate::shm::layout::{
-    kind, segment_size, state, AccountSlot, CurrencySlot, Header, LockSlot, RedoRecord, HEADER_SIZE,
+    kind, segment_size, state, AccountSlot, CurrencySlot, Header, LockSlot, RedoRecord, TapeEntry,
+    HEADER_SIZE,
 };
 pub use crate::shm::{BaselineSegment, BASELINE_ACCOUNTS, BASELINE_CURRENCIES, LOCK_TIMEOUT};
 

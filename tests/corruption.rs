@@ -17,7 +17,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use common::{Attached, Backend, Run, Segment, BACKENDS};
 use shm_exchange::money::Money;
 use shm_exchange::testing::{
-    segment_size, state, AccountSlot, CurrencySlot, Header, LockSlot, RedoRecord, HEADER_SIZE,
+    segment_size, state, AccountSlot, CurrencySlot, Header, LockSlot, RedoRecord, TapeEntry,
+    HEADER_SIZE,
 };
 use shm_exchange::{Error, Exchange, SegmentAddress, Side};
 
@@ -249,9 +250,17 @@ mod corrupt {
         Word { offset: usize, value: i64 },
         /// Overwrite an aligned 4-byte word: states, counts, indices.
         Half { offset: usize, value: u32 },
-        /// Publish a redo record naming these slots (make `write_seq` odd),
-        /// as if a trader died mid-trade, so opening replays it.
-        PendingRedo {
+        /// Publish the redo record naming these slots (`write_seq` ≡ 1
+        /// mod 4), as if the owner died mid-change, so opening replays it.
+        PendingRecord {
+            currency: u32,
+            account: u32,
+            value: i64,
+        },
+        /// Publish a trade naming these slots (its tape entry after
+        /// `trade_seq`, `write_seq` ≡ 3 mod 4), as if a trader died
+        /// mid-trade, so opening replays it.
+        PendingTrade {
             currency: u32,
             account: u32,
             value: i64,
@@ -264,7 +273,10 @@ mod corrupt {
                 Mutation::Flip { offset, .. } | Mutation::Byte { offset, .. } => offset..offset + 1,
                 Mutation::Word { offset, .. } => offset..offset + 8,
                 Mutation::Half { offset, .. } => offset..offset + 4,
-                Mutation::PendingRedo { .. } => WRITE_SEQ..REDO + std::mem::size_of::<RedoRecord>(),
+                Mutation::PendingRecord { .. } => {
+                    WRITE_SEQ..REDO + std::mem::size_of::<RedoRecord>()
+                }
+                Mutation::PendingTrade { .. } => WRITE_SEQ..HEADER_SIZE,
             }
         }
 
@@ -285,36 +297,74 @@ mod corrupt {
                 Mutation::Half { offset, value } => file
                     .write_all_at(&value.to_ne_bytes(), offset as u64)
                     .unwrap(),
-                Mutation::PendingRedo {
+                Mutation::PendingRecord {
                     currency,
                     account,
                     value,
                 } => {
                     let field = |name: usize| (REDO + name) as u64;
-                    file.write_all_at(
+                    let write = |bytes: &[u8], at: u64| file.write_all_at(bytes, at).unwrap();
+                    write(
                         &currency.to_ne_bytes(),
                         field(std::mem::offset_of!(RedoRecord, currency)),
-                    )
-                    .unwrap();
-                    file.write_all_at(
+                    );
+                    write(
                         &account.to_ne_bytes(),
                         field(std::mem::offset_of!(RedoRecord, account)),
-                    )
-                    .unwrap();
-                    file.write_all_at(
+                    );
+                    write(
                         &value.to_ne_bytes(),
-                        field(std::mem::offset_of!(RedoRecord, holding)),
-                    )
-                    .unwrap();
-                    let mut write_seq = [0; 8];
-                    file.read_exact_at(&mut write_seq, WRITE_SEQ as u64)
+                        field(std::mem::offset_of!(RedoRecord, balance)),
+                    );
+                    publish(file, 1);
+                }
+                Mutation::PendingTrade {
+                    currency,
+                    account,
+                    value,
+                } => {
+                    let mut trade_seq = [0; 8];
+                    file.read_exact_at(&mut trade_seq, TRADE_SEQ as u64)
                         .unwrap();
-                    let odd = u64::from_ne_bytes(write_seq) | 1;
-                    file.write_all_at(&odd.to_ne_bytes(), WRITE_SEQ as u64)
-                        .unwrap();
+                    let seq = u64::from_ne_bytes(trade_seq).wrapping_add(1).max(1);
+                    let entry = TAPE + (seq - 1) as usize % 256 * std::mem::size_of::<TapeEntry>();
+                    let field = |name: usize| (entry + name) as u64;
+                    let write = |bytes: &[u8], at: u64| file.write_all_at(bytes, at).unwrap();
+                    write(&seq.to_ne_bytes(), field(0));
+                    // A buy, as the tape stores its kind.
+                    write(&[1], field(std::mem::offset_of!(TapeEntry, kind)));
+                    write(
+                        &(currency as u8).to_ne_bytes(),
+                        field(std::mem::offset_of!(TapeEntry, currency)),
+                    );
+                    write(
+                        &(account as u16).to_ne_bytes(),
+                        field(std::mem::offset_of!(TapeEntry, account)),
+                    );
+                    write(
+                        &value.to_ne_bytes(),
+                        field(std::mem::offset_of!(TapeEntry, holding)),
+                    );
+                    publish(file, 3);
                 }
             }
         }
+    }
+
+    /// Makes `write_seq` odd with the residue (mod 4) that says where the
+    /// pending change's redo is.
+    fn publish(file: &std::fs::File, residue: u64) {
+        let mut write_seq = [0; 8];
+        file.read_exact_at(&mut write_seq, WRITE_SEQ as u64)
+            .unwrap();
+        let odd = u64::from_ne_bytes(write_seq) | 1;
+        let published = if odd % 4 == residue {
+            odd
+        } else {
+            odd.wrapping_add(2)
+        };
+        file.write_all_at(&published.to_ne_bytes(), WRITE_SEQ as u64)
+            .unwrap();
     }
 
     const REDO: usize = std::mem::offset_of!(Header, redo);
@@ -333,16 +383,26 @@ mod corrupt {
 
     /// Byte ranges whose contents nothing checks or depends on before it
     /// rewrites them: the mutex (re-initialized by the sole opener), the
-    /// idle redo record (read only while `write_seq` is odd), the tape, the
-    /// wake-up counters, where the tape starts, and the unused currency and
-    /// account slots. Corrupting only these must leave a market that
-    /// attaches, balances and trades.
+    /// idle redo record and the trade redo words on the currencies' lines
+    /// (read only while `write_seq` is odd), the tape, the wake-up
+    /// counters, where the tape starts, and the unused currency and account
+    /// slots. Corrupting only these must leave a market that attaches,
+    /// balances and trades.
     fn harmless(span: &std::ops::Range<usize>) -> bool {
+        let trade_redo = |index: usize| {
+            let line = CURRENCIES + index * std::mem::size_of::<CurrencySlot>();
+            line + std::mem::offset_of!(CurrencySlot, trade_cash)
+                ..line + std::mem::size_of::<CurrencySlot>()
+        };
         let counters = std::mem::offset_of!(Header, watchers) + 4..FLAGS;
         let sequences = FLAGS + 4..std::mem::offset_of!(Header, account_serial);
         let tape_start = std::mem::offset_of!(Header, tape_start);
         let unused_currencies = CURRENCIES + 4 * std::mem::size_of::<CurrencySlot>()..TAPE;
         let ranges = [
+            trade_redo(0),
+            trade_redo(1),
+            trade_redo(2),
+            trade_redo(3),
             counters,
             sequences,
             tape_start..tape_start + 8,
@@ -426,7 +486,12 @@ mod corrupt {
             2 => (offset(), any::<u8>()).prop_map(|(offset, value)| Mutation::Byte { offset, value }),
             3 => (offset(), word()).prop_map(|(offset, value)| Mutation::Word { offset: offset & !7, value }),
             2 => (offset(), half()).prop_map(|(offset, value)| Mutation::Half { offset: offset & !3, value }),
-            2 => (index(4), index(3), word()).prop_map(|(currency, account, value)| Mutation::PendingRedo {
+            1 => (index(4), index(3), word()).prop_map(|(currency, account, value)| Mutation::PendingRecord {
+                currency,
+                account,
+                value
+            }),
+            1 => (index(4), index(3), word()).prop_map(|(currency, account, value)| Mutation::PendingTrade {
                 currency,
                 account,
                 value

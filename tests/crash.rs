@@ -773,16 +773,17 @@ mod instructor_steps {
     }
 }
 
-/// A dead trader whose redo record cannot be repaired (it names an account
-/// that does not exist) poisons the exchange: every trader is told at once
+/// A dead trader whose redo cannot be repaired (its tape entry, which
+/// carries it, names an account that does not exist) poisons the exchange: every trader is told at once
 /// that it is corrupted, none waits for the lock, and `exchange-init
 /// --force` still replaces it.
 #[cfg(feature = "fault-injection")]
 #[test]
 fn an_unrepairable_trade_poisons_the_exchange_but_not_the_lock() {
-    use shm_exchange::testing::{Header, RedoRecord};
+    use shm_exchange::testing::{Header, TapeEntry};
     let segment = Segment::create(Backend::Posix);
-    segment.trader("victim", &["rates"]).success();
+    // Opened first, so the death is in the trade's change, not the opening's.
+    segment.trader("victim", &["portfolio"]).success();
     let mut command = segment.trader_command("victim");
     command
         .env("SHM_EXCHANGE_CRASH_AT", "after-redo")
@@ -800,8 +801,9 @@ fn an_unrepairable_trade_poisons_the_exchange_but_not_the_lock() {
         .write(true)
         .open(&path)
         .unwrap();
-    let account = std::mem::offset_of!(Header, redo) + std::mem::offset_of!(RedoRecord, account);
-    file.write_all_at(&9_999_u32.to_ne_bytes(), account as u64)
+    // The market's first entry, #1, in the tape's first slot.
+    let account = std::mem::offset_of!(Header, tape) + std::mem::offset_of!(TapeEntry, account);
+    file.write_all_at(&9_999_u16.to_ne_bytes(), account as u64)
         .unwrap();
 
     for name in ["first", "second"] {

@@ -138,12 +138,18 @@ impl Exchange {
             .ok_or_else(|| self.corrupted(format!("{count} accounts in {} slots", self.capacity)))
     }
 
-    /// The account's slot, under the lock; refused if the account was
-    /// closed since the id was handed out.
+    /// The account's slot in `table` (the whole account table), under the
+    /// lock; refused if the account was closed since the id was handed out.
     #[inline]
-    pub(super) fn account_slot(&self, account: AccountId) -> Result<&AccountSlot> {
-        let slot = self
-            .accounts_in_use()?
+    pub(super) fn account_slot_in<'t>(
+        &self,
+        table: &'t [AccountSlot],
+        account: AccountId,
+    ) -> Result<&'t AccountSlot> {
+        let count = self.header().account_count.load(Acquire);
+        let slot = table
+            .get(..count as usize)
+            .ok_or_else(|| self.corrupted(format!("{count} accounts in {} slots", self.capacity)))?
             .get(account.index as usize)
             .ok_or_else(|| self.corrupted("an account vanished"))?;
         if slot.status.load(Relaxed) != account::OPEN || slot.serial.load(Relaxed) != account.serial
@@ -203,6 +209,7 @@ impl Locked<'_> {
         let mut stored_name = [0; ACCOUNT_NAME_BYTES];
         stored_name[..name.len()].copy_from_slice(name.as_bytes());
         self.commit(
+            exchange.table()?,
             Redo::Open {
                 account: index as u32,
                 name: stored_name,

@@ -9,7 +9,8 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::accounts::find_open;
-use super::record::{EntryValues, Redo};
+use super::record::Redo;
+use super::tape::EntryValues;
 use super::{overflow, rules, CurrencyId, Exchange};
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
@@ -152,7 +153,7 @@ impl Exchange {
         let mut locked = self.lock()?;
         crash_point(Step::AfterLock);
         let (change, entry, outcome) = build()?;
-        locked.commit(change, Some(entry))?;
+        locked.commit(self.table()?, change, Some(entry))?;
         crash_point(Step::BeforeUnlock);
         drop(locked);
         self.wake_watchers();

@@ -8,14 +8,18 @@
 //! Under the lock, a change is computed in full first, as a [`Redo`] of
 //! absolute values; then
 //!
-//! 0. anything readers skip until step 2 publishes it is written: the
+//! 0. anything readers skip until step 1 publishes it is written: the
 //!    change's tape entry, if it has one (readers ignore entries past
 //!    `trade_seq`, and check each entry's `seq` before and after copying
 //!    it, so a half-written one is never shown);
-//! 1. the redo record is filled with the change's kind and values, then
-//!    published: the readers' counter `write_seq` becomes **odd**
-//!    (`Release`, then a `Release` fence so no store below moves above it).
-//!    An odd `write_seq` is the record's "pending" flag; there is no other;
+//! 1. the change's redo is staged, then published: the readers' counter
+//!    `write_seq` becomes **odd** (`Release`, then a `Release` fence so no
+//!    store below moves above it). An odd `write_seq` is the "pending"
+//!    flag; there is no other. A trade's redo is its tape entry (the new
+//!    stock, holding and balance) and, on its currency's line, the new
+//!    cash and trade count: `write_seq` ≡ 3 (mod 4) says so. Any other
+//!    change's redo is the redo record, filled with its kind and values:
+//!    `write_seq` ≡ 1 (mod 4);
 //! 2. the values are applied, one store each;
 //! 3. `write_seq` becomes **even** again (`Release`): the record is done
 //!    with. Watchers sleep on `write_seq` itself (`market::watchers`), so
@@ -23,12 +27,19 @@
 //!
 //! The words this touches on every trade sit on few cache lines (see
 //! `shm::layout`): `write_seq`, `trade_seq` and the cash share the lock's
-//! line, and the trade's record fits the record's first line.
+//! line, and the trade's redo goes on the two lines its tape entry and its
+//! currency's stock already need, so a trade writes no line of record.
+//!
+//! A pending trade's entry is found from `trade_seq`, which the trade's
+//! last store moves to the entry's number: it is the entry after
+//! `trade_seq` if that one holds the next number (not applied yet), else
+//! the one at `trade_seq` (applied up to `trade_seq` itself).
 //!
 //! # Readers: the odd phase is the journal's publication
 //!
-//! A reader (`market::snapshot`) reads `write_seq`, copies the record if
-//! the counter is odd, copies what it needs, and reads the counter again.
+//! A reader (`market::snapshot`) reads `write_seq`, copies the pending
+//! change's redo if the counter is odd, copies what it needs, and reads
+//! the counter again.
 //! If it moved, the copy may mix two changes: it retries (bounded in time).
 //! If it did not move and is even, no change was in flight. If it did not
 //! move and is odd, a change was in flight for the whole copy, and the
@@ -43,10 +54,11 @@
 //!
 //! A locker that finds the previous owner dead ([`Exchange::lock`]) calls
 //! [`replay`] before it marks the mutex consistent, like LMDB's
-//! `mdb_mutex_failed`: if `write_seq` is odd, the record is applied again,
-//! which is harmless because its values are absolute (applying twice is
-//! applying once), and `write_seq` is made even. A record that fails a check (an
-//! unknown kind, a slot that does not exist) is never applied. Then the
+//! `mdb_mutex_failed`: if `write_seq` is odd, the pending change's redo is
+//! applied again, which is harmless because its values are absolute
+//! (applying twice is applying once), and `write_seq` is made even. A redo
+//! that fails a check (an unknown kind, a slot that does not exist, a
+//! trade's entry that is not there) is never applied. Then the
 //! exchange is POISONED (its state word, so nobody trades on it) and the
 //! mutex is still marked consistent, so `exchange-init --force` and
 //! `--remove` can lock it to retire it. A file segment that nobody else has
@@ -58,7 +70,8 @@
 //! Each kind's replay writes only absolute values from the record:
 //!
 //! - **trade**: the currency's stock, the account's holding, balance, trade
-//!   count and last trade, the cash, and `trade_seq`.
+//!   count and last trade, the cash, and `trade_seq`; its redo is its tape
+//!   entry and its currency's line, not the record.
 //! - **open**: a slot's name, starting balance, owner and serial, zero
 //!   holdings and trades; the header's account count, last serial and
 //!   starting balances handed out. A slot is reused only once every slot
@@ -84,11 +97,12 @@
 
 use std::sync::atomic::{fence, Ordering::*};
 
-use super::record::{fill, EntryValues, Limits, RawRecord, Redo};
+use super::record::{stage, Limits, Pending, RawChange, Redo};
+use super::tape::{next_seq, write_entry, EntryValues};
 use super::Exchange;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::shm::layout::{account, state, AccountSlot, Header, TAPE_LEN};
+use crate::shm::layout::{account, state, AccountSlot, Header};
 use crate::shm::MutexGuard;
 use crate::trace;
 
@@ -183,22 +197,22 @@ impl<'a> Locked<'a> {
     }
 
     /// Commits a change through the journal (see the module doc), with its
-    /// tape entry if it has one; returns the change's sequence number, or
-    /// the current one for a change not on the tape.
+    /// tape entry if it has one (a trade's is made from the change);
+    /// returns the change's sequence number, or the current one for a
+    /// change not on the tape. `table` is the account table, as the caller
+    /// checked the change's indices against it.
     #[inline]
-    pub(super) fn commit(&mut self, change: Redo, entry: Option<EntryValues>) -> Result<u64> {
+    pub(super) fn commit(
+        &mut self,
+        table: &[AccountSlot],
+        change: Redo,
+        entry: Option<EntryValues>,
+    ) -> Result<u64> {
         let header = self.header();
-        let table = self.exchange.table()?;
         let mut seq = header.lock.trade_seq.load(Relaxed);
-        let change = match entry {
+        let change = match change.trade_entry().or(entry) {
             Some(entry) => {
-                // A counter is a name, not an amount: past u64::MAX it
-                // wraps to 1 (0 marks an empty tape slot), so a segment
-                // whose counter reached its end still trades.
-                seq = match seq.wrapping_add(1) {
-                    0 => 1,
-                    next => next,
-                };
+                seq = next_seq(seq);
                 // 0. The tape entry, which readers skip until `trade_seq`
                 //    reaches it: a death here loses nothing but the oldest
                 //    entry, which this one was about to overwrite anyway.
@@ -210,17 +224,21 @@ impl<'a> Locked<'a> {
             }
             None => change,
         };
-        // 1. The whole change into the record, published by the readers'
-        //    odd phase.
-        fill(&header.redo, &change);
-        begin_write(header);
-        match change.seq() {
-            Some(seq) => crate::trace!(
-                "journal: redo record #{seq} published (PENDING), write_seq odd: {change}"
+        // 1. The rest of the change's redo staged, and published by the
+        //    readers' odd phase.
+        let pending = stage(header, &change);
+        begin_write(header, pending);
+        match (change.seq(), pending) {
+            (Some(seq), Pending::Trade) => crate::trace!(
+                "journal: redo record #{seq} published (PENDING) in tape entry #{seq} and the \
+                 currency's line, write_seq ≡ 3 (mod 4): {change}"
             ),
-            None => {
-                crate::trace!("journal: redo record published (PENDING), write_seq odd: {change}")
-            }
+            (Some(seq), Pending::Record) => crate::trace!(
+                "journal: redo record #{seq} published (PENDING), write_seq ≡ 1 (mod 4): {change}"
+            ),
+            (None, _) => crate::trace!(
+                "journal: redo record published (PENDING), write_seq ≡ 1 (mod 4): {change}"
+            ),
         }
         crash_point(Step::AfterRedo);
         // 2. Apply it. 3. The odd phase ends: the record is done with.
@@ -235,17 +253,17 @@ impl<'a> Locked<'a> {
     /// copy again and watchers wake: after the state word changed.
     pub(super) fn announce_change(&self) {
         let header = self.header();
-        begin_write(header);
+        begin_write(header, Pending::Record);
         end_write(header);
     }
 }
 
-/// Makes `write_seq` odd: the record is published, and readers now lay it
-/// over what they copy. The fence keeps every store of the change below
-/// the counter's.
-fn begin_write(header: &Header) {
+/// Makes `write_seq` odd, with the residue that says where the redo is:
+/// the change is published, and readers now lay it over what they copy.
+/// The fence keeps every store of the change below the counter's.
+fn begin_write(header: &Header, pending: Pending) {
     let write_seq = &header.lock.write_seq;
-    write_seq.store(write_seq.load(Relaxed) | 1, Release);
+    write_seq.store(pending.published(write_seq.load(Relaxed)), Release);
     fence(Release);
 }
 
@@ -253,22 +271,6 @@ fn begin_write(header: &Header) {
 fn end_write(header: &Header) {
     let write_seq = &header.lock.write_seq;
     write_seq.store((write_seq.load(Relaxed) | 1).wrapping_add(1), Release);
-}
-
-/// Writes a tape entry so that a reader never takes a half-written one for
-/// whole: `seq` is 0 while the fields change.
-fn write_entry(header: &Header, seq: u64, values: &EntryValues) {
-    let entry = &header.tape[((seq - 1) % TAPE_LEN as u64) as usize];
-    entry.seq.store(0, Relaxed);
-    fence(Release);
-    entry.account.store(values.account, Relaxed);
-    entry.kind.store(values.kind, Relaxed);
-    entry.currency.store(values.currency, Relaxed);
-    entry.serial.store(values.serial, Relaxed);
-    entry.amount.store(values.amount, Relaxed);
-    entry.price.store(values.price, Relaxed);
-    entry.total.store(values.total, Relaxed);
-    entry.seq.store(seq, Release);
 }
 
 /// Stores a change's values. Every value is absolute, so applying them
@@ -292,6 +294,7 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
             balance,
             cash,
             trades,
+            ..
         } => {
             let slot = slot(account);
             header.currencies[currency as usize]
@@ -412,18 +415,18 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
 /// Finishes a dead owner's change if it published one (`write_seq` is
 /// odd), and ends the readers' odd phase. The caller holds the lock that
 /// the owner died holding, or is the sole opener of a file segment. The
-/// record is checked first; one that fails is not applied, the odd phase
-/// is left as it is, and the reason is returned.
+/// redo is checked first; one that fails is not applied, the odd phase is
+/// left as it is, and the reason is returned.
 pub(super) fn replay(
     header: &Header,
     table: Option<&[AccountSlot]>,
     limits: Limits,
 ) -> Result<(), String> {
-    if header.lock.write_seq.load(Acquire) % 2 == 0 {
+    let Some(pending) = RawChange::load(header, header.lock.write_seq.load(Acquire)) else {
         return Ok(());
-    }
+    };
     let table = table.ok_or("the account table is cut short")?;
-    let change = RawRecord::load(&header.redo).decode(limits)?;
+    let change = pending.decode(limits)?;
     apply(header, table, &change, false);
     end_write(header);
     Ok(())

@@ -10,8 +10,9 @@
 //!   against a SIGKILL, its replay after a dead owner, the readers'
 //!   sequence counter, and `Locked`, the lock held, which every write
 //!   requires;
-//! - `record`: what the redo record holds, as plain values, stored, read
-//!   back and checked;
+//! - `record`: a change as plain values, staged for its replay, read back
+//!   and checked;
+//! - `tape`: the tape's entries, a trade's carrying its redo;
 //! - `snapshot`: consistent copies of the market without the lock, which
 //!   every read uses;
 //! - `accounts`: opening accounts, who may trade on them, finding slots;
@@ -30,6 +31,7 @@ mod race;
 mod record;
 pub mod rules;
 mod snapshot;
+mod tape;
 mod views;
 mod watchers;
 
@@ -45,7 +47,7 @@ use crate::shm::layout::{entry, flags, AccountSlot, Header};
 use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 
 pub use race::UnlockedDemo;
-use record::{EntryValues, Redo};
+use record::Redo;
 pub use views::History;
 
 /// Trades the tape remembers.
@@ -63,7 +65,7 @@ pub enum Side {
 
 impl Side {
     /// How the tape stores it.
-    fn code(self) -> u32 {
+    fn code(self) -> u8 {
         match self {
             Side::Buy => entry::BUY,
             Side::Sell => entry::SELL,
@@ -409,7 +411,8 @@ impl Exchange {
         if header.flags.load(Relaxed) & flags::HALTED != 0 {
             return Err(Error::Halted);
         }
-        let slot = self.account_slot(account)?;
+        let table = self.table()?;
+        let slot = self.account_slot_in(table, account)?;
         self.check_may_trade(slot)?;
         let quote_slot = &header.currencies[currency.0];
         let quote = rules::Quote {
@@ -431,24 +434,20 @@ impl Exchange {
             .ok_or_else(overflow)?;
         let change = Redo::Trade {
             account: account.index,
+            serial: account.serial,
             currency: currency.0 as u32,
+            side: side.code(),
             seq: 0,
+            amount: amount.hundredths(),
+            price: outcome.price.ten_thousandths(),
+            total: outcome.total.hundredths(),
             stock: outcome.after.stock.hundredths(),
             holding: outcome.after.holding.hundredths(),
             balance: outcome.after.balance.hundredths(),
             cash: outcome.after.cash.hundredths(),
             trades,
         };
-        let entry = EntryValues {
-            kind: side.code(),
-            account: account.index,
-            serial: account.serial,
-            currency: currency.0 as u32,
-            amount: amount.hundredths(),
-            price: outcome.price.ten_thousandths(),
-            total: outcome.total.hundredths(),
-        };
-        locked.commit(change, Some(entry))?;
+        locked.commit(table, change, None)?;
         crash_point(Step::BeforeUnlock);
         drop(locked);
         self.wake_watchers();
@@ -472,7 +471,8 @@ impl Exchange {
         let mut locked = self.lock()?;
         crash_point(Step::AfterLock);
         let header = self.header();
-        let slot = self.account_slot(account)?;
+        let table = self.table()?;
+        let slot = self.account_slot_in(table, account)?;
         let cash = header
             .lock
             .cash
@@ -493,7 +493,7 @@ impl Exchange {
             balance,
             cash,
         };
-        locked.commit(change, None)?;
+        locked.commit(table, change, None)?;
         crash_point(Step::BeforeUnlock);
         drop(locked);
         self.wake_watchers();

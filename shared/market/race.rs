@@ -45,7 +45,7 @@ impl UnlockedDemo<'_> {
         exchange.writable()?;
         let name = &exchange.known_currency(currency)?.name;
         let header = exchange.header();
-        let slot = exchange.account_slot(account)?;
+        let slot = exchange.account_slot_in(exchange.table()?, account)?;
         let currency_slot = &header.currencies[currency.0];
         let quote = rules::Quote {
             sell: Price::from_ten_thousandths(currency_slot.sell.load(Relaxed)),

@@ -1,25 +1,33 @@
-//! The redo record's contents: a change as plain absolute values
-//! ([`Redo`]), how it is stored in the record and read back and checked,
-//! and a tape entry's values. The protocol that uses them is in
-//! `market::journal`.
+//! A change as plain absolute values ([`Redo`]); where its redo is staged
+//! (a trade's in its tape entry, `market::tape`, and its currency's line;
+//! any other change's in the redo record), how it is read back and
+//! checked. The protocol that uses them is in `market::journal`.
 #![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::tape::{EntryValues, RawTrade};
 use crate::money::{Money, Price};
 use crate::names::ACCOUNT_NAME_BYTES;
-use crate::shm::layout::{kind, RedoRecord, MAX_CURRENCIES};
+use crate::shm::layout::{entry, kind, Header, RedoRecord, MAX_CURRENCIES};
 
 /// A change's absolute values: what the redo record holds, what is
 /// applied, replayed, and laid over a reader's copy. Sequence numbers are
 /// filled in by `Locked::commit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Redo {
+    /// A trade: its tape entry's values (`side` is [`entry::BUY`] or
+    /// [`entry::SELL`]) and what it writes.
     Trade {
         account: u32,
+        serial: u32,
         currency: u32,
+        side: u8,
         seq: u64,
+        amount: i64,
+        price: i64,
+        total: i64,
         stock: i64,
         holding: i64,
         balance: i64,
@@ -77,6 +85,38 @@ impl Redo {
         }
     }
 
+    /// The tape entry a trade carries its redo in; `None` for other kinds,
+    /// whose entry (if any) the caller gives.
+    pub(super) fn trade_entry(&self) -> Option<EntryValues> {
+        match *self {
+            Redo::Trade {
+                account,
+                serial,
+                currency,
+                side,
+                amount,
+                price,
+                total,
+                stock,
+                holding,
+                balance,
+                ..
+            } => Some(EntryValues {
+                kind: side,
+                account,
+                serial,
+                currency,
+                amount,
+                price,
+                total,
+                stock,
+                holding,
+                balance,
+            }),
+            _ => None,
+        }
+    }
+
     pub(super) fn with_seq(mut self, new: u64) -> Redo {
         match &mut self {
             Redo::Trade { seq, .. }
@@ -100,6 +140,8 @@ impl fmt::Display for Redo {
             Redo::Trade {
                 account,
                 currency,
+                side,
+                amount,
                 stock,
                 holding,
                 balance,
@@ -107,8 +149,10 @@ impl fmt::Display for Redo {
                 ..
             } => write!(
                 f,
-                "trade by account {account}: stock of currency {currency} {}, holding {}, \
+                "trade by account {account}: {} {} of currency {currency}: stock {}, holding {}, \
                  balance {}, cash {}",
+                if side == entry::BUY { "buy" } else { "sell" },
+                money(amount),
                 money(stock),
                 money(holding),
                 money(balance),
@@ -147,17 +191,88 @@ impl fmt::Display for Redo {
     }
 }
 
-/// A tape entry's fields, as [`crate::shm::layout::TapeEntry`] stores
-/// them (see [`crate::shm::layout::entry`] for what each kind puts where).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct EntryValues {
-    pub(super) kind: u32,
-    pub(super) account: u32,
-    pub(super) serial: u32,
-    pub(super) currency: u32,
-    pub(super) amount: i64,
-    pub(super) price: i64,
-    pub(super) total: i64,
+/// Where a published change's redo is, told by `write_seq` modulo 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pending {
+    /// In the redo record: `write_seq` ≡ 1 (mod 4).
+    Record,
+    /// A trade, in its tape entry and its currency's line: ≡ 3 (mod 4).
+    Trade,
+}
+
+impl Pending {
+    /// What `write_seq` says is pending: nothing while it is even.
+    pub(super) fn of(write_seq: u64) -> Option<Pending> {
+        match write_seq % 4 {
+            1 => Some(Pending::Record),
+            3 => Some(Pending::Trade),
+            _ => None,
+        }
+    }
+
+    /// The odd value `write_seq` takes, after `write_seq`, to publish this.
+    pub(super) fn published(self, write_seq: u64) -> u64 {
+        let odd = write_seq | 1;
+        let wanted = match self {
+            Pending::Record => 1,
+            Pending::Trade => 3,
+        };
+        if odd % 4 == wanted {
+            odd
+        } else {
+            odd.wrapping_add(2)
+        }
+    }
+}
+
+/// Stores where its replay will look whatever of a change is not stored
+/// yet (not yet published): the rest of a trade's redo on its currency's
+/// line (its tape entry is written), any other change in the redo record.
+/// Returns where it is.
+pub(super) fn stage(header: &Header, change: &Redo) -> Pending {
+    match *change {
+        Redo::Trade {
+            currency,
+            cash,
+            trades,
+            ..
+        } => {
+            let slot = &header.currencies[currency as usize];
+            slot.trade_cash.store(cash, Relaxed);
+            slot.trade_count.store(trades, Relaxed);
+            Pending::Trade
+        }
+        _ => {
+            fill(&header.redo, change);
+            Pending::Record
+        }
+    }
+}
+
+/// A published change's words, copied as they are: checked by
+/// [`RawChange::decode`].
+#[derive(Debug, Clone, Copy)]
+pub(super) enum RawChange {
+    Record(RawRecord),
+    Trade(RawTrade),
+}
+
+impl RawChange {
+    /// Copies the change that `write_seq` says is pending, if any.
+    pub(super) fn load(header: &Header, write_seq: u64) -> Option<RawChange> {
+        Some(match Pending::of(write_seq)? {
+            Pending::Record => RawChange::Record(RawRecord::load(&header.redo)),
+            Pending::Trade => RawChange::Trade(RawTrade::load(header)),
+        })
+    }
+
+    /// The change, if every index in it is in range; else why not.
+    pub(super) fn decode(&self, limits: Limits) -> Result<Redo, String> {
+        match self {
+            RawChange::Record(record) => record.decode(limits),
+            RawChange::Trade(trade) => trade.decode(limits),
+        }
+    }
 }
 
 /// The record's words, copied as they are: checked by [`RawRecord::decode`].
@@ -169,9 +284,6 @@ pub(super) struct RawRecord {
     seq: u64,
     cash: i64,
     balance: i64,
-    stock: i64,
-    holding: i64,
-    trades: u64,
     sell: i64,
     buy: i64,
     serial: u32,
@@ -194,7 +306,7 @@ pub(super) struct Limits {
 
 impl RawRecord {
     /// Copies the record, word by word, with plain loads.
-    pub(super) fn load(record: &RedoRecord) -> RawRecord {
+    fn load(record: &RedoRecord) -> RawRecord {
         let mut name = [0; ACCOUNT_NAME_BYTES];
         for (byte, stored) in name.iter_mut().zip(&record.name) {
             *byte = stored.load(Relaxed);
@@ -210,9 +322,6 @@ impl RawRecord {
             seq: record.seq.load(Relaxed),
             cash: record.cash.load(Relaxed),
             balance: record.balance.load(Relaxed),
-            stock: record.stock.load(Relaxed),
-            holding: record.holding.load(Relaxed),
-            trades: record.trades.load(Relaxed),
             sell: record.sell.load(Relaxed),
             buy: record.buy.load(Relaxed),
             serial: record.serial.load(Relaxed),
@@ -227,7 +336,7 @@ impl RawRecord {
 
     /// The change the record holds, if every index in it is in range; else
     /// why not.
-    pub(super) fn decode(&self, limits: Limits) -> Result<Redo, String> {
+    fn decode(&self, limits: Limits) -> Result<Redo, String> {
         let in_use = |account: u32| account < limits.in_use.min(limits.capacity);
         let currency_ok = (self.currency as usize) < limits.currencies;
         let bad = |what: &str| -> Result<Redo, String> {
@@ -236,20 +345,6 @@ impl RawRecord {
             ))
         };
         match self.kind {
-            kind::TRADE if !in_use(self.account) || !currency_ok => bad(&format!(
-                "currency {} and account {}",
-                self.currency, self.account
-            )),
-            kind::TRADE => Ok(Redo::Trade {
-                account: self.account,
-                currency: self.currency,
-                seq: self.seq,
-                stock: self.stock,
-                holding: self.holding,
-                balance: self.balance,
-                cash: self.cash,
-                trades: u32::try_from(self.trades).map_err(|_| "a trade count out of range")?,
-            }),
             kind::OPEN
                 if self.account >= self.account_count || self.account_count > limits.capacity =>
             {
@@ -297,8 +392,9 @@ impl RawRecord {
     }
 }
 
-/// Stores a change's values in the record (not yet published).
-pub(super) fn fill(record: &RedoRecord, change: &Redo) {
+/// Stores a change's values in the record (not yet published). A trade's
+/// are not stored here: see [`stage`].
+fn fill(record: &RedoRecord, change: &Redo) {
     let words = |kind: u32, account: u32, currency: u32, seq: u64| {
         record.kind.store(kind, Relaxed);
         record.account.store(account, Relaxed);
@@ -306,23 +402,7 @@ pub(super) fn fill(record: &RedoRecord, change: &Redo) {
         record.seq.store(seq, Relaxed);
     };
     match *change {
-        Redo::Trade {
-            account,
-            currency,
-            seq,
-            stock,
-            holding,
-            balance,
-            cash,
-            trades,
-        } => {
-            words(kind::TRADE, account, currency, seq);
-            record.stock.store(stock, Relaxed);
-            record.holding.store(holding, Relaxed);
-            record.balance.store(balance, Relaxed);
-            record.cash.store(cash, Relaxed);
-            record.trades.store(u64::from(trades), Relaxed);
-        }
+        Redo::Trade { .. } => {}
         Redo::Open {
             account,
             name,

@@ -1,6 +1,6 @@
 //! Lock-free, consistent reads: a copy of the market taken between two
 //! reads of the writers' sequence counter `write_seq`, with the journal's
-//! record laid over it when a change was in flight (see `market::journal`
+//! redo laid over it when a change was in flight (see `market::journal`
 //! for why that gives the state after the change). Every read command and
 //! the board go through here, so a reader never takes the lock, never
 //! slows a trade, needs only read permission, and still answers while a
@@ -13,7 +13,7 @@
 use std::sync::atomic::{fence, Ordering::*};
 use std::time::{Duration, Instant};
 
-use super::record::{RawRecord, Redo};
+use super::record::{RawChange, Redo};
 use super::Exchange;
 use crate::error::{Error, Result};
 use crate::names::{is_account_name_byte, ACCOUNT_NAME_BYTES};
@@ -140,7 +140,7 @@ impl AccountCopy {
 pub(super) struct EntryCopy {
     pub(super) seq: u64,
     pub(super) account: u32,
-    pub(super) kind: u32,
+    pub(super) kind: u8,
     pub(super) currency: u32,
     pub(super) serial: u32,
     pub(super) amount: i64,
@@ -160,18 +160,18 @@ impl Exchange {
             let before = header.lock.write_seq.load(Relaxed);
             fence(Acquire);
             self.check_state(header)?;
-            let record = (before % 2 == 1).then(|| RawRecord::load(&header.redo));
+            let pending = RawChange::load(header, before);
             let mut copy = copy(header, table, parts, self.currencies.len());
             fence(Acquire);
             if header.lock.write_seq.load(Relaxed) == before {
-                let Some(record) = record else {
+                let Some(pending) = pending else {
                     return Ok(copy);
                 };
                 let mut limits = self.limits_of(header);
                 if parts.accounts != Accounts::None {
                     limits.in_use = copy.account_count;
                 }
-                let change = record
+                let change = pending
                     .decode(limits)
                     .map_err(|_| Error::poisoned(&self.address))?;
                 copy.overlay(&change, parts);
@@ -281,9 +281,9 @@ fn copy_entry(entry: &TapeEntry) -> Option<EntryCopy> {
     fence(Acquire);
     let copy = EntryCopy {
         seq,
-        account: entry.account.load(Relaxed),
+        account: entry.account.load(Relaxed).into(),
         kind: entry.kind.load(Relaxed),
-        currency: entry.currency.load(Relaxed),
+        currency: entry.currency.load(Relaxed).into(),
         serial: entry.serial.load(Relaxed),
         amount: entry.amount.load(Relaxed),
         price: entry.price.load(Relaxed),
@@ -346,6 +346,7 @@ impl Snapshot {
                 balance,
                 cash,
                 trades,
+                ..
             } => {
                 self.currencies[currency as usize].stock = stock;
                 self.cash = cash;

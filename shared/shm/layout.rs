@@ -23,10 +23,11 @@
 //! With more than one process, every cache line a trade writes moves
 //! between cores on every trade, so the layout keeps them few: the lock's
 //! line (the mutex, and beside it the cash, `trade_seq` and `write_seq`,
-//! which is also the watchers' futex word), the redo record's first line,
-//! one tape entry, the currency's line and the trader's account (two
-//! lines, private to that trader). The header's first two lines are only
-//! read by a trade. See BENCHMARKS.md, "What a trade writes".
+//! which is also the watchers' futex word), one tape entry, which carries
+//! the trade's redo values, the currency's line, which carries the rest of
+//! them, and the trader's account (two lines, private to that trader). The
+//! header's first two lines and the redo record are not written by a
+//! trade. See BENCHMARKS.md, "What a trade writes".
 //!
 //! Every offset is asserted at compile time below; a change to any of them,
 //! or to what a field means, must bump [`LAYOUT_VERSION`].
@@ -37,7 +38,7 @@
 //! freshly created segment.
 
 use std::mem::{align_of, offset_of, size_of};
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use super::mutex::RobustMutex;
 
@@ -52,7 +53,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 /// `write_seq`'s oddness as the redo record's "pending" (no state word),
 /// watchers sleeping on `write_seq` (no `change_seq`), one cache line per
 /// currency.
-pub const LAYOUT_VERSION: u32 = 6;
+/// 7: a trade's redo in its tape entry and its currency's line, not in the
+/// redo record; `write_seq` ≡ 3 (mod 4) while a trade is pending, ≡ 1 while
+/// the record's change is; tape entries with narrower indices.
+pub const LAYOUT_VERSION: u32 = 7;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
 use crate::names::{ACCOUNT_NAME_BYTES, CURRENCY_NAME_BYTES};
@@ -100,7 +104,7 @@ const fn abi_fingerprint(c_library: u64) -> u64 {
 /// Every field offset the layout pins: each is asserted at compile time
 /// (below) and hashed into the fingerprint, so the two cannot drift apart.
 /// `(where the field is, where it must be)`.
-const PINNED_OFFSETS: [(usize, usize); 28] = [
+const PINNED_OFFSETS: [(usize, usize); 34] = [
     (offset_of!(LockSlot, cash), 40),
     (offset_of!(LockSlot, trade_seq), 48),
     (offset_of!(LockSlot, write_seq), 56),
@@ -118,14 +122,20 @@ const PINNED_OFFSETS: [(usize, usize); 28] = [
     (offset_of!(Header, lock), 128),
     (offset_of!(Header, redo), 192),
     (offset_of!(RedoRecord, kind), 0),
-    (offset_of!(RedoRecord, trades), 56),
-    (offset_of!(RedoRecord, sell), 64),
+    (offset_of!(RedoRecord, sell), 40),
+    (offset_of!(RedoRecord, flags), 72),
     (offset_of!(RedoRecord, name), 128),
     (offset_of!(RedoRecord, stocks), 192),
     (offset_of!(Header, currencies), 512),
     (offset_of!(CurrencySlot, stock), 32),
+    (offset_of!(CurrencySlot, trade_cash), 48),
+    (offset_of!(CurrencySlot, trade_count), 56),
     (offset_of!(Header, tape), 1536),
-    (offset_of!(TapeEntry, serial), 20),
+    (offset_of!(TapeEntry, account), 8),
+    (offset_of!(TapeEntry, kind), 11),
+    (offset_of!(TapeEntry, serial), 12),
+    (offset_of!(TapeEntry, stock), 40),
+    (offset_of!(TapeEntry, balance), 56),
     (offset_of!(AccountSlot, balance), 32),
     (offset_of!(AccountSlot, status), 52),
     (offset_of!(AccountSlot, holdings), 64),
@@ -209,10 +219,9 @@ impl StateWord {
 }
 
 /// Values of [`RedoRecord::kind`]; what each one's fields mean is in
-/// `market::journal`.
+/// `market::journal`. (1 was a trade's, whose redo is in its tape entry
+/// since layout 7.)
 pub mod kind {
-    /// A trade.
-    pub const TRADE: u32 = 1;
     /// An account opened.
     pub const OPEN: u32 = 2;
     /// A currency's quote set by the owner.
@@ -231,20 +240,20 @@ pub mod kind {
 /// Values of [`TapeEntry::kind`]: what happened at that sequence number.
 pub mod entry {
     /// A trader bought from the exchange.
-    pub const BUY: u32 = 1;
+    pub const BUY: u8 = 1;
     /// A trader sold to the exchange.
-    pub const SELL: u32 = 2;
+    pub const SELL: u8 = 2;
     /// The owner set a quote: `price` is the new sell, `total` the new buy
     /// (both in ten-thousandths).
-    pub const PRICE: u32 = 3;
+    pub const PRICE: u8 = 3;
     /// The owner halted trading.
-    pub const HALT: u32 = 4;
+    pub const HALT: u8 = 4;
     /// The owner resumed trading.
-    pub const RESUME: u32 = 5;
+    pub const RESUME: u8 = 5;
     /// The owner reset the market; no older entry is shown after it.
-    pub const RESET: u32 = 6;
+    pub const RESET: u8 = 6;
     /// The owner closed an account: `total` is the balance it gave back.
-    pub const CLOSE: u32 = 7;
+    pub const CLOSE: u8 = 7;
 }
 
 /// Values of [`Header::flags`].
@@ -333,27 +342,26 @@ pub struct LockSlot {
     /// change); the tape's write position.
     pub trade_seq: AtomicU64,
     /// The readers' sequence counter and the journal's "pending" flag: odd
-    /// from the redo record's publication until the change is whole, even
-    /// between changes (see `market::journal` and `market::snapshot`).
+    /// from a change's publication until it is whole, even between changes
+    /// (see `market::journal` and `market::snapshot`). Odd ≡ 3 (mod 4): a
+    /// trade is pending, its redo in its tape entry and its currency's
+    /// line; ≡ 1: the redo record holds the pending change.
     /// Its low 32 bits are the futex word watchers sleep on (see
     /// `market::watchers`): it moves with every change, so no other word
     /// has to.
     pub write_seq: AtomicU64,
 }
 
-/// A change's complete outcome, written before any of it is applied; see
-/// `market::journal` for the protocol and what each kind records.
+/// A change's complete outcome, written before any of it is applied, for
+/// every change but a trade (whose redo is in its tape entry and its
+/// currency's line, which it writes anyway); see `market::journal` for the
+/// protocol and what each kind records.
 ///
 /// The values are absolute (new stock, not "minus 5"), so applying the
 /// record twice is the same as applying it once: a process that finds the
-/// previous lock owner dead with `write_seq` odd (the record published)
-/// just applies it again, and a reader can lay it over a copy taken
+/// previous lock owner dead with the record published (`write_seq` ≡ 1
+/// mod 4) just applies it again, and a reader can lay it over a copy taken
 /// half-way through.
-///
-/// # Layout
-///
-/// The first 64 bytes hold everything a trade records, so a trade writes
-/// one cache line of record; the instructor's changes use the rest.
 #[repr(C, align(64))]
 pub struct RedoRecord {
     /// Which change: one of the values in [`kind`].
@@ -366,10 +374,6 @@ pub struct RedoRecord {
     pub seq: AtomicU64,
     pub cash: AtomicI64,
     pub balance: AtomicI64,
-    pub stock: AtomicI64,
-    pub holding: AtomicI64,
-    /// The account's trade count afterwards.
-    pub trades: AtomicU64,
     /// Ten-thousandths: a new quote.
     pub sell: AtomicI64,
     pub buy: AtomicI64,
@@ -380,7 +384,7 @@ pub struct RedoRecord {
     pub account_serial: AtomicU32,
     pub handed_out: AtomicU32,
     pub flags: AtomicU32,
-    _reserved: [AtomicU32; 7],
+    _reserved: [AtomicU32; 13],
     /// An opened account's name, NUL-padded.
     pub name: [AtomicU8; ACCOUNT_NAME_BYTES],
     _reserved2: [AtomicU64; 4],
@@ -401,10 +405,19 @@ pub struct CurrencySlot {
     /// Hundredths of a unit held by the exchange.
     pub stock: AtomicI64,
     pub initial_stock: AtomicI64,
+    /// The part of the last trade in this currency's redo that its tape
+    /// entry has no room for: the exchange's cash afterwards, and the
+    /// account's trade count afterwards. Read only while that trade is
+    /// pending (see `market::journal`).
+    pub trade_cash: AtomicI64,
+    pub trade_count: AtomicU32,
+    _reserved: AtomicU32,
 }
 
 /// One event on the tape (a trade or an instructor's change), on a cache
-/// line of its own, so a trade writes one line of tape.
+/// line of its own, so a trade writes one line of tape. A trade's entry is
+/// also most of its redo: the new stock, holding and balance (the rest is
+/// on its currency's line; see `market::journal`).
 ///
 /// The writer stores `seq = 0`, the fields, then the real `seq`; a reader
 /// that finds the same `seq` before and after copying the fields has a
@@ -413,16 +426,23 @@ pub struct CurrencySlot {
 pub struct TapeEntry {
     /// 1 for the first entry; 0 marks an empty slot or one being written.
     pub seq: AtomicU64,
-    pub account: AtomicU32,
+    /// An account's index: [`MAX_ACCOUNTS`] slots fit in 16 bits.
+    pub account: AtomicU16,
+    /// A currency's index: [`MAX_CURRENCIES`] fit in 8 bits.
+    pub currency: AtomicU8,
     /// What happened: one of the values in [`entry`].
-    pub kind: AtomicU32,
-    pub currency: AtomicU32,
+    pub kind: AtomicU8,
     /// The account's serial, so an entry never names a later account
     /// opened in the same slot.
     pub serial: AtomicU32,
     pub amount: AtomicI64,
     pub price: AtomicI64,
     pub total: AtomicI64,
+    /// A trade's redo: the currency's stock, the account's holding of it
+    /// and its balance, afterwards. 0 in other entries.
+    pub stock: AtomicI64,
+    pub holding: AtomicI64,
+    pub balance: AtomicI64,
 }
 
 /// One trader's account.
@@ -462,8 +482,9 @@ const _: () = {
     assert!(size_of::<libc::pthread_mutex_t>() <= 40);
     assert!(size_of::<LockSlot>() == 64);
     assert!(size_of::<RedoRecord>() == 320);
-    // Everything a trade records is on the record's first line.
-    assert!(offset_of!(RedoRecord, trades) + 8 <= 64);
+    // A tape entry's indices are narrow.
+    assert!(MAX_ACCOUNTS - 1 <= u16::MAX as u32);
+    assert!(MAX_CURRENCIES - 1 <= u8::MAX as usize);
     assert!(size_of::<StateWord>() == 4);
     assert!(size_of::<CurrencySlot>() == 64);
     assert!(size_of::<TapeEntry>() == 64);
