@@ -416,6 +416,16 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
         size.stress_trades,
         size.reader_rounds,
     )?);
+    let trades = size.latency_trades / 5;
+    let (alone, watched, wakeups) = readers::wake_cost(trades)?;
+    rows.push(Row {
+        label: "    one trade while a watcher waits, 1 process".into(),
+        value: format!("{watched:.1} ns/trade"),
+        note: format!(
+            "{:+.1} ns over {alone:.1} unwatched; it was woken {wakeups} times in {trades} trades: only trades made while it sleeps pay a FUTEX_WAKE",
+            watched - alone
+        ),
+    });
 
     let market = rich_market();
     let mut series = vec![rival_rows("SQLite", &shared, &mut rows, |procs| {

@@ -256,3 +256,46 @@ pub fn rows(trader: &Path, trades: u64, rounds: usize) -> Result<Vec<Row>> {
         },
     ])
 }
+
+/// What a watcher's wake-ups cost a trade: nanoseconds per trade in one
+/// process alone, then with a thread that reads nothing and goes straight
+/// back to sleep on the change counter after each change, so it is asleep
+/// as often as a watcher can be; and how many times it was woken. A trade
+/// pays a `FUTEX_WAKE` only while the watcher sleeps (the `watchers`
+/// hint).
+pub fn wake_cost(trades: u64) -> Result<(f64, f64, u64)> {
+    let segment = BenchSegment::create("wake")?;
+    let exchange = Exchange::attach(&segment.0)?;
+    let account = exchange.open_account("bench")?;
+    let dollar = exchange.currency("DOLLAR")?;
+    let amount = shm_exchange::Money::from_hundredths(1);
+    let run = || -> Result<f64> {
+        let started = std::time::Instant::now();
+        for index in 0..trades {
+            let side = if index % 2 == 0 {
+                shm_exchange::Side::Buy
+            } else {
+                shm_exchange::Side::Sell
+            };
+            black_box(exchange.trade(account, side, dollar, black_box(amount))?);
+        }
+        Ok(started.elapsed().as_nanos() as f64 / trades.max(1) as f64)
+    };
+    run()?;
+    let alone = run()?;
+    let stop = AtomicBool::new(false);
+    let (watched, wakeups) = std::thread::scope(|scope| -> Result<(f64, u64)> {
+        let watcher = scope.spawn(|| {
+            let mut wakeups = 0;
+            while !stop.load(Ordering::Acquire) {
+                exchange.wait_for_change(exchange.change_seq(), IDLE_REDRAW);
+                wakeups += 1;
+            }
+            wakeups
+        });
+        let watched = run();
+        stop.store(true, Ordering::Release);
+        Ok((watched?, watcher.join().unwrap_or(0)))
+    })?;
+    Ok((alone, watched, wakeups))
+}
