@@ -1,6 +1,7 @@
 //! `trader bench --quick`: every row appears (the C loop beside each
-//! shared-memory row, SQLite and Redis at every process count, or Redis
-//! skipped with a note), the numbers are real, and `--plot` writes an SVG
+//! shared-memory row, stress read by boards and `follow` beside stress
+//! unread, SQLite and Redis at every process count, or Redis skipped with a
+//! note), the numbers are real, and `--plot` writes an SVG
 //! with a line per mechanism. Figures are never judged here: performance
 //! is measured in benchmarks, not in timed tests.
 
@@ -47,6 +48,35 @@ fn a_quick_run_has_every_rival_at_every_process_count_and_plots_them() {
             "{labels:?}"
         );
     }
+    // (c): both rates, their ratio, and boards that really read.
+    let row = |prefix: &str| {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["label"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no row {prefix}: {labels:?}"))
+            .clone()
+    };
+    let read = row("(c) stress, 2 processes, 4 boards and follow reading");
+    let unread = row("    stress, 2 processes, nobody reading");
+    for row in [&read, &unread] {
+        assert!(
+            row["value"].as_str().unwrap().ends_with("M trades/s"),
+            "{row}"
+        );
+    }
+    let note = read["note"].as_str().unwrap();
+    assert!(
+        note.contains("x the same unread (target >= 0.95)"),
+        "{note}"
+    );
+    let frames: u64 = note
+        .split_once("boards built ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in {note}"));
+    assert!(frames > 0, "{note}");
     // Redis: a row per process count, or one row saying why it is skipped.
     let redis: Vec<&serde_json::Value> = report["rows"]
         .as_array()

@@ -7,10 +7,18 @@
 //! lock's own. [`Exchange::retire`] moves it too when it gets the lock;
 //! when it cannot (a stopped holder), it only wakes the sleepers, and a
 //! watcher that was just about to sleep notices at its next timeout.
+//!
+//! Under a flood of changes (a stress run) a watcher woken after every
+//! change would read without pause and take a core from the traders. So a
+//! thread waits, in all, at least [`READ_SHARE`] - 1 times as long as it
+//! read since its last wake-up, though never more than [`LONGEST_REST`]
+//! beyond the change: a board still shows every change within a frame and
+//! that rest, and a watcher woken after a quiet spell is not held at all.
 #![forbid(unsafe_code)]
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Exchange;
 use crate::shm::futex;
@@ -21,6 +29,33 @@ const FORGET_WATCHERS_AFTER: u32 = 1_000;
 /// The longest sleep of a watcher attached read-only between two looks at
 /// the change counter.
 const READ_ONLY_POLL: Duration = Duration::from_millis(100);
+
+/// The most of its time a watcher behind a flood spends reading: 1 in 50.
+const READ_SHARE: u32 = 50;
+
+/// The longest rest of a watcher behind a flood, well within the 100 ms a
+/// board may lag.
+const LONGEST_REST: Duration = Duration::from_millis(40);
+
+thread_local! {
+    /// When this thread last came back from [`Exchange::wait_for_change`]:
+    /// the time since is what its reading took.
+    static LAST_WAKE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// How long to rest, on top of the time already spent waiting since
+/// `called`, before handing back: so that the reading done since the last
+/// wake-up is at most one part in [`READ_SHARE`] of the time between two,
+/// and the rest at most [`LONGEST_REST`] and `timeout`.
+fn rest_due(called: Instant, timeout: Duration) -> Duration {
+    LAST_WAKE.get().map_or(Duration::ZERO, |woke| {
+        let reading = called.saturating_duration_since(woke);
+        (reading * (READ_SHARE - 1))
+            .min(LONGEST_REST)
+            .min(timeout)
+            .saturating_sub(called.elapsed())
+    })
+}
 
 impl Exchange {
     /// The change counter, which moves with every change: the low half of
@@ -36,7 +71,20 @@ impl Exchange {
     /// A watcher attached read-only cannot raise the `watchers` hint, so
     /// traders do not wake it: it sleeps at most [`READ_ONLY_POLL`] at a
     /// time instead.
+    ///
+    /// A thread that comes back sooner than its reading allows rests
+    /// before it returns (see the module's notes), so that a flood of
+    /// changes costs the traders little.
     pub fn wait_for_change(&self, seen: u32, timeout: Duration) {
+        let called = Instant::now();
+        if self.change_seq() == seen {
+            self.sleep_until_change(seen, timeout);
+        }
+        std::thread::sleep(rest_due(called, timeout));
+        LAST_WAKE.set(Some(Instant::now()));
+    }
+
+    fn sleep_until_change(&self, seen: u32, timeout: Duration) {
         let header = self.header();
         let counter = &header.lock.write_seq;
         if self.is_read_only() {

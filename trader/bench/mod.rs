@@ -5,6 +5,8 @@
 //!   the same robust mutex, a trade's bare stores, unlock;
 //! - (b) aggregate trades per second from 1, 2, 4 and 8 `stress` processes,
 //!   next to the C loop run by as many processes on one segment;
+//! - (c) 2 `stress` processes with four boards and a `follow` reading
+//!   their market, against the same unread ([`readers`]);
 //! - (e) the rivals a user would pick instead, at the same process counts:
 //!   SQLite ([`sqlite`]), Redis ([`redis`]) and a message-passing server
 //!   that owns the market and answers over a Unix socket;
@@ -37,6 +39,7 @@ use crate::stress::{self, os_error};
 
 mod plot;
 mod procs;
+pub mod readers;
 mod redis;
 mod sqlite;
 pub mod worker;
@@ -52,6 +55,9 @@ pub struct BenchSize {
     pub message_trades: u64,
     pub unlocked_trades: u64,
     pub script_lines: u64,
+    /// Alternations of (c)'s unread and read runs; the row is their
+    /// medians.
+    pub reader_rounds: usize,
 }
 
 impl BenchSize {
@@ -63,6 +69,7 @@ impl BenchSize {
         message_trades: 50_000,
         unlocked_trades: 200_000,
         script_lines: 1_000_000,
+        reader_rounds: 3,
     };
     /// A smoke run, seconds long.
     pub const QUICK: BenchSize = BenchSize {
@@ -72,6 +79,7 @@ impl BenchSize {
         message_trades: 2_000,
         unlocked_trades: 20_000,
         script_lines: 20_000,
+        reader_rounds: 1,
     };
 }
 
@@ -314,6 +322,11 @@ impl Series {
 /// (b) Aggregate trades per second of a locked `trader stress` run.
 fn stress_rate(trader: &Path, procs: usize, trades: u64) -> Result<f64> {
     let segment = BenchSegment::create(&format!("stress{procs}"))?;
+    stress_on(trader, &segment, procs, trades)
+}
+
+/// The same on `segment`, which may have readers attached.
+fn stress_on(trader: &Path, segment: &BenchSegment, procs: usize, trades: u64) -> Result<f64> {
     let report = stress::run_stress(
         trader,
         &segment.0.clone().into(),
@@ -397,6 +410,22 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
             note: "baseline, same run".into(),
         });
     }
+    progress("(c) stress read by boards and follow, and unread");
+    rows.extend(readers::rows(
+        trader,
+        size.stress_trades,
+        size.reader_rounds,
+    )?);
+    let trades = size.latency_trades / 5;
+    let (alone, watched, wakeups) = readers::wake_cost(trades)?;
+    rows.push(Row {
+        label: "    one trade while a watcher waits, 1 process".into(),
+        value: format!("{watched:.1} ns/trade"),
+        note: format!(
+            "{:+.1} ns over {alone:.1} unwatched; it was woken {wakeups} times in {trades} trades: only trades made while it sleeps pay a FUTEX_WAKE",
+            watched - alone
+        ),
+    });
 
     let market = rich_market();
     let mut series = vec![rival_rows("SQLite", &shared, &mut rows, |procs| {

@@ -1,7 +1,8 @@
 //! `trader bench-worker` (internal): one process of the C-loop, SQLite or
 //! Redis measurement. Like a `stress` worker it attaches, says `ready`,
 //! waits for `go`, trades, and prints its report; every venue runs the
-//! same workload, so the rows compare stores, not workloads.
+//! same workload, so the rows compare stores, not workloads. A board
+//! (`--kind board`) reads instead of trading: see [`readers`].
 #![forbid(unsafe_code)]
 
 use std::path::Path;
@@ -13,7 +14,7 @@ use shm_exchange::stress::{monotonic_nanos, SplitMix64, WorkerReport};
 use shm_exchange::testing::{BaselineSegment, BASELINE_CURRENCIES};
 use shm_exchange::{Money, Result, Side};
 
-use super::{redis, sqlite};
+use super::{readers, redis, sqlite};
 use crate::stress::{self, os_error};
 
 /// Which store a worker trades on.
@@ -25,6 +26,8 @@ pub enum Kind {
     Sqlite,
     /// The product's Redis store: read, the shared rules, a Lua commit.
     Redis,
+    /// No store: a board reading the market after each change, for (c).
+    Board,
 }
 
 /// `trader bench-worker`'s arguments.
@@ -32,16 +35,16 @@ pub enum Kind {
 pub struct WorkerArgs {
     #[arg(long, value_enum)]
     pub kind: Kind,
-    /// The baseline segment's name, the database's path, or the Redis
-    /// market's address.
+    /// The baseline segment's name, the database's path, the Redis
+    /// market's address, or the board's segment.
     #[arg(long)]
     pub target: String,
     /// Account index, from 0.
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     pub account: usize,
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     pub trades: u64,
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
@@ -94,8 +97,9 @@ pub fn trade_pairs(
 }
 
 /// Runs one worker: prepare, `ready`, wait for `go`, trade, report.
-pub fn run(args: &WorkerArgs) -> Result<WorkerReport> {
+pub fn run(args: &WorkerArgs) -> Result<()> {
     let report = match args.kind {
+        Kind::Board => return readers::run_board(&args.target),
         Kind::Baseline => {
             let segment = BaselineSegment::open(&args.target)
                 .map_err(|error| os_error(&args.target, "opening", error))?;
@@ -113,7 +117,7 @@ pub fn run(args: &WorkerArgs) -> Result<WorkerReport> {
         }
     };
     stress::print_report(&report);
-    Ok(report)
+    Ok(())
 }
 
 fn go(venue: &mut impl Venue, currencies: usize, args: &WorkerArgs) -> Result<WorkerReport> {
