@@ -414,19 +414,7 @@ impl Exchange {
         let table = self.table()?;
         let slot = self.account_slot_in(table, account)?;
         self.check_may_trade(slot)?;
-        let quote_slot = &header.currencies[currency.0];
-        let quote = rules::Quote {
-            sell: Price::from_ten_thousandths(quote_slot.sell.load(Relaxed)),
-            buy: Price::from_ten_thousandths(quote_slot.buy.load(Relaxed)),
-        };
-        let before = rules::Position {
-            stock: money(&quote_slot.stock),
-            holding: money(&slot.holdings[currency.0]),
-            balance: money(&slot.balance),
-            cash: money(&header.lock.cash),
-        };
-        let outcome = rules::trade(side, quote, amount, before)
-            .map_err(|refusal| refusal.into_error(name))?;
+        let outcome = self.apply_rules(slot, side, currency, amount, name)?;
         let trades = slot
             .trades
             .load(Relaxed)
@@ -498,6 +486,33 @@ impl Exchange {
         drop(locked);
         self.wake_watchers();
         Ok(Money::from_hundredths(balance))
+    }
+
+    /// Reads the live quote and the four values a trade depends on, and
+    /// asks [`rules::trade`] for the outcome: the one read both the real
+    /// trade (under the lock) and the race demonstration (without it) make.
+    #[inline]
+    fn apply_rules(
+        &self,
+        slot: &AccountSlot,
+        side: Side,
+        currency: CurrencyId,
+        amount: Money,
+        name: &str,
+    ) -> Result<rules::Outcome> {
+        let header = self.header();
+        let quote_slot = &header.currencies[currency.0];
+        let quote = rules::Quote {
+            sell: Price::from_ten_thousandths(quote_slot.sell.load(Relaxed)),
+            buy: Price::from_ten_thousandths(quote_slot.buy.load(Relaxed)),
+        };
+        let before = rules::Position {
+            stock: money(&quote_slot.stock),
+            holding: money(&slot.holdings[currency.0]),
+            balance: money(&slot.balance),
+            cash: money(&header.lock.cash),
+        };
+        rules::trade(side, quote, amount, before).map_err(|refusal| refusal.into_error(name))
     }
 
     #[inline]

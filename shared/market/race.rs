@@ -4,16 +4,16 @@
 //!
 //! It has its own type, [`UnlockedDemo`], so that no trading path can reach
 //! it by accident: it is obtained on purpose with
-//! [`Exchange::unlocked_demo`]. It applies the same [`rules`] as a real
+//! [`Exchange::unlocked_demo`]. It applies the same [`rules`](super::rules) as a real
 //! trade, so its refusals tell the truth; only the commit is wrong, on
 //! purpose (and still sound: every value it touches is an atomic).
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::Ordering::*;
 
-use super::{check_positive, money, rules, AccountId, CurrencyId, Exchange, Fill, Side};
+use super::{check_positive, AccountId, CurrencyId, Exchange, Fill, Side};
 use crate::error::Result;
-use crate::money::{Money, Price};
+use crate::money::Money;
 
 /// An exchange seen through the race demonstration: trades without the
 /// lock. Never use it to trade for real: the audit will show money and
@@ -47,18 +47,7 @@ impl UnlockedDemo<'_> {
         let header = exchange.header();
         let slot = exchange.account_slot_in(exchange.table()?, account)?;
         let currency_slot = &header.currencies[currency.0];
-        let quote = rules::Quote {
-            sell: Price::from_ten_thousandths(currency_slot.sell.load(Relaxed)),
-            buy: Price::from_ten_thousandths(currency_slot.buy.load(Relaxed)),
-        };
-        let before = rules::Position {
-            stock: money(&currency_slot.stock),
-            holding: money(&slot.holdings[currency.0]),
-            balance: money(&slot.balance),
-            cash: money(&header.lock.cash),
-        };
-        let outcome = rules::trade(side, quote, amount, before)
-            .map_err(|refusal| refusal.into_error(name))?;
+        let outcome = exchange.apply_rules(slot, side, currency, amount, name)?;
         std::thread::yield_now();
         let after = outcome.after;
         currency_slot.stock.store(after.stock.hundredths(), Relaxed);
