@@ -82,6 +82,21 @@ pub struct AccountId {
     serial: u32,
 }
 
+impl Fill {
+    /// The fill with its currency named, from either store's list of
+    /// currencies (the one that made the fill).
+    pub(crate) fn named(self, currencies: &[Currency]) -> Receipt {
+        Receipt {
+            side: self.side,
+            currency: currencies[self.currency.0].name.clone(),
+            amount: self.amount,
+            price: self.price,
+            total: self.total,
+            balance: self.balance,
+        }
+    }
+}
+
 impl AccountId {
     /// An account of a store with no slot serials (Redis): its index.
     pub(crate) fn from_index(index: u32) -> AccountId {
@@ -381,14 +396,7 @@ impl Exchange {
 
     /// Names the currency of a [`Fill`].
     pub fn receipt(&self, fill: Fill) -> Receipt {
-        Receipt {
-            side: fill.side,
-            currency: self.currencies[fill.currency.0].name.clone(),
-            amount: fill.amount,
-            price: fill.price,
-            total: fill.total,
-            balance: fill.balance,
-        }
+        fill.named(&self.currencies)
     }
 
     /// Buys or sells `amount` of a currency for an account, all or nothing:

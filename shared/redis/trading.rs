@@ -367,13 +367,6 @@ impl RedisMarket {
 
     /// Names the currency of a [`Fill`].
     pub fn receipt(&self, fill: Fill) -> Receipt {
-        Receipt {
-            side: fill.side,
-            currency: self.currencies[fill.currency.0].name.clone(),
-            amount: fill.amount,
-            price: fill.price,
-            total: fill.total,
-            balance: fill.balance,
-        }
+        fill.named(&self.currencies)
     }
 }
