@@ -237,6 +237,7 @@ impl Price {
 
     /// What the exchange charges for `amount` units: rounded up to the cent,
     /// so rounding always favours the exchange. `None` on overflow.
+    #[inline(always)]
     pub fn cost_of(self, amount: Money) -> Option<Money> {
         // The common case in 64 bits; i128 division is a slow library call.
         if let Some(product) = amount.0.checked_mul(self.0) {
@@ -251,6 +252,7 @@ impl Price {
 
     /// What the exchange pays for `amount` units: rounded down to the cent.
     /// `None` on overflow.
+    #[inline(always)]
     pub fn proceeds_of(self, amount: Money) -> Option<Money> {
         if let Some(product) = amount.0.checked_mul(self.0) {
             return Some(Money(product.div_euclid(PRODUCT_TO_MONEY as i64)));

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::market::{AccountId, Audit, CurrencyId, Side};
-use crate::money::Money;
+use crate::money::{Money, Price};
 use crate::store::{MarketAddress, Store};
 
 /// What `trader stress` is asked to do.
@@ -90,9 +90,12 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    /// A value in `0..bound`.
+    /// A value in `0..bound` (0 when `bound` is 0), by multiplying and
+    /// keeping the high half (Lemire's method) instead of a remainder: a
+    /// 64-bit division cost a stress trade more than its lock did. The
+    /// bias is below `bound / 2^64`.
     pub fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound.max(1)
+        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
     }
 }
 
@@ -183,6 +186,12 @@ pub struct Worker {
     exchange: Store,
     account: AccountId,
     currencies: Vec<CurrencyId>,
+    /// What the exchange last sold each currency for, as this worker saw
+    /// it: read once at the start, then from its own buys' fills. A guess
+    /// for choosing a side, never for pricing a trade (the trade reads the
+    /// live quote under the lock), so a worker reads nothing between its
+    /// trades, like a client that knows what it wants.
+    sell_prices: Vec<Price>,
     balance: Money,
     holdings: Vec<Money>,
 }
@@ -197,11 +206,13 @@ impl Worker {
             .iter()
             .map(|currency| exchange.currency(&currency.name))
             .collect::<Result<_>>()?;
+        let sell_prices = exchange.rates()?.iter().map(|rate| rate.sell).collect();
         let portfolio = exchange.portfolio(account)?;
         Ok(Worker {
             exchange,
             account,
             currencies,
+            sell_prices,
             balance: portfolio.balance,
             holdings: portfolio
                 .holdings
@@ -252,9 +263,9 @@ impl Worker {
             // Random, but a buy the balance cannot pay for becomes a sell of
             // something held, so long runs keep trading instead of refusing.
             let can_sell = self.holdings[index] >= amount;
-            let can_buy = exchange
-                .quote(Side::Buy, currency, amount)
-                .is_ok_and(|(_, cost)| cost <= self.balance);
+            let can_buy = self.sell_prices[index]
+                .cost_of(amount)
+                .is_some_and(|cost| cost <= self.balance);
             let side = match (can_buy, can_sell) {
                 (true, true) if random.below(2) == 0 => Side::Sell,
                 (false, true) => Side::Sell,
@@ -274,6 +285,9 @@ impl Worker {
                         Side::Sell => holding.checked_sub(fill.amount),
                     }
                     .unwrap_or(*holding);
+                    if side == Side::Buy {
+                        self.sell_prices[index] = fill.price;
+                    }
                 }
                 Err(error) if error.is_refusal() => report.refused += 1,
                 Err(error) => return Err(error),
@@ -285,8 +299,11 @@ impl Worker {
     }
 }
 
-/// Trades between two checks of the segment's size by a stress worker.
-const BACKING_CHECK_EVERY: u64 = 64;
+/// Trades between two checks of the segment's size by a stress worker:
+/// a few milliseconds' worth. The check is a system call (`fstat`), which
+/// every 64 trades cost a trade more than its lock; the SIGBUS handler
+/// covers the trades in between.
+const BACKING_CHECK_EVERY: u64 = 4096;
 
 impl StressReport {
     /// Sums up a run of `options`: the workers' reports, the wall time

@@ -140,7 +140,7 @@ impl Exchange {
 
     /// The account's slot in `table` (the whole account table), under the
     /// lock; refused if the account was closed since the id was handed out.
-    #[inline]
+    #[inline(always)]
     pub(super) fn account_slot_in<'t>(
         &self,
         table: &'t [AccountSlot],
@@ -161,7 +161,7 @@ impl Exchange {
 
     /// Refuses a trade on another user's account, unless this process runs
     /// as the exchange's owner or root.
-    #[inline]
+    #[inline(always)]
     pub(super) fn check_may_trade(&self, slot: &AccountSlot) -> Result<()> {
         if slot.owner.load(Relaxed) == self.caller || self.require_owner("trade").is_ok() {
             return Ok(());

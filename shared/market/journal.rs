@@ -103,7 +103,7 @@ use super::Exchange;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
 use crate::shm::layout::{account, state, AccountSlot, Header};
-use crate::shm::MutexGuard;
+use crate::shm::{LockError, Mapping, MutexGuard, Ready};
 use crate::trace;
 
 /// The exchange's lock, held: the capability every write requires. Made
@@ -118,16 +118,25 @@ impl Exchange {
     /// Takes the lock on a `READY` exchange. If its previous owner died,
     /// replays its pending change first, and only then marks the lock
     /// consistent.
-    #[inline]
+    #[inline(always)]
     pub(super) fn lock(&self) -> Result<Locked<'_>> {
         let locked = self.lock_any_state()?;
         match self.header().state.load() {
             state::READY => Ok(locked),
-            state::RETIRED => Err(Error::Retired {
+            other => Err(self.not_ready(other)),
+        }
+    }
+
+    /// Why an exchange whose state word is `other` cannot be traded on.
+    #[cold]
+    #[inline(never)]
+    fn not_ready(&self, other: u32) -> Error {
+        match other {
+            state::RETIRED => Error::Retired {
                 address: self.address.to_string(),
-            }),
-            state::POISONED => Err(Error::poisoned(&self.address)),
-            other => Err(self.corrupted(format!("unknown state {other:#x}"))),
+            },
+            state::POISONED => Error::poisoned(&self.address),
+            other => self.corrupted(format!("unknown state {other:#x}")),
         }
     }
 
@@ -135,14 +144,14 @@ impl Exchange {
     /// dead owner. A repair that fails poisons the exchange and still marks
     /// the mutex consistent (see the module doc), then reports the failure.
     /// An exchange attached read-only has no lock to take.
-    #[inline]
+    #[inline(always)]
     pub(super) fn lock_any_state(&self) -> Result<Locked<'_>> {
         let mapping = self.writable()?;
         let asked = trace::start_timer();
-        let mut guard = mapping.lock().map_err(|error| Error::Lock {
-            address: self.address.to_string(),
-            reason: error.to_string(),
-        })?;
+        let mut guard = match mapping.lock() {
+            Ok(guard) => guard,
+            Err(error) => return Err(self.lock_failed(error)),
+        };
         if let Some(asked) = asked {
             crate::trace!(
                 "lock: pthread_mutex_lock (robust, process-shared) took {}",
@@ -150,25 +159,46 @@ impl Exchange {
             );
         }
         if guard.owner_died() {
-            crate::trace!("lock: EOWNERDEAD, its owner died holding it: replay its redo record");
-            let header = self.header();
-            let repaired = replay(
-                header,
-                mapping.accounts(self.capacity),
-                self.limits_of(header),
-            );
-            if repaired.is_err() {
-                header.state.poison();
-            }
+            // The guard stays out of the cold call, so it can live in
+            // registers on the hot path.
+            let repaired = self.replay_for_dead_owner(mapping);
             guard
                 .mark_consistent()
                 .map_err(|error| Error::os(&self.address, "pthread_mutex_consistent", error))?;
-            repaired.map_err(|reason| self.corrupted(reason))?;
+            repaired?;
         }
         Ok(Locked {
             exchange: self,
             _guard: guard,
         })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_failed(&self, error: LockError) -> Error {
+        Error::Lock {
+            address: self.address.to_string(),
+            reason: error.to_string(),
+        }
+    }
+
+    /// The previous owner died holding the lock: replays its pending
+    /// change, and poisons the exchange if that fails. The caller marks
+    /// the mutex consistent either way (see the module doc).
+    #[cold]
+    #[inline(never)]
+    fn replay_for_dead_owner(&self, mapping: &Mapping<Ready>) -> Result<()> {
+        crate::trace!("lock: EOWNERDEAD, its owner died holding it: replay its redo record");
+        let header = self.header();
+        let repaired = replay(
+            header,
+            mapping.accounts(self.capacity),
+            self.limits_of(header),
+        );
+        if repaired.is_err() {
+            header.state.poison();
+        }
+        repaired.map_err(|reason| self.corrupted(reason))
     }
 
     /// The ranges a record read now must fit.
@@ -182,6 +212,7 @@ impl Exchange {
 }
 
 impl Drop for Locked<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
         crate::trace!("unlock: pthread_mutex_unlock");
     }
@@ -201,7 +232,7 @@ impl<'a> Locked<'a> {
     /// returns the change's sequence number, or the current one for a
     /// change not on the tape. `table` is the account table, as the caller
     /// checked the change's indices against it.
-    #[inline]
+    #[inline(always)]
     pub(super) fn commit(
         &mut self,
         table: &[AccountSlot],
@@ -261,6 +292,7 @@ impl<'a> Locked<'a> {
 /// Makes `write_seq` odd, with the residue that says where the redo is:
 /// the change is published, and readers now lay it over what they copy.
 /// The fence keeps every store of the change below the counter's.
+#[inline(always)]
 fn begin_write(header: &Header, pending: Pending) {
     let write_seq = &header.lock.write_seq;
     write_seq.store(pending.published(write_seq.load(Relaxed)), Release);
@@ -268,6 +300,7 @@ fn begin_write(header: &Header, pending: Pending) {
 }
 
 /// Makes `write_seq` even again: the change is whole in memory.
+#[inline(always)]
 fn end_write(header: &Header) {
     let write_seq = &header.lock.write_seq;
     write_seq.store((write_seq.load(Relaxed) | 1).wrapping_add(1), Release);
@@ -277,6 +310,7 @@ fn end_write(header: &Header) {
 /// again after a crash part-way through is harmless. `live` arms the crash
 /// points between the stores (a replay has none). The caller has checked
 /// every index against `table` (a decoded record, or a change it built).
+#[inline(always)]
 fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
     let step = |step: Step| {
         if live {

@@ -336,6 +336,7 @@ fn overflow() -> Error {
 }
 
 /// Refuses a non-positive amount before the lock, naming it.
+#[inline(always)]
 fn check_positive(amount: Money) -> Result<()> {
     if amount.is_positive() {
         return Ok(());
@@ -387,7 +388,7 @@ impl Exchange {
 
     /// Looks up an id, which another exchange with more currencies may
     /// have made.
-    #[inline]
+    #[inline(always)]
     fn known_currency(&self, currency: CurrencyId) -> Result<&Currency> {
         self.currencies
             .get(currency.0)
@@ -447,6 +448,7 @@ impl Exchange {
         crash_point(Step::BeforeUnlock);
         drop(locked);
         self.wake_watchers();
+        self.warm_next_entry();
         Ok(Fill {
             side,
             currency,
@@ -499,7 +501,7 @@ impl Exchange {
     /// Reads the live quote and the four values a trade depends on, and
     /// asks [`rules::trade`] for the outcome: the one read both the real
     /// trade (under the lock) and the race demonstration (without it) make.
-    #[inline]
+    #[inline(always)]
     fn apply_rules(
         &self,
         slot: &AccountSlot,
@@ -523,13 +525,13 @@ impl Exchange {
         rules::trade(side, quote, amount, before).map_err(|refusal| refusal.into_error(name))
     }
 
-    #[inline]
+    #[inline(always)]
     fn header(&self) -> &Header {
         self.attachment.header()
     }
 
     /// The whole account table, `capacity` slots.
-    #[inline]
+    #[inline(always)]
     fn table(&self) -> Result<&[AccountSlot]> {
         self.attachment
             .accounts(self.capacity)
@@ -537,6 +539,7 @@ impl Exchange {
     }
 
     /// The read-write mapping, which every write needs.
+    #[inline(always)]
     fn writable(&self) -> Result<&Mapping<Ready>> {
         match &self.attachment {
             Attachment::Writable(mapping) => Ok(mapping),

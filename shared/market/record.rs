@@ -74,6 +74,7 @@ pub(super) enum Redo {
 impl Redo {
     /// The change's tape sequence number, which becomes `trade_seq`; `None`
     /// for a change that is not on the tape.
+    #[inline(always)]
     pub(super) fn seq(&self) -> Option<u64> {
         match *self {
             Redo::Trade { seq, .. }
@@ -87,6 +88,7 @@ impl Redo {
 
     /// The tape entry a trade carries its redo in; `None` for other kinds,
     /// whose entry (if any) the caller gives.
+    #[inline(always)]
     pub(super) fn trade_entry(&self) -> Option<EntryValues> {
         match *self {
             Redo::Trade {
@@ -117,6 +119,7 @@ impl Redo {
         }
     }
 
+    #[inline(always)]
     pub(super) fn with_seq(mut self, new: u64) -> Redo {
         match &mut self {
             Redo::Trade { seq, .. }
@@ -211,6 +214,7 @@ impl Pending {
     }
 
     /// The odd value `write_seq` takes, after `write_seq`, to publish this.
+    #[inline(always)]
     pub(super) fn published(self, write_seq: u64) -> u64 {
         let odd = write_seq | 1;
         let wanted = match self {
@@ -229,6 +233,7 @@ impl Pending {
 /// yet (not yet published): the rest of a trade's redo on its currency's
 /// line (its tape entry is written), any other change in the redo record.
 /// Returns where it is.
+#[inline(always)]
 pub(super) fn stage(header: &Header, change: &Redo) -> Pending {
     match *change {
         Redo::Trade {

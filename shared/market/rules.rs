@@ -105,6 +105,7 @@ impl Refusal {
 /// Refusals are checked in that order. An outcome conserves
 /// `stock + holding` and `cash + balance`, and from non-negative values
 /// leaves every value non-negative.
+#[inline(always)]
 pub fn trade(
     side: Side,
     quote: Quote,
@@ -121,6 +122,7 @@ pub fn trade(
     }
 }
 
+#[inline(always)]
 fn buy(price: Price, amount: Money, before: Position) -> Result<Outcome, Refusal> {
     let cost = price.cost_of(amount).ok_or(Refusal::Overflow)?;
     if before.balance < cost {
@@ -151,6 +153,7 @@ fn buy(price: Price, amount: Money, before: Position) -> Result<Outcome, Refusal
     })
 }
 
+#[inline(always)]
 fn sell(price: Price, amount: Money, before: Position) -> Result<Outcome, Refusal> {
     let proceeds = price.proceeds_of(amount).ok_or(Refusal::Overflow)?;
     if before.holding < amount {

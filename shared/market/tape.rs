@@ -30,6 +30,7 @@ pub(super) struct EntryValues {
 /// The sequence number after `seq`. A counter is a name, not an amount:
 /// past `u64::MAX` it wraps to 1 (0 marks an empty tape slot), so a segment
 /// whose counter reached its end still trades.
+#[inline(always)]
 pub(super) fn next_seq(seq: u64) -> u64 {
     match seq.wrapping_add(1) {
         0 => 1,
@@ -38,14 +39,31 @@ pub(super) fn next_seq(seq: u64) -> u64 {
 }
 
 /// The tape slot that holds (or will hold) entry `seq`.
+#[inline(always)]
 pub(super) fn tape_slot(header: &Header, seq: u64) -> &TapeEntry {
     &header.tape[(seq.wrapping_sub(1) % TAPE_LEN as u64) as usize]
+}
+
+impl super::Exchange {
+    /// Reads the tape slot the next change will write, outside the lock,
+    /// so its line is in this core's cache before the next trade stores
+    /// a dozen fields in it while holding the lock (the first store to a
+    /// line that is not cached costs a trade more than its arithmetic;
+    /// see BENCHMARKS.md). A hint: if another process writes that entry
+    /// first, the next trade simply misses as it would have.
+    #[inline(always)]
+    pub(super) fn warm_next_entry(&self) {
+        let header = self.header();
+        let next = next_seq(header.lock.trade_seq.load(Relaxed));
+        std::hint::black_box(tape_slot(header, next).seq.load(Relaxed));
+    }
 }
 
 /// Writes a tape entry so that a reader never takes a half-written one for
 /// whole: `seq` is 0 while the fields change. Account indices fit the
 /// entry's 16 bits and currency indices its 8 (asserted in `shm::layout`;
 /// both were checked against the attach-time table sizes).
+#[inline(always)]
 pub(super) fn write_entry(header: &Header, seq: u64, values: &EntryValues) {
     let entry = tape_slot(header, seq);
     entry.seq.store(0, Relaxed);

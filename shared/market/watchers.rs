@@ -107,15 +107,23 @@ impl Exchange {
     /// the hint is cleared; a live watcher raises it again before its next
     /// sleep. The hint's line is read by every trade and written only when
     /// something changes, so that it stays shared between the cores.
+    #[inline(always)]
     pub fn wake_watchers(&self) {
-        let header = self.header();
         if self.is_read_only() {
             return;
         }
-        if header.watchers.load(Acquire) == 0 {
+        if self.header().watchers.load(Acquire) == 0 {
             crate::trace!("wake-up: no board is watching, so no system call");
             return;
         }
+        self.wake_sleeping_watchers();
+    }
+
+    /// The system call, when the hint says a watcher may be asleep.
+    #[cold]
+    #[inline(never)]
+    fn wake_sleeping_watchers(&self) {
+        let header = self.header();
         let woken = futex::wake_all(&header.lock.write_seq);
         crate::trace!("wake-up: futex(FUTEX_WAKE) on the readers' counter woke {woken}");
         if woken > 0 {

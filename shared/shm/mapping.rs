@@ -238,7 +238,7 @@ impl Mapping<ReadOnly> {
 impl Mapping<Ready> {
     /// Takes the segment's robust mutex, waiting at most
     /// [`super::LOCK_TIMEOUT`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
         // A `Ready` handle's mutex is initialized (the type's invariants).
         self.header().lock.mutex.lock()

@@ -42,8 +42,8 @@ pub use baseline::{BaselineSegment, BASELINE_ACCOUNTS, BASELINE_CURRENCIES};
 pub(crate) use mapping::{
     object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, ReadOnly, Ready,
 };
-pub(crate) use mutex::MutexGuard;
 pub use mutex::LOCK_TIMEOUT;
+pub(crate) use mutex::{LockError, MutexGuard};
 pub use sigbus::{forget_terminal, remember_terminal};
 
 #[cfg(test)]

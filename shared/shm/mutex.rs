@@ -81,6 +81,12 @@ const _: () = {
 thread_local! {
     /// How many [`RobustMutex`]es this thread holds.
     static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// glibc's links of the mutex this thread locked while it held no
+    /// other, with that mutex's address: see [`RobustLinks`]. Kept here
+    /// rather than in the guard so a guard is two words, which the hot
+    /// path keeps in registers.
+    static LINKS: std::cell::Cell<Option<(usize, RobustLinks)>> =
+        const { std::cell::Cell::new(None) };
 }
 
 #[cfg(target_env = "gnu")]
@@ -194,19 +200,35 @@ impl RobustMutex {
     /// Takes the lock, waiting at most [`LOCK_TIMEOUT`].
     ///
     /// Only on an initialized mutex: see the type's `# Invariants`.
+    ///
+    /// Inlined whole into the trade, with everything but a clean, first
+    /// try acquire kept out of line: a guard handed back through memory
+    /// costs more than the rest of the lock (see BENCHMARKS.md).
+    #[inline(always)]
     pub(super) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
         if !self.is_intact() {
             return Err(LockError::Corrupted);
         }
         // SAFETY: the mutex was initialized by `init` (this method's
         // contract, kept by its two callers).
-        let code = match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
+        match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
+            0 => Ok(self.guard(Acquired::Clean)),
+            code => self.lock_contended(code),
+        }
+    }
+
+    /// Every outcome of a first `trylock` but a clean acquire: wait for a
+    /// busy lock, or report what the C library said.
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self, code: libc::c_int) -> Result<MutexGuard<'_>, LockError> {
+        let code = match code {
             libc::EBUSY => self.spin_then_sleep(),
             code => code,
         };
         match code {
-            0 => Ok(self.guard(false)),
-            libc::EOWNERDEAD => Ok(self.guard(true)),
+            0 => Ok(self.guard(Acquired::Clean)),
+            libc::EOWNERDEAD => Ok(self.guard(Acquired::OwnerDied)),
             libc::ENOTRECOVERABLE => Err(LockError::NotRecoverable),
             libc::ETIMEDOUT => Err(LockError::TimedOut),
             errno => Err(LockError::Os(io::Error::from_raw_os_error(errno))),
@@ -219,6 +241,7 @@ impl RobustMutex {
     /// owner is not negative. A cheap guard against corruption, not against
     /// a hostile writer, who can change the bytes right after the check:
     /// class mode is the answer to those (see DESIGN.md).
+    #[inline(always)]
     pub(super) fn is_intact(&self) -> bool {
         let owner_sane = {
             #[cfg(target_env = "gnu")]
@@ -235,11 +258,13 @@ impl RobustMutex {
 
     /// The aligned `i32` at `offset` inside the mutex, read atomically
     /// (another process may be writing it).
+    #[inline(always)]
     fn word(&self, offset: usize) -> i32 {
         self.word_at(offset).load(Ordering::Relaxed)
     }
 
     /// The aligned `i32` at `offset` inside the mutex, as an atomic.
+    #[inline(always)]
     fn word_at(&self, offset: usize) -> &AtomicI32 {
         // SAFETY: `offset + 4` is within the mutex (asserted for both
         // offsets' largest), so the pointer stays inside `inner`.
@@ -294,20 +319,56 @@ impl RobustMutex {
         code
     }
 
-    fn guard(&self, owner_died: bool) -> MutexGuard<'_> {
+    #[inline(always)]
+    fn guard(&self, acquired: Acquired) -> MutexGuard<'_> {
         let held_before = HELD.get();
         HELD.set(held_before + 1);
-        MutexGuard {
-            mutex: self,
-            owner_died,
+        if held_before == 0 {
             // Snapshot right after glibc wrote them, while this thread
             // holds no other robust mutex (whose locking would change them).
-            links: (held_before == 0).then(|| RobustLinks::read(self)),
+            LINKS.set(Some((self.address(), RobustLinks::read(self))));
+        }
+        MutexGuard {
+            mutex: self,
+            acquired,
             _not_send: std::marker::PhantomData,
         }
     }
 
+    /// Unlocks, for the guard that this thread holds: first writes back
+    /// the words glibc's unlock trusts (see [`RobustLinks`] and the kind).
+    #[inline(always)]
+    fn release(&self) {
+        let held = HELD.get();
+        HELD.set(held.saturating_sub(1));
+        if held == 1 {
+            if let Some((address, links)) = LINKS.take() {
+                if address == self.address() {
+                    links.restore(self);
+                }
+            }
+        }
+        // glibc dispatches its unlock on the kind word, and asserts on
+        // kinds it did not expect: write back the kind the lock was checked
+        // to have, so a scribble made while this thread held the lock
+        // cannot abort it (the window left is the few instructions before
+        // glibc reads it; see `RobustLinks`).
+        if let Some(kind) = fresh_kind() {
+            self.word_at(KIND_OFFSET).store(kind, Ordering::Relaxed);
+        }
+        // SAFETY: this thread holds the mutex: `release` is only called by
+        // the guard that `lock` made, when it is dropped.
+        unsafe { libc::pthread_mutex_unlock(self.inner.get()) };
+    }
+
+    /// Where the mutex is, to tell one from another.
+    #[inline(always)]
+    fn address(&self) -> usize {
+        self.inner.get() as usize
+    }
+
     /// The pointer-sized word at `offset` inside the mutex, atomically.
+    #[inline(always)]
     fn link(&self, offset: usize) -> &std::sync::atomic::AtomicUsize {
         // SAFETY: `offset + 8` is within the mutex (asserted for every
         // link offset), so the pointer stays inside `inner`.
@@ -330,13 +391,16 @@ impl RobustMutex {
 /// stores and the snapshot, and between the restore and glibc's loads; a
 /// writer who wins those races is still a writer of the segment, which
 /// only class mode keeps out.
+#[derive(Clone, Copy)]
 struct RobustLinks([usize; LINK_OFFSETS.len()]);
 
 impl RobustLinks {
+    #[inline(always)]
     fn read(mutex: &RobustMutex) -> RobustLinks {
         RobustLinks(LINK_OFFSETS.map(|offset| mutex.link(offset).load(Ordering::Relaxed)))
     }
 
+    #[inline(always)]
     fn restore(&self, mutex: &RobustMutex) {
         for (offset, value) in LINK_OFFSETS.iter().zip(self.0) {
             mutex.link(*offset).store(value, Ordering::Relaxed);
@@ -344,14 +408,23 @@ impl RobustLinks {
     }
 }
 
+/// How the lock was taken. Word-sized on purpose: a guard is moved
+/// through memory on the way out of `lock`, and a one-byte flag stored
+/// there and then copied as part of a wider word stalls the copy
+/// (store-to-load forwarding fails), which measured at a third of a trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+enum Acquired {
+    Clean,
+    /// The previous owner died holding it; the data may be half-changed.
+    OwnerDied,
+}
+
 /// Proof that this thread holds the lock. Unlocks when dropped.
 #[must_use = "if unused the mutex will immediately unlock"]
 pub(crate) struct MutexGuard<'a> {
     mutex: &'a RobustMutex,
-    owner_died: bool,
-    /// glibc's links as it wrote them, when this is the thread's only
-    /// robust mutex (see [`RobustLinks`]).
-    links: Option<RobustLinks>,
+    acquired: Acquired,
     // The thread that locked must be the one that unlocks.
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -359,42 +432,27 @@ pub(crate) struct MutexGuard<'a> {
 impl MutexGuard<'_> {
     /// True when the previous owner died holding the lock and the data it
     /// guarded may be half-changed.
+    #[inline(always)]
     pub(crate) fn owner_died(&self) -> bool {
-        self.owner_died
+        self.acquired == Acquired::OwnerDied
     }
 
     /// Declares the guarded data repaired. Call only after the repair.
+    #[inline(always)]
     pub(crate) fn mark_consistent(&mut self) -> io::Result<()> {
-        if self.owner_died {
+        if self.owner_died() {
             // SAFETY: this thread holds the mutex, which reported EOWNERDEAD.
             check(unsafe { libc::pthread_mutex_consistent(self.mutex.inner.get()) })?;
-            self.owner_died = false;
+            self.acquired = Acquired::Clean;
         }
         Ok(())
     }
 }
 
 impl Drop for MutexGuard<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
-        let held = HELD.get();
-        HELD.set(held.saturating_sub(1));
-        if held == 1 {
-            if let Some(links) = &self.links {
-                links.restore(self.mutex);
-            }
-        }
-        // glibc dispatches its unlock on the kind word, and asserts on
-        // kinds it did not expect: write back the kind the lock was checked
-        // to have, so a scribble made while this thread held the lock
-        // cannot abort it (the window left is the few instructions before
-        // glibc reads it; see `RobustLinks`).
-        if let Some(kind) = fresh_kind() {
-            self.mutex
-                .word_at(KIND_OFFSET)
-                .store(kind, Ordering::Relaxed);
-        }
-        // SAFETY: this thread locked the mutex when the guard was made.
-        unsafe { libc::pthread_mutex_unlock(self.mutex.inner.get()) };
+        self.mutex.release();
     }
 }
 
