@@ -1,5 +1,5 @@
 //! The trading half of `trader stress`: what one worker process does on
-//! its own account (random buys and sells, seeded, so runs repeat), and
+//! its own account (random buys, each sold back, seeded, so runs repeat), and
 //! the reports a run produces. Starting the processes, releasing them
 //! together and showing progress is the `trader` binary's job; what they
 //! trade and how a run is summed up is here, testable in one process.
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::market::{AccountId, Audit, CurrencyId, Side};
-use crate::money::{Money, Price};
+use crate::money::Money;
 use crate::store::{MarketAddress, Store};
 
 /// What `trader stress` is asked to do.
@@ -136,7 +136,7 @@ pub fn check_unlocked_allowed(exchange: &Store) -> Result<()> {
 }
 
 /// Tops each worker account up from the exchange's cash, by a recorded
-/// transfer, to what `options.trades` random trades can lose to the
+/// transfer, to what `options.trades` trades can lose to the
 /// spread plus room to hold currency, so that refusals stay rare. Never
 /// more than half the cash, shared among the workers. Only the owner may
 /// move the cash: for anyone else, and for an unlocked run (whose market
@@ -179,21 +179,13 @@ pub fn fund_workers(
     Ok((funded > Money::ZERO).then_some(funded))
 }
 
-/// One worker, attached and holding a copy of its account, ready to
-/// trade. Preparing does everything slow (attach, open the account, look
-/// the currencies up) so that [`Worker::trade`] measures trading only.
+/// One worker, attached, its account open, ready to trade. Preparing
+/// does everything slow (attach, open the account, look the currencies
+/// up) so that [`Worker::trade`] measures trading only.
 pub struct Worker {
     exchange: Store,
     account: AccountId,
     currencies: Vec<CurrencyId>,
-    /// What the exchange last sold each currency for, as this worker saw
-    /// it: read once at the start, then from its own buys' fills. A guess
-    /// for choosing a side, never for pricing a trade (the trade reads the
-    /// live quote under the lock), so a worker reads nothing between its
-    /// trades, like a client that knows what it wants.
-    sell_prices: Vec<Price>,
-    balance: Money,
-    holdings: Vec<Money>,
 }
 
 impl Worker {
@@ -206,28 +198,24 @@ impl Worker {
             .iter()
             .map(|currency| exchange.currency(&currency.name))
             .collect::<Result<_>>()?;
-        let sell_prices = exchange.rates()?.iter().map(|rate| rate.sell).collect();
-        let portfolio = exchange.portfolio(account)?;
         Ok(Worker {
             exchange,
             account,
             currencies,
-            sell_prices,
-            balance: portfolio.balance,
-            holdings: portfolio
-                .holdings
-                .into_iter()
-                .map(|(_, amount)| amount)
-                .collect(),
         })
     }
 
-    /// Makes `trades` random trades from `seed`; `unlocked` skips the lock,
-    /// as the textbook does (demonstration only). A refused trade counts as
-    /// refused; anything worse stops the run. `progress` is told the
-    /// trades done so far every [`PROGRESS_EVERY`] trades.
+    /// Makes `trades` trades from `seed`, in pairs: a buy of a random
+    /// amount (0.01 to 1.00) of a random currency, then the sell of what
+    /// it bought, so a funded account keeps trading however long the run
+    /// (it loses only the spread), and the workload is the one every
+    /// venue of `trader bench` runs. `unlocked` skips the lock, as the
+    /// textbook does (demonstration only). A refused trade counts as
+    /// refused (a refused buy is followed by a new buy); anything worse
+    /// stops the run. `progress` is told the trades done so far every
+    /// [`PROGRESS_EVERY`] trades.
     pub fn trade(
-        mut self,
+        self,
         trades: u64,
         seed: u64,
         unlocked: bool,
@@ -246,6 +234,7 @@ impl Worker {
         } else {
             None
         };
+        let mut bought: Option<(CurrencyId, Money)> = None;
         let started = Instant::now();
         for done in 0..trades {
             if done % BACKING_CHECK_EVERY == 0 {
@@ -257,19 +246,17 @@ impl Worker {
             if done % PROGRESS_EVERY == 0 && done > 0 {
                 progress(done);
             }
-            let index = random.below(self.currencies.len() as u64) as usize;
-            let currency = self.currencies[index];
-            let amount = Money::from_hundredths(1 + random.below(MAX_AMOUNT as u64) as i64);
-            // Random, but a buy the balance cannot pay for becomes a sell of
-            // something held, so long runs keep trading instead of refusing.
-            let can_sell = self.holdings[index] >= amount;
-            let can_buy = self.sell_prices[index]
-                .cost_of(amount)
-                .is_some_and(|cost| cost <= self.balance);
-            let side = match (can_buy, can_sell) {
-                (true, true) if random.below(2) == 0 => Side::Sell,
-                (false, true) => Side::Sell,
-                _ => Side::Buy,
+            let (side, currency, amount) = match bought.take() {
+                Some((currency, amount)) => (Side::Sell, currency, amount),
+                None => {
+                    let index = random.below(self.currencies.len() as u64) as usize;
+                    let amount = 1 + random.below(MAX_AMOUNT as u64) as i64;
+                    (
+                        Side::Buy,
+                        self.currencies[index],
+                        Money::from_hundredths(amount),
+                    )
+                }
             };
             let result = match &unlocked {
                 Some(demo) => demo.trade(self.account, side, currency, amount),
@@ -278,15 +265,8 @@ impl Worker {
             match result {
                 Ok(fill) => {
                     report.trades += 1;
-                    self.balance = fill.balance;
-                    let holding = &mut self.holdings[index];
-                    *holding = match side {
-                        Side::Buy => holding.checked_add(fill.amount),
-                        Side::Sell => holding.checked_sub(fill.amount),
-                    }
-                    .unwrap_or(*holding);
                     if side == Side::Buy {
-                        self.sell_prices[index] = fill.price;
+                        bought = Some((currency, fill.amount));
                     }
                 }
                 Err(error) if error.is_refusal() => report.refused += 1,

@@ -405,6 +405,7 @@ impl Exchange {
     /// another user's, reads the live quote and the values the trade
     /// depends on, asks [`rules::trade`] for the new ones, and commits them
     /// through the journal.
+    #[inline]
     pub fn trade(
         &self,
         account: AccountId,
@@ -446,7 +447,7 @@ impl Exchange {
         };
         locked.commit(table, change, None)?;
         crash_point(Step::BeforeUnlock);
-        drop(locked);
+        locked.unlock();
         self.wake_watchers();
         self.warm_next_entry();
         Ok(Fill {

@@ -356,8 +356,9 @@ impl RobustMutex {
         if let Some(kind) = fresh_kind() {
             self.word_at(KIND_OFFSET).store(kind, Ordering::Relaxed);
         }
+        crate::trace!("unlock: pthread_mutex_unlock");
         // SAFETY: this thread holds the mutex: `release` is only called by
-        // the guard that `lock` made, when it is dropped.
+        // the guard that `lock` made, once, when it unlocks or is dropped.
         unsafe { libc::pthread_mutex_unlock(self.inner.get()) };
     }
 
@@ -446,6 +447,17 @@ impl MutexGuard<'_> {
             self.acquired = Acquired::Clean;
         }
         Ok(())
+    }
+}
+
+impl MutexGuard<'_> {
+    /// Unlocks now, without the drop glue (which the compiler may leave
+    /// out of line, and with it the guard in memory).
+    #[inline(always)]
+    pub(crate) fn unlock(self) {
+        let mutex = self.mutex;
+        std::mem::forget(self);
+        mutex.release();
     }
 }
 

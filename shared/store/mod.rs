@@ -175,6 +175,7 @@ impl Store {
     }
 
     /// Buys or sells for an account, all or nothing.
+    #[inline]
     pub fn trade(
         &self,
         account: AccountId,

@@ -47,9 +47,14 @@ pub mod worker;
 /// How much work each measurement does.
 #[derive(Debug, Clone, Copy)]
 pub struct BenchSize {
+    /// Per round of (a), for the library and the C loop each.
     pub latency_trades: u64,
+    /// Alternations of the library and the C loop in (a).
+    pub latency_rounds: usize,
     /// Per process, for shared memory and the C loop.
     pub stress_trades: u64,
+    /// Alternations of stress and the C loop at each process count in (b).
+    pub stress_rounds: usize,
     /// Per process, for SQLite and Redis.
     pub rival_trades: u64,
     pub message_trades: u64,
@@ -63,8 +68,10 @@ pub struct BenchSize {
 impl BenchSize {
     /// The figures in BENCHMARKS.md.
     pub const FULL: BenchSize = BenchSize {
-        latency_trades: 5_000_000,
+        latency_trades: 1_000_000,
+        latency_rounds: 9,
         stress_trades: 2_000_000,
+        stress_rounds: 3,
         rival_trades: 20_000,
         message_trades: 50_000,
         unlocked_trades: 200_000,
@@ -73,8 +80,10 @@ impl BenchSize {
     };
     /// A smoke run, seconds long.
     pub const QUICK: BenchSize = BenchSize {
-        latency_trades: 200_000,
+        latency_trades: 100_000,
+        latency_rounds: 3,
         stress_trades: 50_000,
+        stress_rounds: 1,
         rival_trades: 500,
         message_trades: 2_000,
         unlocked_trades: 20_000,
@@ -153,51 +162,75 @@ fn millions(rate: f64) -> String {
     format!("{:.2} M trades/s", rate / 1e6)
 }
 
+/// (a)'s figures: the medians over the rounds, and the median of the
+/// rounds' own ratios.
+struct Latency {
+    trade_ns: f64,
+    baseline_ns: f64,
+    ratio: f64,
+}
+
 /// (a) Nanoseconds per trade, alternating buys and sells of 0.01 DOLLAR,
-/// and nanoseconds per C-loop trade, the same way, in the same run.
-fn latency(trades: u64) -> Result<(f64, f64)> {
+/// and per C-loop trade, the same way: `rounds` alternations of the two,
+/// `trades` each, after a warm-up of both, so that whatever else the
+/// machine runs slows both sides of a round alike.
+fn latency(trades: u64, rounds: usize) -> Result<Latency> {
     let segment = BenchSegment::create("latency")?;
     let exchange = Exchange::attach(&segment.0)?;
     let account = exchange.open_account("bench")?;
     let dollar = exchange.currency("DOLLAR")?;
     let amount = Money::from_hundredths(1);
-    // Warm up: fault in the pages and the branch predictors first.
-    for index in 0..trades / 10 {
-        let side = if index % 2 == 0 {
+    let side = |index: u64| {
+        if index % 2 == 0 {
             Side::Buy
         } else {
             Side::Sell
-        };
-        black_box(exchange.trade(account, side, dollar, black_box(amount))?);
-    }
-    let started = Instant::now();
-    for index in 0..trades {
-        let side = if index % 2 == 0 {
-            Side::Buy
-        } else {
-            Side::Sell
-        };
-        black_box(exchange.trade(account, side, dollar, black_box(amount))?);
-    }
-    let trade_ns = started.elapsed().as_nanos() as f64 / trades as f64;
+        }
+    };
+    let product = |trades: u64| -> Result<f64> {
+        let started = Instant::now();
+        for index in 0..trades {
+            black_box(exchange.trade(account, side(index), dollar, black_box(amount))?);
+        }
+        Ok(started.elapsed().as_nanos() as f64 / trades as f64)
+    };
 
     let name = format!("/shmx-bench-{}-cloop", std::process::id());
     let baseline = BaselineSegment::create(&name)
         .map_err(|error| os_error(&name, "creating the C loop's segment", error))?;
-    let c_loop = |index: u64| {
-        baseline
-            .trade(0, 0, index % 2 == 0, black_box(1))
-            .map_err(|error| os_error(&name, "trading", error))
+    let c_loop = |trades: u64| -> Result<f64> {
+        let started = Instant::now();
+        for index in 0..trades {
+            black_box(
+                baseline
+                    .trade(0, 0, index % 2 == 0, black_box(1))
+                    .map_err(|error| os_error(&name, "trading", error))?,
+            );
+        }
+        Ok(started.elapsed().as_nanos() as f64 / trades as f64)
     };
-    for index in 0..trades / 10 {
-        black_box(c_loop(index)?);
+
+    // Warm up: fault in the pages and the branch predictors first.
+    product(trades / 10)?;
+    c_loop(trades / 10)?;
+    let (mut trade_ns, mut baseline_ns, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        let (trade, base) = (product(trades)?, c_loop(trades)?);
+        trade_ns.push(trade);
+        baseline_ns.push(base);
+        ratios.push(trade / base);
     }
-    let started = Instant::now();
-    for index in 0..trades {
-        black_box(c_loop(index)?);
-    }
-    let baseline_ns = started.elapsed().as_nanos() as f64 / trades as f64;
-    Ok((trade_ns, baseline_ns))
+    Ok(Latency {
+        trade_ns: median(trade_ns),
+        baseline_ns: median(baseline_ns),
+        ratio: median(ratios),
+    })
+}
+
+/// The median of `values`, which is not empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Two trades a cycle: the trades-only script.
@@ -372,18 +405,19 @@ fn rival_rows(
 pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Result<Rows> {
     let mut rows = Vec::new();
     progress("(a) one trade and the C loop");
-    let (trade_ns, baseline_ns) = latency(size.latency_trades)?;
+    let rounds = size.latency_rounds;
+    let latency = latency(size.latency_trades, rounds)?;
     rows.push(Row {
         label: "(a) one trade via the library, 1 process".into(),
-        value: format!("{trade_ns:.1} ns/trade"),
+        value: format!("{:.1} ns/trade", latency.trade_ns),
         note: format!(
-            "{:.2}x the C loop below (target <= 1.5x)",
-            trade_ns / baseline_ns
+            "{:.2}x the C loop below (target <= 1.5x); medians of {rounds} alternated rounds",
+            latency.ratio
         ),
     });
     rows.push(Row {
         label: "    C loop: robust lock, 8 stores, unlock".into(),
-        value: format!("{baseline_ns:.1} ns/trade"),
+        value: format!("{:.1} ns/trade", latency.baseline_ns),
         note: "baseline, same run".into(),
     });
 
@@ -391,17 +425,26 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
     let mut c_loop = Series::new("C loop (same mutex, 8 stores)");
     for procs in PROCESS_COUNTS {
         progress(&format!("(b) stress and the C loop, {}", processes(procs)));
-        let rate = stress_rate(trader, procs, size.stress_trades)?;
-        let baseline = procs::c_loop(trader, procs, size.stress_trades)?;
+        let rounds = size.stress_rounds;
+        let (mut rates, mut baselines, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds.max(1) {
+            let rate = stress_rate(trader, procs, size.stress_trades)?;
+            let baseline = procs::c_loop(trader, procs, size.stress_trades)?;
+            rates.push(rate);
+            baselines.push(baseline);
+            ratios.push(rate / baseline);
+        }
+        let (rate, baseline) = (median(rates), median(baselines));
         shared.points.push((procs, rate));
         c_loop.points.push((procs, baseline));
         rows.push(Row {
             label: format!("(b) stress, locked, {}", processes(procs)),
             value: millions(rate),
             note: format!(
-                "{:.2}x the C loop{}; audit consistent",
-                rate / baseline,
-                if procs == 2 { " (target >= 0.8x)" } else { "" }
+                "{:.2}x the C loop{}; audit consistent; medians of {rounds} alternated round{}",
+                median(ratios),
+                if procs == 2 { " (target >= 0.8x)" } else { "" },
+                if rounds == 1 { "" } else { "s" },
             ),
         });
         rows.push(Row {
@@ -416,7 +459,7 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
         size.stress_trades,
         size.reader_rounds,
     )?);
-    let trades = size.latency_trades / 5;
+    let trades = size.latency_trades;
     let (alone, watched, wakeups) = readers::wake_cost(trades)?;
     rows.push(Row {
         label: "    one trade while a watcher waits, 1 process".into(),

@@ -25,7 +25,7 @@ use shm_exchange::board::{Board, Size};
 use shm_exchange::store::Store;
 use shm_exchange::{Error, Exchange, Result, SegmentAddress};
 
-use super::{millions, stress_on, BenchSegment, Row};
+use super::{median, millions, stress_on, BenchSegment, Row};
 use crate::stress::os_error;
 
 /// Boards attached during the measured run, beside one `follow`.
@@ -209,12 +209,6 @@ impl Readers {
         }
         Ok(total)
     }
-}
-
-/// The median of `rates`, which is not empty.
-fn median(mut rates: Vec<f64>) -> f64 {
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
 }
 
 /// (c) `rounds` alternations of stress alone and stress read by the
