@@ -210,7 +210,7 @@ pub struct StressArgs {
     /// Trader processes to start, on accounts stress-0 onwards.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub procs: u16,
-    /// Random buys and sells each process makes.
+    /// Trades each process makes: a random buy, then its sell, and again.
     #[arg(long, default_value_t = 10_000)]
     pub trades: u64,
     /// Seed of the random trades; the same seed makes the same trades.
