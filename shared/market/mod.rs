@@ -449,7 +449,6 @@ impl Exchange {
         crash_point(Step::BeforeUnlock);
         locked.unlock();
         self.wake_watchers();
-        self.warm_next_entry();
         Ok(Fill {
             side,
             currency,

@@ -44,21 +44,6 @@ pub(super) fn tape_slot(header: &Header, seq: u64) -> &TapeEntry {
     &header.tape[(seq.wrapping_sub(1) % TAPE_LEN as u64) as usize]
 }
 
-impl super::Exchange {
-    /// Reads the tape slot the next change will write, outside the lock,
-    /// so its line is in this core's cache before the next trade stores
-    /// a dozen fields in it while holding the lock (the first store to a
-    /// line that is not cached costs a trade more than its arithmetic;
-    /// see BENCHMARKS.md). A hint: if another process writes that entry
-    /// first, the next trade simply misses as it would have.
-    #[inline(always)]
-    pub(super) fn warm_next_entry(&self) {
-        let header = self.header();
-        let next = next_seq(header.lock.trade_seq.load(Relaxed));
-        std::hint::black_box(tape_slot(header, next).seq.load(Relaxed));
-    }
-}
-
 /// Writes a tape entry so that a reader never takes a half-written one for
 /// whole: `seq` is 0 while the fields change. Account indices fit the
 /// entry's 16 bits and currency indices its 8 (asserted in `shm::layout`;
