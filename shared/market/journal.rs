@@ -173,6 +173,7 @@ impl Exchange {
         })
     }
 
+    /// The error for a lock that could not be taken.
     #[cold]
     #[inline(never)]
     fn lock_failed(&self, error: LockError) -> Error {

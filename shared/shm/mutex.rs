@@ -335,10 +335,15 @@ impl RobustMutex {
         }
     }
 
-    /// Unlocks, for the guard that this thread holds: first writes back
-    /// the words glibc's unlock trusts (see [`RobustLinks`] and the kind).
+    /// Unlocks: first writes back the words glibc's unlock trusts (see
+    /// [`RobustLinks`] and the kind).
+    ///
+    /// # Safety
+    ///
+    /// This thread holds the mutex, by a [`MutexGuard`] that will not
+    /// release it again.
     #[inline(always)]
-    fn release(&self) {
+    unsafe fn release(&self) {
         let held = HELD.get();
         HELD.set(held.saturating_sub(1));
         if held == 1 {
@@ -357,8 +362,7 @@ impl RobustMutex {
             self.word_at(KIND_OFFSET).store(kind, Ordering::Relaxed);
         }
         crate::trace!("unlock: pthread_mutex_unlock");
-        // SAFETY: this thread holds the mutex: `release` is only called by
-        // the guard that `lock` made, once, when it unlocks or is dropped.
+        // SAFETY: this thread holds the mutex (this function's contract).
         unsafe { libc::pthread_mutex_unlock(self.inner.get()) };
     }
 
@@ -409,10 +413,10 @@ impl RobustLinks {
     }
 }
 
-/// How the lock was taken. Word-sized on purpose: a guard is moved
-/// through memory on the way out of `lock`, and a one-byte flag stored
-/// there and then copied as part of a wider word stalls the copy
-/// (store-to-load forwarding fails), which measured at a third of a trade.
+/// How the lock was taken. Word-sized on purpose: where the compiler
+/// moves a guard through memory, a one-byte flag stored there and then
+/// copied as part of a wider word stalls the copy (store-to-load
+/// forwarding fails), which once cost a third of a trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
 enum Acquired {
@@ -448,23 +452,26 @@ impl MutexGuard<'_> {
         }
         Ok(())
     }
-}
 
-impl MutexGuard<'_> {
     /// Unlocks now, without the drop glue (which the compiler may leave
     /// out of line, and with it the guard in memory).
     #[inline(always)]
     pub(crate) fn unlock(self) {
         let mutex = self.mutex;
         std::mem::forget(self);
-        mutex.release();
+        // SAFETY: this guard was made by `lock`, so this thread holds the
+        // mutex, and it was just forgotten, so its drop will not release
+        // it again.
+        unsafe { mutex.release() };
     }
 }
 
 impl Drop for MutexGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.mutex.release();
+        // SAFETY: this guard was made by `lock`, so this thread holds the
+        // mutex; a guard is dropped once, and `unlock` forgets it first.
+        unsafe { self.mutex.release() };
     }
 }
 
