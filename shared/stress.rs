@@ -368,12 +368,40 @@ mod tests {
         assert_eq!(first.trades + first.refused, 500);
         assert!(first.trades > 0);
         assert!(audit.consistent);
+        // Buy-then-sell pairs: with nothing refused, every buy was sold
+        // back, and only the spread was lost.
+        assert_eq!(first.refused, 0);
+        assert!(
+            portfolio
+                .holdings
+                .iter()
+                .all(|(_, amount)| *amount == Money::ZERO),
+            "{portfolio:?}"
+        );
+        assert!(portfolio.balance < MarketConfig::default().starting_balance);
         let (second, same_portfolio, _) = run();
         assert_eq!(
             (first.trades, first.refused),
             (second.trades, second.refused)
         );
         assert_eq!(portfolio, same_portfolio);
+    }
+
+    #[test]
+    fn below_stays_below_its_bound_and_reaches_every_value() {
+        let mut random = SplitMix64::new(7);
+        assert_eq!(random.below(0), 0);
+        assert_eq!(random.below(1), 0);
+        for bound in [2, 3, 4, 100] {
+            let mut seen = vec![false; bound as usize];
+            for _ in 0..10_000 {
+                let value = random.below(bound);
+                assert!(value < bound, "{value} from below({bound})");
+                seen[value as usize] = true;
+            }
+            assert!(seen.iter().all(|&hit| hit), "below({bound}) missed a value");
+        }
+        assert!(random.below(u64::MAX) < u64::MAX);
     }
 
     #[test]

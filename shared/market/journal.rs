@@ -358,12 +358,7 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
             for (stored, byte) in slot.name.iter().zip(name) {
                 stored.store(byte, Relaxed);
             }
-            slot.balance.store(balance, Relaxed);
-            for holding in &slot.holdings {
-                holding.store(0, Relaxed);
-            }
-            slot.trades.store(0, Relaxed);
-            slot.last_trade.store(0, Relaxed);
+            restart(slot, balance);
             slot.owner.store(owner, Relaxed);
             slot.serial.store(serial, Relaxed);
             slot.status.store(account::OPEN, Relaxed);
@@ -403,12 +398,7 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
                 .iter()
                 .filter(|slot| slot.status.load(Relaxed) == account::OPEN)
             {
-                slot.balance.store(starting, Relaxed);
-                for holding in &slot.holdings {
-                    holding.store(0, Relaxed);
-                }
-                slot.trades.store(0, Relaxed);
-                slot.last_trade.store(0, Relaxed);
+                restart(slot, starting);
             }
             header.balances_handed_out.store(handed_out, Relaxed);
             header.tape_start.store(seq, Relaxed);
@@ -445,6 +435,17 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
     if let Some(seq) = change.seq() {
         header.lock.trade_seq.store(seq, Relaxed);
     }
+}
+
+/// An account back to `balance` with no holdings and no trades: what an
+/// opening and a reset write into a slot.
+fn restart(slot: &AccountSlot, balance: i64) {
+    slot.balance.store(balance, Relaxed);
+    for holding in &slot.holdings {
+        holding.store(0, Relaxed);
+    }
+    slot.trades.store(0, Relaxed);
+    slot.last_trade.store(0, Relaxed);
 }
 
 /// Finishes a dead owner's change if it published one (`write_seq` is
