@@ -92,12 +92,7 @@ fn run(
     segment: &Segment,
     user_env: Option<&str>,
 ) -> Run {
-    let mut command = Command::new(program);
-    command
-        .arg("--segment")
-        .arg(&segment.address)
-        .args(args)
-        .env_remove("SHM_EXCHANGE_CRASH_AT");
+    let mut command = segment.command(program, args);
     user.apply(&mut command);
     if let Some(gid) = gid {
         command.gid(gid);

@@ -73,12 +73,7 @@ fn assert_consistent(segment: &Segment) {
 
 /// Runs `binary --segment ADDRESS ARGS` as `user`.
 fn run_as(user: &TestUser, binary: &str, segment: &Segment, args: &[&str]) -> Run {
-    let mut command = Command::new(binary);
-    command
-        .arg("--segment")
-        .arg(&segment.address)
-        .args(args)
-        .env_remove("SHM_EXCHANGE_CRASH_AT");
+    let mut command = segment.command(binary, args);
     user.apply(&mut command);
     Run::new(command, b"")
 }

@@ -4,6 +4,7 @@
 //! bounded wait, printing everything when they fail.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -173,16 +174,21 @@ impl Segment {
         Run::new(command, b"")
     }
 
-    /// A `trader --segment ADDRESS --name NAME` command, not yet run.
-    pub fn trader_command(&self, name: &str) -> Command {
-        let mut command = Command::new(TRADER);
+    /// A `PROGRAM --segment ADDRESS ARGS...` command, not yet run, with
+    /// crash injection off.
+    pub fn command(&self, program: impl AsRef<OsStr>, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command
             .arg("--segment")
             .arg(&self.address)
-            .arg("--name")
-            .arg(name)
+            .args(args)
             .env_remove("SHM_EXCHANGE_CRASH_AT");
         command
+    }
+
+    /// A `trader --segment ADDRESS --name NAME` command, not yet run.
+    pub fn trader_command(&self, name: &str) -> Command {
+        self.command(TRADER, &["--name", name])
     }
 
     /// Runs one trader command line (one-shot mode).
