@@ -7,6 +7,8 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Who ran us, before anything can change the process's ids.
+    shm_exchange::caller::record();
     match cli::InitArgs::try_parse() {
         Ok(args) => cli::run(&args),
         Err(error) => cli::usage_error(error),

@@ -34,6 +34,7 @@
 
 pub mod address;
 pub mod board;
+pub mod caller;
 pub mod command;
 pub mod complete;
 pub mod config;

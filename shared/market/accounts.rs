@@ -72,7 +72,7 @@ impl Exchange {
         if self.header().flags.load(Relaxed) & flags::CLASS_MODE == 0 {
             return Ok(());
         }
-        let caller = nix::unistd::getuid();
+        let caller = nix::unistd::Uid::from_raw(crate::caller::uid());
         if caller.is_root() || self.owner_uid()? == Some(caller.as_raw()) {
             return Ok(());
         }

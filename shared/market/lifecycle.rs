@@ -211,7 +211,7 @@ impl Exchange {
             attachment,
             capacity,
             currencies,
-            caller: nix::unistd::getuid().as_raw(),
+            caller: crate::caller::uid(),
         })
     }
 
@@ -249,7 +249,7 @@ impl Exchange {
     /// exchange's owner or as root. `action` completes "only the owner of
     /// this exchange may ...".
     pub fn require_owner(&self, action: &str) -> Result<()> {
-        let caller = nix::unistd::geteuid();
+        let caller = nix::unistd::Uid::from_raw(crate::caller::uid());
         let owner = self.owner_uid()?;
         if caller.is_root() || owner == Some(caller.as_raw()) {
             return Ok(());

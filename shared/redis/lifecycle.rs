@@ -202,7 +202,7 @@ impl RedisMarket {
             capacity,
             starting_balance,
             owner_uid,
-            caller: nix::unistd::getuid().as_raw(),
+            caller: crate::caller::uid(),
             currencies,
             watcher: Mutex::new(None),
             wake_channel,
@@ -245,7 +245,7 @@ impl RedisMarket {
     /// what guards a Redis market is the server's password or ACLs (see
     /// docs/REDIS.md).
     pub fn require_owner(&self, action: &str) -> Result<()> {
-        let caller = nix::unistd::geteuid();
+        let caller = nix::unistd::Uid::from_raw(crate::caller::uid());
         if caller.is_root() || caller.as_raw() == self.owner_uid {
             return Ok(());
         }
