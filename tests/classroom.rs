@@ -421,7 +421,7 @@ fn a_closed_accounts_session_starts_afresh(backend: Backend) {
 #[test]
 fn a_reader_never_sees_a_half_applied_trade() {
     let segment = Segment::create(Backend::Posix);
-    let mut command = segment.trader_command("teacher");
+    let mut command = segment.lab_command();
     command.args(["--json", "stress", "--procs", "2", "--trades", "20000"]);
     command
         .stdin(std::process::Stdio::null())
