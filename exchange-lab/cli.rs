@@ -170,6 +170,22 @@ pub struct SocketArgs {
     trades: u64,
 }
 
+/// The command line that completion offers: clap_complete's bash script
+/// would offer hidden subcommands too, so the workers are left out here.
+fn completed_command() -> clap::Command {
+    let full = LabArgs::command();
+    let listed: Vec<clap::Command> = full
+        .get_subcommands()
+        .filter(|subcommand| !subcommand.is_hide_set())
+        .cloned()
+        .collect();
+    clap::Command::new("exchange-lab")
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_help_subcommand(true)
+        .args(full.get_arguments().cloned())
+        .subcommands(listed)
+}
+
 /// Writes `text` and a newline; a closed pipe is not an error worth a word.
 pub fn print_line(text: &str) {
     let mut stdout = io::stdout().lock();
@@ -270,7 +286,7 @@ pub fn run(args: LabArgs) -> ExitStatus {
         LabCommand::Completions { shell } => {
             clap_complete::generate(
                 *shell,
-                &mut LabArgs::command(),
+                &mut completed_command(),
                 "exchange-lab",
                 &mut io::stdout(),
             );

@@ -310,8 +310,9 @@ fn a_real_exchange_on_the_board() {
         .unwrap();
     let text = board(&exchange, 120, 40).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].contains("trades 3"), "{text}");
-    assert!(lines[0].contains("accounts 2/64"), "{text}");
+    assert!(lines[0].contains("trades 3 + 1 UNLOCKED"), "{text}");
+    // The race's account takes a slot, but is no leader.
+    assert!(lines[0].contains("accounts 3/64"), "{text}");
     assert!(
         lines
             .iter()

@@ -422,7 +422,7 @@ fn a_closed_accounts_session_starts_afresh(backend: Backend) {
 fn a_reader_never_sees_a_half_applied_trade() {
     let segment = Segment::create(Backend::Posix);
     let mut command = segment.lab_command();
-    command.args(["--json", "stress", "--procs", "2", "--trades", "20000"]);
+    command.args(["--json", "stress", "--procs", "2", "--trades", "100000"]);
     command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

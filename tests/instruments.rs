@@ -381,30 +381,36 @@ fn unlocked_worker(segment: &Segment, name: &str) -> std::process::Command {
 }
 
 /// What a refused race must leave as it was: the accounts, the trades of
-/// both kinds, and a consistent audit.
-fn untouched(segment: &Segment, accounts: u64) {
+/// both kinds, the cash and the stock; and no unlocked trade at all.
+fn market_state(segment: &Segment) -> serde_json::Value {
     let status = segment.init(&["--status", "--json"]).parse_json();
-    assert_eq!(status["accounts"], accounts, "{status}");
     assert_eq!(status["unlocked_trades"], 0, "{status}");
-    assert_eq!(status["trades"], 0, "{status}");
     let audit = segment.json("stress-0", "audit");
     assert_eq!(audit["consistent"], true, "{audit}");
+    serde_json::json!([
+        status["accounts"],
+        status["trades"],
+        status["cash"],
+        status["currencies"]
+    ])
 }
 
 #[test]
 fn the_library_refuses_an_unlocked_worker_on_a_market_with_another_account() {
     let segment = Segment::create(Backend::Posix);
     segment.trader("ana", &["portfolio"]).success();
+    let before = market_state(&segment);
     common::Run::new(unlocked_worker(&segment, "stress-0"), b"go\n")
         .status(1)
         .stderr_has("for a market of stress accounts only, not for ana");
-    untouched(&segment, 1);
+    assert_eq!(market_state(&segment), before);
     // A worker may not bring another account in either.
     let clean = Segment::create(Backend::Posix);
+    let before = market_state(&clean);
     common::Run::new(unlocked_worker(&clean, "ana"), b"go\n")
         .status(1)
         .stderr_has("not for ana");
-    untouched(&clean, 0);
+    assert_eq!(market_state(&clean), before);
 }
 
 #[test]
@@ -412,6 +418,7 @@ fn the_library_refuses_an_unlocked_worker_on_a_halted_market() {
     let segment = Segment::create(Backend::Posix);
     segment.trader("stress-0", &["portfolio"]).success();
     segment.trader("stress-0", &["halt"]).success();
+    let before = market_state(&segment);
     common::Run::new(unlocked_worker(&segment, "stress-0"), b"go\n")
         .status(1)
         .stderr_has("trading is halted");
@@ -428,7 +435,7 @@ fn the_library_refuses_an_unlocked_worker_on_a_halted_market() {
         .status(1)
         .parse_json();
     assert_eq!(error["code"], "halted", "{error}");
-    untouched(&segment, 1);
+    assert_eq!(market_state(&segment), before);
 }
 
 #[test]
@@ -441,6 +448,7 @@ fn the_library_refuses_an_unlocked_worker_run_by_another_user() {
     segment.init(&["--mode", "0666"]).success();
     // The owner's own stress account, and the student's.
     segment.trader("stress-0", &["portfolio"]).success();
+    let before = market_state(&segment);
     for name in ["stress-0", "stress-1"] {
         let mut command = unlocked_worker(&segment, name);
         command.uid(student.uid).gid(student.gid);
@@ -448,5 +456,5 @@ fn the_library_refuses_an_unlocked_worker_run_by_another_user() {
             .status(1)
             .stderr_has("only the owner of this exchange");
     }
-    untouched(&segment, 1);
+    assert_eq!(market_state(&segment), before);
 }
