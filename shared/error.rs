@@ -367,7 +367,7 @@ impl fmt::Display for Error {
                 let more = accounts.len().saturating_sub(shown.len());
                 write!(
                     f,
-                    "refusing --unlocked on {address}: the race is for a market of stress accounts only, not for {}{}, whose audit it would leave inconsistent for good; make a market of its own: exchange-init --segment posix:/race, then exchange-lab --segment posix:/race stress --unlocked",
+                    "refusing --unlocked on {address}: the race is for a market of its own stress accounts only, not for {}{}, whose audit it would leave inconsistent for good; make a market of its own: exchange-init --segment posix:/race, then exchange-lab --segment posix:/race stress --unlocked",
                     shown.join(", "),
                     if more > 0 { format!(" and {more} more") } else { String::new() }
                 )

@@ -247,7 +247,7 @@ fn unlocked_refuses_a_market_with_other_accounts() {
     segment.trader("ana", &["buy", "EURO", "1"]).success();
     let run = segment.lab(&["stress", "--procs", "2", "--trades", "1000", "--unlocked"]);
     run.status(1)
-        .stderr_has("for a market of stress accounts only, not for ana")
+        .stderr_has("for a market of its own stress accounts only, not for ana")
         .stderr_has("make a market of its own: exchange-init --segment posix:/race");
     let error = segment
         .lab(&["--json", "stress", "--procs", "2", "--unlocked"])
@@ -402,7 +402,7 @@ fn the_library_refuses_an_unlocked_worker_on_a_market_with_another_account() {
     let before = market_state(&segment);
     common::Run::new(unlocked_worker(&segment, "stress-0"), b"go\n")
         .status(1)
-        .stderr_has("for a market of stress accounts only, not for ana");
+        .stderr_has("for a market of its own stress accounts only, not for ana");
     assert_eq!(market_state(&segment), before);
     // A worker may not bring another account in either.
     let clean = Segment::create(Backend::Posix);
@@ -456,5 +456,15 @@ fn the_library_refuses_an_unlocked_worker_run_by_another_user() {
             .status(1)
             .stderr_has("only the owner of this exchange");
     }
+    assert_eq!(market_state(&segment), before);
+    // A stress account the student opened is not the owner's run's own.
+    let mut command = segment.trader_command("stress-5");
+    student.apply(&mut command).arg("portfolio");
+    common::Run::new(command, b"").success();
+    let before = market_state(&segment);
+    segment
+        .lab(&["stress", "--procs", "1", "--trades", "10", "--unlocked"])
+        .status(1)
+        .stderr_has("not for stress-5");
     assert_eq!(market_state(&segment), before);
 }

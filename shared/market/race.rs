@@ -10,8 +10,9 @@
 //!
 //! Since it corrupts the market it runs on, its rights are checked here,
 //! where it writes, not in a front end: only the exchange's owner or root
-//! may have one, only on a market whose every account is a stress
-//! account, and never on a halted market. A trade checks again that the
+//! may have one, only on a market whose every account is a stress account
+//! of the caller's or the owner's (a student's `stress-5` is not the run's
+//! own), and never on a halted market. A trade checks again that the
 //! market is not halted, that the account is the caller's to trade on, and
 //! (whenever an account was opened since the last look) that every account
 //! is still a stress account. Without the lock these checks race with the
@@ -53,7 +54,7 @@ impl Exchange {
     /// [`UnlockedDemo`]. Refused, changing nothing, unless this process
     /// acts for the exchange's owner or root ([`crate::caller`]), the
     /// exchange is writable and not halted, and every account on it is a
-    /// stress account.
+    /// stress account of the caller's or the owner's.
     pub fn unlocked_demo(&self) -> Result<UnlockedDemo<'_>> {
         self.writable()?;
         self.require_owner(
@@ -78,20 +79,23 @@ impl UnlockedDemo<'_> {
     }
 
     /// Refuses a market with an open account that is not a stress
-    /// account; looks again only when an account was opened since.
+    /// account of the caller's or the exchange owner's; looks again only
+    /// when an account was opened since.
     fn check_only_stress_accounts(&self) -> Result<()> {
         let exchange = self.exchange;
         let serial = exchange.header().account_serial.load(Acquire);
         if self.checked_serial.get() == Some(serial) {
             return Ok(());
         }
+        let owner = exchange.owner_uid()?;
         let snapshot = exchange.snapshot(Parts::ACCOUNTS)?;
         let mut others = Vec::new();
         for slot in snapshot.accounts.iter().filter(|slot| slot.is_open()) {
             let name = slot
                 .name()
                 .ok_or_else(|| exchange.corrupted("an account name is invalid"))?;
-            if !is_worker_account(&name) {
+            let ours = slot.owner == exchange.caller || Some(slot.owner) == owner;
+            if !(ours && is_worker_account(&name)) {
                 others.push(name);
             }
         }
