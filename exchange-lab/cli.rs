@@ -110,8 +110,9 @@ recorded transfer, so the audit still balances.
 
 --unlocked skips the lock, as the textbook version does, to show the race.
 It corrupts the market it runs on, so the library allows it only to the
-exchange's owner (or root), only on a market whose accounts are all stress
-accounts, and never while trading is halted: give it a segment of its own.")]
+exchange's owner (or root), only on a market whose accounts are all the
+owner's stress accounts, and never while trading is halted: give it a
+segment of its own.")]
 pub struct StressArgs {
     /// Trader processes to start, on accounts stress-0 onwards.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
