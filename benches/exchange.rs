@@ -2,17 +2,16 @@
 //! run, printed as one table with its ratios. `cargo bench -- --quick` is a
 //! seconds-long smoke run; `-- --plot FILE.svg` also draws the picture.
 //!
-//! The measurements start processes, so they live in the `trader` binary
-//! (`trader bench`); this runs the built binary and passes its table and
-//! exit status through.
+//! The measurements start processes, so they live in the `exchange-lab`
+//! binary (`exchange-lab bench`); this runs the built binary and passes its
+//! table and exit status through.
 #![forbid(unsafe_code)]
 
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
-    let mut bench = Command::new(env!("CARGO_BIN_EXE_trader"));
-    // An account name of its own, so a missing $USER cannot stop it.
-    bench.args(["--name", "bench", "bench"]);
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_exchange-lab"));
+    bench.arg("bench");
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|arg| arg == "--quick") {
         bench.arg("--quick");

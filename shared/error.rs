@@ -86,8 +86,9 @@ pub enum Error {
     Overflow,
     /// An owner-only action asked for by another user.
     NotOwner { action: String, owner: u32 },
-    /// `stress --unlocked` on a market that has accounts other than stress
-    /// accounts: the race would corrupt their market for good.
+    /// `stress --unlocked` on a market that has (or, for a worker on one,
+    /// would have) accounts other than stress accounts: the race would
+    /// corrupt their market for good.
     MarketInUse {
         address: String,
         accounts: Vec<String>,
@@ -366,7 +367,7 @@ impl fmt::Display for Error {
                 let more = accounts.len().saturating_sub(shown.len());
                 write!(
                     f,
-                    "refusing --unlocked on {address}: it has accounts other than stress accounts ({}{}), and the race would leave their audit inconsistent for good; make a market of its own: exchange-init --segment posix:/race, then trader --segment posix:/race stress --unlocked",
+                    "refusing --unlocked on {address}: the race is for a market of its own stress accounts only, not for {}{}, whose audit it would leave inconsistent for good; make a market of its own: exchange-init --segment posix:/race, then exchange-lab --segment posix:/race stress --unlocked",
                     shown.join(", "),
                     if more > 0 { format!(" and {more} more") } else { String::new() }
                 )

@@ -1,8 +1,10 @@
-//! The trading half of `trader stress`: what one worker process does on
-//! its own account (random buys, each sold back, seeded, so runs repeat), and
-//! the reports a run produces. Starting the processes, releasing them
-//! together and showing progress is the `trader` binary's job; what they
-//! trade and how a run is summed up is here, testable in one process.
+//! The trading half of `exchange-lab stress`: what one worker process does
+//! on its own account (random buys, each sold back, seeded, so runs
+//! repeat), and the reports a run produces. Starting the processes,
+//! releasing them together and showing progress is the `exchange-lab`
+//! binary's job; what they trade and how a run is summed up is here,
+//! testable in one process. An unlocked run's rights are the library's
+//! ([`crate::market::UnlockedDemo`]): a worker asks for them itself.
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use crate::market::{AccountId, Audit, CurrencyId, Side};
 use crate::money::Money;
 use crate::store::{MarketAddress, Store};
 
-/// What `trader stress` is asked to do.
+/// What `exchange-lab stress` is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StressOptions {
     pub procs: usize,
@@ -99,41 +101,10 @@ impl SplitMix64 {
     }
 }
 
-/// The account name of worker `index`.
-pub fn worker_account(index: usize) -> String {
-    format!("stress-{index}")
-}
-
-/// True for the accounts stress runs trade on: `stress-` and a number.
-pub fn is_worker_account(name: &str) -> bool {
-    name.strip_prefix("stress-")
-        .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
-}
+pub use crate::market::{is_worker_account, worker_account};
 
 /// The largest amount a worker trades at once: 1.00.
 const MAX_AMOUNT: i64 = 100;
-
-/// Refuses an unlocked run that could hurt anyone: only the exchange's
-/// owner (or root) may run one, and only on a market whose accounts are
-/// all stress accounts, since the race leaves its audit inconsistent for
-/// good.
-pub fn check_unlocked_allowed(exchange: &Store) -> Result<()> {
-    exchange.require_owner("run stress --unlocked, which corrupts the market")?;
-    let others: Vec<String> = exchange
-        .traders()?
-        .into_iter()
-        .map(|trader| trader.name)
-        .filter(|name| !is_worker_account(name))
-        .collect();
-    if others.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::MarketInUse {
-            address: exchange.address().to_string(),
-            accounts: others,
-        })
-    }
-}
 
 /// Tops each worker account up from the exchange's cash, by a recorded
 /// transfer, to what `options.trades` trades can lose to the
@@ -189,9 +160,21 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Attaches to `address` and opens (or finds) `account_name`.
-    pub fn prepare(address: &MarketAddress, account_name: &str) -> Result<Worker> {
+    /// Attaches to `address` and opens (or finds) `account_name`. For an
+    /// `unlocked` run, the library's rights come first
+    /// ([`Store::unlocked_demo`]), and the account must be a stress
+    /// account, so a refused worker opens nothing.
+    pub fn prepare(address: &MarketAddress, account_name: &str, unlocked: bool) -> Result<Worker> {
         let exchange = Store::attach(address)?;
+        if unlocked {
+            exchange.unlocked_demo()?;
+            if !is_worker_account(account_name) {
+                return Err(Error::MarketInUse {
+                    address: exchange.address().to_string(),
+                    accounts: vec![account_name.to_owned()],
+                });
+            }
+        }
         let account = exchange.open_account(account_name)?;
         let currencies: Vec<_> = exchange
             .currencies()
@@ -209,10 +192,13 @@ impl Worker {
     /// amount (0.01 to 1.00) of a random currency, then the sell of what
     /// it bought, so a funded account keeps trading however long the run
     /// (it loses only the spread), and the workload is the one every
-    /// venue of `trader bench` runs. `unlocked` skips the lock, as the
-    /// textbook does (demonstration only). A refused trade counts as
-    /// refused (a refused buy is followed by a new buy); anything worse
-    /// stops the run. `progress` is told the trades done so far every
+    /// venue of `exchange-lab bench` runs. `unlocked` skips the lock, as
+    /// the textbook does (demonstration only), and is refused unless the
+    /// library allows this caller to race on this market
+    /// ([`Store::unlocked_demo`]); a run that loses that right on the way
+    /// (the market halted, another account opened) stops with its error.
+    /// A refused trade counts as refused (a refused buy is followed by a
+    /// new buy); anything worse stops the run. `progress` is told the trades done so far every
     /// [`PROGRESS_EVERY`] trades.
     pub fn trade(
         self,
@@ -269,7 +255,9 @@ impl Worker {
                         bought = Some((currency, fill.amount));
                     }
                 }
-                Err(error) if error.is_refusal() => report.refused += 1,
+                Err(error) if error.is_refusal() && !(unlocked.is_some() && ends_race(&error)) => {
+                    report.refused += 1
+                }
                 Err(error) => return Err(error),
             }
         }
@@ -277,6 +265,19 @@ impl Worker {
         report.finished_at = monotonic_nanos();
         Ok(report)
     }
+}
+
+/// A refusal that ends an unlocked run instead of one trade: the market
+/// stopped being the race's to corrupt (halted, or an account that is not
+/// a stress account, or not the caller's).
+fn ends_race(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Halted
+            | Error::MarketInUse { .. }
+            | Error::NotOwner { .. }
+            | Error::NotYourAccount { .. }
+    )
 }
 
 /// Trades between two checks of the segment's size by a stress worker:
@@ -341,22 +342,13 @@ mod tests {
     use crate::{Exchange, MarketConfig, SegmentAddress};
 
     #[test]
-    fn stress_accounts_are_stress_and_a_number() {
-        assert!(is_worker_account("stress-0"));
-        assert!(is_worker_account("stress-17"));
-        for name in ["stress-", "stress-x", "stress", "ana", "stress-1a"] {
-            assert!(!is_worker_account(name), "{name}");
-        }
-    }
-
-    #[test]
     fn a_seeded_worker_trades_the_same_way_twice_and_audits_clean() {
         let address: SegmentAddress = format!("posix:/shmx-stress-{}", std::process::id())
             .parse()
             .unwrap();
         let run = || {
             let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
-            let report = Worker::prepare(&address.clone().into(), &worker_account(0))
+            let report = Worker::prepare(&address.clone().into(), &worker_account(0), false)
                 .and_then(|worker| worker.trade(500, 42, false, |_| {}));
             let account = exchange.open_account(&worker_account(0));
             let portfolio = account.and_then(|account| exchange.portfolio(account));

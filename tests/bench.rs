@@ -1,22 +1,29 @@
-//! `trader bench --quick`: every row appears (the C loop beside each
+//! `exchange-lab bench --quick`: every row appears (the C loop beside each
 //! shared-memory row, stress read by boards and `follow` beside stress
 //! unread, SQLite and Redis at every process count, or Redis skipped with a
-//! note), the numbers are real, and `--plot` writes an SVG
-//! with a line per mechanism. Figures are never judged here: performance
-//! is measured in benchmarks, not in timed tests.
+//! note), each printed as soon as it is measured, the numbers are real,
+//! `--plot` writes an SVG with a line per mechanism, and a venue that fails
+//! is a row saying why while the table goes on. Figures are never judged
+//! here: performance is measured in benchmarks, not in timed tests.
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use common::{Run, TRADER};
+use common::{Run, LAB};
+
+/// Every rival at every process count: a minute or more on a busy
+/// machine, so not the usual per-process limit.
+const BENCH_TIMEOUT: Duration = Duration::from_secs(600);
 
 fn bench(args: &[&str]) -> Run {
-    let mut command = Command::new(TRADER);
-    command.args(["--name", "bench", "bench"]).args(args);
-    // Every rival at every process count: a minute or more on a busy
-    // machine, so not the usual per-process limit.
-    Run::within(command, b"", std::time::Duration::from_secs(600))
+    let mut command = Command::new(LAB);
+    command.arg("bench").args(args);
+    Run::within(command, b"", BENCH_TIMEOUT)
 }
 
 fn labels(report: &serde_json::Value) -> Vec<String> {
@@ -34,8 +41,12 @@ fn a_quick_run_has_every_rival_at_every_process_count_and_plots_them() {
     let svg = dir.path().join("bench.svg");
     let run = bench(&["--quick", "--json", "--plot", svg.to_str().unwrap()]);
     run.success();
-    let report = run.parse_json();
+    // One JSON object a row as it is measured, then the whole table.
+    let mut lines = run.json_lines();
+    let report = lines.pop().unwrap();
     assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["rows"].as_array().unwrap(), &lines, "{report}");
     let labels = labels(&report);
     let has = |text: &str| labels.iter().any(|label| label.contains(text));
     assert!(has("C loop: robust lock, 8 stores, unlock"), "{labels:?}");
@@ -111,7 +122,7 @@ fn a_quick_run_has_every_rival_at_every_process_count_and_plots_them() {
     assert_eq!(
         mechanisms[..3],
         [
-            "shared memory (trader stress)",
+            "shared memory (exchange-lab stress)",
             "C loop (same mutex, 8 stores)",
             "SQLite"
         ]
@@ -141,4 +152,75 @@ fn a_plot_path_that_is_not_svg_is_refused_before_the_run() {
     run.status(2).stderr_has("give a path ending in .svg");
     assert!(!run.stderr().contains("running"), "{}", run.stderr());
     assert!(!png.exists());
+}
+
+/// A venue that fails (here a `redis-server` that exits at once) is one
+/// row saying why; every other row is still measured and printed, each as
+/// soon as it is ready, and the exit status says something failed.
+#[test]
+fn a_failing_venue_is_a_row_and_the_table_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("redis-server");
+    std::fs::write(&fake, "#!/bin/sh\necho 'fake redis: no' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new(LAB)
+        .args(["bench", "--quick"])
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, lines) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let deadline = Instant::now() + BENCH_TIMEOUT;
+    // The first row comes while the run is still going.
+    let first = lines.recv_timeout(BENCH_TIMEOUT).expect("no row at all");
+    assert!(first.starts_with("(a) one trade"), "{first}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first row came only at the end"
+    );
+    let mut rows = vec![first];
+    while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        rows.push(line);
+    }
+    let status = common::wait_until(&mut child, Duration::from_secs(60)).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the bench never ended: {rows:#?}")
+    });
+    let errors = errors.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{rows:#?}\n{errors}");
+    assert!(errors.contains("1 measurement failed"), "{errors}");
+    let failed: Vec<&String> = rows.iter().filter(|row| row.contains(" failed ")).collect();
+    assert_eq!(failed.len(), 1, "{rows:#?}");
+    assert!(failed[0].starts_with("(e) Redis"), "{}", failed[0]);
+    assert!(failed[0].contains("redis-server"), "{}", failed[0]);
+    // Every other row is there, after the failed one too.
+    for label in [
+        "(b) stress, locked, 8 processes",
+        "(c) stress, 2 processes, 4 boards and follow reading",
+        "(e) SQLite, 8 processes",
+        "(e) Unix socket server, 8 processes",
+        "    stress, UNLOCKED, 2 processes",
+        "(d) the same, mixed",
+        "    watch board woken after a trade",
+    ] {
+        assert!(
+            rows.iter().any(|row| row.starts_with(label)),
+            "no row {label}: {rows:#?}"
+        );
+    }
 }

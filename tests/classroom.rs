@@ -421,8 +421,8 @@ fn a_closed_accounts_session_starts_afresh(backend: Backend) {
 #[test]
 fn a_reader_never_sees_a_half_applied_trade() {
     let segment = Segment::create(Backend::Posix);
-    let mut command = segment.trader_command("teacher");
-    command.args(["--json", "stress", "--procs", "2", "--trades", "20000"]);
+    let mut command = segment.lab_command();
+    command.args(["--json", "stress", "--procs", "2", "--trades", "100000"]);
     command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

@@ -9,11 +9,18 @@ mod common;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use common::{field, Attached, Backend, Run, Segment, INIT, TRADER};
+use common::{field, Attached, Backend, Run, Segment, INIT, LAB, TRADER};
 
 /// `trader ARGS...` with no `--segment` or `--name` added.
 fn trader(args: &[&str]) -> Run {
     let mut command = Command::new(TRADER);
+    command.args(args).env_remove("SHM_EXCHANGE_CRASH_AT");
+    Run::new(command, b"")
+}
+
+/// `exchange-lab ARGS...` with no `--segment` added.
+fn lab(args: &[&str]) -> Run {
+    let mut command = Command::new(LAB);
     command.args(args).env_remove("SHM_EXCHANGE_CRASH_AT");
     Run::new(command, b"")
 }
@@ -96,7 +103,7 @@ fn instrument_and_global_options_go_in_either_order() {
             seg,
         ],
     ] {
-        let report = trader(args).success().parse_json();
+        let report = lab(args).success().parse_json();
         assert_eq!(report["command"], "stress", "{args:?}");
         assert_eq!(report["procs"], 2, "{args:?}");
     }
@@ -131,7 +138,10 @@ fn an_unknown_option_is_a_usage_error_with_clap_s_message() {
         run.stderr()
     );
     // Inside an instrument, --segment is a known option, not a typo.
-    let run = trader(&["stress", "--segment"]);
+    let run = trader(&["watch", "--segment"]);
+    run.status(2);
+    assert!(!run.stderr().contains("--trades"), "{}", run.stderr());
+    let run = lab(&["stress", "--segment"]);
     run.status(2);
     assert!(!run.stderr().contains("--seed"), "{}", run.stderr());
     for args in [&["--bogus"][..], &["--mode"], &["--remove", "--force"]] {
@@ -235,11 +245,8 @@ fn exit_status_1_when_a_command_was_refused() {
 
     // An inconsistent audit is a failed command.
     let race = Segment::create(Backend::Posix);
-    race.trader(
-        "stress-0",
-        &["stress", "--procs", "2", "--trades", "50000", "--unlocked"],
-    )
-    .success();
+    race.lab(&["stress", "--procs", "2", "--trades", "50000", "--unlocked"])
+        .success();
     race.trader("stress-0", &["audit"])
         .status(1)
         .stdout_has("audit: INCONSISTENT");
@@ -259,7 +266,7 @@ fn exit_status_1_when_a_command_was_refused() {
 fn exit_status_2_for_usage_errors_and_unusable_exchanges() {
     let segment = Segment::create(Backend::File);
     segment.trader("ann", &["--bogus"]).status(2);
-    segment.trader("ann", &["stress", "--procs", "0"]).status(2);
+    segment.lab(&["stress", "--procs", "0"]).status(2);
     // None there.
     Segment::unique(Backend::Posix)
         .trader("ann", &["rates"])
@@ -400,7 +407,19 @@ fn completions_and_manual_pages() {
         trader(&["completions", shell]).success().stdout_has(marker);
     }
     let run = trader(&["completions", "bash"]);
-    run.stdout_has("stress").stdout_has("--segment");
+    run.stdout_has("watch").stdout_has("--segment");
+    for word in ["stress", "bench", "serve", "worker", "mp-client"] {
+        assert!(!run.stdout().contains(word), "trader completes {word}");
+    }
+    let run = lab(&["completions", "bash"]);
+    run.stdout_has("stress")
+        .stdout_has("bench")
+        .stdout_has("--unlocked");
+    assert!(
+        !run.stdout().contains("stress-worker"),
+        "hidden workers are completed"
+    );
+    lab(&["man"]).success().stdout_has(".TH exchange-lab");
     trader(&["completions", "tcsh"]).status(2);
     trader(&["man"]).success().stdout_has(".TH trader");
     init(&["--man"]).success().stdout_has(".TH exchange-init");
@@ -440,4 +459,60 @@ fn the_examples_are_valid_configs() {
             .success();
         assert_eq!(segment.json("ann", "audit")["consistent"], true);
     }
+}
+
+/// The lab left the program a class may install with privilege: `trader`
+/// has no `stress`, `bench` or worker subcommand, listed or hidden, and
+/// naming one is a usage error that changes nothing.
+#[test]
+fn the_lab_s_subcommands_are_usage_errors_in_trader() {
+    let segment = Segment::create(Backend::Posix);
+    for word in [
+        "stress",
+        "bench",
+        "stress-worker",
+        "bench-worker",
+        "serve",
+        "mp-client",
+    ] {
+        segment
+            .trader("ann", &[word])
+            .status(2)
+            .stderr_has(&format!("`{word}` is not a trader command"))
+            .stderr_has("exchange-lab");
+        let error = segment
+            .trader("ann", &["--json", word])
+            .status(2)
+            .parse_json();
+        assert_eq!(error["code"], "usage", "{error}");
+        // With the options they used to take, and on no exchange at all.
+        let run = Run::new(
+            {
+                let mut command = segment.trader_command("ann");
+                command.args([word, "--unlocked", "--trades", "1000"]);
+                command
+            },
+            b"go\n",
+        );
+        run.status(2);
+        assert!(run.stdout().is_empty(), "{}", run.stdout());
+        Segment::unique(Backend::Posix)
+            .trader("ann", &[word])
+            .status(2)
+            .stderr_has("is not a trader command");
+    }
+    let status = segment.init(&["--status", "--json"]).parse_json();
+    assert_eq!(status["accounts"], 0, "{status}");
+    assert_eq!(status["unlocked_trades"], 0, "{status}");
+    let help = trader(&["--help"]);
+    help.success().stdout_has("exchange-lab");
+    assert!(
+        !help.stdout().contains("trader stress"),
+        "{}",
+        help.stdout()
+    );
+    lab(&["--help"])
+        .success()
+        .stdout_has("exchange-lab stress")
+        .stdout_has("exchange-lab bench");
 }

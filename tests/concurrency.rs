@@ -76,9 +76,9 @@ fn the_unlocked_demo_refuses_with_the_real_reason() {
     let mut config = MarketConfig::default();
     config.currencies[0].stock = Money::parse("2").unwrap();
     let exchange = Exchange::create(&segment.parsed(), &config, 0o600).unwrap();
-    let account = exchange.open_account("racer").unwrap();
+    let account = exchange.open_account("stress-0").unwrap();
     let dollar = exchange.currency("DOLLAR").unwrap();
-    let demo = exchange.unlocked_demo();
+    let demo = exchange.unlocked_demo().unwrap();
     let amount = |text| Money::parse(text).unwrap();
     assert!(matches!(
         demo.trade(account, shm_exchange::Side::Buy, dollar, amount("3")),

@@ -1,5 +1,6 @@
-//! The classroom instruments: `stress` locked and unlocked, and the trade
-//! tape behind `history` and `tape`.
+//! The lab's `stress` locked and unlocked (`exchange-lab`), the rights of
+//! the race checked by the library, and the trade tape behind `history`
+//! and `tape`.
 
 mod common;
 
@@ -8,7 +9,7 @@ use common::{field, Backend, Segment};
 fn stress(segment: &Segment, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["stress", "--json"];
     all.extend_from_slice(args);
-    segment.trader("teacher", &all).success().parse_json()
+    segment.lab(&all).success().parse_json()
 }
 
 #[test]
@@ -72,10 +73,7 @@ fn unlocked_stress_shows_the_race() {
     );
     // The text report names what was lost or created.
     let segment = Segment::create(Backend::Posix);
-    let run = segment.trader(
-        "teacher",
-        &["stress", "--procs", "2", "--trades", "50000", "--unlocked"],
-    );
+    let run = segment.lab(&["stress", "--procs", "2", "--trades", "50000", "--unlocked"]);
     run.success()
         .stdout_has("UNLOCKED")
         .stdout_has("audit: INCONSISTENT");
@@ -89,12 +87,12 @@ fn stress_refuses_bad_options() {
         &["stress", "--trades", "x"],
         &["stress", "--bogus"],
     ] {
-        let run = segment.trader("teacher", args);
+        let run = segment.lab(args);
         run.status(2);
     }
     let missing = Segment::unique(Backend::Posix);
     missing
-        .trader("teacher", &["stress", "--procs", "1"])
+        .lab(&["stress", "--procs", "1"])
         .status(2)
         .stderr_has("run exchange-init first");
 }
@@ -177,7 +175,7 @@ fn stress_opens_all_its_accounts_or_none() {
         .success();
     segment.trader("alice", &["portfolio"]).success();
     segment
-        .trader("teacher", &["stress", "--procs", "8", "--trades", "10"])
+        .lab(&["stress", "--procs", "8", "--trades", "10"])
         .status(2)
         .stderr_has("the account table is full");
     let traders = segment.json("alice", "traders");
@@ -234,7 +232,7 @@ fn a_run_that_commits_nothing_fails() {
     segment
         .init(&["--config", config.to_str().unwrap()])
         .success();
-    let run = segment.trader("teacher", &["stress", "--procs", "1", "--trades", "100"]);
+    let run = segment.lab(&["stress", "--procs", "1", "--trades", "100"]);
     run.status(1).stdout_has("0 trades committed");
     assert!(
         run.stdout().contains("100 refused (100.00%)"),
@@ -247,18 +245,12 @@ fn a_run_that_commits_nothing_fails() {
 fn unlocked_refuses_a_market_with_other_accounts() {
     let segment = Segment::create(Backend::Posix);
     segment.trader("ana", &["buy", "EURO", "1"]).success();
-    let run = segment.trader(
-        "teacher",
-        &["stress", "--procs", "2", "--trades", "1000", "--unlocked"],
-    );
+    let run = segment.lab(&["stress", "--procs", "2", "--trades", "1000", "--unlocked"]);
     run.status(1)
-        .stderr_has("accounts other than stress accounts (ana")
+        .stderr_has("for a market of its own stress accounts only, not for ana")
         .stderr_has("make a market of its own: exchange-init --segment posix:/race");
     let error = segment
-        .trader(
-            "teacher",
-            &["--json", "stress", "--procs", "2", "--unlocked"],
-        )
+        .lab(&["--json", "stress", "--procs", "2", "--unlocked"])
         .status(1)
         .parse_json();
     assert_eq!(error["code"], "market_in_use", "{error}");
@@ -274,7 +266,7 @@ fn unlocked_is_for_the_owner_only() {
     use std::os::unix::process::CommandExt;
     let segment = Segment::unique(Backend::Posix);
     segment.init(&["--mode", "0666"]).success();
-    let mut command = segment.trader_command("nobody");
+    let mut command = segment.lab_command();
     command
         .args(["stress", "--procs", "1", "--trades", "10", "--unlocked"])
         .uid(65534)
@@ -318,7 +310,7 @@ fn a_transfer_killed_at_any_step_is_all_or_nothing() {
             continue; // a transfer writes no stock or holding, and is no owner's command
         }
         let segment = Segment::create(Backend::Posix);
-        let mut command = segment.trader_command("teacher");
+        let mut command = segment.lab_command();
         command
             .env(CRASH_ENV, step.name())
             .args(["stress", "--procs", "1", "--trades", "10"]);
@@ -352,7 +344,7 @@ fn a_transfer_killed_at_any_step_is_all_or_nothing() {
 fn the_progress_bar_moves_on_a_long_run() {
     use rexpect::reader::Options;
     let segment = Segment::create(Backend::Posix);
-    let mut command = segment.trader_command("teacher");
+    let mut command = segment.lab_command();
     command.args(["stress", "--procs", "2", "--trades", "1500000"]);
     let mut session = rexpect::session::spawn_with_options(
         command,
@@ -369,4 +361,110 @@ fn the_progress_bar_moves_on_a_long_run() {
         .unwrap_or_else(|error| panic!("the bar never moved: {error}"));
     session.exp_string("trades committed").unwrap();
     session.exp_eof().unwrap();
+}
+
+/// A stress worker started by hand, as the library sees it: the race's
+/// rights are checked where it writes, not in the `stress` front end.
+fn unlocked_worker(segment: &Segment, name: &str) -> std::process::Command {
+    let mut command = segment.lab_command();
+    command.args([
+        "stress-worker",
+        "--name",
+        name,
+        "--trades",
+        "1000",
+        "--seed",
+        "1",
+        "--unlocked",
+    ]);
+    command
+}
+
+/// What a refused race must leave as it was: the accounts, the trades of
+/// both kinds, the cash and the stock; and no unlocked trade at all.
+fn market_state(segment: &Segment) -> serde_json::Value {
+    let status = segment.init(&["--status", "--json"]).parse_json();
+    assert_eq!(status["unlocked_trades"], 0, "{status}");
+    let audit = segment.json("stress-0", "audit");
+    assert_eq!(audit["consistent"], true, "{audit}");
+    serde_json::json!([
+        status["accounts"],
+        status["trades"],
+        status["cash"],
+        status["currencies"]
+    ])
+}
+
+#[test]
+fn the_library_refuses_an_unlocked_worker_on_a_market_with_another_account() {
+    let segment = Segment::create(Backend::Posix);
+    segment.trader("ana", &["portfolio"]).success();
+    let before = market_state(&segment);
+    common::Run::new(unlocked_worker(&segment, "stress-0"), b"go\n")
+        .status(1)
+        .stderr_has("for a market of its own stress accounts only, not for ana");
+    assert_eq!(market_state(&segment), before);
+    // A worker may not bring another account in either.
+    let clean = Segment::create(Backend::Posix);
+    let before = market_state(&clean);
+    common::Run::new(unlocked_worker(&clean, "ana"), b"go\n")
+        .status(1)
+        .stderr_has("not for ana");
+    assert_eq!(market_state(&clean), before);
+}
+
+#[test]
+fn the_library_refuses_an_unlocked_worker_on_a_halted_market() {
+    let segment = Segment::create(Backend::Posix);
+    segment.trader("stress-0", &["portfolio"]).success();
+    segment.trader("stress-0", &["halt"]).success();
+    let before = market_state(&segment);
+    common::Run::new(unlocked_worker(&segment, "stress-0"), b"go\n")
+        .status(1)
+        .stderr_has("trading is halted");
+    let error = segment
+        .lab(&[
+            "--json",
+            "stress",
+            "--procs",
+            "1",
+            "--trades",
+            "10",
+            "--unlocked",
+        ])
+        .status(1)
+        .parse_json();
+    assert_eq!(error["code"], "halted", "{error}");
+    assert_eq!(market_state(&segment), before);
+}
+
+#[test]
+fn the_library_refuses_an_unlocked_worker_run_by_another_user() {
+    use std::os::unix::process::CommandExt;
+    let Some(student) = common::users::TestUser::create("race") else {
+        return;
+    };
+    let segment = Segment::unique(Backend::Posix);
+    segment.init(&["--mode", "0666"]).success();
+    // The owner's own stress account, and the student's.
+    segment.trader("stress-0", &["portfolio"]).success();
+    let before = market_state(&segment);
+    for name in ["stress-0", "stress-1"] {
+        let mut command = unlocked_worker(&segment, name);
+        command.uid(student.uid).gid(student.gid);
+        common::Run::new(command, b"go\n")
+            .status(1)
+            .stderr_has("only the owner of this exchange");
+    }
+    assert_eq!(market_state(&segment), before);
+    // A stress account the student opened is not the owner's run's own.
+    let mut command = segment.trader_command("stress-5");
+    student.apply(&mut command).arg("portfolio");
+    common::Run::new(command, b"").success();
+    let before = market_state(&segment);
+    segment
+        .lab(&["stress", "--procs", "1", "--trades", "10", "--unlocked"])
+        .status(1)
+        .stderr_has("not for stress-5");
+    assert_eq!(market_state(&segment), before);
 }

@@ -1,5 +1,5 @@
-//! The README is a newcomer's path: every `trader` and `exchange-init`
-//! command line in its shell code blocks must parse, and every link it
+//! The README is a newcomer's path: every `trader`, `exchange-init` and
+//! `exchange-lab` command line in its shell code blocks must parse, and every link it
 //! makes must point inside the repository.
 //!
 //! Each command is run with `--help` appended: clap reads the words left
@@ -58,7 +58,7 @@ fn words(line: &str) -> Vec<String> {
     words
 }
 
-/// Every `trader` or `exchange-init` invocation in `lines`: each command
+/// Every `trader`, `exchange-init` or `exchange-lab` invocation in `lines`: each command
 /// of a pipeline or `&&` list, without redirections.
 fn invocations(lines: &[String]) -> Vec<Vec<String>> {
     let mut found = Vec::new();
@@ -67,7 +67,7 @@ fn invocations(lines: &[String]) -> Vec<Vec<String>> {
         let mut finish = |command: &mut Vec<String>| {
             if matches!(
                 command.first().map(String::as_str),
-                Some("trader" | "exchange-init")
+                Some("trader" | "exchange-init" | "exchange-lab")
             ) {
                 found.push(std::mem::take(command));
             }
@@ -104,6 +104,7 @@ fn every_command_in_the_readme_parses() {
     for words in &commands {
         let binary = match words[0].as_str() {
             "trader" => common::TRADER,
+            "exchange-lab" => common::LAB,
             _ => common::INIT,
         };
         let mut command = Command::new(binary);

@@ -185,10 +185,7 @@ fn exchange_init_on_redis() {
 #[test]
 fn stress_runs_on_redis_and_the_unlocked_race_is_refused() {
     let segment = Segment::create(Backend::Redis);
-    let run = segment.trader(
-        "boss",
-        &["stress", "--procs", "2", "--trades", "300", "--json"],
-    );
+    let run = segment.lab(&["stress", "--procs", "2", "--trades", "300", "--json"]);
     let report = run.success().parse_json();
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["audit"]["consistent"], true, "{report}");
@@ -198,7 +195,7 @@ fn stress_runs_on_redis_and_the_unlocked_race_is_refused() {
 
     let fresh = Segment::create(Backend::Redis);
     fresh
-        .trader("boss", &["stress", "--procs", "2", "--unlocked"])
+        .lab(&["stress", "--procs", "2", "--unlocked"])
         .status(2)
         .stderr_has("no lock to skip");
     // Refused before any stress account was opened.

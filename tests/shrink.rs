@@ -95,13 +95,13 @@ fn a_script_trader_stops_cleanly() {
     }
 }
 
-/// `trader stress`: its workers check the size every few trades, and the
+/// `exchange-lab stress`: its workers check the size every few trades, and the
 /// handler covers the trades between two checks.
 #[test]
 fn stress_workers_stop_cleanly() {
     for round in 0..ROUNDS {
         let segment = Segment::create(backend(round));
-        let mut command = segment.trader_command("stress");
+        let mut command = segment.lab_command();
         command
             .args(["stress", "--procs", "2", "--trades", "100000000"])
             .stdin(Stdio::null())

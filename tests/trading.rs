@@ -375,7 +375,7 @@ fn bad_addresses_and_flags_are_usage_errors() {
 
 #[test]
 fn help_carries_examples() {
-    for binary in [common::TRADER, common::INIT] {
+    for binary in [common::TRADER, common::INIT, common::LAB] {
         let run = common::Run::new(
             {
                 let mut command = std::process::Command::new(binary);

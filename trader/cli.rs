@@ -1,6 +1,7 @@
 //! `trader`'s command line: the clap definitions of the trading mode and
 //! of each instrument, and the dispatch from them to the library's drivers
-//! and the binary's own instruments.
+//! and the binary's own instruments. Every subcommand is listed: nothing
+//! hidden is reachable in a program that may run with a class's privilege.
 #![forbid(unsafe_code)]
 
 use std::io::{self, BufReader, IsTerminal, Read, Write};
@@ -11,12 +12,11 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use shm_exchange::address::{DEFAULT_SEGMENT, SEGMENT_ENV};
 use shm_exchange::command::command_word;
 use shm_exchange::driver;
-use shm_exchange::envelope::{Envelope, ErrorEnvelope};
+use shm_exchange::envelope::ErrorEnvelope;
 use shm_exchange::render::{self, Style};
-use shm_exchange::stress::StressOptions;
 use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
-use crate::{bench, follow, repl, serve, stress, ticker, watch};
+use crate::{follow, moved, repl, ticker, watch};
 
 const TRADER_EXAMPLES: &str = "\
 Examples:
@@ -32,10 +32,9 @@ Instruments for a class (each has its own --help):
   trader watch                            live board of rates, leaders and trades; q leaves
   trader follow [--json]                  every trade and owner's action as it happens
   trader ticker --every 2 --step 1        live prices, a seeded random walk (owner only)
-  trader stress --procs 4 --trades 10000  many traders at once, then the audit
-  trader stress --unlocked ...            the textbook race, on a market of its own
-  trader bench --plot bench.svg           shared memory against its rivals, plotted
   trader completions bash|zsh|fish        a completion script; `trader man`: the manual
+
+Stress runs, the race demonstration and the benchmarks are exchange-lab's.
 
 Exit status: 0 all commands succeeded, 1 a command was refused,
 2 usage error or the exchange cannot be used.";
@@ -44,7 +43,7 @@ Exit status: 0 all commands succeeded, 1 a command was refused,
 ///
 /// Options may come before or after the command words
 /// (`trader rates --json`); `--segment`, `--name`, `--json` and `--trace`
-/// are accepted by every instrument too (`trader stress --segment X`).
+/// are accepted by every instrument too (`trader watch --segment X`).
 #[derive(Debug, Parser)]
 #[command(
     name = "trader",
@@ -91,8 +90,6 @@ pub struct GlobalArgs {
 /// The instruments: programs of their own that share `trader`'s options.
 #[derive(Debug, Subcommand)]
 pub enum Instrument {
-    /// Many trader processes at once, then the audit.
-    Stress(StressArgs),
     /// A live board of rates, stock, cash, the leaders and the latest on the tape.
     Watch(WatchArgs),
     /// Every trade and owner's action as it happens, like tail -f.
@@ -108,9 +105,6 @@ Examples:
     Follow,
     /// Live prices: every quote moves by a seeded random walk (owner only).
     Ticker(TickerArgs),
-    /// Shared memory against its rivals (the C loop, SQLite, Redis,
-    /// message passing), side by side.
-    Bench(BenchArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, ...).
     #[command(after_help = "Examples:
   trader completions bash > ~/.local/share/bash-completion/completions/trader
@@ -122,18 +116,6 @@ Examples:
     },
     /// Print the manual page (roff): `trader man | man -l -`.
     Man,
-    /// One process of a stress run (internal).
-    #[command(hide = true)]
-    StressWorker(StressWorkerArgs),
-    /// One process of the C-loop, SQLite or Redis benchmark (internal).
-    #[command(hide = true)]
-    BenchWorker(bench::worker::WorkerArgs),
-    /// The message-passing benchmark's server (internal).
-    #[command(hide = true)]
-    Serve(SocketArgs),
-    /// A message-passing benchmark client (internal).
-    #[command(hide = true)]
-    MpClient(SocketArgs),
 }
 
 fn default_account_name() -> Option<String> {
@@ -191,48 +173,6 @@ pub fn usage_error(error: clap::Error) -> ExitStatus {
     ExitStatus::Unusable
 }
 
-/// `trader stress`: many trader processes at once, then the audit.
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  trader stress --procs 4 --trades 100000
-  trader --segment posix:/race stress --procs 2 --trades 20000 --unlocked
-
-The rate counts committed trades over the wall time from the workers'
-common start to the last one's end; refused trades are reported apart.
-The exchange's owner funds the stress accounts from the exchange's cash
-first, by a recorded transfer, so the audit still balances.
-
---unlocked skips the lock, as the textbook version does, to show the race.
-It corrupts the market it runs on, so only the exchange's owner may run
-it, and only on a market whose accounts are all stress accounts: give it
-a segment of its own.")]
-pub struct StressArgs {
-    /// Trader processes to start, on accounts stress-0 onwards.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub procs: u16,
-    /// Trades each process makes: a random buy, then its sell, and again.
-    #[arg(long, default_value_t = 10_000)]
-    pub trades: u64,
-    /// Seed of the random trades; the same seed makes the same trades.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Skip the lock (race demonstration only; owner only, on a market of
-    /// stress accounts).
-    #[arg(long)]
-    pub unlocked: bool,
-}
-
-/// `trader stress-worker`: one process of a stress run (internal).
-#[derive(Debug, Args)]
-pub struct StressWorkerArgs {
-    #[arg(long)]
-    trades: u64,
-    #[arg(long)]
-    seed: u64,
-    #[arg(long)]
-    unlocked: bool,
-}
-
 /// `trader watch`: the live board.
 #[derive(Debug, Args)]
 #[command(after_help = "Keys: q, Esc or Ctrl-C leave.")]
@@ -265,67 +205,10 @@ pub struct TickerArgs {
     pub seed: Option<u64>,
 }
 
-/// `trader bench`: every benchmark, side by side.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// A short smoke run instead of the full one.
-    #[arg(long)]
-    pub quick: bool,
-    /// Also draw trades/s against process count into this SVG file.
-    #[arg(long, value_name = "FILE.svg")]
-    pub plot: Option<PathBuf>,
-}
-
-/// `trader serve` and `trader mp-client`: the message-passing benchmark's
-/// server and client processes (internal).
-#[derive(Debug, Args)]
-pub struct SocketArgs {
-    #[arg(long)]
-    socket: PathBuf,
-    #[arg(long, default_value_t = 0)]
-    trades: u64,
-}
-
 /// Runs an instrument.
 fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
     let json = global.json;
-    let trader_exe = || std::env::current_exe().unwrap_or_else(|_| PathBuf::from("trader"));
     match instrument {
-        Instrument::Stress(stress) => {
-            let options = StressOptions {
-                procs: usize::from(stress.procs),
-                trades: stress.trades,
-                seed: stress.seed,
-                unlocked: stress.unlocked,
-            };
-            match stress::run_stress(&trader_exe(), &global.segment, &options) {
-                Ok(report) => {
-                    if json {
-                        print_line(&Envelope::success("stress", &report).to_json());
-                    } else {
-                        print_line(&stress::describe(&report));
-                    }
-                    report.exit_status()
-                }
-                Err(error) => fail(&error, "stress", json),
-            }
-        }
-        Instrument::StressWorker(worker) => {
-            let Some(name) = global.name.clone() else {
-                eprintln!("trader: stress-worker needs --name");
-                return ExitStatus::Unusable;
-            };
-            match stress::run_worker(
-                &global.segment,
-                &name,
-                worker.trades,
-                worker.seed,
-                worker.unlocked,
-            ) {
-                Ok(_) => ExitStatus::Success,
-                Err(error) => fail(&error, "stress-worker", false),
-            }
-        }
         Instrument::Watch(watch) => match Store::attach_or_read_only(&global.segment)
             .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
         {
@@ -351,23 +234,6 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 Err(error) => fail(&error, "ticker", json),
             }
         }
-        Instrument::Bench(options) => {
-            match bench::command(&trader_exe(), options.quick, options.plot.as_deref()) {
-                Ok(results) => {
-                    if json {
-                        print_line(&Envelope::success("bench", &results).to_json());
-                    } else {
-                        print_line(&bench::table(&results.rows));
-                    }
-                    ExitStatus::Success
-                }
-                Err(error) => fail(&error, "bench", json),
-            }
-        }
-        Instrument::BenchWorker(worker) => match bench::worker::run(worker) {
-            Ok(_) => ExitStatus::Success,
-            Err(error) => fail(&error, "bench-worker", false),
-        },
         Instrument::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -385,20 +251,6 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                     eprintln!("trader: cannot write the manual page: {error}");
                     ExitStatus::Unusable
                 }
-            }
-        }
-        Instrument::Serve(server) => match global
-            .segment
-            .segment("trader serve")
-            .and_then(|segment| serve::serve(segment, &server.socket))
-        {
-            Ok(()) => ExitStatus::Success,
-            Err(error) => fail(&error, "serve", false),
-        },
-        Instrument::MpClient(client) => {
-            match serve::message_client(&client.socket, client.trades) {
-                Ok(_) => ExitStatus::Success,
-                Err(error) => fail(&error, "mp-client", false),
             }
         }
     }
@@ -445,6 +297,14 @@ pub fn run(args: TraderArgs) -> ExitStatus {
         return run_instrument(instrument, global);
     }
     let json = global.json;
+    if let Some(message) = moved::lab_usage_error(&args.command) {
+        if json {
+            print_line(&ErrorEnvelope::new("trader", "usage", &message).to_json());
+        } else {
+            eprintln!("trader: {message}");
+        }
+        return ExitStatus::Unusable;
+    }
     let command = if args.command.is_empty() {
         "trader".to_owned()
     } else {

@@ -1,17 +1,17 @@
 //! `trader`: attach to an exchange and buy and sell, interactively, from a
-//! script, or one command at a time; and the classroom instruments. The
-//! market, the command language and its rendering are the library's; the
-//! modules here are what needs a terminal, a command line or child
-//! processes.
+//! script, or one command at a time; and the instruments a class watches
+//! (the board, `follow`, the ticker). It is the program a class may install
+//! with privilege, so it holds only what a student needs: the lab (stress,
+//! the race, bench) is `exchange-lab`. The market, the command language and
+//! its rendering are the library's; the modules here are what needs a
+//! terminal or a command line.
 #![forbid(unsafe_code)]
 
-mod bench;
 mod cli;
 mod follow;
+mod moved;
 mod repl;
-mod serve;
 mod stop;
-mod stress;
 mod ticker;
 mod watch;
 

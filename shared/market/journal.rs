@@ -90,7 +90,7 @@
 //!   starting balances handed out stay: the balance went to the cash, so
 //!   `cash + balances = initial cash + handed out` still holds.
 //! - **transfer**: an account's new balance and the new cash: money moved
-//!   from the exchange's cash to an account (`trader stress` funding its
+//!   from the exchange's cash to an account (`exchange-lab stress` funding its
 //!   accounts), so cash plus balances, what the audit checks, is
 //!   unchanged. Not on the tape.
 #![forbid(unsafe_code)]

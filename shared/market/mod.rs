@@ -46,7 +46,7 @@ use crate::money::{Money, Price, WideMoney};
 use crate::shm::layout::{entry, flags, AccountSlot, Header};
 use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 
-pub use race::UnlockedDemo;
+pub use race::{is_worker_account, worker_account, UnlockedDemo};
 use record::Redo;
 pub use views::History;
 

@@ -1,6 +1,6 @@
 //! The benchmarks' "C loop": the least a trade can do under the same robust
-//! mutex, in a POSIX segment of its own, so `trader bench` can say how far
-//! the real trade is from it, in one process and across processes.
+//! mutex, in a POSIX segment of its own, so `exchange-lab bench` can say how
+//! far the real trade is from it, in one process and across processes.
 //!
 //! A trade here locks, moves units and money between one of four currencies
 //! and one account, counts itself, notes the last trade on its currency's

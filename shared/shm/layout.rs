@@ -312,9 +312,9 @@ pub struct Header {
     /// owner), bit 1 CLASS_MODE (account names bound to logins); see
     /// [`flags`].
     pub flags: AtomicU32,
-    /// Trades made by the race demonstration (`trader stress --unlocked`),
-    /// which bypass the lock, the journal and `trade_seq`: counted here so
-    /// `--status` and the board show them. Saturates, never wraps.
+    /// Trades made by the race demonstration (`exchange-lab stress
+    /// --unlocked`), which bypass the lock, the journal and `trade_seq`:
+    /// counted here so `--status` and the board show them. Saturates, never wraps.
     pub unlocked_trades: AtomicU32,
     /// The serial of the last account opened: every opening gets a new
     /// one, so a tape entry or a session can tell a reused slot apart.

@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn shared_memory_only_actions_are_refused_on_redis() {
         let address: MarketAddress = "redis://127.0.0.1:6390/m".parse().unwrap();
-        let error = address.segment("trader serve").unwrap_err();
+        let error = address.segment("exchange-lab serve").unwrap_err();
         assert!(!error.is_refusal());
         assert!(
             error.to_string().contains("shared-memory segment"),

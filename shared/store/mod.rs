@@ -328,11 +328,13 @@ impl Store {
         either!(self, market => market.wake_watchers())
     }
 
-    /// The race demonstration's unlocked trades. Redis has no lock to skip:
-    /// its commits compare and set, so there is no race to show.
+    /// The race demonstration's unlocked trades, with the library's checks
+    /// of who may race and on which market ([`Exchange::unlocked_demo`]).
+    /// Redis has no lock to skip: its commits compare and set, so there is
+    /// no race to show.
     pub fn unlocked_demo(&self) -> Result<UnlockedDemo<'_>> {
         match self {
-            Store::Segment(exchange) => Ok(exchange.unlocked_demo()),
+            Store::Segment(exchange) => exchange.unlocked_demo(),
             Store::Redis(market) => Err(Error::Unsupported {
                 what: "trading without the lock (--unlocked)".into(),
                 address: market.address().to_string(),

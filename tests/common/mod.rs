@@ -23,6 +23,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 pub const TRADER: &str = env!("CARGO_BIN_EXE_trader");
 pub const INIT: &str = env!("CARGO_BIN_EXE_exchange-init");
+pub const LAB: &str = env!("CARGO_BIN_EXE_exchange-lab");
 
 /// Where a test's market lives: the three shared-memory mechanisms, or a
 /// private redis-server.
@@ -189,6 +190,18 @@ impl Segment {
     /// A `trader --segment ADDRESS --name NAME` command, not yet run.
     pub fn trader_command(&self, name: &str) -> Command {
         self.command(TRADER, &["--name", name])
+    }
+
+    /// An `exchange-lab --segment ADDRESS` command, not yet run.
+    pub fn lab_command(&self) -> Command {
+        self.command(LAB, &[])
+    }
+
+    /// Runs `exchange-lab --segment ADDRESS ARGS...`.
+    pub fn lab(&self, args: &[&str]) -> Run {
+        let mut command = self.lab_command();
+        command.args(args);
+        Run::new(command, b"")
     }
 
     /// Runs one trader command line (one-shot mode).

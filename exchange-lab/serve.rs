@@ -1,5 +1,5 @@
-//! The message-passing side of `trader bench`: `trader serve` owns a
-//! market and answers trades over a Unix socket, and `trader mp-client`
+//! The message-passing side of `exchange-lab bench`: `exchange-lab serve`
+//! owns a market and answers trades over a Unix socket, and `mp-client`
 //! sends them one at a time and waits for each answer (the course notes'
 //! "four copies"). They exist only to be measured against shared memory.
 #![forbid(unsafe_code)]
@@ -15,7 +15,7 @@ use shm_exchange::{Command, Error, Exchange, Reply, Result, SegmentAddress};
 
 use crate::stress::{self, os_error};
 
-/// `trader serve --socket PATH`: the message-passing exchange. It owns
+/// `exchange-lab serve --socket PATH`: the message-passing exchange. It owns
 /// the market; each connection is a trader whose every request crosses
 /// the socket twice. It parses and trades straight through the library,
 /// with none of the trader's per-command checks, so the comparison is
@@ -70,7 +70,7 @@ pub fn serve(address: &SegmentAddress, socket: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `trader mp-client --socket PATH --trades M`: one message-passing trader.
+/// `exchange-lab mp-client --socket PATH --trades M`: one message-passing trader.
 pub fn message_client(socket: &Path, trades: u64) -> Result<WorkerReport> {
     let io_error =
         |what: &'static str| move |error: std::io::Error| os_error(socket.display(), what, error);

@@ -1,4 +1,4 @@
-//! `trader bench-worker` (internal): one process of the C-loop, SQLite or
+//! `exchange-lab bench-worker` (internal): one process of the C-loop, SQLite or
 //! Redis measurement. Like a `stress` worker it attaches, says `ready`,
 //! waits for `go`, trades, and prints its report; every venue runs the
 //! same workload, so the rows compare stores, not workloads. A board
@@ -30,7 +30,7 @@ pub enum Kind {
     Board,
 }
 
-/// `trader bench-worker`'s arguments.
+/// `exchange-lab bench-worker`'s arguments.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     #[arg(long, value_enum)]

@@ -1,8 +1,8 @@
-//! `trader stress`: N real trader processes hammer one exchange, then the
-//! audit says whether any money or currency was lost.
+//! `exchange-lab stress`: N real trader processes hammer one exchange,
+//! then the audit says whether any money or currency was lost.
 //!
 //! The parent opens the accounts `stress-0` onwards, starts one worker
-//! process per account (`trader stress-worker`), waits until every worker
+//! process per account (`exchange-lab stress-worker`), waits until every worker
 //! is attached and ready, and only then releases them all at once, so the
 //! measured time is trading, not process start-up: the run lasts from that
 //! common start to the last worker's end, on the monotonic clock all the
@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use shm_exchange::render::{self, Style};
 use shm_exchange::stress::{
-    check_unlocked_allowed, fund_workers, monotonic_nanos, worker_account, StressOptions,
-    StressReport, Worker, WorkerReport,
+    fund_workers, monotonic_nanos, worker_account, StressOptions, StressReport, Worker,
+    WorkerReport,
 };
 use shm_exchange::{Error, MarketAddress, Reply, Result, Store};
 
@@ -41,17 +41,17 @@ fn spawn_error(what: &'static str, error: io::Error) -> Error {
     os_error("a stress worker", what, error)
 }
 
-/// Runs a stress test with `trader_exe` as the worker binary.
+/// Runs a stress test with `lab_exe` (`exchange-lab`) as the worker binary.
 pub fn run_stress(
-    trader_exe: &Path,
+    lab_exe: &Path,
     address: &MarketAddress,
     options: &StressOptions,
 ) -> Result<StressReport> {
     let exchange = Store::attach(address)?;
     if options.unlocked {
-        // Refused before any account is opened where there is no lock.
+        // Refused before any account is opened: the library's checks of
+        // who may race, on which market (each worker's demo checks again).
         exchange.unlocked_demo()?;
-        check_unlocked_allowed(&exchange)?;
     }
     // All the accounts or none: a run that cannot fit must not use up
     // the table that the class's traders need.
@@ -60,13 +60,13 @@ pub fn run_stress(
     let funded_each = fund_workers(&exchange, &accounts, options)?;
     let commands = (0..options.procs)
         .map(|index| {
-            let mut command = Command::new(trader_exe);
+            let mut command = Command::new(lab_exe);
             command
                 .arg("--segment")
                 .arg(address.to_string())
+                .arg("stress-worker")
                 .arg("--name")
                 .arg(worker_account(index))
-                .arg("stress-worker")
                 .arg("--trades")
                 .arg(options.trades.to_string())
                 .arg("--seed")
@@ -140,16 +140,30 @@ pub fn run_workers(
     let heard: Vec<Arc<Mutex<Heard>>> = (0..commands.len()).map(|_| Arc::default()).collect();
     let (wake, woken) = std::sync::mpsc::channel::<()>();
     let mut readers = Vec::with_capacity(commands.len());
+    let mut errors = Vec::with_capacity(commands.len());
     for (mut command, heard) in commands.into_iter().zip(&heard) {
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         let mut child = command
             .spawn()
             .map_err(|error| spawn_error("starting", error))?;
         let output = BufReader::new(child.stdout.take().expect("piped"));
+        let stderr = BufReader::new(child.stderr.take().expect("piped"));
         workers.0.push(child);
+        // A worker says why it failed in its first line on stderr; the
+        // parent's error carries it, so a run's failure is one line.
+        errors.push(Some(std::thread::spawn(move || {
+            let mut first = None;
+            for line in stderr.lines() {
+                let Ok(line) = line else { break };
+                if first.is_none() && !line.trim().is_empty() {
+                    first = Some(line);
+                }
+            }
+            first
+        })));
         let (heard, wake) = (Arc::clone(heard), wake.clone());
         readers.push(std::thread::spawn(move || {
             for line in output.lines() {
@@ -180,11 +194,12 @@ pub fn run_workers(
         let exited = workers
             .0
             .iter_mut()
-            .any(|worker| worker.try_wait().map_or(true, |status| status.is_some()));
-        if exited && !all(&|heard| heard.ready) {
+            .position(|worker| worker.try_wait().map_or(true, |status| status.is_some()));
+        if let Some(index) = exited.filter(|_| !all(&|heard| heard.ready)) {
+            let reason = first_error(&mut errors[index]);
             return Err(spawn_error(
                 "attaching",
-                io::Error::other("a worker exited before it was ready"),
+                io::Error::other(format!("a worker exited before it was ready{reason}")),
             ));
         }
         let _ = woken.recv_timeout(TICK);
@@ -220,7 +235,7 @@ pub fn run_workers(
         let _ = reader.join();
     }
     let mut reports = Vec::with_capacity(heard.len());
-    for (heard, worker) in heard.iter().zip(&mut workers.0) {
+    for ((heard, worker), said) in heard.iter().zip(&mut workers.0).zip(&mut errors) {
         let status = worker
             .wait()
             .map_err(|error| spawn_error("waiting", error))?;
@@ -228,7 +243,10 @@ pub fn run_workers(
         reports.push(report.ok_or_else(|| {
             spawn_error(
                 "trading",
-                io::Error::other(format!("a worker failed ({status}) without a report")),
+                io::Error::other(format!(
+                    "a worker failed ({status}) without a report{}",
+                    first_error(said)
+                )),
             )
         })?);
     }
@@ -243,6 +261,15 @@ pub fn run_workers(
         _ => started.elapsed(),
     };
     Ok((elapsed, reports))
+}
+
+/// What an exited worker said first on stderr, as `: LINE`, or nothing.
+/// Its reader ends when the worker's stderr closes, at its exit.
+fn first_error(reader: &mut Option<std::thread::JoinHandle<Option<String>>>) -> String {
+    reader
+        .take()
+        .and_then(|reader| reader.join().ok().flatten())
+        .map_or_else(String::new, |line| format!(": {line}"))
 }
 
 /// Tells the parent this worker is ready, then waits for its `go`.
@@ -270,7 +297,7 @@ pub fn print_report(report: &WorkerReport) {
     );
 }
 
-/// `trader stress-worker`: attach, say "ready", wait for "go", trade
+/// `exchange-lab stress-worker`: attach, say "ready", wait for "go", trade
 /// (saying how far it got now and then), report.
 pub fn run_worker(
     address: &MarketAddress,
@@ -279,7 +306,7 @@ pub fn run_worker(
     seed: u64,
     unlocked: bool,
 ) -> Result<WorkerReport> {
-    let worker = Worker::prepare(address, account_name)?;
+    let worker = Worker::prepare(address, account_name, unlocked)?;
     ready_then_wait_for_go();
     let report = worker.trade(trades, seed, unlocked, print_progress)?;
     print_report(&report);

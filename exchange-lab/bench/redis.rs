@@ -77,9 +77,17 @@ impl RedisServer {
                 });
             }
         };
-        let server = RedisServer { child, dir, port };
+        let mut server = RedisServer { child, dir, port };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
+            // One that exits at once (a bad build, a port taken) is not
+            // waited for.
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(failed(
+                    "starting",
+                    io::Error::other(format!("it exited: {status}")),
+                ));
+            }
             match answers_ping(port) {
                 Ok(_) => return Ok(server),
                 Err(_) if Instant::now() < deadline => {

@@ -1,4 +1,4 @@
-//! `trader bench --plot FILE.svg`: trades per second against the number of
+//! `exchange-lab bench --plot FILE.svg`: trades per second against the number of
 //! processes, one line per mechanism, both axes on a log scale (the
 //! mechanisms span four orders of magnitude), drawn with plotters' SVG
 //! backend.

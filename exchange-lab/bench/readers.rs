@@ -3,7 +3,7 @@
 //! their market, in the same run; the row is the ratio of the two rates.
 //!
 //! The readers are real processes doing what the instruments do: a board
-//! (`trader bench-worker --kind board`) sleeps in
+//! (`exchange-lab bench-worker --kind board`) sleeps in
 //! [`Exchange::wait_for_change`] and builds the text of `trader watch`'s
 //! board at 80x24 after each change, drawing it nowhere; `trader follow`
 //! itself prints every tape entry to `/dev/null`. Each board counts its
@@ -12,7 +12,6 @@
 
 use std::hint::black_box;
 use std::io::{self, BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,7 +24,7 @@ use shm_exchange::board::{Board, Size};
 use shm_exchange::store::Store;
 use shm_exchange::{Error, Exchange, Result, SegmentAddress};
 
-use super::{median, millions, stress_on, BenchSegment, Row};
+use super::{median, millions, stress_on, BenchSegment, Programs, Row};
 use crate::stress::os_error;
 
 /// Boards attached during the measured run, beside one `follow`.
@@ -59,7 +58,7 @@ pub struct BoardReport {
     pub busy: u64,
 }
 
-/// `trader bench-worker --kind board --target SEGMENT`: attach, build the
+/// `exchange-lab bench-worker --kind board --target SEGMENT`: attach, build the
 /// first frame, say `ready`, then build a frame after every change until
 /// a line (or the end) on stdin, and report.
 pub fn run_board(target: &str) -> Result<()> {
@@ -140,14 +139,14 @@ fn next_line(output: &mut impl BufRead, what: &'static str) -> Result<String> {
 impl Readers {
     /// Starts [`BOARDS`] boards and one `follow` on `address` and returns
     /// once every one is attached and reading.
-    fn attach(trader: &Path, address: &SegmentAddress) -> Result<Readers> {
+    fn attach(programs: &Programs, address: &SegmentAddress) -> Result<Readers> {
         let mut readers = Readers {
             boards: Vec::with_capacity(BOARDS),
             follow: None,
         };
         for _ in 0..BOARDS {
-            let mut child = Command::new(trader)
-                .args(["--name", "bench", "bench-worker", "--kind", "board"])
+            let mut child = Command::new(&programs.lab)
+                .args(["bench-worker", "--kind", "board"])
                 .args(["--target", &address.to_string()])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -156,7 +155,7 @@ impl Readers {
             let stdout = BufReader::new(child.stdout.take().expect("piped"));
             readers.boards.push((child, stdout));
         }
-        let mut follow = Command::new(trader)
+        let mut follow = Command::new(&programs.trader)
             .args(["--segment", &address.to_string(), "follow"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -213,16 +212,16 @@ impl Readers {
 
 /// (c) `rounds` alternations of stress alone and stress read by the
 /// readers, each on a fresh market, and the rows of their medians.
-pub fn rows(trader: &Path, trades: u64, rounds: usize) -> Result<Vec<Row>> {
+pub fn rows(programs: &Programs, trades: u64, rounds: usize) -> Result<Vec<Row>> {
     let (mut alone, mut read) = (Vec::new(), Vec::new());
     let mut frames = BoardReport::default();
     for _ in 0..rounds.max(1) {
         let segment = BenchSegment::create("alone")?;
-        alone.push(stress_on(trader, &segment, TRADERS, trades)?);
+        alone.push(stress_on(&programs.lab, &segment, TRADERS, trades)?);
         drop(segment);
         let segment = BenchSegment::create("read")?;
-        let readers = Readers::attach(trader, &segment.0)?;
-        read.push(stress_on(trader, &segment, TRADERS, trades)?);
+        let readers = Readers::attach(programs, &segment.0)?;
+        read.push(stress_on(&programs.lab, &segment, TRADERS, trades)?);
         let report = readers.stop()?;
         frames.frames += report.frames;
         frames.fresh += report.fresh;
@@ -231,10 +230,10 @@ pub fn rows(trader: &Path, trades: u64, rounds: usize) -> Result<Vec<Row>> {
     let (alone, read) = (median(alone), median(read));
     let of = |count: usize| if count == 1 { "" } else { "s" };
     Ok(vec![
-        Row {
-            label: format!("(c) stress, {TRADERS} processes, {BOARDS} boards and follow reading"),
-            value: millions(read),
-            note: format!(
+        Row::new(
+            format!("(c) stress, {TRADERS} processes, {BOARDS} boards and follow reading"),
+            millions(read),
+            format!(
                 "{:.2}x the same unread (target >= 0.95); boards built {} frames, {} after a change, {} gave up busy; median of {} round{}",
                 read / alone,
                 frames.frames,
@@ -243,12 +242,12 @@ pub fn rows(trader: &Path, trades: u64, rounds: usize) -> Result<Vec<Row>> {
                 rounds,
                 of(rounds),
             ),
-        },
-        Row {
-            label: format!("    stress, {TRADERS} processes, nobody reading"),
-            value: millions(alone),
-            note: "baseline, same run, alternated with the row above".into(),
-        },
+        ),
+        Row::new(
+            format!("    stress, {TRADERS} processes, nobody reading"),
+            millions(alone),
+            "baseline, same run, alternated with the row above".into(),
+        ),
     ])
 }
 

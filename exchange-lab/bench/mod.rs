@@ -1,5 +1,7 @@
-//! `trader bench` and `cargo bench`: every figure in BENCHMARKS.md, side by
-//! side in one run, with the ratios between them.
+//! `exchange-lab bench` and `cargo bench`: every figure in BENCHMARKS.md,
+//! side by side in one run, with the ratios between them. Each row is
+//! printed as soon as it is measured, and a measurement that fails (a
+//! rival's server, a worker) is a row saying why: the run goes on.
 //!
 //! - (a) one trade through the library in one process, next to the C loop:
 //!   the same robust mutex, a trade's bare stores, unlock;
@@ -17,8 +19,9 @@
 //!
 //! `--plot FILE.svg` draws the process-count rows ([`plot`]). Each run makes
 //! its own uniquely named segments, databases and servers and removes them.
-//! The measurements start processes, so they live in the binary; `cargo
-//! bench` runs this through the built `trader`.
+//! The measurements start processes (this binary's hidden workers, and the
+//! `trader` beside it), so they live in the binary; `cargo bench` runs
+//! this through the built `exchange-lab`.
 #![forbid(unsafe_code)]
 
 use std::hint::black_box;
@@ -29,12 +32,15 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use shm_exchange::config::CurrencyConfig;
+use shm_exchange::envelope::Envelope;
 use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
-use shm_exchange::table::{Align, Cell, Table};
 use shm_exchange::testing::BaselineSegment;
-use shm_exchange::{Error, Exchange, MarketConfig, Money, Reply, Result, SegmentAddress, Side};
+use shm_exchange::{
+    Error, Exchange, ExitStatus, MarketConfig, Money, Reply, Result, SegmentAddress, Side,
+};
 
+use crate::cli::print_line;
 use crate::stress::{self, os_error};
 
 mod plot;
@@ -98,6 +104,19 @@ pub struct Row {
     pub label: String,
     pub value: String,
     pub note: String,
+    /// The measurement failed: `value` says so and `note` says why.
+    pub failed: bool,
+}
+
+impl Row {
+    pub(super) fn new(label: String, value: String, note: String) -> Row {
+        Row {
+            label,
+            value,
+            note,
+            failed: false,
+        }
+    }
 }
 
 /// One mechanism's trades per second at each process count, as plotted.
@@ -108,11 +127,13 @@ pub struct Series {
     pub points: Vec<(usize, f64)>,
 }
 
-/// A run's results, as `trader bench --json` prints them.
+/// A run's results, as `exchange-lab bench --json` prints them last.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rows {
     pub rows: Vec<Row>,
     pub series: Vec<Series>,
+    /// How many measurements failed (each has a row saying why).
+    pub failed: usize,
 }
 
 /// A segment for one measurement, removed when dropped.
@@ -352,16 +373,16 @@ impl Series {
     }
 }
 
-/// (b) Aggregate trades per second of a locked `trader stress` run.
-fn stress_rate(trader: &Path, procs: usize, trades: u64) -> Result<f64> {
+/// (b) Aggregate trades per second of a locked `exchange-lab stress` run.
+fn stress_rate(lab: &Path, procs: usize, trades: u64) -> Result<f64> {
     let segment = BenchSegment::create(&format!("stress{procs}"))?;
-    stress_on(trader, &segment, procs, trades)
+    stress_on(lab, &segment, procs, trades)
 }
 
 /// The same on `segment`, which may have readers attached.
-fn stress_on(trader: &Path, segment: &BenchSegment, procs: usize, trades: u64) -> Result<f64> {
+fn stress_on(lab: &Path, segment: &BenchSegment, procs: usize, trades: u64) -> Result<f64> {
     let report = stress::run_stress(
-        trader,
+        lab,
         &segment.0.clone().into(),
         &StressOptions {
             procs,
@@ -380,173 +401,279 @@ fn stress_on(trader: &Path, segment: &BenchSegment, procs: usize, trades: u64) -
 }
 
 /// (e) One rival's rows at every process count, against shared memory's
-/// `shared` rates, and its series.
+/// `shared` rates, and its series; a process count that fails gets a row
+/// saying why, and the rest go on.
 fn rival_rows(
     label: &str,
     shared: &Series,
-    rows: &mut Vec<Row>,
+    table: &mut Recorder,
     mut measure: impl FnMut(usize) -> Result<f64>,
-) -> Result<Series> {
+) -> Series {
     let mut series = Series::new(label);
-    for &(procs, shared_rate) in &shared.points {
-        let rate = measure(procs)?;
+    for procs in PROCESS_COUNTS {
+        let row = format!("(e) {label}, {}", processes(procs));
+        let Some(rate) = table.measured(&row, measure(procs)) else {
+            continue;
+        };
         series.points.push((procs, rate));
-        rows.push(Row {
-            label: format!("(e) {label}, {}", processes(procs)),
-            value: rate_text(rate),
-            note: format!("shared memory is {:.0}x faster", shared_rate / rate),
-        });
+        let shared_rate = shared.points.iter().find(|(count, _)| *count == procs);
+        table.push(Row::new(
+            row,
+            rate_text(rate),
+            match shared_rate {
+                Some((_, shared_rate)) => {
+                    format!("shared memory is {:.0}x faster", shared_rate / rate)
+                }
+                None => "shared memory's row failed: no ratio".into(),
+            },
+        ));
     }
-    Ok(series)
+    series
 }
 
-/// Runs every measurement and returns the table's rows and the series
-/// that `--plot` draws.
-pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Result<Rows> {
-    let mut rows = Vec::new();
+/// The programs a run starts: this binary for the workers, and the
+/// `trader` installed beside it for the scripted rows and `follow`.
+pub struct Programs {
+    pub lab: PathBuf,
+    pub trader: PathBuf,
+}
+
+impl Programs {
+    /// `lab` and the `trader` in the same directory.
+    pub fn beside(lab: PathBuf) -> Programs {
+        let trader = lab.with_file_name("trader");
+        Programs { lab, trader }
+    }
+}
+
+/// The table as it is measured: each row is handed to `show` at once,
+/// and a measurement that fails becomes a row saying why.
+struct Recorder<'s> {
+    rows: Vec<Row>,
+    failed: usize,
+    show: &'s mut dyn FnMut(&Row),
+}
+
+impl Recorder<'_> {
+    fn push(&mut self, row: Row) {
+        (self.show)(&row);
+        self.rows.push(row);
+    }
+
+    /// The value `outcome` measured, or, when it failed, `None` and a row
+    /// labelled `label` with the error as its note.
+    fn measured<T>(&mut self, label: &str, outcome: Result<T>) -> Option<T> {
+        match outcome {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.failed += 1;
+                let reason = error.to_string();
+                let reason = reason.lines().next().unwrap_or_default();
+                self.push(Row {
+                    label: label.to_owned(),
+                    value: "failed".into(),
+                    note: reason.to_owned(),
+                    failed: true,
+                });
+                None
+            }
+        }
+    }
+}
+
+/// Runs every measurement, handing each row to `show` as soon as it is
+/// measured, and returns the table's rows and the series that `--plot`
+/// draws. A measurement that fails is a row saying why; the run goes on.
+pub fn run(
+    programs: &Programs,
+    size: BenchSize,
+    mut progress: impl FnMut(&str),
+    show: &mut dyn FnMut(&Row),
+) -> Rows {
+    let lab = programs.lab.as_path();
+    let mut table = Recorder {
+        rows: Vec::new(),
+        failed: 0,
+        show,
+    };
     progress("(a) one trade and the C loop");
     let rounds = size.latency_rounds;
-    let latency = latency(size.latency_trades, rounds)?;
-    rows.push(Row {
-        label: "(a) one trade via the library, 1 process".into(),
-        value: format!("{:.1} ns/trade", latency.trade_ns),
-        note: format!(
-            "{:.2}x the C loop below (target <= 1.5x); medians of {rounds} alternated rounds",
-            latency.ratio
-        ),
-    });
-    rows.push(Row {
-        label: "    C loop: robust lock, 8 stores, unlock".into(),
-        value: format!("{:.1} ns/trade", latency.baseline_ns),
-        note: "baseline, same run".into(),
-    });
+    let label = "(a) one trade via the library, 1 process";
+    if let Some(latency) = table.measured(label, latency(size.latency_trades, rounds)) {
+        table.push(Row::new(
+            label.into(),
+            format!("{:.1} ns/trade", latency.trade_ns),
+            format!(
+                "{:.2}x the C loop below (target <= 1.5x); medians of {rounds} alternated rounds",
+                latency.ratio
+            ),
+        ));
+        table.push(Row::new(
+            "    C loop: robust lock, 8 stores, unlock".into(),
+            format!("{:.1} ns/trade", latency.baseline_ns),
+            "baseline, same run".into(),
+        ));
+    }
 
-    let mut shared = Series::new("shared memory (trader stress)");
+    let mut shared = Series::new("shared memory (exchange-lab stress)");
     let mut c_loop = Series::new("C loop (same mutex, 8 stores)");
     for procs in PROCESS_COUNTS {
         progress(&format!("(b) stress and the C loop, {}", processes(procs)));
         let rounds = size.stress_rounds;
-        let (mut rates, mut baselines, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..rounds.max(1) {
-            let rate = stress_rate(trader, procs, size.stress_trades)?;
-            let baseline = procs::c_loop(trader, procs, size.stress_trades)?;
-            rates.push(rate);
-            baselines.push(baseline);
-            ratios.push(rate / baseline);
-        }
+        let measure = || -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+            let (mut rates, mut baselines, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds.max(1) {
+                let rate = stress_rate(lab, procs, size.stress_trades)?;
+                let baseline = procs::c_loop(lab, procs, size.stress_trades)?;
+                rates.push(rate);
+                baselines.push(baseline);
+                ratios.push(rate / baseline);
+            }
+            Ok((rates, baselines, ratios))
+        };
+        let label = format!("(b) stress, locked, {}", processes(procs));
+        let Some((rates, baselines, ratios)) = table.measured(&label, measure()) else {
+            continue;
+        };
         let (rate, baseline) = (median(rates), median(baselines));
         shared.points.push((procs, rate));
         c_loop.points.push((procs, baseline));
-        rows.push(Row {
-            label: format!("(b) stress, locked, {}", processes(procs)),
-            value: millions(rate),
-            note: format!(
+        table.push(Row::new(
+            label,
+            millions(rate),
+            format!(
                 "{:.2}x the C loop{}; audit consistent; medians of {rounds} alternated round{}",
                 median(ratios),
                 if procs == 2 { " (target >= 0.8x)" } else { "" },
                 if rounds == 1 { "" } else { "s" },
             ),
-        });
-        rows.push(Row {
-            label: format!("    C loop, {}", processes(procs)),
-            value: millions(baseline),
-            note: "baseline, same run".into(),
-        });
+        ));
+        table.push(Row::new(
+            format!("    C loop, {}", processes(procs)),
+            millions(baseline),
+            "baseline, same run".into(),
+        ));
     }
     progress("(c) stress read by boards and follow, and unread");
-    rows.extend(readers::rows(
-        trader,
-        size.stress_trades,
-        size.reader_rounds,
-    )?);
+    let outcome = readers::rows(programs, size.stress_trades, size.reader_rounds);
+    for row in table
+        .measured("(c) stress read by boards and follow", outcome)
+        .unwrap_or_default()
+    {
+        table.push(row);
+    }
     let trades = size.latency_trades;
-    let (alone, watched, wakeups) = readers::wake_cost(trades)?;
-    rows.push(Row {
-        label: "    one trade while a watcher waits, 1 process".into(),
-        value: format!("{watched:.1} ns/trade"),
-        note: format!(
-            "{:+.1} ns over {alone:.1} unwatched; it was woken {wakeups} times in {trades} trades: only trades made while it sleeps pay a FUTEX_WAKE",
-            watched - alone
-        ),
-    });
+    let label = "    one trade while a watcher waits, 1 process";
+    if let Some((alone, watched, wakeups)) = table.measured(label, readers::wake_cost(trades)) {
+        table.push(Row::new(
+            label.into(),
+            format!("{watched:.1} ns/trade"),
+            format!(
+                "{:+.1} ns over {alone:.1} unwatched; it was woken {wakeups} times in {trades} trades: only trades made while it sleeps pay a FUTEX_WAKE",
+                watched - alone
+            ),
+        ));
+    }
 
     let market = rich_market();
-    let mut series = vec![rival_rows("SQLite", &shared, &mut rows, |procs| {
+    let mut series = vec![rival_rows("SQLite", &shared, &mut table, |procs| {
         progress(&format!("(e) SQLite, {}", processes(procs)));
-        procs::sqlite(trader, &market, procs, size.rival_trades)
-    })?];
+        procs::sqlite(lab, &market, procs, size.rival_trades)
+    })];
     match redis::RedisServer::start("redis-server") {
-        Ok(server) => series.push(rival_rows("Redis", &shared, &mut rows, |procs| {
+        Ok(server) => series.push(rival_rows("Redis", &shared, &mut table, |procs| {
             progress(&format!("(e) Redis, {}", processes(procs)));
-            procs::redis(trader, &server, &market, procs, size.rival_trades)
-        })?),
-        Err(redis::Unavailable::NotInstalled(note)) => rows.push(Row {
-            label: "(e) Redis".into(),
-            value: "-".into(),
-            note,
-        }),
-        Err(redis::Unavailable::Failed(error)) => return Err(error),
+            procs::redis(lab, &server, &market, procs, size.rival_trades)
+        })),
+        Err(redis::Unavailable::NotInstalled(note)) => {
+            table.push(Row::new("(e) Redis".into(), "-".into(), note));
+        }
+        Err(redis::Unavailable::Failed(error)) => {
+            table.measured::<()>("(e) Redis", Err(error));
+        }
     }
     series.push(rival_rows(
         "Unix socket server",
         &shared,
-        &mut rows,
+        &mut table,
         |procs| {
             progress(&format!("(e) message passing, {}", processes(procs)));
-            procs::message_passing(trader, procs, size.message_trades)
+            procs::message_passing(lab, procs, size.message_trades)
         },
-    )?);
+    ));
     series.splice(0..0, [shared, c_loop]);
 
     progress("unlocked");
-    let segment = BenchSegment::create("unlocked")?;
-    let report = stress::run_stress(
-        trader,
-        &segment.0.clone().into(),
-        &StressOptions {
-            procs: 2,
-            trades: size.unlocked_trades,
-            seed: 1,
-            unlocked: true,
-        },
-    )?;
-    let audit = render::reply(&Reply::Audit(report.audit.clone()), Style::Line);
-    rows.push(Row {
-        label: "    stress, UNLOCKED, 2 processes".into(),
-        value: millions(report.trades_per_second as f64),
-        note: audit,
+    let label = "    stress, UNLOCKED, 2 processes";
+    let unlocked = BenchSegment::create("unlocked").and_then(|segment| {
+        stress::run_stress(
+            lab,
+            &segment.0.clone().into(),
+            &StressOptions {
+                procs: 2,
+                trades: size.unlocked_trades,
+                seed: 1,
+                unlocked: true,
+            },
+        )
     });
+    if let Some(report) = table.measured(label, unlocked) {
+        table.push(Row::new(
+            label.into(),
+            millions(report.trades_per_second as f64),
+            render::reply(&Reply::Audit(report.audit.clone()), Style::Line),
+        ));
+    }
 
     progress("(d) scripted");
-    let rate = scripted(trader, size.script_lines, TRADES_SCRIPT)?;
-    rows.push(Row {
-        label: format!(
-            "    scripted trader, {}-line script of trades to a file",
-            size.script_lines
-        ),
-        value: format!("{:.0} k commands/s", rate / 1e3),
-        note: "reference: buys and sells only".into(),
-    });
-    let rate = scripted(trader, size.script_lines, MIXED_SCRIPT)?;
-    rows.push(Row {
-        label: "(d) the same, mixed: buy, sell, rates, portfolio".into(),
-        value: format!("{:.0} k commands/s", rate / 1e3),
-        note: "target 1000 k".into(),
-    });
+    let trader = programs.trader.as_path();
+    let label = format!(
+        "    scripted trader, {}-line script of trades to a file",
+        size.script_lines
+    );
+    if let Some(rate) = table.measured(&label, scripted(trader, size.script_lines, TRADES_SCRIPT)) {
+        table.push(Row::new(
+            label,
+            format!("{:.0} k commands/s", rate / 1e3),
+            "reference: buys and sells only".into(),
+        ));
+    }
+    let label = "(d) the same, mixed: buy, sell, rates, portfolio";
+    if let Some(rate) = table.measured(label, scripted(trader, size.script_lines, MIXED_SCRIPT)) {
+        table.push(Row::new(
+            label.into(),
+            format!("{:.0} k commands/s", rate / 1e3),
+            "target 1000 k".into(),
+        ));
+    }
 
     progress("watcher wake-up");
-    let (median, worst) = watch_latency(200)?;
-    rows.push(Row {
-        label: "    watch board woken after a trade".into(),
-        value: format!("{median:.0} us median"),
-        note: format!("worst of 200: {worst:.0} us (target 100 ms)"),
-    });
-    Ok(Rows { rows, series })
+    let label = "    watch board woken after a trade";
+    if let Some((median, worst)) = table.measured(label, watch_latency(200)) {
+        table.push(Row::new(
+            label.into(),
+            format!("{median:.0} us median"),
+            format!("worst of 200: {worst:.0} us (target 100 ms)"),
+        ));
+    }
+    Rows {
+        rows: table.rows,
+        series,
+        failed: table.failed,
+    }
 }
 
-/// `trader bench [--quick] [--plot FILE.svg]`: the whole run, and the plot
-/// if asked for. A plot path that cannot work is refused before the run.
-pub fn command(trader: &Path, quick: bool, plot_to: Option<&Path>) -> Result<Rows> {
+/// `exchange-lab bench [--quick] [--plot FILE.svg]`: the whole run, each
+/// row printed as soon as it is measured (with `json`, one JSON object a
+/// row, then the whole table as one), and the plot if asked for. A plot
+/// path that cannot work is refused before the run. Exit status 1 if a
+/// measurement failed.
+pub fn command(
+    programs: &Programs,
+    quick: bool,
+    plot_to: Option<&Path>,
+    json: bool,
+) -> Result<ExitStatus> {
     if let Some(path) = plot_to {
         plot::check_path(path)?;
     }
@@ -555,26 +682,53 @@ pub fn command(trader: &Path, quick: bool, plot_to: Option<&Path>) -> Result<Row
     } else {
         BenchSize::FULL
     };
-    let results = run(trader, size, |step| eprintln!("running {step}..."))?;
+    let mut show = |row: &Row| {
+        if json {
+            print_line(&serde_json::to_string(row).unwrap_or_default());
+        } else {
+            print_line(&row_line(row));
+        }
+    };
+    let results = run(
+        programs,
+        size,
+        |step| eprintln!("running {step}..."),
+        &mut show,
+    );
     if let Some(path) = plot_to {
         let title = format!(
-            "trader bench{}: trades/s by process count",
+            "exchange-lab bench{}: trades/s by process count",
             if quick { " --quick" } else { "" }
         );
         plot::draw(path, &title, &results.series)?;
     }
-    Ok(results)
+    if json {
+        print_line(&Envelope::success("bench", &results).to_json());
+    } else if results.failed > 0 {
+        eprintln!(
+            "exchange-lab: {} measurement{} failed; see the rows marked failed",
+            results.failed,
+            if results.failed == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if results.failed > 0 {
+        ExitStatus::Refused
+    } else {
+        ExitStatus::Success
+    })
 }
 
-/// The rows as an aligned table.
-pub fn table(rows: &[Row]) -> String {
-    let mut table = Table::without_header(&[Align::Left, Align::Right, Align::Left]);
-    for row in rows {
-        table.row(vec![
-            Cell::plain(&row.label),
-            Cell::plain(&row.value),
-            Cell::plain(&row.note),
-        ]);
-    }
-    table.render(false)
+/// Columns of a row, wide enough for every label and value the run
+/// makes, so rows printed one at a time line up.
+const LABEL_WIDTH: usize = 64;
+const VALUE_WIDTH: usize = 18;
+
+/// One row as a line of the table: label, value, note.
+pub fn row_line(row: &Row) -> String {
+    format!(
+        "{:<LABEL_WIDTH$}  {:>VALUE_WIDTH$}  {}",
+        row.label, row.value, row.note
+    )
+    .trim_end()
+    .to_owned()
 }

@@ -1,6 +1,6 @@
 //! The measurements made by many processes at once: the C loop, SQLite,
 //! Redis and the message-passing server, each at a given process count,
-//! with the same release-together protocol as `trader stress`
+//! with the same release-together protocol as `exchange-lab stress`
 //! ([`stress::run_workers`]). Each returns aggregate trades per second as
 //! `stress` counts them: committed trades over the wall time from the
 //! common start to the last worker's end.
@@ -20,20 +20,14 @@ use super::sqlite::SqliteMarket;
 use super::{per_second, BenchSegment};
 use crate::stress::{self, os_error};
 
-/// Starts `procs` `trader bench-worker --kind KIND` processes on `target`,
+/// Starts `procs` `exchange-lab bench-worker --kind KIND` processes on `target`,
 /// one account each, releases them together and rates the run.
-fn bench_workers(
-    trader: &Path,
-    kind: &str,
-    target: &str,
-    procs: usize,
-    trades: u64,
-) -> Result<f64> {
+fn bench_workers(lab: &Path, kind: &str, target: &str, procs: usize, trades: u64) -> Result<f64> {
     let commands = (0..procs)
         .map(|account| {
-            let mut command = Command::new(trader);
+            let mut command = Command::new(lab);
             command
-                .args(["--name", "bench", "bench-worker", "--kind", kind])
+                .args(["bench-worker", "--kind", kind])
                 .args(["--target", target])
                 .args(["--account", &account.to_string()])
                 .args(["--trades", &trades.to_string()])
@@ -52,11 +46,11 @@ fn rate(reports: &[WorkerReport], elapsed: Duration) -> f64 {
 }
 
 /// The C loop with `procs` processes on one baseline segment.
-pub fn c_loop(trader: &Path, procs: usize, trades: u64) -> Result<f64> {
+pub fn c_loop(lab: &Path, procs: usize, trades: u64) -> Result<f64> {
     let name = format!("/shmx-bench-{}-cloop{procs}", std::process::id());
     let _segment = BaselineSegment::create(&name)
         .map_err(|error| os_error(&name, "creating the C loop's segment", error))?;
-    bench_workers(trader, "baseline", &name, procs, trades)
+    bench_workers(lab, "baseline", &name, procs, trades)
 }
 
 /// Refuses a rival's run whose totals moved: a store that loses money is
@@ -72,41 +66,39 @@ fn audit(store: &str, before: (Vec<i64>, i64), after: (Vec<i64>, i64)) -> Result
 }
 
 /// SQLite with `procs` processes on one database in `/dev/shm`.
-pub fn sqlite(trader: &Path, config: &MarketConfig, procs: usize, trades: u64) -> Result<f64> {
+pub fn sqlite(lab: &Path, config: &MarketConfig, procs: usize, trades: u64) -> Result<f64> {
     let path =
         Path::new("/dev/shm").join(format!("shmx-bench-{}-{procs}.sqlite", std::process::id()));
     let market = SqliteMarket::create(path, config, procs)?;
     let before = market.totals()?;
     let target = market.path().display().to_string();
-    let rate = bench_workers(trader, "sqlite", &target, procs, trades)?;
+    let rate = bench_workers(lab, "sqlite", &target, procs, trades)?;
     audit(&target, before, market.totals()?)?;
     Ok(rate)
 }
 
 /// Redis with `procs` clients of `server`, on a fresh market.
 pub fn redis(
-    trader: &Path,
+    lab: &Path,
     server: &RedisServer,
     config: &MarketConfig,
     procs: usize,
     trades: u64,
 ) -> Result<f64> {
     let market = server.create_market(&format!("bench{procs}"), config)?;
-    let rate = bench_workers(trader, "redis", &market.address(), procs, trades)?;
+    let rate = bench_workers(lab, "redis", &market.address(), procs, trades)?;
     market.check_audit()?;
     Ok(rate)
 }
 
 /// Aggregate trades per second with `clients` message-passing traders.
-pub fn message_passing(trader: &Path, clients: usize, trades: u64) -> Result<f64> {
+pub fn message_passing(lab: &Path, clients: usize, trades: u64) -> Result<f64> {
     let segment = BenchSegment::create(&format!("mp{clients}"))?;
     let socket =
         std::env::temp_dir().join(format!("shmx-bench-{}-{clients}.sock", std::process::id()));
-    let mut server = Command::new(trader)
+    let mut server = Command::new(lab)
         .arg("--segment")
         .arg(segment.0.to_string())
-        .arg("--name")
-        .arg("server")
         .arg("serve")
         .arg("--socket")
         .arg(&socket)
@@ -124,7 +116,7 @@ pub fn message_passing(trader: &Path, clients: usize, trades: u64) -> Result<f64
     }
     let commands = (0..clients)
         .map(|_| {
-            let mut command = Command::new(trader);
+            let mut command = Command::new(lab);
             command
                 .arg("mp-client")
                 .arg("--socket")
