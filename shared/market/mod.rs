@@ -29,6 +29,7 @@ mod journal;
 mod lifecycle;
 mod race;
 mod record;
+mod round;
 pub mod rules;
 mod snapshot;
 mod tape;
@@ -213,7 +214,7 @@ pub struct Portfolio {
     pub profit: Money,
 }
 
-fn holdings_as_map<S: serde::Serializer>(
+pub(crate) fn holdings_as_map<S: serde::Serializer>(
     holdings: &[(String, Money)],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -421,6 +422,7 @@ impl Exchange {
         if header.flags.load(Relaxed) & flags::HALTED != 0 {
             return Err(Error::Halted);
         }
+        crate::round::check_open(self.round_end())?;
         let table = self.table()?;
         let slot = self.account_slot_in(table, account)?;
         self.check_may_trade(slot)?;

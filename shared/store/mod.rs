@@ -328,6 +328,20 @@ impl Store {
         either!(self, market => market.wake_watchers())
     }
 
+    /// The Unix time in milliseconds the timed round ends, if one is set
+    /// (see [`crate::round`]).
+    pub fn round_end(&self) -> Result<Option<u64>> {
+        match self {
+            Store::Segment(exchange) => Ok(exchange.round_end()),
+            Store::Redis(market) => market.round_end(),
+        }
+    }
+
+    /// Sets the round's end, or clears it with `None`. Owner only.
+    pub fn set_round_end(&self, end: Option<u64>) -> Result<()> {
+        either!(self, market => market.set_round_end(end))
+    }
+
     /// The race demonstration's unlocked trades. Redis has no lock to skip:
     /// its commits compare and set, so there is no race to show.
     pub fn unlocked_demo(&self) -> Result<UnlockedDemo<'_>> {
