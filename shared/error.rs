@@ -108,6 +108,9 @@ pub enum Error {
         max: u64,
         usage: &'static str,
     },
+    /// `trader round` while another round runs until this Unix time in
+    /// milliseconds.
+    RoundRunning { until: u64 },
     /// The timed round ended at this Unix time in milliseconds; see
     /// `crate::round`.
     RoundOver { ended_at: u64 },
@@ -182,6 +185,7 @@ impl Error {
                 | Error::LineTooLong { .. }
                 | Error::Halted
                 | Error::RoundOver { .. }
+                | Error::RoundRunning { .. }
                 | Error::WaitTime { .. }
                 | Error::NotYourAccount { .. }
                 | Error::AccountClosed
@@ -228,6 +232,7 @@ impl Error {
             Error::ClassMode { .. } => "class_mode",
             Error::Halted => "halted",
             Error::RoundOver { .. } => "round_over",
+            Error::RoundRunning { .. } => "round_running",
             Error::WaitTime { .. } => "bad_wait",
             Error::NotYourAccount { .. } => "not_your_account",
             Error::AccountClosed => "account_closed",
@@ -407,6 +412,11 @@ impl fmt::Display for Error {
             Error::WaitTime { text, max, usage } => write!(
                 f,
                 "bad wait {text:?}: give whole milliseconds from 0 to {max}; usage: {usage}"
+            ),
+            Error::RoundRunning { until } => write!(
+                f,
+                "a round is running until {}; wait for it, or end it with `trader round --finish`",
+                crate::round::clock(*until)
             ),
             Error::RoundOver { ended_at } => write!(
                 f,

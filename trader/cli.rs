@@ -16,7 +16,7 @@ use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
 use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
-use crate::{bench, follow, repl, serve, stress, ticker, watch};
+use crate::{bench, follow, repl, round, serve, stress, ticker, watch};
 
 const TRADER_EXAMPLES: &str = "\
 Examples:
@@ -32,6 +32,7 @@ Instruments for a class (each has its own --help):
   trader watch                            live board of rates, leaders and trades; q leaves
   trader follow [--json]                  every trade and owner's action as it happens
   trader ticker --every 2 --step 1        live prices, a seeded random walk (owner only)
+  trader round --for 5m                   a timed round, then the ranking (owner only)
   trader stress --procs 4 --trades 10000  many traders at once, then the audit
   trader stress --unlocked ...            the textbook race, on a market of its own
   trader bench --plot bench.svg           shared memory against its rivals, plotted
@@ -108,6 +109,9 @@ Examples:
     Follow,
     /// Live prices: every quote moves by a seeded random walk (owner only).
     Ticker(TickerArgs),
+    /// A timed round: reset, prices moving, every trade recorded; then halt,
+    /// ranking and a picture (owner only).
+    Round(round::RoundArgs),
     /// Shared memory against its rivals (the C loop, SQLite, Redis,
     /// message passing), side by side.
     Bench(BenchArgs),
@@ -351,6 +355,12 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 Err(error) => fail(&error, "ticker", json),
             }
         }
+        Instrument::Round(options) => match Store::attach(&global.segment)
+            .and_then(|exchange| round::run(options, &exchange))
+        {
+            Ok(status) => status,
+            Err(error) => fail(&error, "round", json),
+        },
         Instrument::Bench(options) => {
             match bench::command(&trader_exe(), options.quick, options.plot.as_deref()) {
                 Ok(results) => {

@@ -9,6 +9,7 @@ mod bench;
 mod cli;
 mod follow;
 mod repl;
+mod round;
 mod serve;
 mod stop;
 mod stress;
