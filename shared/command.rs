@@ -63,7 +63,7 @@ pub enum Command {
 }
 
 /// A command's name, usage, one-line summary and an example.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct CommandSpec {
     pub name: &'static str,
     pub usage: &'static str,
@@ -388,7 +388,7 @@ impl Reply {
 }
 
 /// What a trade would cost or pay, from `quote`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Quote {
     pub side: Side,
     pub currency: String,

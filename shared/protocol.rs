@@ -6,11 +6,17 @@
 
 use std::time::{Duration, Instant};
 
+use schemars::gen::{SchemaGenerator, SchemaSettings};
+use schemars::schema::{InstanceType, Schema, SchemaObject, StringValidation};
+use schemars::JsonSchema;
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::command::MAX_LINE;
+use crate::command::{CommandSpec, Quote};
 use crate::error::Result;
-use crate::market::TAPE_LEN;
+use crate::market::{Audit, Portfolio, Rate, Receipt, TapeKind, TapeRow, TAPE_LEN};
+use crate::money::{Money, Price, WideMoney};
 use crate::store::Store;
 
 /// The protocol's version. A bot may rely on every field and code of its
@@ -29,7 +35,7 @@ pub const DEFAULT_WAIT_MS: u64 = 1_000;
 pub const MAX_WAIT_MS: u64 = 60_000;
 
 /// `hello`'s answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Hello {
     pub protocol: u32,
     /// The market's address, as `--segment` takes it.
@@ -55,7 +61,7 @@ pub struct Hello {
 }
 
 /// A currency's name and the precision of its numbers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct CurrencyInfo {
     pub name: String,
     pub price_decimals: u32,
@@ -63,7 +69,7 @@ pub struct CurrencyInfo {
 }
 
 /// The bounds a bot must stay within.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Limits {
     /// The longest command line, in bytes.
     pub line_bytes: usize,
@@ -76,7 +82,7 @@ pub struct Limits {
 }
 
 /// `wait`'s answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Waited {
     /// The market changed since the last `wait` or `hello` (or, for the
     /// first, since this one began).
@@ -136,5 +142,154 @@ pub fn wait(exchange: &Store, seen: u32, timeout: Duration) -> Waited {
             };
         }
         exchange.wait_for_change(seen, left);
+    }
+}
+
+/// The JSON Schema (draft 7) of every reply a trader writes in the JSON
+/// style: any one of them is valid against it. Each reply's fields are
+/// the schemas of the Rust types that write them, derived by schemars;
+/// `docs/protocol.schema.json` is this, checked in (a test keeps it
+/// fresh).
+pub fn schema() -> Value {
+    let mut gen = SchemaSettings::draft07().into_generator();
+    let of = |body: Schema| serde_json::to_value(body).unwrap_or(Value::Null);
+    let list = |key: &str, items: Value| json!({"type": "object", "required": [key], "properties": {key: {"type": "array", "items": items}}});
+    let rates = list("currencies", of(gen.subschema_for::<Rate>()));
+    let traders = list("traders", of(gen.subschema_for::<Portfolio>()));
+    let tape = list("trades", of(gen.subschema_for::<TapeRow>()));
+    let history = json!({
+        "type": "object",
+        "required": ["name", "trades", "count", "last_trade"],
+        "properties": {
+            "name": {"type": "string"},
+            "trades": {"type": "array", "items": of(gen.subschema_for::<TapeRow>())},
+            "count": {"type": "integer", "minimum": 0},
+            "last_trade": {"type": ["integer", "null"], "minimum": 0},
+        },
+    });
+    let help = list("commands", of(gen.subschema_for::<CommandSpec>()));
+    let audit = of(gen.subschema_for::<Audit>());
+    let replies = vec![
+        success(&["buy", "sell"], of(gen.subschema_for::<Receipt>())),
+        success(&["quote"], of(gen.subschema_for::<Quote>())),
+        success(&["rates"], rates),
+        success(&["portfolio"], of(gen.subschema_for::<Portfolio>())),
+        success(&["traders"], traders),
+        success(&["tape"], tape),
+        success(&["history"], history),
+        success(&["audit"], audit.clone()),
+        success(
+            &["price", "halt", "resume", "reset", "close"],
+            of(gen.subschema_for::<TapeKind>()),
+        ),
+        success(&["help"], help),
+        success(&["hello"], of(gen.subschema_for::<Hello>())),
+        success(&["wait"], of(gen.subschema_for::<Waited>())),
+        success(&["quit"], json!({"type": "object"})),
+        json!({
+            "description": "An audit that found money or currency created or lost.",
+            "allOf": [failure(Some("audit"), Some("inconsistent_audit")), audit],
+        }),
+        json!({
+            "description": "A refused or failed command: `code` is stable, `error` a one-line message.",
+            "allOf": [failure(None, None)],
+        }),
+    ];
+    let definitions = serde_json::to_value(gen.definitions()).unwrap_or(Value::Null);
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "shm-exchange bot protocol replies",
+        "description": format!(
+            "Protocol version {PROTOCOL_VERSION}: every line `trader --json` writes is one of these objects; see docs/PROTOCOL.md."
+        ),
+        "anyOf": replies,
+        "definitions": definitions,
+    })
+}
+
+/// A successful reply of one of `commands`: `ok`, `command` and `body`'s
+/// fields beside them.
+fn success(commands: &[&str], body: Value) -> Value {
+    json!({
+        "description": format!("The reply of {}.", commands.join(", ")),
+        "allOf": [
+            {
+                "type": "object",
+                "required": ["ok", "command"],
+                "properties": {"ok": {"const": true}, "command": {"enum": commands}},
+            },
+            body,
+        ],
+    })
+}
+
+/// A failed command's fields.
+fn failure(command: Option<&str>, code: Option<&str>) -> Value {
+    let command = command.map_or_else(|| json!({"type": "string"}), |name| json!({"const": name}));
+    let code = code.map_or_else(
+        || json!({"type": "string", "pattern": "^[a-z_]+$"}),
+        |code| json!({"const": code}),
+    );
+    json!({
+        "type": "object",
+        "required": ["ok", "command", "code", "error"],
+        "properties": {
+            "ok": {"const": false},
+            "command": command,
+            "code": code,
+            "error": {"type": "string"},
+        },
+    })
+}
+
+/// A decimal string: `pattern` says how many places.
+fn decimal_schema(description: &str, pattern: &str) -> Schema {
+    Schema::Object(SchemaObject {
+        instance_type: Some(InstanceType::String.into()),
+        string: Some(Box::new(StringValidation {
+            pattern: Some(pattern.to_owned()),
+            ..StringValidation::default()
+        })),
+        metadata: Some(Box::new(schemars::schema::Metadata {
+            description: Some(description.to_owned()),
+            ..Default::default()
+        })),
+        ..SchemaObject::default()
+    })
+}
+
+impl JsonSchema for Money {
+    fn schema_name() -> String {
+        "Money".to_owned()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        decimal_schema(
+            "An amount of money or currency: an exact decimal with two places, as a string.",
+            r"^-?[0-9]+\.[0-9]{2}$",
+        )
+    }
+}
+
+impl JsonSchema for WideMoney {
+    fn schema_name() -> String {
+        "WideMoney".to_owned()
+    }
+
+    fn json_schema(gen: &mut SchemaGenerator) -> Schema {
+        Money::json_schema(gen)
+    }
+}
+
+impl JsonSchema for Price {
+    fn schema_name() -> String {
+        "Price".to_owned()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        decimal_schema(
+            "A price: an exact decimal with two to four places, as a string.",
+            r"^[0-9]+\.[0-9]{2,4}$",
+        )
     }
 }

@@ -54,6 +54,22 @@ pub fn clock(unix_ms: u64) -> String {
     )
 }
 
+/// The board's line for a round that ends at `end`, seen at `now` (Unix
+/// milliseconds): `ROUND: 1:05 left, ends at 14:05:07 UTC`, or
+/// `ROUND OVER at 14:05:07 UTC`.
+pub fn time_left(end: u64, now: u64) -> String {
+    if now >= end {
+        return format!("ROUND OVER at {}", clock(end));
+    }
+    let left = (end - now).div_ceil(1000);
+    format!(
+        "ROUND: {}:{:02} left, ends at {}",
+        left / 60,
+        left % 60,
+        clock(end)
+    )
+}
+
 /// A Unix time in milliseconds as `YYYYMMDD-HHMMSS` (UTC), for a folder's
 /// name.
 pub fn stamp(unix_ms: u64) -> String {
@@ -286,6 +302,11 @@ mod tests {
         assert_eq!(stamp(ms), "20261202-140507");
         assert_eq!(stamp(0), "19700101-000000");
         assert_eq!(stamp(951_782_400_000), "20000229-000000");
+        assert_eq!(
+            time_left(ms, ms - 65_500),
+            "ROUND: 1:06 left, ends at 14:05:07 UTC"
+        );
+        assert_eq!(time_left(ms, ms), "ROUND OVER at 14:05:07 UTC");
     }
 
     #[test]
