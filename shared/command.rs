@@ -605,7 +605,9 @@ impl Session {
                 Ok(Reply::Hello(Box::new(hello)))
             }
             Command::Wait { ms } => {
-                let seen = self.seen.unwrap_or_else(|| self.exchange.change_seq());
+                let seen = self
+                    .seen
+                    .unwrap_or_else(|| self.exchange.settled_change_seq());
                 let waited = crate::protocol::wait(
                     &self.exchange,
                     seen,

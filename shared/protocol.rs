@@ -109,7 +109,7 @@ pub fn hello(exchange: &Store, account: &str) -> Result<Hello> {
         halted: status.halted,
         round_end_ms,
         round_over,
-        seq: exchange.change_seq(),
+        seq: exchange.settled_change_seq(),
         currencies: exchange
             .currencies()
             .iter()
@@ -133,7 +133,7 @@ pub fn hello(exchange: &Store, account: &str) -> Result<Hello> {
 pub fn wait(exchange: &Store, seen: u32, timeout: Duration) -> Waited {
     let deadline = Instant::now() + timeout;
     loop {
-        let seq = exchange.change_seq();
+        let seq = exchange.settled_change_seq();
         let left = deadline.saturating_duration_since(Instant::now());
         if seq != seen || left.is_zero() {
             return Waited {
@@ -141,7 +141,7 @@ pub fn wait(exchange: &Store, seen: u32, timeout: Duration) -> Waited {
                 seq,
             };
         }
-        exchange.wait_for_change(seen, left);
+        exchange.wait_for_change_promptly(seen, left);
     }
 }
 

@@ -25,6 +25,7 @@ def main():
     deadline = time.monotonic() + parse_duration(args.length)
 
     averages = {}
+    last = {}
     trades = 0
     with Trader(args.segment, args.name, args.trader) as trader:
         hello = trader.hello()
@@ -35,6 +36,9 @@ def main():
             holdings = trader.portfolio()["holdings"]
             for rate in trader.rates():
                 name, price = rate["name"], rate["buy"]
+                if last.get(name) == price:
+                    continue  # another trader's trade: this price was seen
+                last[name] = price
                 average = averages.get(name, price)
                 averages[name] = (average * 4 + price) / 5
                 try:
