@@ -394,3 +394,61 @@ fn the_c_and_shell_bots_trade_and_stop_by_themselves() {
     assert!(said.contains("done: "), "{said}");
     finished(shell_bot, "the shell bot");
 }
+
+/// A student (another uid) runs a bot through the trader: it trades for
+/// its own account, is refused on an account another user opened, and may
+/// neither start nor finish a round. The client's errors are typed.
+#[test]
+fn a_students_bot_has_a_students_rights() {
+    let Some(student) = common::users::TestUser::create("bot") else {
+        return;
+    };
+    let segment = Segment::unique(Backend::Posix);
+    segment.init(&["--mode", "0666"]).success();
+    segment.trader("ana", &["buy", "EURO", "1"]).success();
+    let script = r#"
+import sys
+from shmx_client import Trader, RightsError, RefusedError, UsageError
+segment, me, trader = sys.argv[1:4]
+with Trader(segment, me, trader) as bot:
+    assert bot.hello()["may_trade"] is True
+    assert bot.buy("DOLLAR", "1.5")["balance"] < 1000
+    try:
+        bot.sell("POUND", 1)
+        raise SystemExit("sold what it does not hold")
+    except RefusedError as error:
+        assert error.code == "insufficient_holding", error.code
+    try:
+        bot.buy("YEN", 1)
+        raise SystemExit("bought a currency that does not exist")
+    except UsageError as error:
+        assert error.code == "unknown_currency", error.code
+with Trader(segment, "ana", trader) as bot:
+    try:
+        bot.buy("DOLLAR", 1)
+        raise SystemExit("traded on ana's account")
+    except RightsError as error:
+        assert error.code == "not_your_account", error.code
+print("rights ok")
+"#;
+    let mut python = Command::new("python3");
+    student
+        .apply(&mut python)
+        .args(["-c", script, &segment.address, &student.name, TRADER])
+        .env("PYTHONPATH", CLIENT)
+        .env_remove("SHM_EXCHANGE_CRASH_AT");
+    common::Run::new(python, b"")
+        .success()
+        .stdout_has("rights ok");
+
+    for args in [&["round", "--for", "5s"][..], &["round", "--finish"]] {
+        let mut round = segment.command(TRADER, args);
+        student.apply(&mut round);
+        common::Run::new(round, b"")
+            .status(1)
+            .stderr_has("only the owner of this exchange");
+    }
+    let hello = segment.json("ana", "hello");
+    assert_eq!(hello["round_end_ms"], Value::Null);
+    assert_eq!(hello["halted"], false);
+}
