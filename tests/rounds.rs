@@ -452,3 +452,30 @@ print("rights ok")
     assert_eq!(hello["round_end_ms"], Value::Null);
     assert_eq!(hello["halted"], false);
 }
+
+/// `--finish` while a round runs ends it early: the round's process sees
+/// its end cleared, stops, and still writes its files.
+#[test]
+fn finish_ends_a_running_round_early() {
+    let segment = Segment::create(Backend::Posix);
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("round");
+    let round = start_round(&segment, &dir, "10m");
+    until_the_round_starts(&segment);
+    let again = common::Run::new(segment.command(TRADER, &["round", "--for", "5s"]), b"");
+    again.status(1).stderr_has("a round is running until");
+    common::Run::new(segment.command(TRADER, &["round", "--finish"]), b"")
+        .success()
+        .stdout_has("round finished");
+    let said = finished(round, "the round");
+    assert!(
+        said.contains("ended early by `trader round --finish`"),
+        "{said}"
+    );
+    for file in ["tape.jsonl", "ranking.json", "ranking.csv", "round.svg"] {
+        assert!(dir.join(file).is_file(), "no {file}: {said}");
+    }
+    let hello = segment.json("ana", "hello");
+    assert_eq!(hello["halted"], true);
+    assert_eq!(hello["round_end_ms"], Value::Null);
+}
