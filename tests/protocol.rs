@@ -302,22 +302,12 @@ fn wait_wakes_on_a_change_and_times_out_without_one() {
     assert_ne!(moved["seq"], quiet["seq"]);
 
     // A wait that is sleeping wakes when another process trades.
-    let mut stdin_reply = Attached::start(&segment, "bot2", &["--json"]);
-    stdin_reply.ask_json("hello");
-    let trader = std::thread::spawn({
-        let address = segment.address.clone();
-        move || {
-            common::Run::new(
-                {
-                    let mut command = std::process::Command::new(common::TRADER);
-                    command.args(["--segment", &address, "--name", "cy", "buy", "POUND", "1"]);
-                    command
-                },
-                b"",
-            )
-        }
-    });
-    let woke = stdin_reply.ask_json("wait 30000");
+    let mut sleeper = Attached::start(&segment, "bot2", &["--json"]);
+    sleeper.ask_json("hello");
+    let mut trade = segment.trader_command("cy");
+    trade.args(["buy", "POUND", "1"]);
+    let trader = std::thread::spawn(move || common::Run::new(trade, b""));
+    let woke = sleeper.ask_json("wait 30000");
     trader.join().unwrap().success();
     assert_eq!(woke["changed"], true, "{woke}");
 }
