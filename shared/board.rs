@@ -45,6 +45,8 @@ pub struct Snapshot {
     pub stress: Vec<Portfolio>,
     /// The latest tape entries, newest first.
     pub tape: Vec<TapeRow>,
+    /// The timed round's end, if one is set (Unix milliseconds).
+    pub round_end: Option<u64>,
 }
 
 impl Snapshot {
@@ -60,6 +62,7 @@ impl Snapshot {
         let mut tape = exchange.tape(entries.min(TAPE_LEN))?;
         tape.reverse();
         Ok(Snapshot {
+            round_end: exchange.round_end()?,
             status,
             leaders,
             stress,
@@ -137,6 +140,9 @@ impl Board {
     pub fn lay_out(&self, snapshot: &Snapshot, size: Size, colour: bool) -> Vec<String> {
         let status = &snapshot.status;
         let mut lines = vec![title(status, size.width, colour)];
+        if let Some(end) = snapshot.round_end {
+            lines.push(crate::round::time_left(end, crate::round::now_ms()));
+        }
         if !snapshot.stress.is_empty() {
             lines.push(stress_line(&snapshot.stress));
         }

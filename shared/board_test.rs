@@ -58,6 +58,7 @@ fn entry(seq: u64, account: &str) -> TapeRow {
 fn snapshot(currencies: usize, accounts: usize, name_len: usize) -> Snapshot {
     let name = |index: usize| format!("{index:0>width$}", width = name_len);
     Snapshot {
+        round_end: None,
         status: Status {
             address: "posix:/a-classroom-exchange-with-a-long-name".into(),
             size: 1,

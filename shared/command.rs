@@ -51,6 +51,11 @@ pub enum Command {
     Reset,
     /// `close NAME` (owner): remove an account.
     Close { name: String },
+    /// `hello`: the protocol version, the market, the account's rights,
+    /// the currencies and the limits (see [`crate::protocol`]).
+    Hello,
+    /// `wait [MS]`: sleep until the market changes or MS milliseconds pass.
+    Wait { ms: u64 },
     /// `help [CMD]`.
     Help { topic: Option<String> },
     /// `quit` or `exit`.
@@ -58,7 +63,7 @@ pub enum Command {
 }
 
 /// A command's name, usage, one-line summary and an example.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct CommandSpec {
     pub name: &'static str,
     pub usage: &'static str,
@@ -151,6 +156,18 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "close NAME",
         summary: "owner: remove an account, returning its money",
         example: "close ana",
+    },
+    CommandSpec {
+        name: "hello",
+        usage: "hello",
+        summary: "show the protocol version, market, rights and limits",
+        example: "hello",
+    },
+    CommandSpec {
+        name: "wait",
+        usage: "wait [MS]",
+        summary: "sleep until the market changes or MS ms pass (1000)",
+        example: "wait 500",
     },
     CommandSpec {
         name: "help",
@@ -262,6 +279,13 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         ("rates", []) => Command::Rates,
         ("portfolio", []) => Command::Portfolio,
         ("audit", []) => Command::Audit,
+        ("hello", []) => Command::Hello,
+        ("wait", []) => Command::Wait {
+            ms: crate::protocol::DEFAULT_WAIT_MS,
+        },
+        ("wait", [ms]) => Command::Wait {
+            ms: parse_wait(ms, spec.usage)?,
+        },
         ("help", []) => Command::Help { topic: None },
         ("help", [topic]) => Command::Help {
             topic: Some((*topic).to_owned()),
@@ -282,6 +306,19 @@ fn parse_count(text: &str, usage: &'static str) -> Result<usize> {
         .ok()
         .filter(|count| (1..=max).contains(count))
         .ok_or_else(|| Error::Count {
+            text: text.to_owned(),
+            max,
+            usage,
+        })
+}
+
+/// A `wait`'s milliseconds: 0 to [`crate::protocol::MAX_WAIT_MS`].
+fn parse_wait(text: &str, usage: &'static str) -> Result<u64> {
+    let max = crate::protocol::MAX_WAIT_MS;
+    text.parse()
+        .ok()
+        .filter(|ms| *ms <= max)
+        .ok_or_else(|| Error::WaitTime {
             text: text.to_owned(),
             max,
             usage,
@@ -334,6 +371,8 @@ pub enum Reply {
     Instructor(TapeKind),
     /// Help for every command, or for one.
     Help(Vec<&'static CommandSpec>),
+    Hello(Box<crate::protocol::Hello>),
+    Wait(crate::protocol::Waited),
     Quit,
 }
 
@@ -349,7 +388,7 @@ impl Reply {
 }
 
 /// What a trade would cost or pay, from `quote`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Quote {
     pub side: Side,
     pub currency: String,
@@ -368,6 +407,9 @@ pub struct Session {
     name: String,
     /// Queued commands run since the segment's backing was last checked.
     unchecked: u32,
+    /// The change counter the last `wait` or `hello` answered, which the
+    /// next `wait` waits past, so no change between two is missed.
+    seen: Option<u32>,
 }
 
 /// How often queued commands check the segment's backing: see
@@ -400,6 +442,7 @@ impl Session {
             account: None,
             name: name.to_owned(),
             unchecked: 0,
+            seen: None,
         })
     }
 
@@ -555,6 +598,23 @@ impl Session {
                     account: name,
                     balance,
                 }))
+            }
+            Command::Hello => {
+                let hello = crate::protocol::hello(&self.exchange, &self.name)?;
+                self.seen = Some(hello.seq);
+                Ok(Reply::Hello(Box::new(hello)))
+            }
+            Command::Wait { ms } => {
+                let seen = self
+                    .seen
+                    .unwrap_or_else(|| self.exchange.settled_change_seq());
+                let waited = crate::protocol::wait(
+                    &self.exchange,
+                    seen,
+                    std::time::Duration::from_millis(ms),
+                );
+                self.seen = Some(waited.seq);
+                Ok(Reply::Wait(waited))
             }
             Command::Help { .. } | Command::Quit => unreachable!("handled above"),
         }

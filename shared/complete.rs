@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(complete("PO", &currencies), (0, words(&["portfolio"])));
         assert_eq!(
             complete("h", &currencies),
-            (0, words(&["history", "halt", "help"]))
+            (0, words(&["history", "halt", "hello", "help"]))
         );
         assert_eq!(complete("e", &currencies), (0, words(&["exit"])));
         assert_eq!(complete("buy d", &currencies), (4, words(&["DOLLAR"])));
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn every_usage_placeholder_is_understood() {
         let known = [
-            "CUR", "AMOUNT", "SELL", "BUY", "NAME", "buy|sell", "[N]", "[CMD]",
+            "CUR", "AMOUNT", "SELL", "BUY", "NAME", "buy|sell", "[N]", "[MS]", "[CMD]",
         ];
         for spec in COMMANDS {
             for placeholder in placeholders(spec) {

@@ -103,6 +103,18 @@ pub enum Error {
     ClassMode { reason: String },
     /// The owner halted trading; reads go on.
     Halted,
+    /// A `wait` time that is not a whole number of milliseconds in range.
+    WaitTime {
+        text: String,
+        max: u64,
+        usage: &'static str,
+    },
+    /// `trader round` while another round runs until this Unix time in
+    /// milliseconds.
+    RoundRunning { until: u64 },
+    /// The timed round ended at this Unix time in milliseconds; see
+    /// `crate::round`.
+    RoundOver { ended_at: u64 },
     /// A trade on an account another uid opened.
     NotYourAccount { name: String },
     /// The session's account was closed by the owner since it was found.
@@ -173,6 +185,9 @@ impl Error {
                 | Error::MarketInUse { .. }
                 | Error::LineTooLong { .. }
                 | Error::Halted
+                | Error::RoundOver { .. }
+                | Error::RoundRunning { .. }
+                | Error::WaitTime { .. }
                 | Error::NotYourAccount { .. }
                 | Error::AccountClosed
                 | Error::UnknownAccount { .. }
@@ -217,6 +232,9 @@ impl Error {
             Error::LineTooLong { .. } => "line_too_long",
             Error::ClassMode { .. } => "class_mode",
             Error::Halted => "halted",
+            Error::RoundOver { .. } => "round_over",
+            Error::RoundRunning { .. } => "round_running",
+            Error::WaitTime { .. } => "bad_wait",
             Error::NotYourAccount { .. } => "not_your_account",
             Error::AccountClosed => "account_closed",
             Error::ReadOnly { .. } => "read_only",
@@ -391,6 +409,20 @@ impl fmt::Display for Error {
             ),
             Error::Halted => f.write_str(
                 "trading is halted by the exchange's owner; reads go on, trade again after `resume`",
+            ),
+            Error::WaitTime { text, max, usage } => write!(
+                f,
+                "bad wait {text:?}: give whole milliseconds from 0 to {max}; usage: {usage}"
+            ),
+            Error::RoundRunning { until } => write!(
+                f,
+                "a round is running until {}; wait for it, or end it with `trader round --finish`",
+                crate::round::clock(*until)
+            ),
+            Error::RoundOver { ended_at } => write!(
+                f,
+                "the round ended at {}; reads go on, trade again in the next round",
+                crate::round::clock(*ended_at)
             ),
             Error::NotYourAccount { name } => write!(
                 f,

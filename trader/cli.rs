@@ -16,7 +16,7 @@ use shm_exchange::envelope::ErrorEnvelope;
 use shm_exchange::render::{self, Style};
 use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
-use crate::{follow, moved, repl, ticker, watch};
+use crate::{follow, moved, repl, round, ticker, watch};
 
 const TRADER_EXAMPLES: &str = "\
 Examples:
@@ -32,6 +32,7 @@ Instruments for a class (each has its own --help):
   trader watch                            live board of rates, leaders and trades; q leaves
   trader follow [--json]                  every trade and owner's action as it happens
   trader ticker --every 2 --step 1        live prices, a seeded random walk (owner only)
+  trader round --for 5m                   a timed round, then the ranking (owner only)
   trader completions bash|zsh|fish        a completion script; `trader man`: the manual
 
 Stress runs, the race demonstration and the benchmarks are exchange-lab's.
@@ -105,6 +106,9 @@ Examples:
     Follow,
     /// Live prices: every quote moves by a seeded random walk (owner only).
     Ticker(TickerArgs),
+    /// A timed round: reset, prices moving, every trade recorded; then halt,
+    /// ranking and a picture (owner only).
+    Round(round::RoundArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, ...).
     #[command(after_help = "Examples:
   trader completions bash > ~/.local/share/bash-completion/completions/trader
@@ -234,6 +238,12 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 Err(error) => fail(&error, "ticker", json),
             }
         }
+        Instrument::Round(options) => match Store::attach(&global.segment)
+            .and_then(|exchange| round::run(options, &exchange))
+        {
+            Ok(status) => status,
+            Err(error) => fail(&error, "round", json),
+        },
         Instrument::Completions { shell } => {
             clap_complete::generate(
                 *shell,

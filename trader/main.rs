@@ -11,6 +11,7 @@ mod cli;
 mod follow;
 mod moved;
 mod repl;
+mod round;
 mod stop;
 mod ticker;
 mod watch;

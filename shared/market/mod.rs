@@ -29,6 +29,7 @@ mod journal;
 mod lifecycle;
 mod race;
 mod record;
+mod round;
 pub mod rules;
 mod snapshot;
 mod tape;
@@ -54,7 +55,7 @@ pub use views::History;
 pub const TAPE_LEN: usize = crate::shm::layout::TAPE_LEN;
 
 /// Which way a trade goes, from the trader's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     /// The trader buys from the exchange at its `sell` price.
@@ -133,7 +134,7 @@ pub struct Fill {
 }
 
 /// What a trade did, with the currency named, for people and JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Receipt {
     pub side: Side,
     pub currency: String,
@@ -147,7 +148,7 @@ pub struct Receipt {
 /// One entry of the tape, as `tape`, `history` and the board show it. In
 /// JSON its kind's fields sit beside `seq`:
 /// `{"seq": 7, "kind": "trade", "account": "ana", "side": "buy", ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TapeRow {
     pub seq: u64,
     #[serde(flatten)]
@@ -156,7 +157,7 @@ pub struct TapeRow {
 
 /// What happened at one sequence number: a trade, or one of the owner's
 /// commands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum TapeKind {
     /// A trader bought or sold. `account` is `(closed)` once the account's
@@ -186,7 +187,7 @@ pub enum TapeKind {
 }
 
 /// One row of `rates`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Rate {
     pub name: String,
     pub sell: Price,
@@ -195,15 +196,17 @@ pub struct Rate {
 }
 
 /// An account's balance and holdings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Portfolio {
     pub name: String,
     pub balance: Money,
     /// Every currency, in the market's order, including zero holdings.
     #[serde(serialize_with = "holdings_as_map")]
+    #[schemars(with = "std::collections::BTreeMap<String, Money>")]
     pub holdings: Vec<(String, Money)>,
     /// What each holding would fetch now, at the exchange's buy price.
     #[serde(serialize_with = "holdings_as_map")]
+    #[schemars(with = "std::collections::BTreeMap<String, Money>")]
     pub values: Vec<(String, Money)>,
     /// Balance plus the value of the holdings.
     pub net_worth: Money,
@@ -213,7 +216,7 @@ pub struct Portfolio {
     pub profit: Money,
 }
 
-fn holdings_as_map<S: serde::Serializer>(
+pub(crate) fn holdings_as_map<S: serde::Serializer>(
     holdings: &[(String, Money)],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -221,7 +224,7 @@ fn holdings_as_map<S: serde::Serializer>(
 }
 
 /// The conservation laws, checked against a snapshot taken under the lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Audit {
     pub consistent: bool,
     pub currencies: Vec<CurrencyAudit>,
@@ -229,7 +232,7 @@ pub struct Audit {
 }
 
 /// `stock + sum of holdings = initial stock`, for one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CurrencyAudit {
     pub name: String,
     pub stock: WideMoney,
@@ -240,7 +243,7 @@ pub struct CurrencyAudit {
 }
 
 /// `cash + sum of balances = initial cash + starting balances handed out`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MoneyAudit {
     pub cash: WideMoney,
     pub balances: WideMoney,
@@ -421,6 +424,7 @@ impl Exchange {
         if header.flags.load(Relaxed) & flags::HALTED != 0 {
             return Err(Error::Halted);
         }
+        crate::round::check_open(self.round_end())?;
         let table = self.table()?;
         let slot = self.account_slot_in(table, account)?;
         self.check_may_trade(slot)?;

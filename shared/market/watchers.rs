@@ -26,6 +26,9 @@ use crate::shm::futex;
 /// See [`Exchange::wake_watchers`].
 const FORGET_WATCHERS_AFTER: u32 = 1_000;
 
+/// See [`Exchange::settled_change_seq`].
+const SETTLE_TRIES: u32 = 1_000;
+
 /// The longest sleep of a watcher attached read-only between two looks at
 /// the change counter.
 const READ_ONLY_POLL: Duration = Duration::from_millis(100);
@@ -82,6 +85,35 @@ impl Exchange {
         }
         std::thread::sleep(rest_due(called, timeout));
         LAST_WAKE.set(Some(Instant::now()));
+    }
+
+    /// The change counter once the change being made, if any, is whole:
+    /// it moves twice a change (odd when the change is published, even
+    /// when it is whole), and a bot woken at the first move must not take
+    /// the second for another change. The writer holds the lock for
+    /// microseconds, so this yields a few times at most; after
+    /// [`SETTLE_TRIES`] (a writer that died mid-change, which the next
+    /// locker repairs) it gives the odd value.
+    pub fn settled_change_seq(&self) -> u32 {
+        let mut seq = self.change_seq();
+        for _ in 0..SETTLE_TRIES {
+            if seq % 2 == 0 {
+                break;
+            }
+            std::thread::yield_now();
+            seq = self.change_seq();
+        }
+        seq
+    }
+
+    /// [`Exchange::wait_for_change`] without the rest after a wake-up: for
+    /// a bot's `wait`, which is one command of its own and must answer as
+    /// soon as the market moves. A bot that floods the market with `wait`
+    /// costs the traders what a board does: one wake-up a change.
+    pub fn wait_for_change_promptly(&self, seen: u32, timeout: Duration) {
+        if self.change_seq() == seen {
+            self.sleep_until_change(seen, timeout);
+        }
     }
 
     fn sleep_until_change(&self, seen: u32, timeout: Duration) {

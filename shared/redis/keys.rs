@@ -7,7 +7,7 @@
 /// for an exchange.
 pub const MAGIC: &str = "shm-exchange";
 /// The schema's version, bumped whenever a key or field changes meaning.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// `meta.state` while the market trades.
 pub const READY: &str = "ready";
 /// `meta.state` once `remove` or `replace` has begun: traders stop.
@@ -36,6 +36,9 @@ pub mod meta {
     pub const HANDED_OUT: &str = "handed_out";
     /// `1` while the owner has halted trading, else `0`.
     pub const HALTED: &str = "halted";
+    /// The Unix time in milliseconds the timed round ends, after which trades
+    /// are refused; `0` when no round is set.
+    pub const ROUND_END: &str = "round_end";
     /// The tape's last sequence number: trades and the owner's commands.
     pub const TRADE_SEQ: &str = "trade_seq";
     /// Bumped by the commit script itself on every change, and published.

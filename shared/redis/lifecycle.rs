@@ -62,6 +62,7 @@ impl RedisMarket {
             (meta::OPEN_ACCOUNTS, "0".to_owned()),
             (meta::HANDED_OUT, "0".to_owned()),
             (meta::HALTED, "0".to_owned()),
+            (meta::ROUND_END, "0".to_owned()),
             (meta::TRADE_SEQ, "0".to_owned()),
             (meta::CHANGE_SEQ, "0".to_owned()),
         ] {

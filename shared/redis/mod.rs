@@ -31,7 +31,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `exchange:{NAME}:meta` | hash | magic, layout, epoch, state, owner_uid, cash, initial_cash, starting_balance, capacity, currencies, account_count, open_accounts, handed_out, halted, trade_seq, change_seq |
+//! | `exchange:{NAME}:meta` | hash | magic, layout, epoch, state, owner_uid, cash, initial_cash, starting_balance, capacity, currencies, account_count, open_accounts, handed_out, halted, round_end, trade_seq, change_seq |
 //! | `exchange:{NAME}:currency:<i>` | hash | name, sell, buy, stock, initial_stock |
 //! | `exchange:{NAME}:accounts` | hash | an open account's name to its index |
 //! | `exchange:{NAME}:account:<i>` | hash | name, owner, status, balance, trades, last_trade, holding:<currency index> |
@@ -60,6 +60,7 @@ mod keys;
 mod lifecycle;
 mod notify;
 mod reading;
+mod round;
 mod tape;
 mod trading;
 
@@ -209,6 +210,17 @@ impl RedisMarket {
             Some("0") => Ok(false),
             Some("1") => Ok(true),
             _ => Err(self.link.corrupted("the halted flag is neither 0 nor 1")),
+        }
+    }
+
+    /// The round's end read at `at`: `None` when no round is set.
+    fn round_end_at(&self, values: &[Option<String>], at: usize) -> Result<Option<u64>> {
+        match value(values, at).map(str::parse::<u64>) {
+            Some(Ok(0)) => Ok(None),
+            Some(Ok(end)) => Ok(Some(end)),
+            _ => Err(self
+                .link
+                .corrupted("the round's end is missing or not a whole number")),
         }
     }
 

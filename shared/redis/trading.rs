@@ -223,8 +223,9 @@ impl RedisMarket {
         let info = self.currency_info(currency)?;
         let names = &self.link.keys;
         let mut watch = self.watch();
-        let [cash_at, seq_at, halted_at] =
-            [meta::CASH, meta::TRADE_SEQ, meta::HALTED].map(|field| watch.field(META, field));
+        let [cash_at, seq_at, halted_at, round_end_at] =
+            [meta::CASH, meta::TRADE_SEQ, meta::HALTED, meta::ROUND_END]
+                .map(|field| watch.field(META, field));
         let quote_key = watch.key(names.currency(currency.0), Kind::Hash);
         let sell_at = watch.field(quote_key, currency::SELL);
         let buy_at = watch.field(quote_key, currency::BUY);
@@ -245,6 +246,7 @@ impl RedisMarket {
             if self.halted(values, halted_at)? {
                 return Err(Error::Halted);
             }
+            crate::round::check_open(self.round_end_at(values, round_end_at)?)?;
             self.check_open(values, status_at)?;
             let trader = self.account_named(values, name_at)?;
             self.check_may_trade(value(values, owner_at), &trader)?;

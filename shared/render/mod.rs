@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
 use crate::table::{paint, Paint};
 
+mod protocol;
 mod tables;
 mod tape;
 
@@ -202,6 +203,8 @@ fn json_reply(reply: &Reply) -> String {
         Reply::Help(specs) => {
             Envelope::success("help", Fields::Commands { commands: specs }).to_json()
         }
+        Reply::Hello(hello) => Envelope::success("hello", hello).to_json(),
+        Reply::Wait(waited) => Envelope::success("wait", waited).to_json(),
         Reply::Quit => Envelope::success("quit", NoFields {}).to_json(),
     }
 }
@@ -257,6 +260,8 @@ fn line_reply(reply: &Reply, out: &mut String) {
                 .collect();
             out.push_str(&usages.join("; "));
         }
+        Reply::Hello(hello) => protocol::hello_line(hello, out),
+        Reply::Wait(waited) => protocol::waited_line(waited, out),
         Reply::Quit => {}
     }
 }
@@ -329,6 +334,12 @@ fn table_reply(reply: &Reply, colour: bool) -> String {
         Reply::History(history) => history_text(history, Some(colour)),
         Reply::Instructor(kind) => announcement(kind),
         Reply::Help(specs) => help_text(specs, colour),
+        Reply::Hello(hello) => protocol::hello_text(hello),
+        Reply::Wait(waited) => {
+            let mut text = String::new();
+            protocol::waited_line(waited, &mut text);
+            text
+        }
         Reply::Quit => String::new(),
     }
 }

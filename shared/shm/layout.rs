@@ -56,7 +56,8 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 /// 7: a trade's redo in its tape entry and its currency's line, not in the
 /// redo record; `write_seq` ≡ 3 (mod 4) while a trade is pending, ≡ 1 while
 /// the record's change is; tape entries with narrower indices.
-pub const LAYOUT_VERSION: u32 = 7;
+/// 8: the timed round's end, on the header's second line.
+pub const LAYOUT_VERSION: u32 = 8;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
 use crate::names::{ACCOUNT_NAME_BYTES, CURRENCY_NAME_BYTES};
@@ -104,7 +105,7 @@ const fn abi_fingerprint(c_library: u64) -> u64 {
 /// Every field offset the layout pins: each is asserted at compile time
 /// (below) and hashed into the fingerprint, so the two cannot drift apart.
 /// `(where the field is, where it must be)`.
-const PINNED_OFFSETS: [(usize, usize); 34] = [
+const PINNED_OFFSETS: [(usize, usize); 35] = [
     (offset_of!(LockSlot, cash), 40),
     (offset_of!(LockSlot, trade_seq), 48),
     (offset_of!(LockSlot, write_seq), 56),
@@ -119,6 +120,7 @@ const PINNED_OFFSETS: [(usize, usize); 34] = [
     (offset_of!(Header, unlocked_trades), 88),
     (offset_of!(Header, account_serial), 92),
     (offset_of!(Header, balances_handed_out), 96),
+    (offset_of!(Header, round_end), 104),
     (offset_of!(Header, lock), 128),
     (offset_of!(Header, redo), 192),
     (offset_of!(RedoRecord, kind), 0),
@@ -323,6 +325,12 @@ pub struct Header {
     /// what the audit adds to the initial cash. Closing an account does
     /// not lower it, because its balance goes to the cash.
     pub balances_handed_out: AtomicU32,
+    _round_pad: AtomicU32,
+    /// The Unix time in milliseconds at which the timed round ends, after which
+    /// every trade is refused (`trader round`); 0 when no round is set.
+    /// Read by every trade beside the halt flag, written under the lock by
+    /// the owner only.
+    pub round_end: AtomicU64,
     pub lock: LockSlot,
     pub redo: RedoRecord,
     pub currencies: [CurrencySlot; MAX_CURRENCIES],

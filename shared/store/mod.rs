@@ -322,10 +322,43 @@ impl Store {
         either!(self, market => market.wait_for_change(seen, timeout))
     }
 
+    /// The change counter with no change half made (see
+    /// [`Exchange::settled_change_seq`]); on Redis a commit moves it once.
+    pub fn settled_change_seq(&self) -> u32 {
+        match self {
+            Store::Segment(exchange) => exchange.settled_change_seq(),
+            Store::Redis(market) => market.change_seq().unwrap_or(0),
+        }
+    }
+
+    /// [`Store::wait_for_change`] that hands back as soon as the counter
+    /// moves, for a bot's `wait` (a board's waits rest behind a flood of
+    /// changes; Redis's never do).
+    pub fn wait_for_change_promptly(&self, seen: u32, timeout: Duration) {
+        match self {
+            Store::Segment(exchange) => exchange.wait_for_change_promptly(seen, timeout),
+            Store::Redis(market) => market.wait_for_change(seen, timeout),
+        }
+    }
+
     /// Wakes the waiters in [`Store::wait_for_change`] (on Redis, only
     /// this process's).
     pub fn wake_watchers(&self) {
         either!(self, market => market.wake_watchers())
+    }
+
+    /// The Unix time in milliseconds the timed round ends, if one is set
+    /// (see [`crate::round`]).
+    pub fn round_end(&self) -> Result<Option<u64>> {
+        match self {
+            Store::Segment(exchange) => Ok(exchange.round_end()),
+            Store::Redis(market) => market.round_end(),
+        }
+    }
+
+    /// Sets the round's end, or clears it with `None`. Owner only.
+    pub fn set_round_end(&self, end: Option<u64>) -> Result<()> {
+        either!(self, market => market.set_round_end(end))
     }
 
     /// The race demonstration's unlocked trades, with the library's checks
