@@ -148,10 +148,16 @@ impl Exchange {
             }
             // Not the caller's to open: theirs to remove only if they own it.
             Err(error @ Error::PermissionDenied { .. }) => {
-                if !shm::object_owner(address).is_ok_and(|owner| owner == crate::caller::uid()) {
+                let owned =
+                    shm::object_owner(address).is_ok_and(|owner| owner == crate::caller::uid());
+                if !owned || !shm::object_kind(address).0 {
                     return Err(error);
                 }
                 Some(found_there(address, "an object this user cannot open"))
+            }
+            // A link, folder, device or FIFO is never the owner's segment.
+            Err(error @ Error::NotAnExchange { .. }) if !shm::object_kind(address).0 => {
+                return Err(error)
             }
             Err(
                 error @ (Error::Corrupted { .. }
@@ -351,7 +357,7 @@ fn settle(address: &SegmentAddress, attached: Result<Exchange>) -> Result<Exchan
 
 /// `what` was at `address`, and its size when the operating system says.
 fn found_there(address: &SegmentAddress, what: &str) -> String {
-    match shm::object_size(address) {
+    match shm::object_kind(address).1 {
         Some(size) => format!("{what} ({size} bytes)"),
         None => what.to_owned(),
     }

@@ -417,17 +417,20 @@ pub(crate) fn object_owner(address: &SegmentAddress) -> Result<u32> {
         .map_err(|error| io_error(address, "stat", error))
 }
 
-/// The size in bytes of the object at `address`, asked without opening
-/// it; `None` where the operating system does not say (System V here).
-pub(crate) fn object_size(address: &SegmentAddress) -> Option<u64> {
+/// What the operating system says of the object at `address`, asked
+/// without opening it or following a link: whether it is a segment or a
+/// regular file (not a link, folder, device or FIFO), and its size where
+/// it says (not for System V).
+pub(crate) fn object_kind(address: &SegmentAddress) -> (bool, Option<u64>) {
     let path = match address {
-        SegmentAddress::SysV { .. } => return None,
+        SegmentAddress::SysV { .. } => return (true, None),
         SegmentAddress::Posix { name } => posix::path_of(name),
         SegmentAddress::File { path } => path.clone(),
     };
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|metadata| metadata.len())
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) => (metadata.file_type().is_file(), Some(metadata.len())),
+        Err(_) => (false, None),
+    }
 }
 
 pub(super) fn errno_error(address: &SegmentAddress, what: &'static str, errno: Errno) -> Error {
