@@ -157,6 +157,9 @@ pub fn drop_for_good() -> Result<()> {
     let Some(installed) = INSTALLED.get().copied() else {
         return Ok(());
     };
+    if installed.class_uid.is_none() && installed.class_gid.is_none() {
+        return Ok(());
+    }
     if DROPPED.swap(true, Relaxed) {
         return Ok(());
     }
