@@ -45,8 +45,9 @@ pub struct InitArgs {
     /// Not for Redis, which has no file mode.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
     pub mode: Option<u32>,
-    /// Class mode: mode 0660 and this group, for a trader installed setgid
-    /// GROUP; account names are bound to logins.
+    /// Class mode: mode 0660 and this group, for a trader installed setuid
+    /// to the exchange user and setgid GROUP (6755); account names are
+    /// logins, or LOGIN:LABEL.
     #[arg(long, value_name = "GROUP", conflicts_with_all = ["remove", "status", "mode"])]
     pub group: Option<String>,
     /// Replace an existing exchange (its traders are told to restart).

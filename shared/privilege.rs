@@ -10,7 +10,7 @@
 //!    rights; the exchange user is kept as the real and saved uid, so from
 //!    this moment the caller's uid matches none that the kernel compares
 //!    for `kill` or `ptrace`; the terminal's stop signals are blocked.
-//! 2. [`with_class_group`], only around the open of a segment the caller's
+//! 2. `with_class_group`, only around the open of a segment the caller's
 //!    own rights could not open: the class group as the effective gid, and
 //!    back.
 //! 3. [`drop_for_good`], on every path, right after that open or at once

@@ -313,6 +313,18 @@ fn a_students_trader_holds_only_the_exchange_user_and_cannot_be_stopped() {
     assert!(trader.ask("buy DOLLAR 1").starts_with("bought"));
     let (status, stderr) = trader.finish();
     assert!(status.success(), "{status}: {stderr}");
+
+    // A path that opens no segment gives everything up before its work.
+    let (uid, gid) = (class.exchange.uid, ana.gid);
+    let run = class.run_as(&ana, &segment, &["--trace", "completions", "bash"]);
+    run.success().stdout_has("complete");
+    assert!(
+        run.stderr().starts_with(&format!(
+            "trace: privileges dropped for good: uids {uid}/{uid}/{uid}, gids {gid}/{gid}/{gid}"
+        )),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
