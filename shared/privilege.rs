@@ -118,10 +118,13 @@ pub(crate) fn class_gid() -> Option<u32> {
 }
 
 /// Runs `open` with the class group as the effective gid, then sets it
-/// aside again; `None` when this process has no class group to use. For
+/// aside again; `None` when this process has no class group to use. A
+/// successful open is remembered (see [`opened_with_class_group`]). For
 /// the open of a class segment only: the caller checks that what it opened
 /// belongs to the group.
-pub(crate) fn with_class_group<T>(open: impl FnOnce() -> T) -> Result<Option<T>> {
+pub(crate) fn with_class_group<T, E>(
+    open: impl FnOnce() -> std::result::Result<T, E>,
+) -> Result<Option<std::result::Result<T, E>>> {
     let (Some(class_gid), Some(installed)) = (class_gid(), INSTALLED.get()) else {
         return Ok(None);
     };
@@ -136,7 +139,9 @@ pub(crate) fn with_class_group<T>(open: impl FnOnce() -> T) -> Result<Option<T>>
             "cannot set the group's rights aside after the open (setegid: {errno}); stopping instead"
         ))
     })?;
-    USED.store(true, Relaxed);
+    if opened.is_ok() {
+        USED.store(true, Relaxed);
+    }
     Ok(Some(opened))
 }
 

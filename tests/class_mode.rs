@@ -327,6 +327,53 @@ fn a_students_trader_holds_only_the_exchange_user_and_cannot_be_stopped() {
     );
 }
 
+/// Before the attach, while it reads the student's own files, the trader
+/// runs with the student's rights (effective uid and gid) and yet cannot
+/// be stopped: its real and saved uids are already the exchange user's.
+#[test]
+fn before_the_attach_the_trader_has_the_students_rights_and_cannot_be_stopped() {
+    let Some(class) = Class::install() else {
+        return;
+    };
+    let Some(ana) = TestUser::create("st") else {
+        return;
+    };
+    let segment = Segment::unique(Backend::Posix);
+    class.open_market(&segment);
+    // A FIFO as the script: the trader waits in its open, before the attach.
+    let dir = tempfile::Builder::new()
+        .prefix("shmx-fifo-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fifo = dir.path().join("orders");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let mut command = class.trader_as(&ana, &segment, &["--script", fifo.to_str().unwrap()]);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+    let (ex, st) = (class.exchange.uid, ana.uid);
+    common::wait_for("the trader to set its privileges aside", TIMEOUT, || {
+        ids(pid, "Uid") == [ex, st, ex, st]
+    });
+    assert_eq!(
+        ids(pid, "Gid"),
+        [ana.gid, ana.gid, class.exchange.gid, ana.gid]
+    );
+    let mut kill = Command::new("kill");
+    kill.args(["-STOP", &pid.to_string()]);
+    ana.apply(&mut kill);
+    assert!(
+        !kill.output().unwrap().status.success(),
+        "kill -STOP worked"
+    );
+    std::fs::write(&fifo, "rates\n").unwrap();
+    let output = common::finish(child, b"", TIMEOUT, "trader");
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("DOLLAR"));
+}
+
 #[test]
 fn ctrl_z_does_not_stop_a_students_repl_and_history_is_kept() {
     let Some(class) = Class::install() else {
@@ -567,4 +614,25 @@ fn on_redis_the_class_trader_gives_up_everything_at_once() {
         "{}",
         run.stderr()
     );
+}
+
+/// The installed trader on an open-mode market the student may only read:
+/// the group is tried and refused (the market is not the class's), the
+/// read-only open goes ahead with the student's own rights.
+#[test]
+fn the_class_trader_reads_a_market_the_student_may_only_read() {
+    let Some(class) = Class::install() else {
+        return;
+    };
+    let Some(ana) = TestUser::create("st") else {
+        return;
+    };
+    let segment = Segment::unique(Backend::Posix);
+    class
+        .init_as_instructor(&segment, &["--mode", "0644"])
+        .success();
+    class
+        .run_as(&ana, &segment, &["rates"])
+        .success()
+        .stdout_has("DOLLAR");
 }
