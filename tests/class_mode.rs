@@ -601,6 +601,10 @@ fn on_redis_the_class_trader_gives_up_everything_at_once() {
         return;
     };
     let segment = Segment::unique(Backend::Redis);
+    // Redis has no class mode, and the refusal offers only what has one.
+    let refused = segment.init(&["--group", class.group()]);
+    refused.status(2).stderr_has("posix:/NAME or file:PATH");
+    assert!(!refused.stderr().contains("sysv"), "{}", refused.stderr());
     segment.init(&[]).success();
     let run = class.run_as(&ana, &segment, &["--trace", "rates"]);
     run.success();

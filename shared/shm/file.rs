@@ -1,6 +1,7 @@
 //! A regular file mapped with `mmap`: it survives a reboot, and so can a
 //! lock word naming a process from before it. Symbolic links are never
-//! followed, and a file that is not an exchange is never overwritten.
+//! followed, and a file that is not an exchange is never overwritten (its
+//! owner's `--force` removes it first, see `Exchange::remove_reporting`).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;

@@ -4,7 +4,6 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
-
 use nix::fcntl::OFlag;
 use nix::sys::mman;
 use nix::sys::stat::Mode;
