@@ -77,7 +77,8 @@ pub struct GlobalArgs {
     /// redis://[:PASSWORD@]HOST:PORT/NAME.
     #[arg(long, global = true, value_name = "SEG", env = SEGMENT_ENV, hide_env_values = true, default_value = DEFAULT_SEGMENT)]
     pub segment: MarketAddress,
-    /// Account to trade as (default: $USER). Opened on first use.
+    /// Account to trade as: NAME or NAME:LABEL (default: $USER). Opened on
+    /// first use; in class mode, your login or LOGIN:LABEL.
     #[arg(long, global = true, value_name = "NAME")]
     pub name: Option<String>,
     /// Print one JSON object per command.
