@@ -375,7 +375,7 @@ fn before_the_attach_the_trader_has_the_students_rights_and_cannot_be_stopped() 
 }
 
 #[test]
-fn ctrl_z_does_not_stop_a_students_repl_and_history_is_kept() {
+fn ctrl_z_stops_neither_a_students_repl_nor_their_script_and_history_is_kept() {
     let Some(class) = Class::install() else {
         return;
     };
@@ -402,9 +402,10 @@ fn ctrl_z_does_not_stop_a_students_repl_and_history_is_kept() {
         "-m",
         "-c",
         &format!(
-            "{} --segment {}; echo trader-exited",
-            class.trader.display(),
-            segment.address
+            "{trader} --segment {segment}; echo trader-exited; \
+             {trader} --segment {segment} --script -; echo script-exited",
+            trader = class.trader.display(),
+            segment = segment.address
         ),
     ]);
     ana.apply(&mut command);
@@ -435,6 +436,17 @@ fn ctrl_z_does_not_stop_a_students_repl_and_history_is_kept() {
     repl.exp_string("bought 1.00 DOLLAR").unwrap();
     repl.send_line("quit").unwrap();
     repl.exp_string("trader-exited").unwrap();
+    // A scripted trader reading the terminal in its cooked mode, where
+    // Ctrl-Z is the terminal driver's SIGTSTP, not the line editor's.
+    repl.send_control('z').unwrap();
+    repl.send_line("rates").unwrap();
+    let before = repl.exp_string("POUND").unwrap();
+    assert!(
+        !before.contains("Stopped") && !before.contains("script-exited"),
+        "{before:?}"
+    );
+    repl.send_control('d').unwrap();
+    repl.exp_string("script-exited").unwrap();
     let history = home.path().join(".local/state/shm-exchange/history");
     let saved = std::fs::read_to_string(&history).unwrap();
     assert!(saved.contains("buy DOLLAR 1"), "{saved:?}");
