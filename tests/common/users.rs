@@ -59,6 +59,11 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).status();
+        // --force: a process still running as the user (a class trader
+        // runs as the exchange user until it has exited) does not keep it.
+        let _ = Command::new("userdel")
+            .arg("--force")
+            .arg(&self.name)
+            .status();
     }
 }
