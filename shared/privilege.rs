@@ -13,9 +13,11 @@
 //! 2. `with_class_group`, only around the open of a segment the caller's
 //!    own rights could not open: the class group as the effective gid, and
 //!    back.
-//! 3. [`drop_for_good`], on every path, right after that open or at once
-//!    when nothing needs it: every uid the exchange user's, every gid the
-//!    caller's, checked with `getresuid` and `getresgid`.
+//! 3. [`drop_for_good`], on every path: when the attach is done (the
+//!    segment opened, mapped and checked, or refused), or at once when no
+//!    segment is opened: every uid the exchange user's (the caller's for a
+//!    binary installed only setgid), every gid the caller's, checked with
+//!    `getresuid` and `getresgid`.
 //!
 //! A binary installed without privilege does none of this: every step is a
 //! no-op.
@@ -51,10 +53,11 @@ fn refused(reason: String) -> Error {
     Error::ClassMode { reason }
 }
 
-/// Suspends the privileges the binary was installed with, keeping them
-/// only as saved ids; see the module docs. Call it first thing in `main`,
-/// after [`crate::caller::record`]. Fails, and the binary must stop, if the
-/// ids cannot be set or are not what was intended.
+/// Records the caller (see [`crate::caller::record`]), then suspends the
+/// privileges the binary was installed with, keeping them only as saved
+/// ids; see the module docs. Call it first thing in `main`. Fails, and the
+/// binary must stop, if the ids cannot be set or are not what was
+/// intended, or if the binary is installed setuid root.
 pub fn suspend() -> Result<()> {
     crate::caller::record();
     let uids = getresuid().map_err(|errno| refused(format!("getresuid: {errno}")))?;
