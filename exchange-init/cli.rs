@@ -45,8 +45,9 @@ pub struct InitArgs {
     /// Not for Redis, which has no file mode.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode, conflicts_with_all = ["remove", "status"])]
     pub mode: Option<u32>,
-    /// Class mode: mode 0660 and this group, for a trader installed setgid
-    /// GROUP; account names are bound to logins.
+    /// Class mode: mode 0660 and this group, for a trader installed setuid
+    /// to the exchange user and setgid GROUP (6755); account names are
+    /// logins, or LOGIN:LABEL.
     #[arg(long, value_name = "GROUP", conflicts_with_all = ["remove", "status", "mode"])]
     pub group: Option<String>,
     /// Replace an existing exchange (its traders are told to restart).
@@ -179,23 +180,44 @@ pub fn run(args: &InitArgs) -> ExitStatus {
 #[derive(Serialize)]
 struct Removed {
     removed: String,
+    /// What was there, when it was not a sound exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    found: Option<String>,
+}
+
+/// True when `error` says something is at the address that `--force` may
+/// replace (if the caller owns it).
+fn is_occupied(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::AlreadyExists { .. }
+            | Error::HalfCreated { .. }
+            | Error::NotAnExchange { .. }
+            | Error::Corrupted { .. }
+            | Error::Incompatible { .. }
+            | Error::Retired { .. }
+    )
 }
 
 fn run_init(args: &InitArgs) -> Result<(), Error> {
     if args.remove {
-        Store::remove(&args.segment)?;
+        let found = Store::remove(&args.segment)?;
         if args.json {
             let removed = Removed {
                 removed: args.segment.to_string(),
+                found,
             };
             print_line(&Envelope::success("remove", removed).to_json());
         } else {
-            print_line(&format!("removed the exchange at {}", args.segment));
+            print_line(&match found {
+                Some(found) => format!("removed {}: {found}", args.segment),
+                None => format!("removed the exchange at {}", args.segment),
+            });
         }
         return Ok(());
     }
-    let (command, exchange) = if args.status {
-        ("status", Store::attach(&args.segment)?)
+    let (command, exchange, found) = if args.status {
+        ("status", Store::attach(&args.segment)?, None)
     } else {
         let config = match &args.config {
             Some(path) => MarketConfig::load(path)?,
@@ -209,26 +231,34 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
             None => Store::create(&args.segment, &config, args.mode),
         };
         match create() {
-            Err(Error::AlreadyExists { .. } | Error::HalfCreated { .. }) if args.force => (
-                "replace",
-                match group {
+            Err(error) if args.force && is_occupied(&error) => {
+                let (exchange, found) = match group {
                     Some(group) => Store::replace_for_class(&args.segment, &config, group)?,
                     None => Store::replace(&args.segment, &config, args.mode)?,
-                },
-            ),
-            created => ("create", created?),
+                };
+                ("replace", exchange, found)
+            }
+            created => ("create", created?, None),
         }
     };
     let status = exchange.status()?;
     if args.json {
         print_line(&Envelope::success(command, &status).to_json());
     } else {
-        let verb = match command {
-            "status" => "exchange",
-            "replace" => "replaced the exchange",
-            _ => "created the exchange",
+        let verb = match (command, found) {
+            ("status", _) => "exchange".to_owned(),
+            ("replace", Some(found)) => {
+                format!("replaced what was there ({found}) with the exchange")
+            }
+            ("replace", None) => "replaced the exchange".to_owned(),
+            _ => "created the exchange".to_owned(),
         };
         print_line(&format!("{verb} at {}", describe(&status)));
+        if let (Some(group), false) = (&args.group, args.status) {
+            print_line(&format!(
+                "  class mode: group {group}, mode 0660; only the trader installed for the class opens it, and a student trades as their login or LOGIN:LABEL"
+            ));
+        }
     }
     Ok(())
 }

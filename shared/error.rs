@@ -318,7 +318,7 @@ impl fmt::Display for Error {
             } => write!(f, "{what} failed for {address}: {source}"),
             Error::AccountName { name } => write!(
                 f,
-                "bad account name {name:?}: use 1 to 31 letters, digits, '_', '.' or '-' with --name"
+                "bad account name {name:?}: use NAME or NAME:LABEL with --name, each part letters, digits, '_', '.' or '-', at most 31 bytes in all"
             ),
             Error::AccountTableFull { capacity } => write!(
                 f,

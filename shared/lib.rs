@@ -23,7 +23,9 @@
 //!   tape entries `follow` prints, and the stress workers' trading;
 //!   [`ticker`]: the seeded random walk of live prices;
 //! - [`exit`]: the exit statuses every program answers with;
-//! - [`privilege`]: class mode's setgid trader giving up its group;
+//! - [`privilege`]: class mode's installed trader setting its privileges
+//!   aside, using the class group for one open, and dropping them for
+//!   good; [`caller`]: who the process acts for, whatever its ids;
 //! - [`trace`]: `--trace`, the system calls and protocol steps behind
 //!   each command, free when off.
 //!

@@ -12,14 +12,37 @@ pub const CURRENCY_NAME_BYTES: usize = 16;
 /// bytes.
 pub const ACCOUNT_NAME_BYTES: usize = 32;
 
-/// Account names: `[A-Za-z0-9_.-]{1,31}`.
+/// Account names: `BASE` or `BASE:LABEL`, each part `[A-Za-z0-9_.-]+`, at
+/// most 31 bytes in all. The colon cannot appear in a login name, which is
+/// what lets class mode give each login its own names (see
+/// [`belongs_to_login`]).
 pub fn is_account_name(name: &str) -> bool {
-    (1..ACCOUNT_NAME_BYTES).contains(&name.len()) && name.bytes().all(is_account_name_byte)
+    let part = |text: &str| !text.is_empty() && text.bytes().all(is_name_part_byte);
+    (1..ACCOUNT_NAME_BYTES).contains(&name.len())
+        && match name.split_once(':') {
+            Some((base, label)) => part(base) && part(label),
+            None => part(name),
+        }
 }
 
-/// A byte an account name may hold.
+/// A byte an account name may hold anywhere: a part's, or the colon.
 pub fn is_account_name_byte(byte: u8) -> bool {
+    is_name_part_byte(byte) || byte == b':'
+}
+
+/// A byte of a name's base or label.
+fn is_name_part_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-')
+}
+
+/// True when the account `name` is the login's own: the login itself, or
+/// the login, a colon and a label (`ana`, `ana:bot`). `ana.x` is not
+/// `ana`'s, since `.` and `-` may be part of someone else's login.
+pub fn belongs_to_login(name: &str, login: &str) -> bool {
+    is_account_name(name)
+        && name
+            .strip_prefix(login)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
 }
 
 /// A currency name: a letter, then letters, digits or `_`, at most 15 bytes.
@@ -48,6 +71,23 @@ mod tests {
         assert!(!is_account_name(""));
         assert!(!is_account_name("ana bob"));
         assert!(!is_account_name("ána"));
+        assert!(is_account_name("ana:bot-2"));
+        assert!(!is_account_name("ana:"));
+        assert!(!is_account_name(":bot"));
+        assert!(!is_account_name("ana:b:c"));
+        assert!(!is_account_name(&format!("ana:{}", "b".repeat(28))));
+    }
+
+    #[test]
+    fn names_of_a_login() {
+        assert!(belongs_to_login("ana", "ana"));
+        assert!(belongs_to_login("ana:bot", "ana"));
+        assert!(!belongs_to_login("ana.x", "ana"));
+        assert!(!belongs_to_login("ana-2", "ana"));
+        assert!(!belongs_to_login("anab", "ana"));
+        assert!(!belongs_to_login("ana:", "ana"));
+        assert!(!belongs_to_login("ben:bot", "ana"));
+        assert!(belongs_to_login("ana.x:bot", "ana.x"));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! 3. File: the market outlives every process; a copy taken while a trader
 //!    holds the lock mid-trade (what a file looks like after a reboot)
 //!    opens without hanging, replays the pending trade exactly once and
-//!    balances; foreign files and symbolic links are never overwritten.
+//!    balances; foreign files are overwritten only by their owner's
+//!    `--force`, symbolic links never.
 //! 4. Permissions: another user without access gets "permission denied"
 //!    and exit status 2; with `--mode 0666` it trades.
 //!
@@ -500,29 +501,29 @@ fn file_market_outlives_every_process() {
 }
 
 /// Something at a file address that is not an exchange is never
-/// overwritten or removed, with or without `--force`: exit 2, and the file
-/// is byte for byte what it was.
+/// overwritten by a creation, nor changed by a trader or `--status`: exit
+/// 2, and the file is byte for byte what it was. Its owner's `--remove`
+/// and `--force` clear it, whatever it holds, and say what it was.
 #[test]
 fn file_refuses_to_overwrite_a_foreign_file() {
-    let cases: [(Vec<u8>, &str); 2] = [
+    let cases: [(Vec<u8>, &str, &str); 2] = [
         (
             b"precious data\n".to_vec(),
             "(14 bytes, smaller than an exchange header",
+            "--remove",
         ),
-        (vec![0xab; 64 * 1024], "(no exchange magic number"),
+        (
+            vec![0xab; 64 * 1024],
+            "(no exchange magic number",
+            "--force",
+        ),
     ];
-    for (contents, reason) in cases {
+    for (contents, reason, clear) in cases {
         let segment = Segment::unique(Backend::File);
         let path = segment.file_path().unwrap();
         std::fs::write(&path, &contents).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        for args in [
-            &[][..],
-            &["--force"][..],
-            &["--force", "--mode", "0666"][..],
-            &["--remove"][..],
-            &["--status"][..],
-        ] {
+        for args in [&[][..], &["--mode", "0666"][..], &["--status"][..]] {
             segment
                 .init(args)
                 .status(2)
@@ -535,6 +536,21 @@ fn file_refuses_to_overwrite_a_foreign_file() {
         assert_eq!(std::fs::read(&path).unwrap(), contents, "{reason}: changed");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o644, "{reason}: mode changed");
+        let size = contents.len();
+        let cleared = segment.init(&[clear]);
+        cleared.success();
+        if clear == "--remove" {
+            cleared.stdout_has(&format!(
+                "removed {}: not an exchange ({size} bytes)",
+                segment.address
+            ));
+            assert!(!path.exists());
+        } else {
+            cleared.stdout_has(&format!(
+                "replaced what was there (not an exchange ({size} bytes)) with the exchange at"
+            ));
+            segment.trader("alice", &["rates"]).success();
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use shm_exchange::envelope::ErrorEnvelope;
 use shm_exchange::render::{self, Style};
 use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
+use crate::history::History;
 use crate::{follow, moved, repl, round, ticker, watch};
 
 const TRADER_EXAMPLES: &str = "\
@@ -76,7 +77,8 @@ pub struct GlobalArgs {
     /// redis://[:PASSWORD@]HOST:PORT/NAME.
     #[arg(long, global = true, value_name = "SEG", env = SEGMENT_ENV, hide_env_values = true, default_value = DEFAULT_SEGMENT)]
     pub segment: MarketAddress,
-    /// Account to trade as (default: $USER). Opened on first use.
+    /// Account to trade as: NAME or NAME:LABEL (default: $USER). Opened on
+    /// first use; in class mode, your login or LOGIN:LABEL.
     #[arg(long, global = true, value_name = "NAME")]
     pub name: Option<String>,
     /// Print one JSON object per command.
@@ -126,12 +128,17 @@ fn default_account_name() -> Option<String> {
     std::env::var("USER")
         .ok()
         .filter(|name| !name.is_empty())
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|user| user.name)
-        })
+        .or_else(|| shm_exchange::caller::login().map(str::to_owned))
+}
+
+/// Gives up a class trader's privileges for good (see
+/// `shm_exchange::privilege`), on a path that opens no class segment;
+/// `Err` with the status to stop with when that fails.
+pub fn drop_privileges() -> Result<(), ExitStatus> {
+    shm_exchange::privilege::drop_for_good().map_err(|error| {
+        eprintln!("trader: {error}");
+        ExitStatus::Unusable
+    })
 }
 
 /// Writes `text` and a newline; a closed pipe is not an error worth a word.
@@ -160,6 +167,9 @@ const SCRIPT_BUFFER: usize = 64 * 1024;
 /// a usage error is clap's message and status 2, or with `--json` anywhere
 /// before a `--`, one JSON object saying the same.
 pub fn usage_error(error: clap::Error) -> ExitStatus {
+    if let Err(status) = drop_privileges() {
+        return status;
+    }
     if !error.use_stderr() {
         let _ = error.print();
         return ExitStatus::Success;
@@ -291,23 +301,39 @@ fn open_script(path: &Path) -> Result<Box<dyn Read>, String> {
 /// `trader`'s whole program, after clap: an instrument, or trading in
 /// one of the three modes (script, one-shot, REPL).
 pub fn run(args: TraderArgs) -> ExitStatus {
-    // A setgid trader (class mode) reads nothing with the group's rights:
-    // only the attach takes them back, and then gives them up for good.
-    if let Err(error) = shm_exchange::privilege::suspend_group_rights() {
-        eprintln!("trader: {error}");
-        return ExitStatus::Unusable;
-    }
     let global = &args.global;
     if global.trace {
         shm_exchange::trace::enable(|line| {
             let _ = writeln!(io::stderr().lock(), "{line}");
         });
     }
+    // A class trader keeps its privileges (set aside) only for the attach
+    // of a segment, which gives them up for good; every other path gives
+    // them up now. The caller's own files (script, history) are opened
+    // before either, with the caller's own rights.
+    let attaches_segment = matches!(global.segment, MarketAddress::Segment(_))
+        && matches!(
+            args.instrument,
+            None | Some(
+                Instrument::Watch(_)
+                    | Instrument::Follow
+                    | Instrument::Ticker(_)
+                    | Instrument::Round(_)
+            )
+        );
     if let Some(instrument) = &args.instrument {
+        if !attaches_segment {
+            if let Err(status) = drop_privileges() {
+                return status;
+            }
+        }
         return run_instrument(instrument, global);
     }
     let json = global.json;
     if let Some(message) = moved::lab_usage_error(&args.command) {
+        if let Err(status) = drop_privileges() {
+            return status;
+        }
         if json {
             print_line(&ErrorEnvelope::new("trader", "usage", &message).to_json());
         } else {
@@ -320,13 +346,22 @@ pub fn run(args: TraderArgs) -> ExitStatus {
     } else {
         command_word(&args.command.join(" "))
     };
+    let interactive = args.script.is_none() && args.command.is_empty() && io::stdin().is_terminal();
+    let history = interactive.then(History::open).flatten();
+    // A bad --script is found before attaching: it is the user's to fix
+    // whether or not the exchange is there.
+    let script = args.script.as_deref().map(open_script).transpose();
+    if script.is_err() || !attaches_segment {
+        if let Err(status) = drop_privileges() {
+            return status;
+        }
+    }
     let Some(name) = global.name.clone().or_else(default_account_name) else {
+        let _ = drop_privileges();
         eprintln!("trader: no account name: $USER is not set; pass --name NAME");
         return ExitStatus::Unusable;
     };
-    // A bad --script is found before attaching: it is the user's to fix
-    // whether or not the exchange is there.
-    let script = match args.script.as_deref().map(open_script).transpose() {
+    let script = match script {
         Ok(script) => script,
         Err(message) => {
             if json {
@@ -339,7 +374,13 @@ pub fn run(args: TraderArgs) -> ExitStatus {
     };
     let mut session = match Session::open(&global.segment, &name) {
         Ok(session) => session,
-        Err(error) => return fail(&error, &command, json),
+        Err(error) => {
+            // A bad name is refused before any attach.
+            if let Err(status) = drop_privileges() {
+                return status;
+            }
+            return fail(&error, &command, json);
+        }
     };
     let style = if json { Style::Json } else { Style::Line };
     let result = if let Some(script) = script {
@@ -363,8 +404,8 @@ pub fn run(args: TraderArgs) -> ExitStatus {
             &mut io::stdout().lock(),
             &mut io::stderr().lock(),
         )
-    } else if io::stdin().is_terminal() {
-        return match repl::run_repl(&mut session, json) {
+    } else if interactive {
+        return match repl::run_repl(&mut session, json, history) {
             Ok(status) => status,
             Err(error) => fail(&error, "trader", json),
         };

@@ -9,6 +9,7 @@
 
 mod cli;
 mod follow;
+mod history;
 mod moved;
 mod repl;
 mod round;
@@ -19,8 +20,13 @@ mod watch;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    // Who ran us, before anything can change the process's ids.
-    shm_exchange::caller::record();
+    // Who ran us, recorded before anything can change the process's ids,
+    // and a class trader's privileges set aside before anything else runs
+    // (see `shm_exchange::privilege`).
+    if let Err(error) = shm_exchange::privilege::suspend() {
+        eprintln!("trader: {error}");
+        return shm_exchange::ExitStatus::Unusable.into();
+    }
     match cli::TraderArgs::try_parse() {
         Ok(args) => cli::run(args),
         Err(error) => cli::usage_error(error),

@@ -6,8 +6,6 @@
 
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
-use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use rustyline::completion::{Completer, Pair};
@@ -25,6 +23,8 @@ use shm_exchange::complete::{complete, hint, UsageHint};
 use shm_exchange::render::{self, Style};
 use shm_exchange::table::{paint, Paint};
 use shm_exchange::{Error, ExitStatus, Reply, Session};
+
+use crate::history::{History, HISTORY_LEN};
 
 /// The library's [`UsageHint`] as rustyline shows it.
 struct ReplHint(UsageHint);
@@ -99,21 +99,6 @@ impl Highlighter for TraderHelper {
         Cow::Owned(paint(hint, Paint::Dim, true))
     }
 }
-
-/// Where the REPL keeps its history: `$XDG_STATE_HOME/shm-exchange/history`,
-/// else `~/.local/state/shm-exchange/history`.
-fn history_path() -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state"))
-        })?;
-    Some(state.join("shm-exchange").join("history"))
-}
-
-/// Lines of history kept.
-const HISTORY_LEN: usize = 1000;
 
 fn readline_error(error: ReadlineError) -> Error {
     Error::Os {
@@ -191,14 +176,18 @@ fn line_editor(
 }
 
 /// The interactive REPL: a prompt that names the account, tab completion,
-/// usage hints, and history kept in [`history_path`] (written after every
+/// usage hints, and history kept in the [`History`] file (written after every
 /// line, so a killed REPL loses nothing). Ctrl-C cancels the line; Ctrl-D
 /// on an empty line or `quit` leaves. Lines typed ahead are kept for the
 /// next prompt, and a pasted block of lines runs as that many commands.
 ///
 /// Replies are one JSON object each with `json`, else tables, coloured
 /// when the stream they go to is a terminal and `NO_COLOR` is not set.
-pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> {
+pub fn run_repl(
+    session: &mut Session,
+    json: bool,
+    mut history: Option<History>,
+) -> Result<ExitStatus, Error> {
     let (style, error_style) = if json {
         (Style::Json, Style::Json)
     } else {
@@ -215,16 +204,10 @@ pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> 
         .collect();
     let colour = Style::table_for(&io::stdout()).is_coloured();
     let mut editor = line_editor(currencies, colour).map_err(readline_error)?;
-    let mut history = history_path();
-    if let Some(path) = &history {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir);
+    if let Some(file) = &mut history {
+        for entry in file.load().unwrap_or_default() {
+            let _ = editor.add_history_entry(entry);
         }
-        // No file yet is the normal first run.
-        let _ = editor.load_history(path);
     }
     let prompt = format!("{}> ", session.account_name());
     println!(
@@ -245,11 +228,11 @@ pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> 
         for line in block.lines() {
             if !line.trim().is_empty() {
                 let _ = editor.add_history_entry(line);
-                if let Some(path) = &history {
-                    if let Err(error) = editor.append_history(path) {
+                if let Some(file) = &mut history {
+                    if let Err(error) = file.append(line) {
                         eprintln!(
                             "trader: cannot save history to {}: {error}; it is kept for this session only (set XDG_STATE_HOME to a writable directory)",
-                            path.display()
+                            file.path().display()
                         );
                         history = None;
                     }

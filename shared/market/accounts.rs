@@ -16,7 +16,7 @@ use super::record::Redo;
 use super::snapshot::Parts;
 use super::{overflow, AccountId, Exchange};
 use crate::error::{Error, Result};
-use crate::names::{is_account_name, is_account_name_byte, ACCOUNT_NAME_BYTES};
+use crate::names::{belongs_to_login, is_account_name, is_account_name_byte, ACCOUNT_NAME_BYTES};
 use crate::shm::layout::{self, account, flags, AccountSlot};
 
 impl Exchange {
@@ -65,33 +65,26 @@ impl Exchange {
         names.iter().map(|name| locked.open_account(name)).collect()
     }
 
-    /// In class mode, an account name must be the login name of the real
-    /// user (not `$USER`, which the user sets), or begin with it and `-` or
-    /// `.`; the owner and root may open any.
+    /// In class mode, an account name must be the caller's login (from the
+    /// password database, not `$USER`, which the user sets), or the login,
+    /// a colon and a label (`ana:bot`); the owner and root may open any.
     fn check_class_name(&self, name: &str) -> Result<()> {
         if self.header().flags.load(Relaxed) & flags::CLASS_MODE == 0 {
             return Ok(());
         }
-        let caller = nix::unistd::Uid::from_raw(crate::caller::uid());
-        if caller.is_root() || self.owner_uid()? == Some(caller.as_raw()) {
+        let caller = crate::caller::uid();
+        if crate::caller::is_root() || self.owner_uid()? == Some(caller) {
             return Ok(());
         }
-        let login = nix::unistd::User::from_uid(caller)
-            .ok()
-            .flatten()
-            .map(|user| user.name)
-            .ok_or_else(|| Error::ClassMode {
-                reason: format!("uid {caller} has no login name, so it has no account here"),
-            })?;
-        let bound = name
-            .strip_prefix(login.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '.']));
-        if bound {
+        let login = crate::caller::login().ok_or_else(|| Error::ClassMode {
+            reason: format!("uid {caller} has no login name, so it has no account here"),
+        })?;
+        if belongs_to_login(name, login) {
             return Ok(());
         }
         Err(Error::ClassMode {
             reason: format!(
-                "the account {name} is not yours; use --name {login}, or a name like {login}-2 or {login}.test"
+                "the account {name} is not yours; use --name {login}, or {login}:LABEL (like {login}:bot)"
             ),
         })
     }

@@ -32,7 +32,7 @@ impl Exchange {
     }
 
     /// Creates an exchange in class mode (see DESIGN.md): mode 0660, owned
-    /// by `group`, which only the setgid `trader` has, and with account
+    /// by `group`, which only the class `trader` has, and with account
     /// names bound to logins. POSIX and file segments only: a System V
     /// segment would have to be checked with IPC_STAT, which needs the
     /// group's rights that the trader gives up after attaching.
@@ -49,7 +49,7 @@ impl Exchange {
         address: &SegmentAddress,
         config: &MarketConfig,
         group: u32,
-    ) -> Result<Exchange> {
+    ) -> Result<(Exchange, Option<String>)> {
         Exchange::replace_with(address, config, class_access(address, group)?)
     }
 
@@ -88,9 +88,15 @@ impl Exchange {
         Exchange::validate(address.clone(), Attachment::Writable(mapping))
     }
 
-    /// Replaces whatever exchange is at the address with a new one. The old
-    /// one is retired first, so traders attached to it stop.
-    pub fn replace(address: &SegmentAddress, config: &MarketConfig, mode: u32) -> Result<Exchange> {
+    /// Replaces whatever is at the address with a new exchange: an exchange
+    /// (retired first, so traders attached to it stop), or, for its owner,
+    /// any object at all (see [`Exchange::remove_reporting`]). Returns the
+    /// new exchange and what was there when it was not a sound exchange.
+    pub fn replace(
+        address: &SegmentAddress,
+        config: &MarketConfig,
+        mode: u32,
+    ) -> Result<(Exchange, Option<String>)> {
         Exchange::replace_with(address, config, Access { mode, group: None })
     }
 
@@ -98,41 +104,83 @@ impl Exchange {
         address: &SegmentAddress,
         config: &MarketConfig,
         access: Access,
-    ) -> Result<Exchange> {
+    ) -> Result<(Exchange, Option<String>)> {
         match Exchange::create_with(address, config, access) {
-            Err(Error::AlreadyExists { .. } | Error::HalfCreated { .. }) => {
-                Exchange::remove(address)?;
-                Exchange::create_with(address, config, access)
+            Err(
+                Error::AlreadyExists { .. }
+                | Error::HalfCreated { .. }
+                | Error::NotAnExchange { .. }
+                | Error::Corrupted { .. }
+                | Error::Incompatible { .. }
+                | Error::Retired { .. },
+            ) => {
+                let found = Exchange::remove_reporting(address)?;
+                Ok((Exchange::create_with(address, config, access)?, found))
             }
-            other => other,
+            other => other.map(|exchange| (exchange, None)),
         }
+    }
+
+    /// [`Exchange::remove_reporting`], without the report.
+    pub fn remove(address: &SegmentAddress) -> Result<()> {
+        Exchange::remove_reporting(address).map(drop)
     }
 
     /// Retires the exchange, so attached traders stop, then removes its
     /// name. Only its owner (or root) may: permission is checked before
-    /// anything is retired, so a refused removal changes nothing. A file
-    /// that is not an exchange is never removed.
-    pub fn remove(address: &SegmentAddress) -> Result<()> {
-        match Exchange::attach(address) {
+    /// anything is retired, so a refused removal changes nothing.
+    ///
+    /// An object that is not a sound exchange (truncated, scribbled,
+    /// half-created, another program's, empty) is removed too when the
+    /// caller owns it, as the operating system says without opening it for
+    /// writing; the answer then says what it was, like `not an exchange (12
+    /// bytes)`. `None`: it was an exchange. One being created right now is
+    /// left alone.
+    pub fn remove_reporting(address: &SegmentAddress) -> Result<Option<String>> {
+        let found = match Exchange::attach(address) {
             Ok(exchange) => {
                 exchange.require_owner(REMOVE_ACTION)?;
                 exchange.retire()?;
+                None
             }
-            // A damaged, outdated or half-created exchange is still its
-            // owner's to remove, even when nobody can attach it: the
-            // operating system's owner of the object decides, asked
-            // without opening it for writing. An object that is no
-            // exchange at all (another program's segment, a stray file) is
-            // never touched.
+            Err(error @ (Error::NoExchange { .. } | Error::BeingCreated { .. })) => {
+                return Err(error)
+            }
+            // Not the caller's to open: theirs to remove only if they own it.
+            Err(error @ Error::PermissionDenied { .. }) => {
+                let owned =
+                    shm::object_owner(address).is_ok_and(|owner| owner == crate::caller::uid());
+                if !owned || !shm::object_kind(address).0 {
+                    return Err(error);
+                }
+                Some(found_there(address, "an object this user cannot open"))
+            }
+            // A link, folder, device or FIFO is never the owner's segment.
+            Err(error @ Error::NotAnExchange { .. }) if !shm::object_kind(address).0 => {
+                return Err(error)
+            }
             Err(
-                Error::Corrupted { .. }
+                error @ (Error::Corrupted { .. }
                 | Error::Incompatible { .. }
                 | Error::Retired { .. }
-                | Error::HalfCreated { .. },
-            ) => require_object_owner(address)?,
+                | Error::HalfCreated { .. }
+                | Error::NotAnExchange { .. }),
+            ) => {
+                require_object_owner(address)?;
+                Some(match error {
+                    Error::Corrupted { reason, .. } => format!("a damaged exchange: {reason}"),
+                    Error::Incompatible { reason, .. } => {
+                        format!("an incompatible exchange: {reason}")
+                    }
+                    Error::Retired { .. } => "an exchange already retired".into(),
+                    Error::HalfCreated { .. } => found_there(address, "a half-created exchange"),
+                    _ => found_there(address, "not an exchange"),
+                })
+            }
             Err(error) => return Err(error),
-        }
-        shm::remove(address)
+        };
+        shm::remove(address)?;
+        Ok(found)
     }
 
     /// Attaches to an existing exchange, checking everything in its header
@@ -140,13 +188,10 @@ impl Exchange {
     /// most [`CREATION_WAIT`]; one whose creator died is reported as such
     /// (after a second look, in case its creator had only just opened it).
     ///
-    /// A setgid `trader` (class mode) gives up the group's rights here,
-    /// attached or not, before it reads anything else.
+    /// A class `trader` gives up its privileges for good here, attached or
+    /// not (see [`crate::privilege`]).
     pub fn attach(address: &SegmentAddress) -> Result<Exchange> {
-        crate::privilege::regain_group_rights()?;
-        let attached = Exchange::attach_waiting(address);
-        crate::privilege::drop_group_rights()?;
-        attached
+        settle(address, Exchange::attach_waiting(address))
     }
 
     fn attach_waiting(address: &SegmentAddress) -> Result<Exchange> {
@@ -174,21 +219,24 @@ impl Exchange {
         Exchange::validate(address.clone(), Attachment::Writable(mapping))
     }
 
-    /// Attaches read-only (`O_RDONLY` + `PROT_READ`, or `SHM_RDONLY`): every
-    /// read works, every write is refused with [`Error::ReadOnly`].
-    pub fn attach_read_only(address: &SegmentAddress) -> Result<Exchange> {
+    /// Attaches read-only (`O_RDONLY` + `PROT_READ`, or `SHM_RDONLY`), with
+    /// the caller's own rights: every read works, every write is refused
+    /// with [`Error::ReadOnly`].
+    fn attach_read_only(address: &SegmentAddress) -> Result<Exchange> {
         let mapping = Mapping::open_read_only(address)?;
         Exchange::validate(address.clone(), Attachment::ReadOnly(mapping))
     }
 
     /// Attaches read-write, or read-only when this user may only read the
     /// segment: what the trader and the board use, so that with `--mode
-    /// 0644` everyone can watch and read.
+    /// 0644` everyone can watch and read. Both opens come before a class
+    /// `trader` gives up its privileges.
     pub fn attach_or_read_only(address: &SegmentAddress) -> Result<Exchange> {
-        match Exchange::attach(address) {
+        let attached = match Exchange::attach_waiting(address) {
             Err(Error::PermissionDenied { .. }) => Exchange::attach_read_only(address),
             other => other,
-        }
+        };
+        settle(address, attached)
     }
 
     fn validate(address: SegmentAddress, attachment: Attachment) -> Result<Exchange> {
@@ -287,15 +335,42 @@ impl Exchange {
 /// owner of this exchange may ...".
 const REMOVE_ACTION: &str = "remove or replace it";
 
-/// Refuses unless this process runs as root or owns the object at
-/// `address`, asking the operating system without opening it for writing.
+/// Ends the attach of a class `trader`: its privileges are given up for
+/// good, whatever came of it. An object it could open only with the class
+/// group and that did not prove to be a sound exchange gets the answer the
+/// caller would get without the group: permission denied, and nothing
+/// about its size or content.
+fn settle(address: &SegmentAddress, attached: Result<Exchange>) -> Result<Exchange> {
+    crate::privilege::drop_for_good()?;
+    match attached {
+        Err(
+            Error::NotAnExchange { .. }
+            | Error::Incompatible { .. }
+            | Error::HalfCreated { .. }
+            | Error::Corrupted { .. },
+        ) if crate::privilege::opened_with_class_group() => Err(Error::PermissionDenied {
+            address: address.to_string(),
+        }),
+        other => other,
+    }
+}
+
+/// `what` was at `address`, and its size when the operating system says.
+fn found_there(address: &SegmentAddress, what: &str) -> String {
+    match shm::object_kind(address).1 {
+        Some(size) => format!("{what} ({size} bytes)"),
+        None => what.to_owned(),
+    }
+}
+
+/// Refuses unless the caller is root or owns the object at `address`,
+/// asking the operating system without opening it for writing.
 fn require_object_owner(address: &SegmentAddress) -> Result<()> {
-    let caller = nix::unistd::geteuid();
-    if caller.is_root() {
+    if crate::caller::is_root() {
         return Ok(());
     }
     let owner = shm::object_owner(address)?;
-    if owner == caller.as_raw() {
+    if owner == crate::caller::uid() {
         return Ok(());
     }
     Err(Error::NotOwner {
@@ -328,9 +403,7 @@ fn seed(mapping: &Mapping<Exclusive>, config: &MarketConfig, class_mode: bool) {
     header.magic.store(MAGIC, Relaxed);
     header.layout_version.store(LAYOUT_VERSION, Relaxed);
     header.abi.store(ABI_FINGERPRINT, Relaxed);
-    header
-        .owner_uid
-        .store(nix::unistd::geteuid().as_raw(), Relaxed);
+    header.owner_uid.store(crate::caller::uid(), Relaxed);
     header
         .total_size
         .store(mapping.mapped_len() as u64, Relaxed);
@@ -394,6 +467,8 @@ fn recover_unattended(
     mapping.check_identity(address, true)?;
     let header = mapping.header();
     let (capacity, currency_count) = check_ranges(address, header)?;
+    // Proven an exchange: only now is anything allocated or written.
+    mapping.allocate(address)?;
     let limits = Limits {
         capacity,
         in_use: header.account_count.load(Relaxed),

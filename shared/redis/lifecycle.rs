@@ -43,7 +43,7 @@ impl RedisMarket {
         let watch = Watch::new(names.meta(), Kind::Absent);
         let mut writes = Writes::new(&watch);
         let epoch = format!("{:016x}", RandomState::new().hash_one(std::process::id()));
-        let owner_uid = nix::unistd::getuid().as_raw();
+        let owner_uid = crate::caller::uid();
         for (field, value) in [
             (meta::MAGIC, keys::MAGIC.to_owned()),
             (meta::LAYOUT, keys::LAYOUT_VERSION.to_string()),

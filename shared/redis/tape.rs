@@ -230,7 +230,7 @@ mod tests {
             "1",
             "x halt",
             "1 halt extra",
-            "1 buy 0 a:b 0 1 1 1",
+            "1 buy 0 a:b:c 0 1 1 1",
             "1 close 0 ann",
         ] {
             assert_eq!(Entry::parse(bad), None, "{bad:?}");

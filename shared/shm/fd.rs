@@ -116,6 +116,13 @@ impl Segment for FdSegment {
     fn creation_abandoned(&self) -> bool {
         matches!(self.file, Descriptor::Locked(_))
     }
+
+    /// A file copied sparse (or made by anyone) may have holes, and a hole
+    /// written on a full disk is a SIGBUS: its sole opener allocates it
+    /// all, once the file has proven to be an exchange.
+    fn allocate(&self, address: &SegmentAddress) -> Result<()> {
+        allocate(address, self.file.file(), self.len as u64)
+    }
 }
 
 impl Drop for FdSegment {
@@ -127,10 +134,11 @@ impl Drop for FdSegment {
     }
 }
 
-/// Sets up a descriptor this process just created with `O_EXCL`: locks it
-/// exclusively, gives it its group, sets its mode exactly (the umask
-/// applied at creation),
-/// sizes it, allocates every block, and maps it.
+/// Sets up a descriptor this process just created with `O_EXCL` and mode
+/// 0600: locks it exclusively, gives it its group, and only then sets its
+/// final mode exactly (the umask is not applied), so nobody else can open
+/// it before it belongs to the class's group; sizes it, allocates every
+/// block, and maps it.
 pub(super) fn create(
     address: &SegmentAddress,
     file: File,
@@ -144,7 +152,20 @@ pub(super) fn create(
             None,
             Some(nix::unistd::Gid::from_raw(group)),
         )
-        .map_err(|errno| errno_error(address, "fchown", errno))?;
+        .map_err(|errno| match errno {
+            // The group exists (the caller looked it up) but is not one of
+            // this process's: added to it, the user has not logged in since.
+            Errno::EPERM => Error::ClassMode {
+                reason: format!(
+                    "you are not in group {name} in this shell: log in again or run `newgrp {name}`",
+                    name = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(group))
+                        .ok()
+                        .flatten()
+                        .map_or_else(|| group.to_string(), |group| group.name)
+                ),
+            },
+            errno => errno_error(address, "fchown", errno),
+        })?;
     }
     file.set_permissions(Permissions::from_mode(access.mode & 0o777))
         .map_err(|error| io_error(address, "fchmod", error))?;
@@ -244,13 +265,9 @@ pub(super) fn open(
             "shared with the other attached processes"
         }
     );
+    // Nothing is allocated or written here: the sole opener allocates
+    // once the header has proven the file to be an exchange.
     let size = checked_size(address, &file)?;
-    if sole {
-        // A file copied sparse (or made by anyone) may have holes, and a
-        // hole written on a full disk is a SIGBUS: allocate it all now,
-        // while nobody else has it, and say so if the disk is full.
-        allocate(address, &file, size as u64)?;
-    }
     Ok((map_fd(address, Descriptor::Locked(file), size)?, sole))
 }
 

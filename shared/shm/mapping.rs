@@ -109,6 +109,10 @@ pub(super) trait Segment: Send + Sync {
     /// True when whoever was creating this unpublished segment is gone, so
     /// it will never be published.
     fn creation_abandoned(&self) -> bool;
+    /// Allocates every block of an opened segment, where holes are possible.
+    fn allocate(&self, _address: &SegmentAddress) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A fresh mapping made by one mechanism: `segment` owns `base..base+len`.
@@ -181,6 +185,16 @@ impl Mapping<Exclusive> {
         }
         self.segment.share(address)?;
         Ok(self.into_state(Ready(PhantomData)))
+    }
+}
+
+impl Mapping<Exclusive> {
+    /// Allocates every block of a segment opened alone, so that a hole
+    /// written later on a full disk is not a SIGBUS. Only for a segment
+    /// already proven to be an exchange: nothing is allocated for a file
+    /// that is not one.
+    pub(crate) fn allocate(&self, address: &SegmentAddress) -> Result<()> {
+        self.segment.allocate(address)
     }
 }
 
@@ -401,6 +415,22 @@ pub(crate) fn object_owner(address: &SegmentAddress) -> Result<u32> {
     std::fs::symlink_metadata(path)
         .map(|metadata| metadata.uid())
         .map_err(|error| io_error(address, "stat", error))
+}
+
+/// What the operating system says of the object at `address`, asked
+/// without opening it or following a link: whether it is a segment or a
+/// regular file (not a link, folder, device or FIFO), and its size where
+/// it says (not for System V).
+pub(crate) fn object_kind(address: &SegmentAddress) -> (bool, Option<u64>) {
+    let path = match address {
+        SegmentAddress::SysV { .. } => return (true, None),
+        SegmentAddress::Posix { name } => posix::path_of(name),
+        SegmentAddress::File { path } => path.clone(),
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) => (metadata.file_type().is_file(), Some(metadata.len())),
+        Err(_) => (false, None),
+    }
 }
 
 pub(super) fn errno_error(address: &SegmentAddress, what: &'static str, errno: Errno) -> Error {

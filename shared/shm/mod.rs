@@ -40,7 +40,7 @@ mod sysv;
 
 pub use baseline::{BaselineSegment, BASELINE_ACCOUNTS, BASELINE_CURRENCIES};
 pub(crate) use mapping::{
-    object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, ReadOnly, Ready,
+    object_kind, object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, ReadOnly, Ready,
 };
 pub use mutex::LOCK_TIMEOUT;
 pub(crate) use mutex::{LockError, MutexGuard};

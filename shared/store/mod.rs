@@ -68,29 +68,33 @@ impl Store {
     }
 
     /// Replaces whatever market is at the address; its traders stop.
+    /// Also returns what was there when it was not a sound exchange (see
+    /// [`Exchange::remove_reporting`]).
     pub fn replace(
         address: &MarketAddress,
         config: &MarketConfig,
         mode: Option<u32>,
-    ) -> Result<Store> {
+    ) -> Result<(Store, Option<String>)> {
         match address {
             MarketAddress::Segment(address) => {
-                Exchange::replace(address, config, mode.unwrap_or(DEFAULT_MODE)).map(Store::Segment)
+                Exchange::replace(address, config, mode.unwrap_or(DEFAULT_MODE))
+                    .map(|(exchange, found)| (Store::Segment(exchange), found))
             }
             MarketAddress::Redis(address) => {
                 refuse_mode(address, mode)?;
                 RedisMarket::replace(address, config)
-                    .map(Box::new)
-                    .map(Store::Redis)
+                    .map(|market| (Store::Redis(Box::new(market)), None))
             }
         }
     }
 
-    /// Retires the market, so attached traders stop, and removes it.
-    pub fn remove(address: &MarketAddress) -> Result<()> {
+    /// Retires the market, so attached traders stop, and removes it; says
+    /// what was there when it was not a sound exchange (see
+    /// [`Exchange::remove_reporting`]).
+    pub fn remove(address: &MarketAddress) -> Result<Option<String>> {
         match address {
-            MarketAddress::Segment(address) => Exchange::remove(address),
-            MarketAddress::Redis(address) => RedisMarket::remove(address),
+            MarketAddress::Segment(address) => Exchange::remove_reporting(address),
+            MarketAddress::Redis(address) => RedisMarket::remove(address).map(|()| None),
         }
     }
 
@@ -102,7 +106,7 @@ impl Store {
         config: &MarketConfig,
         group: u32,
     ) -> Result<Store> {
-        let segment = address.segment("class mode (--group)")?;
+        let segment = class_segment(address)?;
         Exchange::create_for_class(segment, config, group).map(Store::Segment)
     }
 
@@ -111,9 +115,10 @@ impl Store {
         address: &MarketAddress,
         config: &MarketConfig,
         group: u32,
-    ) -> Result<Store> {
-        let segment = address.segment("class mode (--group)")?;
-        Exchange::replace_for_class(segment, config, group).map(Store::Segment)
+    ) -> Result<(Store, Option<String>)> {
+        let segment = class_segment(address)?;
+        Exchange::replace_for_class(segment, config, group)
+            .map(|(exchange, found)| (Store::Segment(exchange), found))
     }
 
     /// Attaches to an existing market, checking it before trusting it.
@@ -121,6 +126,8 @@ impl Store {
         match address {
             MarketAddress::Segment(address) => Exchange::attach(address).map(Store::Segment),
             MarketAddress::Redis(address) => {
+                // No open of a Redis market needs a class right.
+                crate::privilege::drop_for_good()?;
                 RedisMarket::attach(address).map(Box::new).map(Store::Redis)
             }
         }
@@ -385,6 +392,19 @@ fn refuse_mode(address: &RedisAddress, mode: Option<u32>) -> Result<()> {
             what: "--mode".into(),
             address: address.to_string(),
             way_out: "a Redis market has no file mode; guard it with the server's password (redis://:PASSWORD@HOST:PORT/NAME) or ACLs",
+        }),
+    }
+}
+
+/// The segment of a class-mode market: Redis has no class mode (its
+/// server's password or ACLs guard it), and System V is refused later.
+fn class_segment(address: &MarketAddress) -> Result<&crate::address::SegmentAddress> {
+    match address {
+        MarketAddress::Segment(segment) => Ok(segment),
+        MarketAddress::Redis(redis) => Err(Error::Unsupported {
+            what: "class mode (--group)".to_owned(),
+            address: redis.to_string(),
+            way_out: "it works on a posix:/NAME or file:PATH segment; on Redis, the server's password or ACLs guard the market",
         }),
     }
 }

@@ -24,7 +24,17 @@ impl TestUser {
             return None;
         }
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("sx{}{}{}", role, std::process::id() % 100_000, n);
+        TestUser::named(&format!("sx{}{}{}", role, std::process::id() % 100_000, n))
+    }
+
+    /// A user called exactly `name`, which must be unique to the test (a
+    /// fresh user's name with a suffix, say); `None` when not root.
+    pub fn named(name: &str) -> Option<TestUser> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: creating a second user needs root");
+            return None;
+        }
+        let name = name.to_owned();
         let status = Command::new("useradd")
             .args(["--no-create-home", "--user-group", "--shell", "/bin/false"])
             .arg(&name)
@@ -49,6 +59,11 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).status();
+        // --force: a process still running as the user (a class trader
+        // runs as the exchange user until it has exited) does not keep it.
+        let _ = Command::new("userdel")
+            .arg("--force")
+            .arg(&self.name)
+            .status();
     }
 }
