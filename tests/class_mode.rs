@@ -652,3 +652,70 @@ fn the_class_trader_reads_a_market_the_student_may_only_read() {
         .success()
         .stdout_has("DOLLAR");
 }
+
+/// Issue 22 in class mode: a student's bot, through the Python client and
+/// the installed trader, trades as `LOGIN:bot`, and is refused as another
+/// student's bot; the market is unchanged by the refusal.
+#[test]
+fn a_students_bot_trades_as_login_colon_bot_and_not_as_anothers() {
+    let Some(class) = Class::install() else {
+        return;
+    };
+    let (Some(ana), Some(ben)) = (TestUser::create("st"), TestUser::create("st")) else {
+        return;
+    };
+    let segment = Segment::unique(Backend::Posix);
+    class.open_market(&segment);
+    // The client, where every test user can read it.
+    let client = class._dir.path().join("client");
+    std::fs::create_dir_all(client.join("shmx_client")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python/shmx_client/__init__.py"),
+        client.join("shmx_client/__init__.py"),
+    )
+    .unwrap();
+    for folder in [client.clone(), client.join("shmx_client")] {
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let script = r#"
+import sys
+from shmx_client import Trader, ExchangeError
+segment, me, other, trader = sys.argv[1:5]
+with Trader(segment, me + ":bot", trader) as bot:
+    hello = bot.hello()
+    assert hello["may_trade"] is True, hello
+    bot.buy("DOLLAR", "2")
+    bot.sell("DOLLAR", "1")
+with Trader(segment, other + ":bot", trader) as bot:
+    try:
+        bot.buy("DOLLAR", 1)
+        raise SystemExit("traded as another student's bot")
+    except ExchangeError as error:
+        assert error.code == "class_mode", error.code
+        assert "is not yours" in str(error), str(error)
+print("bot ok")
+"#;
+    let mut python = Command::new("python3");
+    ana.apply(&mut python)
+        .args(["-c", script, &segment.address, &ana.name, &ben.name])
+        .arg(&class.trader)
+        .env("PYTHONPATH", &client)
+        .env_remove("SHM_EXCHANGE_CRASH_AT");
+    Run::new(python, b"").success().stdout_has("bot ok");
+
+    let bot = segment.json(&format!("{}:bot", ana.name), "portfolio");
+    assert_eq!(bot["holdings"]["DOLLAR"], "1.00", "{bot}");
+    let traders = segment.json("root", "traders");
+    let names: Vec<&str> = traders["traders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|row| row["name"].as_str())
+        .collect();
+    assert!(
+        !names.iter().any(|name| name.starts_with(&ben.name)),
+        "a refused bot opened an account: {names:?}"
+    );
+    let audit = segment.json("root", "audit");
+    assert_eq!(audit["consistent"], true, "{audit}");
+}
