@@ -98,14 +98,20 @@ impl Fill {
 }
 
 impl AccountId {
-    /// An account of a store with no slot serials (Redis): its index.
-    pub(crate) fn from_index(index: u32) -> AccountId {
-        AccountId { index, serial: 0 }
+    /// The account in slot `index` with `serial`, as another store (Redis)
+    /// numbers them.
+    pub(crate) fn in_slot(index: u32, serial: u32) -> AccountId {
+        AccountId { index, serial }
     }
 
     /// The account's index in its store.
     pub(crate) fn index(self) -> u32 {
         self.index
+    }
+
+    /// The serial telling it from other accounts of the same slot.
+    pub(crate) fn serial(self) -> u32 {
+        self.serial
     }
 }
 
@@ -153,6 +159,9 @@ pub struct TapeRow {
     #[serde(flatten)]
     pub kind: TapeKind,
 }
+
+/// What the tape shows for an account whose slot went to another account.
+pub const CLOSED: &str = "(closed)";
 
 /// What happened at one sequence number: a trade, or one of the owner's
 /// commands.
@@ -202,19 +211,20 @@ pub struct Portfolio {
     /// Every currency, in the market's order, including zero holdings.
     #[serde(serialize_with = "holdings_as_map")]
     pub holdings: Vec<(String, Money)>,
-    /// What each holding would fetch now, at the exchange's buy price.
+    /// What each holding would fetch now, at the exchange's buy price:
+    /// wide, like the sums, so no legal market makes a view fail.
     #[serde(serialize_with = "holdings_as_map")]
-    pub values: Vec<(String, Money)>,
+    pub values: Vec<(String, WideMoney)>,
     /// Balance plus the value of the holdings.
-    pub net_worth: Money,
+    pub net_worth: WideMoney,
     /// What the account started with.
     pub starting_balance: Money,
     /// `net_worth - starting_balance`: negative is a loss.
-    pub profit: Money,
+    pub profit: WideMoney,
 }
 
-fn holdings_as_map<S: serde::Serializer>(
-    holdings: &[(String, Money)],
+fn holdings_as_map<S: serde::Serializer, T: Serialize>(
+    holdings: &[(String, T)],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_map(holdings.iter().map(|(name, amount)| (name, amount)))

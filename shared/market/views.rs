@@ -72,7 +72,7 @@ impl Exchange {
                 .account(entry.account)
                 .filter(|slot| slot.serial == entry.serial)
                 .and_then(AccountCopy::name)
-                .unwrap_or_else(|| "(closed)".to_owned())
+                .unwrap_or_else(|| super::CLOSED.to_owned())
         };
         let currency = || {
             self.currencies
@@ -156,38 +156,24 @@ impl Exchange {
     }
 
     fn portfolio_of(&self, snapshot: &Snapshot, slot: &AccountCopy) -> Result<Portfolio> {
-        let balance = Money::from_hundredths(slot.balance);
-        let mut holdings = Vec::with_capacity(self.currencies.len());
-        let mut values = Vec::with_capacity(self.currencies.len());
-        for ((currency, copy), held) in self
+        let holdings = self
             .currencies
             .iter()
             .zip(snapshot.currencies())
             .zip(slot.holdings)
-        {
-            let held = Money::from_hundredths(held);
-            let value = Price::from_ten_thousandths(copy.buy)
-                .proceeds_of(held)
-                .ok_or_else(overflow)?;
-            holdings.push((currency.name.clone(), held));
-            values.push((currency.name.clone(), value));
-        }
-        let net_worth = values
-            .iter()
-            .try_fold(balance, |sum, (_, value)| sum.checked_add(*value))
-            .ok_or_else(overflow)?;
-        let starting_balance = Money::from_hundredths(snapshot.starting_balance);
-        Ok(Portfolio {
-            name: self.copied_name(slot)?,
-            balance,
+            .map(|((currency, copy), held)| {
+                (
+                    currency.name.clone(),
+                    Money::from_hundredths(held),
+                    Price::from_ten_thousandths(copy.buy),
+                )
+            });
+        Ok(Portfolio::valued(
+            self.copied_name(slot)?,
+            Money::from_hundredths(slot.balance),
             holdings,
-            values,
-            net_worth,
-            starting_balance,
-            profit: net_worth
-                .checked_sub(starting_balance)
-                .ok_or_else(overflow)?,
-        })
+            Money::from_hundredths(snapshot.starting_balance),
+        ))
     }
 
     /// The price and total of a trade at the live quote, without trading.
@@ -295,6 +281,38 @@ impl Exchange {
             ),
             currencies: self.rates_of(&snapshot),
         })
+    }
+}
+
+impl Portfolio {
+    /// An account valued at the exchange's buy prices, each holding given
+    /// as (currency, amount, buy price): what every store's `portfolio`,
+    /// `traders` and board show. It cannot fail: every value and sum is
+    /// wide, so any market a store can hold has its views.
+    pub(crate) fn valued(
+        name: String,
+        balance: Money,
+        holdings: impl Iterator<Item = (String, Money, Price)>,
+        starting_balance: Money,
+    ) -> Portfolio {
+        let (holdings, values): (Vec<_>, Vec<_>) = holdings
+            .map(|(currency, held, buy)| {
+                let value = buy.value_of(held);
+                ((currency.clone(), held), (currency, value))
+            })
+            .unzip();
+        let net_worth = values
+            .iter()
+            .fold(WideMoney::from(balance), |sum, (_, value)| sum.plus(*value));
+        Portfolio {
+            name,
+            balance,
+            holdings,
+            values,
+            net_worth,
+            starting_balance,
+            profit: net_worth.minus(starting_balance.into()),
+        }
     }
 }
 

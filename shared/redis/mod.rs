@@ -55,6 +55,7 @@
 mod address;
 mod commit;
 mod connection;
+mod delta;
 mod instructor;
 mod keys;
 mod lifecycle;
