@@ -17,7 +17,12 @@
 //! due), so the rules stay in Rust.
 //!
 //! The script takes the next sequence number itself, so trades do not
-//! race for it; it is the tape entry's first word.
+//! race for it; it is the tape entry's first word. After writing, it
+//! returns the values as they are now, and the trader keeps them for its
+//! next trade on the same account and currency: that trade needs no read,
+//! only the script, one round trip. (A remembered value that went stale
+//! fails a check, or makes the rules refuse, and either way the trader
+//! decides again from values read now.)
 #![forbid(unsafe_code)]
 
 use std::sync::LazyLock;
@@ -53,20 +58,22 @@ pub const ACCOUNT_FIELDS: [&str; 5] = [
 ///   the tape entry without its sequence number, the tape's cap, and the
 ///   channel told of each change.
 ///
-/// Returns `{1, balance}` once written, else `{0, the values read}`.
+/// Returns `{1, the values after}` once written, else `{0, the values
+/// now}`: either way what the trader's next decision starts from.
 /// Money stays in decimal strings: Lua's numbers are doubles, exact only
 /// to 2^53, so bounds are compared as strings and sums done by `HINCRBY`.
 pub const SCRIPT: &str = r#"#!lua
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'state', 'halted', 'cash')
 local q = redis.call('HMGET', KEYS[2], 'sell', 'buy', 'stock')
 local a = redis.call('HMGET', KEYS[3], 'name', 'owner', 'status', 'serial', 'balance', ARGV[5])
-local function conflict()
-  local found = {0}
+local function found(flag)
+  local reply = {flag}
   for _, list in ipairs({m, q, a}) do
-    for i = 1, #list do found[#found + 1] = list[i] or '' end
+    for i = 1, #list do reply[#reply + 1] = list[i] or '' end
   end
-  return found
+  return reply
 end
+local function conflict() return found(0) end
 if m[1] ~= ARGV[1] or m[2] ~= 'ready' or m[3] ~= '0' or q[1] ~= ARGV[2]
   or q[2] ~= ARGV[3] or a[3] ~= 'open' or a[4] ~= ARGV[4] then
   return conflict()
@@ -97,7 +104,10 @@ redis.call('LPUSH', KEYS[4], seq .. ' ' .. ARGV[18])
 redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[19]) - 1)
 local change = redis.call('HINCRBY', KEYS[1], 'change_seq', 1)
 redis.call('PUBLISH', ARGV[20], change)
-return {1, redis.call('HGET', KEYS[3], 'balance')}
+m = redis.call('HMGET', KEYS[1], 'epoch', 'state', 'halted', 'cash')
+q = redis.call('HMGET', KEYS[2], 'sell', 'buy', 'stock')
+a = redis.call('HMGET', KEYS[3], 'name', 'owner', 'status', 'serial', 'balance', ARGV[5])
+return found(1)
 "#;
 
 static TRADE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SCRIPT));
@@ -140,11 +150,11 @@ pub struct TradeWrite<'a> {
     pub tape_cap: usize,
 }
 
-/// What the script did.
+/// What the script did, with every value of the trade's read as it is
+/// now, in the trade's order.
 pub enum Traded {
-    /// Written; the account's balance now.
-    Written { balance: Money },
-    /// A checked value had moved: every value now, in the trade's order.
+    Written(Vec<Option<String>>),
+    /// A checked value had moved.
     Conflict(Vec<Option<String>>),
 }
 
@@ -179,8 +189,14 @@ impl Link {
             }
             _ => None,
         };
-        let unexpected = || {
-            failure(
+        let values = || reply[1..].iter().map(text).collect();
+        match reply.first() {
+            Some(Value::Int(1)) => {
+                crate::trace!("redis: committed; change_seq bumped and PUBLISHed");
+                Ok(Traded::Written(values()))
+            }
+            Some(Value::Int(0)) => Ok(Traded::Conflict(values())),
+            _ => Err(failure(
                 &self.address,
                 "committing to redis",
                 redis::RedisError::from((
@@ -188,22 +204,7 @@ impl Link {
                     "unexpected reply from the trade script",
                     format!("{reply:?}"),
                 )),
-            )
-        };
-        match reply.first() {
-            Some(Value::Int(1)) => {
-                let balance = reply
-                    .get(1)
-                    .and_then(text)
-                    .and_then(|balance| balance.parse().ok())
-                    .ok_or_else(unexpected)?;
-                crate::trace!("redis: committed; change_seq bumped and PUBLISHed");
-                Ok(Traded::Written {
-                    balance: Money::from_hundredths(balance),
-                })
-            }
-            Some(Value::Int(0)) => Ok(Traded::Conflict(reply[1..].iter().map(text).collect())),
-            _ => Err(unexpected()),
+            )),
         }
     }
 }

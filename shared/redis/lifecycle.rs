@@ -206,6 +206,7 @@ impl RedisMarket {
             owner_uid,
             caller: crate::caller::uid(),
             currencies,
+            trade_reads: Mutex::default(),
             watcher: Mutex::new(None),
             wake_channel,
         })

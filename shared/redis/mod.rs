@@ -64,6 +64,7 @@ mod reading;
 mod tape;
 mod trading;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
@@ -75,6 +76,9 @@ use self::keys::Keys;
 use crate::error::{Error, Result};
 use crate::market::Currency;
 use crate::money::{Money, Price};
+
+/// Hash fields as read, in the order a [`Watch`] asked for them.
+type Values = Vec<Option<String>>;
 
 /// One connection to the server, and the market's key names.
 struct Link {
@@ -130,6 +134,11 @@ pub struct RedisMarket {
     caller: u32,
     /// The currencies' names, fixed at creation.
     currencies: Vec<Currency>,
+    /// What the trade script returned after this value's last trade on
+    /// each (account slot, currency): the next trade there decides from it
+    /// and needs no read. Stale values cost nothing: the script checks what
+    /// the decision depends on and returns the values now if it moved.
+    trade_reads: Mutex<HashMap<(u32, usize), Values>>,
     /// A second connection for pub/sub, made on the first wait.
     watcher: Mutex<Option<redis::Connection>>,
     /// Where [`RedisMarket::wake_watchers`] wakes this value's waiter.

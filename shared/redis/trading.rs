@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::PoisonError;
 
 use super::commit::{Kind, Plan, Writes, MAX_ATTEMPTS, META};
 use super::delta::{self, Delta, TradeWrite, Traded};
@@ -278,9 +279,12 @@ impl RedisMarket {
     }
 
     /// Buys or sells `amount` of a currency for an account, all or nothing:
-    /// one read (an `HMGET` per key), the rules, and one commit of the
-    /// trade script ([`super::delta`]), which applies the outcome as deltas
-    /// if the values it depends on still allow it.
+    /// the values (remembered from this value's last trade on the same
+    /// account and currency, else read with an `HMGET` per key), the rules,
+    /// and one commit of the trade script ([`super::delta`]), which applies
+    /// the outcome as deltas if the values it depends on still allow it.
+    /// A trade that follows one on the same account and currency is one
+    /// round trip.
     pub fn trade(
         &self,
         account: AccountId,
@@ -314,29 +318,53 @@ impl RedisMarket {
             names.account(account.index()),
             names.tape(),
         );
-        let mut values = self
-            .link
-            .with_connection("reading from redis", |connection| watch.read(connection))?;
+        let read = || {
+            self.link
+                .with_connection("reading from redis", |connection| watch.read(connection))
+        };
+        let remembered = self
+            .trade_reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(account.index(), currency.0));
+        // Remembered values may be stale: a decision from them that refuses
+        // is made again from a fresh read, so nothing is refused on values
+        // that are gone. One that trades is checked by the script.
+        let (mut values, mut fresh) = match remembered {
+            Some(values) => (values, false),
+            None => (read()?, true),
+        };
         for _ in 0..MAX_ATTEMPTS {
-            self.check_live(&values)?;
-            if self.halted(&values, halted_at)? {
-                return Err(Error::Halted);
-            }
-            self.check_account(&values, status_at, serial_at, account)?;
-            let trader = self.account_named(&values, name_at)?;
-            self.check_may_trade(value(&values, owner_at), &trader)?;
-            let quote = rules::Quote {
-                sell: self.price(&values, sell_at, "a sell price")?,
-                buy: self.price(&values, buy_at, "a buy price")?,
+            let decided = (|| {
+                self.check_live(&values)?;
+                if self.halted(&values, halted_at)? {
+                    return Err(Error::Halted);
+                }
+                self.check_account(&values, status_at, serial_at, account)?;
+                let trader = self.account_named(&values, name_at)?;
+                self.check_may_trade(value(&values, owner_at), &trader)?;
+                let quote = rules::Quote {
+                    sell: self.price(&values, sell_at, "a sell price")?,
+                    buy: self.price(&values, buy_at, "a buy price")?,
+                };
+                let before = rules::Position {
+                    stock: self.money(&values, stock_at, "a stock")?,
+                    holding: self.money(&values, holding_at, "a holding")?,
+                    balance: self.money(&values, balance_at, "a balance")?,
+                    cash: self.money(&values, cash_at, "the cash")?,
+                };
+                let outcome = rules::trade(side, quote, amount, before)
+                    .map_err(|refusal| refusal.into_error(&info.name))?;
+                Ok((trader, before, outcome))
+            })();
+            let (trader, before, outcome) = match decided {
+                Ok(decided) => decided,
+                Err(_) if !fresh => {
+                    (values, fresh) = (read()?, true);
+                    continue;
+                }
+                Err(error) => return Err(error),
             };
-            let before = rules::Position {
-                stock: self.money(&values, stock_at, "a stock")?,
-                holding: self.money(&values, holding_at, "a holding")?,
-                balance: self.money(&values, balance_at, "a balance")?,
-                cash: self.money(&values, cash_at, "the cash")?,
-            };
-            let outcome = rules::trade(side, quote, amount, before)
-                .map_err(|refusal| refusal.into_error(&info.name))?;
             let change = |after: Money, before: Money| {
                 Delta::by(Money::from_hundredths(
                     after.hundredths() - before.hundredths(),
@@ -371,7 +399,12 @@ impl RedisMarket {
                 .link
                 .commit_trade([&meta_key, &quote_name, &account_name, &tape], &write)?
             {
-                Traded::Written { balance } => {
+                Traded::Written(now) => {
+                    let balance = self.money(&now, balance_at, "a balance")?;
+                    self.trade_reads
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert((account.index(), currency.0), now);
                     return Ok(Fill {
                         side,
                         currency,
@@ -379,12 +412,12 @@ impl RedisMarket {
                         price: outcome.price,
                         total: outcome.total,
                         balance,
-                    })
+                    });
                 }
                 Traded::Conflict(now) => {
                     crate::trace!("redis: conflict: the quote or a guard moved; decide again");
                     self.link.conflicts.fetch_add(1, Relaxed);
-                    values = now;
+                    (values, fresh) = (now, true);
                 }
             }
         }
