@@ -274,6 +274,10 @@ pub struct BenchArgs {
     /// Also draw trades/s against process count into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Only the Redis rows: the store beside the all-Lua trade, at 1, 2, 4
+    /// and 8 clients.
+    #[arg(long, conflicts_with = "plot")]
+    pub redis_only: bool,
 }
 
 /// `trader serve` and `trader mp-client`: the message-passing benchmark's
@@ -352,7 +356,12 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
             }
         }
         Instrument::Bench(options) => {
-            match bench::command(&trader_exe(), options.quick, options.plot.as_deref()) {
+            let results = if options.redis_only {
+                bench::redis_command(&trader_exe(), options.quick)
+            } else {
+                bench::command(&trader_exe(), options.quick, options.plot.as_deref())
+            };
+            match results {
                 Ok(results) => {
                     if json {
                         print_line(&Envelope::success("bench", &results).to_json());

@@ -41,6 +41,7 @@ mod plot;
 mod procs;
 pub mod readers;
 mod redis;
+mod redis_lua;
 mod sqlite;
 pub mod worker;
 
@@ -57,6 +58,9 @@ pub struct BenchSize {
     pub stress_rounds: usize,
     /// Per process, for SQLite and Redis.
     pub rival_trades: u64,
+    /// Alternations of the Redis store and the all-Lua trade at each
+    /// client count.
+    pub redis_rounds: usize,
     pub message_trades: u64,
     pub unlocked_trades: u64,
     pub script_lines: u64,
@@ -73,6 +77,7 @@ impl BenchSize {
         stress_trades: 2_000_000,
         stress_rounds: 3,
         rival_trades: 20_000,
+        redis_rounds: 3,
         message_trades: 50_000,
         unlocked_trades: 200_000,
         script_lines: 1_000_000,
@@ -85,6 +90,7 @@ impl BenchSize {
         stress_trades: 50_000,
         stress_rounds: 1,
         rival_trades: 500,
+        redis_rounds: 1,
         message_trades: 2_000,
         unlocked_trades: 20_000,
         script_lines: 20_000,
@@ -475,18 +481,9 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
         progress(&format!("(e) SQLite, {}", processes(procs)));
         procs::sqlite(trader, &market, procs, size.rival_trades)
     })?];
-    match redis::RedisServer::start("redis-server") {
-        Ok(server) => series.push(rival_rows("Redis", &shared, &mut rows, |procs| {
-            progress(&format!("(e) Redis, {}", processes(procs)));
-            procs::redis(trader, &server, &market, procs, size.rival_trades)
-        })?),
-        Err(redis::Unavailable::NotInstalled(note)) => rows.push(Row {
-            label: "(e) Redis".into(),
-            value: "-".into(),
-            note,
-        }),
-        Err(redis::Unavailable::Failed(error)) => return Err(error),
-    }
+    let (redis_rows, redis_series) = redis_rows(trader, size, Some(&shared), &mut progress)?;
+    rows.extend(redis_rows);
+    series.extend(redis_series);
     series.push(rival_rows(
         "Unix socket server",
         &shared,
@@ -541,6 +538,51 @@ pub fn run(trader: &Path, size: BenchSize, mut progress: impl FnMut(&str)) -> Re
         value: format!("{median:.0} us median"),
         note: format!("worst of 200: {worst:.0} us (target 100 ms)"),
     });
+    Ok(Rows { rows, series })
+}
+
+/// (e)'s Redis rows, the store beside the all-Lua trade, on a server of
+/// the bench's own; a row saying why if `redis-server` is not installed.
+fn redis_rows(
+    trader: &Path,
+    size: BenchSize,
+    shared: Option<&Series>,
+    progress: impl FnMut(&str),
+) -> Result<(Vec<Row>, Vec<Series>)> {
+    match redis::RedisServer::start("redis-server") {
+        Ok(server) => {
+            let market = rich_market();
+            let (rows, series) = redis_lua::rows(
+                trader,
+                &server,
+                &market,
+                size.rival_trades,
+                size.redis_rounds,
+                shared,
+                progress,
+            )?;
+            Ok((rows, series.into()))
+        }
+        Err(redis::Unavailable::NotInstalled(note)) => Ok((
+            vec![Row {
+                label: "(e) Redis".into(),
+                value: "-".into(),
+                note,
+            }],
+            Vec::new(),
+        )),
+        Err(redis::Unavailable::Failed(error)) => Err(error),
+    }
+}
+
+/// `trader bench --redis-only [--quick]`: (e)'s Redis rows alone.
+pub fn redis_command(trader: &Path, quick: bool) -> Result<Rows> {
+    let size = if quick {
+        BenchSize::QUICK
+    } else {
+        BenchSize::FULL
+    };
+    let (rows, series) = redis_rows(trader, size, None, |step| eprintln!("running {step}..."))?;
     Ok(Rows { rows, series })
 }
 
