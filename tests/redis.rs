@@ -713,3 +713,56 @@ fn closed_accounts_make_room_and_read_closed_once_their_slot_is_taken() {
         [row] if row.kind == TapeKind::Reset && row.seq == 3
     ));
 }
+
+/// A trade decides from the values its last commit returned, and those go
+/// stale when others trade: a decision that would trade on values that are
+/// gone loses its check and is made again (here refused, the stock gone),
+/// and one that would refuse is made again from a fresh read (here it
+/// trades, the balance having grown), so nothing is decided on old values.
+#[test]
+fn remembered_values_never_decide_a_trade_alone() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let config = MarketConfig {
+        currencies: vec![CurrencyConfig {
+            name: "C".into(),
+            sell: Price::parse("1").unwrap(),
+            buy: Price::parse("1").unwrap(),
+            stock: money("10"),
+        }],
+        ..MarketConfig::default()
+    };
+    let address = server.unique_address();
+    let market = RedisMarket::create(&parse(&address), &config).unwrap();
+    let other = RedisMarket::attach(&parse(&address)).unwrap();
+    let c = market.currency("C").unwrap();
+    let ana = market.open_account("ana").unwrap();
+    let bob = other.open_account("bob").unwrap();
+
+    // ana's market remembers a stock of 9 after her buy; bob takes 8.
+    market.trade(ana, Side::Buy, c, money("1")).unwrap();
+    other.trade(bob, Side::Buy, c, money("8")).unwrap();
+    let before = market.conflicts();
+    let refused = market.trade(ana, Side::Buy, c, money("2"));
+    assert!(
+        matches!(refused, Err(Error::InsufficientStock { stock, .. }) if stock == money("1")),
+        "{refused:?}"
+    );
+    assert_eq!(market.conflicts(), before + 1, "the guard did not fail");
+    assert_eq!(stock(&market, "C"), money("1"));
+
+    // ana's market remembers a stock of 1 and a balance of 999; the owner
+    // moves her 10 from the cash and bob sells his 8 back, and a buy of 9,
+    // which the remembered stock refuses, goes through on a fresh read.
+    market.trade(ana, Side::Sell, c, money("1")).unwrap();
+    market.trade(ana, Side::Buy, c, money("1")).unwrap();
+    other.transfer_from_cash(ana, money("10")).unwrap();
+    other.trade(bob, Side::Sell, c, money("8")).unwrap();
+    let before = market.conflicts();
+    let bought = market.trade(ana, Side::Buy, c, money("9")).unwrap();
+    assert_eq!(bought.balance, money("1000.00"));
+    assert_eq!(market.conflicts(), before, "a fresh read is not a conflict");
+    let audit = market.audit().unwrap();
+    assert!(audit.consistent, "{audit:?}");
+}
