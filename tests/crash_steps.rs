@@ -1,8 +1,9 @@
 //! Crash safety at every step: a trader killed (SIGKILL or abort) at each
 //! named crash point of a trade, and the owner's commands killed at each
 //! step they pass, leave the market as before or after the change, never
-//! a mix, repaired by the next writer; and a dead trader whose change
-//! cannot be repaired poisons the exchange but not its lock.
+//! a mix, repaired by the next writer; a dead trader whose change cannot
+//! be repaired poisons the exchange but not its lock; and a stress run's
+//! funding killed at every step is all or nothing.
 //!
 //! They need the test-only crash points: the target requires the
 //! `fault-injection` feature (`cargo test --features fault-injection`).
@@ -438,4 +439,55 @@ fn an_unrepairable_trade_poisons_the_exchange_but_not_the_lock() {
         .stderr_has("could not be repaired");
     segment.init(&["--force"]).success();
     assert_consistent(&segment.json("after", "audit"));
+}
+
+/// A transfer is all-or-nothing like a trade: the funding of a stress run
+/// killed at every step of the journal leaves either no transfer or all
+/// of it, and the audit balances either way.
+#[test]
+fn a_transfer_killed_at_any_step_is_all_or_nothing() {
+    use shm_exchange::testing::{Step, CRASH_ENV};
+    use std::os::unix::process::ExitStatusExt;
+    for step in Step::ALL {
+        if matches!(
+            step,
+            Step::AfterStock | Step::AfterHolding | Step::MidChange
+        ) {
+            continue; // a transfer writes no stock or holding, and is no owner's command
+        }
+        let segment = Segment::create(Backend::Posix);
+        let mut command = segment.trader_command("teacher");
+        command
+            .env(CRASH_ENV, step.name())
+            .args(["stress", "--procs", "1", "--trades", "10"]);
+        let run = Run::new(command, b"");
+        assert_eq!(
+            run.output.status.signal(),
+            Some(libc::SIGKILL),
+            "{}: the funding should have died there\n{}",
+            step.name(),
+            run.stderr()
+        );
+        let portfolio = segment.json("stress-0", "portfolio");
+        let balance: f64 = field(&portfolio, "balance").parse().unwrap();
+        let status = segment.init(&["--status", "--json"]).parse_json();
+        let cash: f64 = field(&status, "cash").parse().unwrap();
+        assert_eq!(
+            balance + cash,
+            1_001_000.0,
+            "{}: {portfolio} {status}",
+            step.name()
+        );
+        let audit = segment.json("stress-0", "audit");
+        assert_eq!(audit["consistent"], true, "{}: {audit}", step.name());
+        // The market goes on: a full run funds and trades.
+        let report = segment
+            .trader(
+                "teacher",
+                &["stress", "--json", "--procs", "1", "--trades", "100"],
+            )
+            .success()
+            .parse_json();
+        assert_eq!(report["audit"]["consistent"], true, "{report}");
+    }
 }
