@@ -6,10 +6,11 @@
 //! absent whatever happens to the process. The validation is the
 //! segment's (`rules::check_quote`); the script only compares and sets.
 //!
-//! A trade that read the values a command changes (the quote, the halted
-//! flag, the tape's sequence number, an account's status) loses its commit
-//! and decides again from the new ones: it sees the new quote, or is
-//! refused as halted or closed.
+//! A trade computed from values a command changes (the quote, the halted
+//! flag, an account's status) loses its commit and decides again from the
+//! new ones: it sees the new quote, or is refused as halted or closed. The
+//! owner's commands, which read the tape's sequence number, decide again
+//! when a trade took the next one first.
 #![forbid(unsafe_code)]
 
 use super::commit::{Kind, Plan, Watch, Writes, META};

@@ -1,13 +1,18 @@
 //! Opening and finding accounts, trading, and moving the exchange's cash
-//! to an account: each write an optimistic update (read, decide in Rust,
-//! commit with the compare-and-set script). The decisions are the
-//! segment's: the trade itself is `rules::trade`.
+//! to an account: each write an optimistic update (decide in Rust from
+//! values read, commit with a script that checks they still allow it).
+//! The decisions are the segment's: the trade itself is `rules::trade`,
+//! committed by the trade script ([`super::delta`]); the others by the
+//! compare-and-set script.
 //!
 //! An account belongs to the uid that opened it (as the segment's do):
 //! another uid may read it, but only its owner, the market's owner and
-//! root may trade on it. Its slot is never reused: a closed account's hash
-//! stays as a tombstone with its name, and the name may be opened afresh
-//! in a new slot.
+//! root may trade on it. Slots are taken as on a segment: a new account
+//! takes a never-used slot while there is one, else the first closed one.
+//! A closed account's hash keeps its name (the tape names it) until then,
+//! and its name may be opened afresh at once. Each opening gets a new
+//! serial, so an id of a closed account is refused even once its slot
+//! holds another.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::Ordering::Relaxed;
