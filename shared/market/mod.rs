@@ -49,6 +49,7 @@ use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 pub use race::UnlockedDemo;
 use record::Redo;
 pub use views::History;
+pub(crate) use views::{CurrencyCount, MoneyCount};
 
 /// Trades the tape remembers.
 pub const TAPE_LEN: usize = crate::shm::layout::TAPE_LEN;

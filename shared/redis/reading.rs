@@ -9,8 +9,8 @@ use super::tape::Entry;
 use super::{AccountId, RedisMarket};
 use crate::error::{Error, Result};
 use crate::market::TAPE_LEN;
-use crate::market::{Audit, CurrencyAudit, History, MoneyAudit, Portfolio, Rate, TapeRow};
-use crate::money::{Money, Price, WideMoney};
+use crate::market::{Audit, CurrencyCount, History, MoneyCount, Portfolio, Rate, TapeRow};
+use crate::money::{Money, Price};
 
 /// Each used slot's index and the serial of the account in it.
 type Serials = std::collections::HashMap<u32, u32>;
@@ -177,47 +177,36 @@ impl RedisMarket {
     /// Checks both conservation laws on one snapshot, with i128 sums.
     pub fn audit(&self) -> Result<Audit> {
         let everyone = self.everyone()?;
-        let wide = |money: Money| i128::from(money.hundredths());
-        let fit = WideMoney::from_hundredths;
-        let mut consistent = true;
-        let mut currencies = Vec::with_capacity(self.currencies.len());
-        for (index, (known, (_, stock, initial))) in
-            self.currencies.iter().zip(&everyone.currencies).enumerate()
-        {
-            let held: i128 = everyone
-                .accounts
-                .iter()
-                .map(|row| wide(row.holdings[index]))
-                .sum();
-            let discrepancy = wide(*stock) + held - wide(*initial);
-            consistent &= discrepancy == 0;
-            currencies.push(CurrencyAudit {
+        let currencies = self
+            .currencies
+            .iter()
+            .zip(&everyone.currencies)
+            .enumerate()
+            .map(|(index, (known, (_, stock, initial)))| CurrencyCount {
                 name: known.name.clone(),
-                stock: (*stock).into(),
-                held: fit(held),
-                initial: (*initial).into(),
-                discrepancy: fit(discrepancy),
+                stock: stock.hundredths(),
+                initial: initial.hundredths(),
+                held: everyone
+                    .accounts
+                    .iter()
+                    .map(|row| i128::from(row.holdings[index].hundredths()))
+                    .sum(),
             });
-        }
-        let balances: i128 = everyone.accounts.iter().map(|row| wide(row.balance)).sum();
-        let open = everyone.accounts.iter().filter(|row| row.open).count();
-        let starting_balances = wide(self.starting_balance) * i128::from(everyone.handed_out);
-        let discrepancy =
-            wide(everyone.cash) + balances - wide(everyone.initial_cash) - starting_balances;
-        consistent &= discrepancy == 0;
-        Ok(Audit {
-            consistent,
+        Ok(Audit::of(
             currencies,
-            money: MoneyAudit {
-                cash: everyone.cash.into(),
-                balances: fit(balances),
-                initial_cash: everyone.initial_cash.into(),
-                accounts: open as u32,
-                accounts_opened: everyone.handed_out,
-                starting_balances: fit(starting_balances),
-                discrepancy: fit(discrepancy),
+            MoneyCount {
+                cash: everyone.cash.hundredths(),
+                balances: everyone
+                    .accounts
+                    .iter()
+                    .map(|row| i128::from(row.balance.hundredths()))
+                    .sum(),
+                initial_cash: everyone.initial_cash.hundredths(),
+                starting_balance: self.starting_balance.hundredths(),
+                accounts: everyone.accounts.iter().filter(|row| row.open).count() as u32,
+                handed_out: everyone.handed_out,
             },
-        })
+        ))
     }
 
     /// Adds an account's name, status, balance and holdings to a watch.
