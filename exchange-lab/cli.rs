@@ -150,7 +150,8 @@ fails gets a row saying why, and the run goes on; the exit status is then 1.
 
 Examples:
   exchange-lab bench --quick
-  exchange-lab bench --plot docs/bench.svg"
+  exchange-lab bench --plot docs/bench.svg
+  exchange-lab bench --redis-only          the Redis store beside the all-Lua trade"
 )]
 pub struct BenchArgs {
     /// A short smoke run instead of the full one.
@@ -159,6 +160,10 @@ pub struct BenchArgs {
     /// Also draw trades/s against process count into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Only the Redis rows: the store beside the all-Lua trade, at 1, 2, 4
+    /// and 8 clients.
+    #[arg(long, conflicts_with = "plot")]
+    pub redis_only: bool,
 }
 
 /// `exchange-lab serve` and `exchange-lab mp-client`: the message-passing
@@ -263,6 +268,9 @@ pub fn run(args: LabArgs) -> ExitStatus {
         },
         LabCommand::Bench(options) => {
             let programs = bench::Programs::beside(lab_exe());
+            if options.redis_only {
+                return bench::redis_command(&programs, options.quick, json);
+            }
             bench::command(&programs, options.quick, options.plot.as_deref(), json)
                 .unwrap_or_else(|error| fail(&error, "bench", json))
         }

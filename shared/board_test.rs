@@ -25,10 +25,10 @@ fn portfolio(name: &str, net_worth: i64) -> Portfolio {
         name: name.into(),
         balance: net_worth,
         holdings: vec![("DOLLAR".into(), Money::from_hundredths(150))],
-        values: vec![("DOLLAR".into(), Money::ZERO)],
-        net_worth,
+        values: vec![("DOLLAR".into(), Money::ZERO.into())],
+        net_worth: net_worth.into(),
         starting_balance: start,
-        profit: net_worth.checked_sub(start).unwrap(),
+        profit: net_worth.checked_sub(start).unwrap().into(),
     }
 }
 

@@ -84,6 +84,9 @@ pub enum Error {
     NothingPaid { currency: String, smallest: Money },
     /// The result would not fit in the market's integers.
     Overflow,
+    /// A command that takes no amount would carry a stored value past the
+    /// largest the market holds: `action` would take `value` past it.
+    PastLimit { action: String, value: String },
     /// An owner-only action asked for by another user.
     NotOwner { action: String, owner: u32 },
     /// `stress --unlocked` on a market that has (or, for a worker on one,
@@ -181,6 +184,7 @@ impl Error {
                 | Error::InsufficientCash { .. }
                 | Error::NothingPaid { .. }
                 | Error::Overflow
+                | Error::PastLimit { .. }
                 | Error::NotOwner { .. }
                 | Error::MarketInUse { .. }
                 | Error::LineTooLong { .. }
@@ -224,7 +228,7 @@ impl Error {
             Error::InsufficientHolding { .. } => "insufficient_holding",
             Error::InsufficientCash { .. } => "insufficient_cash",
             Error::NothingPaid { .. } => "nothing_paid",
-            Error::Overflow => "overflow",
+            Error::Overflow | Error::PastLimit { .. } => "overflow",
             Error::NotOwner { .. } => "not_owner",
             Error::MarketInUse { .. } => "market_in_use",
             Error::BeingCreated { .. } => "being_created",
@@ -380,6 +384,11 @@ impl fmt::Display for Error {
                 "selling so little {currency} pays nothing, since proceeds round down to the cent; sell at least {smallest}"
             ),
             Error::Overflow => f.write_str("the amount is too large for the market; use a smaller one"),
+            Error::PastLimit { action, value } => write!(
+                f,
+                "{action} would take {value} past {}, the most the market can hold; nothing changed, try again once it is lower",
+                Money::from_hundredths(i64::MAX)
+            ),
             Error::MarketInUse { address, accounts } => {
                 let shown: Vec<&str> = accounts.iter().take(3).map(String::as_str).collect();
                 let more = accounts.len().saturating_sub(shown.len());

@@ -172,8 +172,8 @@ impl serde::Serialize for Money {
 }
 
 /// A sum of [`Money`] values, in hundredths, wide enough that no sum of
-/// the values a segment can hold overflows: what `audit` adds up and
-/// reports, whatever the segment holds.
+/// the values a market can hold overflows: what `audit` adds up, and what
+/// a holding is worth, a net worth and a profit, whatever the market holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct WideMoney(i128);
 
@@ -194,6 +194,17 @@ impl WideMoney {
     /// `i128::MIN`, but a rendering must never panic).
     pub fn abs(self) -> WideMoney {
         WideMoney(self.0.saturating_abs())
+    }
+
+    /// The sum, saturating: a net worth adds at most 17 values of under
+    /// 2^113 each, far from `i128::MAX`.
+    pub fn plus(self, other: WideMoney) -> WideMoney {
+        WideMoney(self.0.saturating_add(other.0))
+    }
+
+    /// The difference, saturating like [`WideMoney::plus`].
+    pub fn minus(self, other: WideMoney) -> WideMoney {
+        WideMoney(self.0.saturating_sub(other.0))
     }
 }
 
@@ -261,6 +272,16 @@ impl Price {
         i64::try_from(product.div_euclid(PRODUCT_TO_MONEY))
             .ok()
             .map(Money)
+    }
+}
+
+impl Price {
+    /// What `amount` units would fetch at this price, rounded down to the
+    /// cent like [`Price::proceeds_of`], but never refused: the product of
+    /// two `i64` fits an `i128`, so a view can value any holding.
+    pub fn value_of(self, amount: Money) -> WideMoney {
+        let product = i128::from(amount.0) * i128::from(self.0);
+        WideMoney(product.div_euclid(PRODUCT_TO_MONEY))
     }
 }
 
@@ -361,6 +382,24 @@ mod tests {
         assert_eq!(Money(i64::MAX).checked_add(Money(1)), None);
         assert_eq!(Money(i64::MIN).checked_sub(Money(1)), None);
         assert_eq!(Money(i64::MAX).checked_mul_count(2), None);
+    }
+
+    #[test]
+    fn values_never_overflow() {
+        let most = Money(i64::MAX);
+        assert_eq!(Price(137_200).value_of(Money(100)), WideMoney(1372));
+        assert_eq!(
+            Price(i64::MAX).value_of(most),
+            WideMoney(i128::from(i64::MAX) * i128::from(i64::MAX) / 10_000)
+        );
+        assert_eq!(
+            WideMoney::from(most).plus(WideMoney::from(most)),
+            WideMoney(2 * i128::from(i64::MAX))
+        );
+        assert_eq!(
+            WideMoney(i128::MAX).plus(WideMoney(1)),
+            WideMoney(i128::MAX)
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::follow::{Event, Follower};
 use crate::market::{Portfolio, Rate};
-use crate::money::{Money, Price};
+use crate::money::{Money, Price, WideMoney};
 use crate::store::Store;
 
 /// The shortest and longest round `--for` accepts.
@@ -135,7 +135,7 @@ pub struct Sample {
     /// Milliseconds since the round started.
     pub at_ms: u64,
     /// Every account's net worth, by name.
-    pub net_worths: Vec<(String, Money)>,
+    pub net_worths: Vec<(String, WideMoney)>,
     /// Every currency's buy price, in the market's order.
     pub prices: Vec<(String, Price)>,
 }
@@ -210,9 +210,9 @@ pub struct Standing {
     /// 1 for the richest.
     pub rank: usize,
     pub name: String,
-    pub net_worth: Money,
+    pub net_worth: WideMoney,
     pub balance: Money,
-    pub profit: Money,
+    pub profit: WideMoney,
     /// Holdings, by currency.
     #[serde(serialize_with = "crate::market::holdings_as_map")]
     pub holdings: Vec<(String, Money)>,

@@ -295,51 +295,6 @@ fn unlocked_trades_show_in_status_and_on_the_board() {
         .stdout_has(&format!("{trades} UNLOCKED"));
 }
 
-/// A transfer is all-or-nothing like a trade: the funding of a stress run
-/// killed at every step of the journal leaves either no transfer or all
-/// of it, and the audit balances either way.
-#[test]
-fn a_transfer_killed_at_any_step_is_all_or_nothing() {
-    use shm_exchange::testing::{Step, CRASH_ENV};
-    use std::os::unix::process::ExitStatusExt;
-    for step in Step::ALL {
-        if matches!(
-            step,
-            Step::AfterStock | Step::AfterHolding | Step::MidChange
-        ) {
-            continue; // a transfer writes no stock or holding, and is no owner's command
-        }
-        let segment = Segment::create(Backend::Posix);
-        let mut command = segment.lab_command();
-        command
-            .env(CRASH_ENV, step.name())
-            .args(["stress", "--procs", "1", "--trades", "10"]);
-        let run = common::Run::new(command, b"");
-        assert_eq!(
-            run.output.status.signal(),
-            Some(libc::SIGKILL),
-            "{}: the funding should have died there\n{}",
-            step.name(),
-            run.stderr()
-        );
-        let portfolio = segment.json("stress-0", "portfolio");
-        let balance: f64 = field(&portfolio, "balance").parse().unwrap();
-        let status = segment.init(&["--status", "--json"]).parse_json();
-        let cash: f64 = field(&status, "cash").parse().unwrap();
-        assert_eq!(
-            balance + cash,
-            1_001_000.0,
-            "{}: {portfolio} {status}",
-            step.name()
-        );
-        let audit = segment.json("stress-0", "audit");
-        assert_eq!(audit["consistent"], true, "{}: {audit}", step.name());
-        // The market goes on: a full run funds and trades.
-        let report = stress(&segment, &["--procs", "1", "--trades", "100"]);
-        assert_eq!(report["audit"]["consistent"], true, "{report}");
-    }
-}
-
 #[test]
 fn the_progress_bar_moves_on_a_long_run() {
     use rexpect::reader::Options;

@@ -47,6 +47,7 @@ mod plot;
 mod procs;
 pub mod readers;
 mod redis;
+mod redis_lua;
 mod sqlite;
 pub mod worker;
 
@@ -63,6 +64,9 @@ pub struct BenchSize {
     pub stress_rounds: usize,
     /// Per process, for SQLite and Redis.
     pub rival_trades: u64,
+    /// Alternations of the Redis store and the all-Lua trade at each
+    /// client count.
+    pub redis_rounds: usize,
     pub message_trades: u64,
     pub unlocked_trades: u64,
     pub script_lines: u64,
@@ -79,6 +83,7 @@ impl BenchSize {
         stress_trades: 2_000_000,
         stress_rounds: 3,
         rival_trades: 20_000,
+        redis_rounds: 3,
         message_trades: 50_000,
         unlocked_trades: 200_000,
         script_lines: 1_000_000,
@@ -91,6 +96,7 @@ impl BenchSize {
         stress_trades: 50_000,
         stress_rounds: 1,
         rival_trades: 500,
+        redis_rounds: 1,
         message_trades: 2_000,
         unlocked_trades: 20_000,
         script_lines: 20_000,
@@ -580,18 +586,13 @@ pub fn run(
         progress(&format!("(e) SQLite, {}", processes(procs)));
         procs::sqlite(lab, &market, procs, size.rival_trades)
     })];
-    match redis::RedisServer::start("redis-server") {
-        Ok(server) => series.push(rival_rows("Redis", &shared, &mut table, |procs| {
-            progress(&format!("(e) Redis, {}", processes(procs)));
-            procs::redis(lab, &server, &market, procs, size.rival_trades)
-        })),
-        Err(redis::Unavailable::NotInstalled(note)) => {
-            table.push(Row::new("(e) Redis".into(), "-".into(), note));
-        }
-        Err(redis::Unavailable::Failed(error)) => {
-            table.measured::<()>("(e) Redis", Err(error));
-        }
-    }
+    series.extend(redis_rows(
+        lab,
+        size,
+        Some(&shared),
+        &mut table,
+        &mut progress,
+    ));
     series.push(rival_rows(
         "Unix socket server",
         &shared,
@@ -663,6 +664,94 @@ pub fn run(
     }
 }
 
+/// (e)'s Redis rows, the store beside the all-Lua trade, on a server of
+/// the bench's own; a row saying why if `redis-server` is not installed or
+/// would not start.
+fn redis_rows(
+    lab: &Path,
+    size: BenchSize,
+    shared: Option<&Series>,
+    table: &mut Recorder,
+    progress: impl FnMut(&str),
+) -> Vec<Series> {
+    match redis::RedisServer::start("redis-server") {
+        Ok(server) => redis_lua::rows(
+            lab,
+            &server,
+            &rich_market(),
+            (size.rival_trades, size.redis_rounds),
+            shared,
+            table,
+            progress,
+        )
+        .into(),
+        Err(redis::Unavailable::NotInstalled(note)) => {
+            table.push(Row::new("(e) Redis".into(), "-".into(), note));
+            Vec::new()
+        }
+        Err(redis::Unavailable::Failed(error)) => {
+            table.measured::<()>("(e) Redis", Err(error));
+            Vec::new()
+        }
+    }
+}
+
+/// `exchange-lab bench --redis-only [--quick]`: (e)'s Redis rows alone,
+/// each printed as soon as it is measured.
+pub fn redis_command(programs: &Programs, quick: bool, json: bool) -> ExitStatus {
+    let size = if quick {
+        BenchSize::QUICK
+    } else {
+        BenchSize::FULL
+    };
+    let mut show = shower(json);
+    let mut table = Recorder {
+        rows: Vec::new(),
+        failed: 0,
+        show: &mut show,
+    };
+    let series = redis_rows(&programs.lab, size, None, &mut table, |step| {
+        eprintln!("running {step}...")
+    });
+    let results = Rows {
+        rows: table.rows,
+        series,
+        failed: table.failed,
+    };
+    finish(&results, json)
+}
+
+/// How a run shows each row as it is measured: a line of the table, or
+/// with `json` one JSON object.
+fn shower(json: bool) -> impl FnMut(&Row) {
+    move |row: &Row| {
+        if json {
+            print_line(&serde_json::to_string(row).unwrap_or_default());
+        } else {
+            print_line(&row_line(row));
+        }
+    }
+}
+
+/// The end of a run: with `json` the whole table as one object, else a
+/// closing line if a measurement failed; exit status 1 if one did.
+fn finish(results: &Rows, json: bool) -> ExitStatus {
+    if json {
+        print_line(&Envelope::success("bench", results).to_json());
+    } else if results.failed > 0 {
+        eprintln!(
+            "exchange-lab: {} measurement{} failed; see the rows marked failed",
+            results.failed,
+            if results.failed == 1 { "" } else { "s" }
+        );
+    }
+    if results.failed > 0 {
+        ExitStatus::Refused
+    } else {
+        ExitStatus::Success
+    }
+}
+
 /// `exchange-lab bench [--quick] [--plot FILE.svg]`: the whole run, each
 /// row printed as soon as it is measured (with `json`, one JSON object a
 /// row, then the whole table as one), and the plot if asked for. A plot
@@ -682,13 +771,7 @@ pub fn command(
     } else {
         BenchSize::FULL
     };
-    let mut show = |row: &Row| {
-        if json {
-            print_line(&serde_json::to_string(row).unwrap_or_default());
-        } else {
-            print_line(&row_line(row));
-        }
-    };
+    let mut show = shower(json);
     let results = run(
         programs,
         size,
@@ -702,20 +785,7 @@ pub fn command(
         );
         plot::draw(path, &title, &results.series)?;
     }
-    if json {
-        print_line(&Envelope::success("bench", &results).to_json());
-    } else if results.failed > 0 {
-        eprintln!(
-            "exchange-lab: {} measurement{} failed; see the rows marked failed",
-            results.failed,
-            if results.failed == 1 { "" } else { "s" }
-        );
-    }
-    Ok(if results.failed > 0 {
-        ExitStatus::Refused
-    } else {
-        ExitStatus::Success
-    })
+    Ok(finish(&results, json))
 }
 
 /// Columns of a row, wide enough for every label and value the run

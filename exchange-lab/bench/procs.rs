@@ -1,6 +1,7 @@
 //! The measurements made by many processes at once: the C loop, SQLite,
-//! Redis and the message-passing server, each at a given process count,
-//! with the same release-together protocol as `exchange-lab stress`
+//! Redis (counted by [`super::redis_lua`]) and the message-passing server,
+//! each at a given process count, with the same release-together protocol
+//! as `exchange-lab stress`
 //! ([`stress::run_workers`]). Each returns aggregate trades per second as
 //! `stress` counts them: committed trades over the wall time from the
 //! common start to the last worker's end.
@@ -15,7 +16,6 @@ use shm_exchange::stress::WorkerReport;
 use shm_exchange::testing::BaselineSegment;
 use shm_exchange::{Error, MarketConfig, Result};
 
-use super::redis::RedisServer;
 use super::sqlite::SqliteMarket;
 use super::{per_second, BenchSegment};
 use crate::stress::{self, os_error};
@@ -23,6 +23,17 @@ use crate::stress::{self, os_error};
 /// Starts `procs` `exchange-lab bench-worker --kind KIND` processes on `target`,
 /// one account each, releases them together and rates the run.
 fn bench_workers(lab: &Path, kind: &str, target: &str, procs: usize, trades: u64) -> Result<f64> {
+    counted_workers(lab, kind, target, procs, trades).map(|(rate, _)| rate)
+}
+
+/// [`bench_workers`], with the count of committed trades.
+pub(super) fn counted_workers(
+    lab: &Path,
+    kind: &str,
+    target: &str,
+    procs: usize,
+    trades: u64,
+) -> Result<(f64, u64)> {
     let commands = (0..procs)
         .map(|account| {
             let mut command = Command::new(lab);
@@ -36,7 +47,8 @@ fn bench_workers(lab: &Path, kind: &str, target: &str, procs: usize, trades: u64
         })
         .collect();
     let (elapsed, reports) = stress::run_workers(commands, |_| Ok(()))?;
-    Ok(rate(&reports, elapsed))
+    let committed = reports.iter().map(|report| report.trades).sum();
+    Ok((rate(&reports, elapsed), committed))
 }
 
 /// Committed trades over the run's wall time; refused ones do not count.
@@ -74,20 +86,6 @@ pub fn sqlite(lab: &Path, config: &MarketConfig, procs: usize, trades: u64) -> R
     let target = market.path().display().to_string();
     let rate = bench_workers(lab, "sqlite", &target, procs, trades)?;
     audit(&target, before, market.totals()?)?;
-    Ok(rate)
-}
-
-/// Redis with `procs` clients of `server`, on a fresh market.
-pub fn redis(
-    lab: &Path,
-    server: &RedisServer,
-    config: &MarketConfig,
-    procs: usize,
-    trades: u64,
-) -> Result<f64> {
-    let market = server.create_market(&format!("bench{procs}"), config)?;
-    let rate = bench_workers(lab, "redis", &market.address(), procs, trades)?;
-    market.check_audit()?;
     Ok(rate)
 }
 

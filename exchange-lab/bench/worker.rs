@@ -14,7 +14,7 @@ use shm_exchange::stress::{monotonic_nanos, SplitMix64, WorkerReport};
 use shm_exchange::testing::{BaselineSegment, BASELINE_CURRENCIES};
 use shm_exchange::{Money, Result, Side};
 
-use super::{readers, redis, sqlite};
+use super::{readers, redis, redis_lua, sqlite};
 use crate::stress::{self, os_error};
 
 /// Which store a worker trades on.
@@ -26,6 +26,8 @@ pub enum Kind {
     Sqlite,
     /// The product's Redis store: read, the shared rules, a Lua commit.
     Redis,
+    /// Redis's anchor: the whole trade in one Lua script.
+    RedisLua,
     /// No store: a board reading the market after each change, for (c).
     Board,
 }
@@ -112,6 +114,11 @@ pub fn run(args: &WorkerArgs) -> Result<()> {
         }
         Kind::Redis => {
             let mut trader = redis::StoreTrader::attach(&args.target, args.account)?;
+            let currencies = trader.currencies();
+            go(&mut trader, currencies, args)?
+        }
+        Kind::RedisLua => {
+            let mut trader = redis_lua::LuaTrader::attach(&args.target, args.account)?;
             let currencies = trader.currencies();
             go(&mut trader, currencies, args)?
         }

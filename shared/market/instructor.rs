@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::accounts::find_open;
 use super::record::Redo;
+use super::rules::closing_past_limit;
 use super::tape::EntryValues;
 use super::{overflow, rules, CurrencyId, Exchange};
 use crate::error::{Error, Result};
@@ -109,16 +110,19 @@ impl Exchange {
             })?;
             let slot = &in_use[index];
             let mut stocks = [0; MAX_CURRENCIES];
-            for ((stock, currency), holding) in stocks
+            for (((stock, currency), holding), info) in stocks
                 .iter_mut()
                 .zip(&header.currencies[..self.currencies.len()])
                 .zip(&slot.holdings)
+                .zip(&self.currencies)
             {
                 *stock = currency
                     .stock
                     .load(Relaxed)
                     .checked_add(holding.load(Relaxed))
-                    .ok_or_else(overflow)?;
+                    .ok_or_else(|| {
+                        closing_past_limit(name, &format!("the stock of {}", info.name))
+                    })?;
             }
             let balance = slot.balance.load(Relaxed);
             let cash = header
@@ -126,7 +130,7 @@ impl Exchange {
                 .cash
                 .load(Relaxed)
                 .checked_add(balance)
-                .ok_or_else(overflow)?;
+                .ok_or_else(|| closing_past_limit(name, "the exchange's cash"))?;
             let change = Redo::Close {
                 account: index as u32,
                 seq: 0,

@@ -50,6 +50,7 @@ use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 pub use race::{is_worker_account, worker_account, UnlockedDemo};
 use record::Redo;
 pub use views::History;
+pub(crate) use views::{CurrencyCount, MoneyCount};
 
 /// Trades the tape remembers.
 pub const TAPE_LEN: usize = crate::shm::layout::TAPE_LEN;
@@ -99,14 +100,20 @@ impl Fill {
 }
 
 impl AccountId {
-    /// An account of a store with no slot serials (Redis): its index.
-    pub(crate) fn from_index(index: u32) -> AccountId {
-        AccountId { index, serial: 0 }
+    /// The account in slot `index` with `serial`, as another store (Redis)
+    /// numbers them.
+    pub(crate) fn in_slot(index: u32, serial: u32) -> AccountId {
+        AccountId { index, serial }
     }
 
     /// The account's index in its store.
     pub(crate) fn index(self) -> u32 {
         self.index
+    }
+
+    /// The serial telling it from other accounts of the same slot.
+    pub(crate) fn serial(self) -> u32 {
+        self.serial
     }
 }
 
@@ -154,6 +161,9 @@ pub struct TapeRow {
     #[serde(flatten)]
     pub kind: TapeKind,
 }
+
+/// What the tape shows for an account whose slot went to another account.
+pub const CLOSED: &str = "(closed)";
 
 /// What happened at one sequence number: a trade, or one of the owner's
 /// commands.
@@ -204,20 +214,21 @@ pub struct Portfolio {
     #[serde(serialize_with = "holdings_as_map")]
     #[schemars(with = "std::collections::BTreeMap<String, Money>")]
     pub holdings: Vec<(String, Money)>,
-    /// What each holding would fetch now, at the exchange's buy price.
+    /// What each holding would fetch now, at the exchange's buy price:
+    /// wide, like the sums, so no legal market makes a view fail.
     #[serde(serialize_with = "holdings_as_map")]
-    #[schemars(with = "std::collections::BTreeMap<String, Money>")]
-    pub values: Vec<(String, Money)>,
+    #[schemars(with = "std::collections::BTreeMap<String, WideMoney>")]
+    pub values: Vec<(String, WideMoney)>,
     /// Balance plus the value of the holdings.
-    pub net_worth: Money,
+    pub net_worth: WideMoney,
     /// What the account started with.
     pub starting_balance: Money,
     /// `net_worth - starting_balance`: negative is a loss.
-    pub profit: Money,
+    pub profit: WideMoney,
 }
 
-pub(crate) fn holdings_as_map<S: serde::Serializer>(
-    holdings: &[(String, Money)],
+pub(crate) fn holdings_as_map<S: serde::Serializer, T: Serialize>(
+    holdings: &[(String, T)],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_map(holdings.iter().map(|(name, amount)| (name, amount)))

@@ -219,6 +219,15 @@ pub fn check_quote(currency: &str, sell: Price, buy: Price) -> Result<(), Error>
     Ok(())
 }
 
+/// Why closing `name` is refused when it would carry `value` past the
+/// largest amount a market holds: every store says it the same way.
+pub fn closing_past_limit(name: &str, value: &str) -> Error {
+    Error::PastLimit {
+        action: format!("closing {name}"),
+        value: value.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

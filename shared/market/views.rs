@@ -72,7 +72,7 @@ impl Exchange {
                 .account(entry.account)
                 .filter(|slot| slot.serial == entry.serial)
                 .and_then(AccountCopy::name)
-                .unwrap_or_else(|| "(closed)".to_owned())
+                .unwrap_or_else(|| super::CLOSED.to_owned())
         };
         let currency = || {
             self.currencies
@@ -156,38 +156,24 @@ impl Exchange {
     }
 
     fn portfolio_of(&self, snapshot: &Snapshot, slot: &AccountCopy) -> Result<Portfolio> {
-        let balance = Money::from_hundredths(slot.balance);
-        let mut holdings = Vec::with_capacity(self.currencies.len());
-        let mut values = Vec::with_capacity(self.currencies.len());
-        for ((currency, copy), held) in self
+        let holdings = self
             .currencies
             .iter()
             .zip(snapshot.currencies())
             .zip(slot.holdings)
-        {
-            let held = Money::from_hundredths(held);
-            let value = Price::from_ten_thousandths(copy.buy)
-                .proceeds_of(held)
-                .ok_or_else(overflow)?;
-            holdings.push((currency.name.clone(), held));
-            values.push((currency.name.clone(), value));
-        }
-        let net_worth = values
-            .iter()
-            .try_fold(balance, |sum, (_, value)| sum.checked_add(*value))
-            .ok_or_else(overflow)?;
-        let starting_balance = Money::from_hundredths(snapshot.starting_balance);
-        Ok(Portfolio {
-            name: self.copied_name(slot)?,
-            balance,
+            .map(|((currency, copy), held)| {
+                (
+                    currency.name.clone(),
+                    Money::from_hundredths(held),
+                    Price::from_ten_thousandths(copy.buy),
+                )
+            });
+        Ok(Portfolio::valued(
+            self.copied_name(slot)?,
+            Money::from_hundredths(slot.balance),
             holdings,
-            values,
-            net_worth,
-            starting_balance,
-            profit: net_worth
-                .checked_sub(starting_balance)
-                .ok_or_else(overflow)?,
-        })
+            Money::from_hundredths(snapshot.starting_balance),
+        ))
     }
 
     /// The price and total of a trade at the live quote, without trading.
@@ -216,55 +202,36 @@ impl Exchange {
     /// closed accounts' included: their balance went to the cash.
     pub fn audit(&self) -> Result<Audit> {
         let snapshot = self.snapshot(Parts::ACCOUNTS)?;
-        let wide = i128::from;
-        // Sums of up to 65,536 i64 values, in i128: they cannot overflow,
-        // so every state a segment can hold gets its audit.
-        let fit = WideMoney::from_hundredths;
-        let mut consistent = true;
-        let mut currencies = Vec::with_capacity(self.currencies.len());
-        for (index, (currency, copy)) in self
+        let currencies = self
             .currencies
             .iter()
             .zip(snapshot.currencies())
             .enumerate()
-        {
-            let held: i128 = snapshot
-                .accounts
-                .iter()
-                .map(|slot| wide(slot.holdings[index]))
-                .sum();
-            let discrepancy = wide(copy.stock) + held - wide(copy.initial_stock);
-            consistent &= discrepancy == 0;
-            currencies.push(CurrencyAudit {
+            .map(|(index, (currency, copy))| CurrencyCount {
                 name: currency.name.clone(),
-                stock: fit(wide(copy.stock)),
-                held: fit(held),
-                initial: fit(wide(copy.initial_stock)),
-                discrepancy: fit(discrepancy),
+                stock: copy.stock,
+                initial: copy.initial_stock,
+                held: snapshot
+                    .accounts
+                    .iter()
+                    .map(|slot| i128::from(slot.holdings[index]))
+                    .sum(),
             });
-        }
-        let balances: i128 = snapshot
-            .accounts
-            .iter()
-            .map(|slot| wide(slot.balance))
-            .sum();
-        let starting_balances = wide(snapshot.starting_balance) * i128::from(snapshot.handed_out);
-        let discrepancy =
-            wide(snapshot.cash) + balances - wide(snapshot.initial_cash) - starting_balances;
-        consistent &= discrepancy == 0;
-        Ok(Audit {
-            consistent,
+        Ok(Audit::of(
             currencies,
-            money: MoneyAudit {
-                cash: fit(wide(snapshot.cash)),
-                balances: fit(balances),
-                initial_cash: fit(wide(snapshot.initial_cash)),
+            MoneyCount {
+                cash: snapshot.cash,
+                balances: snapshot
+                    .accounts
+                    .iter()
+                    .map(|slot| i128::from(slot.balance))
+                    .sum(),
+                initial_cash: snapshot.initial_cash,
+                starting_balance: snapshot.starting_balance,
                 accounts: open_count(&snapshot),
-                accounts_opened: snapshot.handed_out,
-                starting_balances: fit(starting_balances),
-                discrepancy: fit(discrepancy),
+                handed_out: snapshot.handed_out,
             },
-        })
+        ))
     }
 
     /// The header, sizes and what the operating system says, without the
@@ -295,6 +262,102 @@ impl Exchange {
             ),
             currencies: self.rates_of(&snapshot),
         })
+    }
+}
+
+impl Portfolio {
+    /// An account valued at the exchange's buy prices, each holding given
+    /// as (currency, amount, buy price): what every store's `portfolio`,
+    /// `traders` and board show. It cannot fail: every value and sum is
+    /// wide, so any market a store can hold has its views.
+    pub(crate) fn valued(
+        name: String,
+        balance: Money,
+        holdings: impl Iterator<Item = (String, Money, Price)>,
+        starting_balance: Money,
+    ) -> Portfolio {
+        let (holdings, values): (Vec<_>, Vec<_>) = holdings
+            .map(|(currency, held, buy)| {
+                let value = buy.value_of(held);
+                ((currency.clone(), held), (currency, value))
+            })
+            .unzip();
+        let net_worth = values
+            .iter()
+            .fold(WideMoney::from(balance), |sum, (_, value)| sum.plus(*value));
+        Portfolio {
+            name,
+            balance,
+            holdings,
+            values,
+            net_worth,
+            starting_balance,
+            profit: net_worth.minus(starting_balance.into()),
+        }
+    }
+}
+
+/// One currency's side of the audit, in hundredths: `held` is the sum of
+/// every account's holding, in `i128`.
+pub(crate) struct CurrencyCount {
+    pub name: String,
+    pub stock: i64,
+    pub initial: i64,
+    pub held: i128,
+}
+
+/// The money's side of the audit, in hundredths: `balances` is the sum of
+/// every account's balance, in `i128`.
+pub(crate) struct MoneyCount {
+    pub cash: i64,
+    pub balances: i128,
+    pub initial_cash: i64,
+    pub starting_balance: i64,
+    /// Accounts open now.
+    pub accounts: u32,
+    /// Starting balances handed out since creation or the last reset.
+    pub handed_out: u32,
+}
+
+impl Audit {
+    /// Both conservation laws over one snapshot's counts: the law, written
+    /// once for every store. Sums of up to 65,536 `i64` values are `i128`
+    /// and cannot overflow, so every state a market can hold gets its
+    /// audit.
+    pub(crate) fn of(currencies: impl Iterator<Item = CurrencyCount>, money: MoneyCount) -> Audit {
+        let wide = i128::from;
+        let fit = WideMoney::from_hundredths;
+        let mut consistent = true;
+        let currencies = currencies
+            .map(|count| {
+                let discrepancy = wide(count.stock) + count.held - wide(count.initial);
+                consistent &= discrepancy == 0;
+                CurrencyAudit {
+                    name: count.name,
+                    stock: fit(wide(count.stock)),
+                    held: fit(count.held),
+                    initial: fit(wide(count.initial)),
+                    discrepancy: fit(discrepancy),
+                }
+            })
+            .collect();
+        let starting_balances = wide(money.starting_balance) * i128::from(money.handed_out);
+        let discrepancy =
+            wide(money.cash) + money.balances - wide(money.initial_cash) - starting_balances;
+        consistent &= discrepancy == 0;
+        Audit {
+            consistent,
+            currencies,
+            money: MoneyAudit {
+                cash: fit(wide(money.cash)),
+                balances: fit(money.balances),
+                initial_cash: fit(wide(money.initial_cash)),
+                accounts: money.accounts,
+                accounts_opened: money.handed_out,
+                starting_balances: fit(starting_balances),
+                discrepancy: fit(discrepancy),
+            },
+        }
     }
 }
 

@@ -156,29 +156,45 @@ impl Watch {
     }
 
     /// Reads every watched field and the replies of the commands `more`
-    /// adds, all in one MULTI/EXEC.
+    /// adds, all in one MULTI/EXEC sent as one round trip: an `HMGET` per
+    /// key, not a command per field.
     pub fn read_with(
         &self,
         connection: &mut redis::Connection,
         more: impl FnOnce(&mut redis::Pipeline),
     ) -> redis::RedisResult<(Vec<Option<String>>, Vec<Value>)> {
+        // Each key read, with the positions of its fields in the values.
+        let mut reads: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (at, (key, _)) in self.fields.iter().enumerate() {
+            match reads.iter_mut().find(|(read, _)| *read == key.0) {
+                Some((_, positions)) => positions.push(at),
+                None => reads.push((key.0, vec![at])),
+            }
+        }
         crate::trace!(
-            "redis: read MULTI, {} HGET on {} keys, EXEC: one snapshot",
-            self.fields.len(),
-            self.keys.len()
+            "redis: read MULTI, {} HMGET ({} fields), EXEC: one snapshot in one round trip",
+            reads.len(),
+            self.fields.len()
         );
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for (key, field) in &self.fields {
-            pipe.hget(&self.keys[key.0].0, field);
+        for (key, positions) in &reads {
+            let fields: Vec<&str> = positions
+                .iter()
+                .map(|at| self.fields[*at].1.as_str())
+                .collect();
+            pipe.cmd("HMGET").arg(&self.keys[*key].0).arg(fields);
         }
         more(&mut pipe);
         let mut replies: Vec<Value> = pipe.query(connection)?;
-        let extra = replies.split_off(self.fields.len().min(replies.len()));
-        let values = replies
-            .iter()
-            .map(redis::from_redis_value)
-            .collect::<redis::RedisResult<_>>()?;
+        let extra = replies.split_off(reads.len().min(replies.len()));
+        let mut values = vec![None; self.fields.len()];
+        for ((_, positions), reply) in reads.iter().zip(&replies) {
+            let read: Vec<Option<String>> = redis::from_redis_value(reply)?;
+            for (at, value) in positions.iter().zip(read) {
+                values[*at] = value;
+            }
+        }
         Ok((values, extra))
     }
 }

@@ -6,10 +6,11 @@
 //! absent whatever happens to the process. The validation is the
 //! segment's (`rules::check_quote`); the script only compares and sets.
 //!
-//! A trade that read the values a command changes (the quote, the halted
-//! flag, the tape's sequence number, an account's status) loses its commit
-//! and decides again from the new ones: it sees the new quote, or is
-//! refused as halted or closed.
+//! A trade computed from values a command changes (the quote, the halted
+//! flag, an account's status) loses its commit and decides again from the
+//! new ones: it sees the new quote, or is refused as halted or closed. The
+//! owner's commands, which read the tape's sequence number, decide again
+//! when a trade took the next one first.
 #![forbid(unsafe_code)]
 
 use super::commit::{Kind, Plan, Watch, Writes, META};
@@ -17,7 +18,8 @@ use super::keys::{self, account, currency, meta};
 use super::tape::{Entry, EntryKind};
 use super::{value, CurrencyId, RedisMarket};
 use crate::error::{Error, Result};
-use crate::market::{rules, TAPE_LEN};
+use crate::market::rules::{self, closing_past_limit};
+use crate::market::TAPE_LEN;
 use crate::money::{Money, Price};
 
 /// Times a command whose keys depend on what it reads (an account's slot,
@@ -135,8 +137,8 @@ impl RedisMarket {
 
     /// Closes an account: its holdings go back to the stock and its
     /// balance to the cash, its name leaves the index (so it may be opened
-    /// afresh, in a new slot) and its hash stays as a tombstone. Returns
-    /// the balance given back. Owner only.
+    /// afresh) and its hash stays, naming it on the tape until a new
+    /// account takes the slot. Returns the balance given back. Owner only.
     pub fn close_account(&self, name: &str) -> Result<Money> {
         self.require_owner("close accounts")?;
         self.rebuilding(|| {
@@ -152,8 +154,9 @@ impl RedisMarket {
             let accounts = watch.key(names.accounts(), Kind::Hash);
             let indexed_at = watch.field(accounts, name);
             let key = watch.key(names.account(index.index()), Kind::Hash);
-            let [status_at, balance_at] =
-                [account::STATUS, account::BALANCE].map(|field| watch.field(key, field));
+            let [status_at, serial_at, balance_at] =
+                [account::STATUS, account::SERIAL, account::BALANCE]
+                    .map(|field| watch.field(key, field));
             let stocks: Vec<_> = (0..self.currencies.len())
                 .map(|currency| {
                     let stock_key = watch.key(names.currency(currency), Kind::Hash);
@@ -168,12 +171,15 @@ impl RedisMarket {
                 if value(values, indexed_at) != Some(index.index().to_string().as_str()) {
                     return Ok(None);
                 }
-                self.check_open(values, status_at)?;
-                for (stock_key, stock_at, holding_at) in &stocks {
+                self.check_account(values, status_at, serial_at, index)?;
+                for ((stock_key, stock_at, holding_at), info) in stocks.iter().zip(&self.currencies)
+                {
                     let stock = self
                         .money(values, *stock_at, "a stock")?
                         .checked_add(self.money(values, *holding_at, "a holding")?)
-                        .ok_or(Error::Overflow)?;
+                        .ok_or_else(|| {
+                            closing_past_limit(name, &format!("the stock of {}", info.name))
+                        })?;
                     writes.set(*stock_key, currency::STOCK, stock.hundredths());
                 }
                 for currency in 0..self.currencies.len() {
@@ -183,7 +189,7 @@ impl RedisMarket {
                 let cash = self
                     .money(values, cash_at, "the cash")?
                     .checked_add(balance)
-                    .ok_or(Error::Overflow)?;
+                    .ok_or_else(|| closing_past_limit(name, "the exchange's cash"))?;
                 writes.set(META, meta::CASH, cash.hundredths());
                 writes.set(key, account::BALANCE, 0);
                 writes.set(key, account::STATUS, keys::CLOSED);
@@ -192,6 +198,7 @@ impl RedisMarket {
                 writes.set(META, meta::OPEN_ACCOUNTS, open.saturating_sub(1));
                 let kind = EntryKind::Close {
                     account: index.index(),
+                    serial: index.serial(),
                     name: name.to_owned(),
                     balance,
                 };
@@ -227,7 +234,10 @@ impl RedisMarket {
 
     /// Runs `attempt` until it is not told to build its watch again, at
     /// most [`MAX_REBUILDS`] times.
-    fn rebuilding<T>(&self, mut attempt: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    pub(super) fn rebuilding<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<Option<T>>,
+    ) -> Result<T> {
         for _ in 0..MAX_REBUILDS {
             if let Some(outcome) = attempt()? {
                 return Ok(outcome);

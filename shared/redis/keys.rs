@@ -27,8 +27,12 @@ pub mod meta {
     pub const CAPACITY: &str = "capacity";
     pub const CURRENCIES: &str = "currencies";
     /// Account slots ever used, closed ones included: the next new
-    /// account's index. Slots are never reused.
+    /// account's index while it is below `capacity`. Then a new account
+    /// takes the first closed slot, as on a segment.
     pub const ACCOUNT_COUNT: &str = "account_count";
+    /// The last serial given to an account: each opening gets the next, so
+    /// a reused slot's new account is told from the closed one.
+    pub const ACCOUNT_SERIAL: &str = "account_serial";
     /// Accounts open now, at most `capacity`.
     pub const OPEN_ACCOUNTS: &str = "open_accounts";
     /// Starting balances handed out since creation or the last reset: the
@@ -61,8 +65,12 @@ pub mod account {
     /// root) may trade on it.
     pub const OWNER: &str = "owner";
     /// [`super::OPEN`], or [`super::CLOSED`] once the owner closed it: the
-    /// hash stays, a tombstone, and its name leaves the index.
+    /// hash stays with its name for the tape until a new account takes the
+    /// slot, and its name leaves the index.
     pub const STATUS: &str = "status";
+    /// The account's serial (see `meta::ACCOUNT_SERIAL`), also kept in the
+    /// `serials` hash.
+    pub const SERIAL: &str = "serial";
     pub const BALANCE: &str = "balance";
     /// Trades since it was opened or the market reset.
     pub const TRADES: &str = "trades";
@@ -106,6 +114,13 @@ impl Keys {
     /// Hash: an open account's name to its index.
     pub fn accounts(&self) -> String {
         format!("{}:accounts", self.prefix)
+    }
+
+    /// Hash: a used slot's index to the serial of the account in it, so a
+    /// tape entry of an account whose slot was taken since reads
+    /// `(closed)`.
+    pub fn serials(&self) -> String {
+        format!("{}:serials", self.prefix)
     }
 
     /// Hash: one account's name, balance and holdings (see [`account`]).

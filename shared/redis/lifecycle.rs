@@ -59,6 +59,7 @@ impl RedisMarket {
             (meta::CAPACITY, config.accounts.to_string()),
             (meta::CURRENCIES, config.currencies.len().to_string()),
             (meta::ACCOUNT_COUNT, "0".to_owned()),
+            (meta::ACCOUNT_SERIAL, "0".to_owned()),
             (meta::OPEN_ACCOUNTS, "0".to_owned()),
             (meta::HANDED_OUT, "0".to_owned()),
             (meta::HALTED, "0".to_owned()),
@@ -71,6 +72,7 @@ impl RedisMarket {
         // Leftovers of an earlier market under this name go first.
         for key in [
             writes.key(names.accounts(), Kind::Hash),
+            writes.key(names.serials(), Kind::Hash),
             writes.key(names.tape(), Kind::List),
         ] {
             writes.delete(key);
@@ -205,6 +207,7 @@ impl RedisMarket {
             owner_uid,
             caller: crate::caller::uid(),
             currencies,
+            trade_reads: Mutex::default(),
             watcher: Mutex::new(None),
             wake_channel,
         })
@@ -276,7 +279,12 @@ impl RedisMarket {
         let accounts = u32::try_from(accounts?).unwrap_or(u32::MAX);
         let currencies = self.rates_from(&values, &quotes)?;
         let names = &self.link.keys;
-        let mut all = vec![names.meta(), names.accounts(), names.tape()];
+        let mut all = vec![
+            names.meta(),
+            names.accounts(),
+            names.serials(),
+            names.tape(),
+        ];
         all.extend((0..self.currencies.len()).map(|index| names.currency(index)));
         all.extend((0..slots).map(|index| names.account(index)));
         let sizes: Vec<Option<u64>> =
@@ -393,7 +401,8 @@ fn delete_whatever_is_left(link: &Link) -> Result<()> {
 }
 
 /// Deletes the meta hash, `currencies` currency hashes, `accounts` account
-/// hashes, the account index and the tape, in one commit.
+/// hashes, the account index, the slots' serials and the tape, in one
+/// commit.
 fn delete_keys(link: &Link, currencies: usize, accounts: u32) -> Result<()> {
     let names = &link.keys;
     let watch = Watch::new(names.meta(), Kind::Hash);
@@ -401,6 +410,7 @@ fn delete_keys(link: &Link, currencies: usize, accounts: u32) -> Result<()> {
     writes.delete(META);
     let mut keys = vec![
         writes.key(names.accounts(), Kind::Hash),
+        writes.key(names.serials(), Kind::Hash),
         writes.key(names.tape(), Kind::List),
     ];
     keys.extend((0..currencies).map(|index| writes.key(names.currency(index), Kind::Hash)));

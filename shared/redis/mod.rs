@@ -4,37 +4,44 @@
 //! # One set of rules
 //!
 //! A trade reads the values it needs (the quote, stock, holding, balance,
-//! cash and trade counter), computes the outcome with the same pure
-//! functions as the segment (`rules::trade`), and commits with ONE Lua
-//! script, [`commit::SCRIPT`]. The script compares every value the trader
-//! read with what is there now and, only if all are unchanged, writes the
-//! new values and the tape entry, bumps the change counter and publishes
-//! it. Otherwise it writes nothing and returns what it found, and the
-//! trader computes again from those values, up to
-//! [`commit::MAX_ATTEMPTS`] times with a growing random pause. No market
-//! rule is written in Lua: it only compares and sets.
+//! cash, the account's status and serial: one `HMGET` per key, in one
+//! round trip), computes the outcome with the same pure functions as the
+//! segment (`rules::trade`), and commits with the trade script,
+//! [`delta::SCRIPT`]. The script compares only what the outcome depends on
+//! (the quote, the halted flag, the account) and applies the four changes
+//! as deltas, each guarded so it cannot go negative or past `i64::MAX`:
+//! exactly the conditions under which the rules accept. So trades on
+//! different accounts and currencies never conflict. If a check fails the
+//! script writes nothing and returns the values now, and the trader
+//! decides again from them. Either way it returns the values, and the
+//! trader's next trade on the same account and currency decides from them
+//! without reading: one round trip. No market rule is written in Lua.
 //!
 //! Opening and closing accounts, moving cash and the owner's commands
-//! (price, halt, resume, reset, close) commit the same way, each with its
-//! tape entry, and validate with the segment's functions too
+//! (price, halt, resume, reset, close) commit with the general
+//! compare-and-set script, [`commit::SCRIPT`], which writes only if every
+//! value they read is unchanged (else they decide again, up to
+//! [`commit::MAX_ATTEMPTS`] times with a growing random pause), each with
+//! its tape entry, and validate with the segment's functions too
 //! (`rules::check_quote`). The owner is the uid recorded at creation: see
 //! [`RedisMarket::require_owner`] for what a uid can and cannot prove
 //! across machines.
 //!
-//! Why optimistic compare-and-set rather than a lock: a Redis lock held by
-//! a trader that dies (or whose connection drops) stays held until it
-//! times out, and every step under it is a round trip. A script runs whole
-//! or not at all, so a killed trader leaves no half trade and no lock; a
-//! lost race costs one retry.
+//! Why optimistic scripts rather than a lock: a Redis lock held by a
+//! trader that dies (or whose connection drops) stays held until it times
+//! out, and every step under it is a round trip. A script runs whole or
+//! not at all, so a killed trader leaves no half trade and no lock; a lost
+//! race costs one retry.
 //!
 //! # Keys (see [`keys`])
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `exchange:{NAME}:meta` | hash | magic, layout, epoch, state, owner_uid, cash, initial_cash, starting_balance, capacity, currencies, account_count, open_accounts, handed_out, halted, round_end, trade_seq, change_seq |
+//! | `exchange:{NAME}:meta` | hash | magic, layout, epoch, state, owner_uid, cash, initial_cash, starting_balance, capacity, currencies, account_count, account_serial, open_accounts, handed_out, halted, round_end, trade_seq, change_seq |
 //! | `exchange:{NAME}:currency:<i>` | hash | name, sell, buy, stock, initial_stock |
-//! | `exchange:{NAME}:accounts` | hash | an open account's name to its index |
-//! | `exchange:{NAME}:account:<i>` | hash | name, owner, status, balance, trades, last_trade, holding:<currency index> |
+//! | `exchange:{NAME}:accounts` | hash | an open account's name to its slot |
+//! | `exchange:{NAME}:serials` | hash | a used slot to the serial of the account in it |
+//! | `exchange:{NAME}:account:<i>` | hash | name, owner, status, serial, balance, trades, last_trade, holding:<currency index> |
 //! | `exchange:{NAME}:tape` | list | the last 256 entries (trades and the owner's commands), newest first |
 //! | `exchange:{NAME}:changes` | channel | the change counter after each commit |
 //!
@@ -55,6 +62,7 @@
 mod address;
 mod commit;
 mod connection;
+mod delta;
 mod instructor;
 mod keys;
 mod lifecycle;
@@ -64,6 +72,7 @@ mod round;
 mod tape;
 mod trading;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
@@ -75,6 +84,9 @@ use self::keys::Keys;
 use crate::error::{Error, Result};
 use crate::market::Currency;
 use crate::money::{Money, Price};
+
+/// Hash fields as read, in the order a [`Watch`] asked for them.
+type Values = Vec<Option<String>>;
 
 /// One connection to the server, and the market's key names.
 struct Link {
@@ -130,6 +142,11 @@ pub struct RedisMarket {
     caller: u32,
     /// The currencies' names, fixed at creation.
     currencies: Vec<Currency>,
+    /// What the trade script returned after this value's last trade on
+    /// each (account slot, currency): the next trade there decides from it
+    /// and needs no read. Stale values cost nothing: the script checks what
+    /// the decision depends on and returns the values now if it moved.
+    trade_reads: Mutex<HashMap<(u32, usize), Values>>,
     /// A second connection for pub/sub, made on the first wait.
     watcher: Mutex<Option<redis::Connection>>,
     /// Where [`RedisMarket::wake_watchers`] wakes this value's waiter.

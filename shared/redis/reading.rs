@@ -9,8 +9,11 @@ use super::tape::Entry;
 use super::{AccountId, RedisMarket};
 use crate::error::{Error, Result};
 use crate::market::TAPE_LEN;
-use crate::market::{Audit, CurrencyAudit, History, MoneyAudit, Portfolio, Rate, TapeRow};
-use crate::money::{Money, Price, WideMoney};
+use crate::market::{Audit, CurrencyCount, History, MoneyCount, Portfolio, Rate, TapeRow};
+use crate::money::{Money, Price};
+
+/// Each used slot's index and the serial of the account in it.
+type Serials = std::collections::HashMap<u32, u32>;
 
 /// Reads of every account before one whose count held still is given up.
 const MAX_SNAPSHOT_ATTEMPTS: u32 = 50;
@@ -40,6 +43,7 @@ struct AccountRow {
 struct AccountFields {
     name: usize,
     status: usize,
+    serial: usize,
     balance: usize,
     holdings: Vec<usize>,
 }
@@ -60,12 +64,10 @@ impl RedisMarket {
         let fields = self.watch_account(&mut watch, account.index());
         let values = self.read(&watch)?;
         let rates = self.rates_from(&values, &quotes)?;
+        self.check_account(&values, fields.status, fields.serial, account)?;
         let row = self.account_row(&values, &fields)?;
-        if !row.open {
-            return Err(Error::AccountClosed);
-        }
         let buys: Vec<Price> = rates.iter().map(|rate| rate.buy).collect();
-        self.valued(&row.name, row.balance, &row.holdings, &buys)
+        Ok(self.valued(&row.name, row.balance, &row.holdings, &buys))
     }
 
     /// Every open account's portfolio, ranked by net worth (balance plus
@@ -78,7 +80,7 @@ impl RedisMarket {
             .iter()
             .filter(|row| row.open)
             .map(|row| self.valued(&row.name, row.balance, &row.holdings, &buys))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Vec<_>>();
         traders.sort_by(|a, b| b.net_worth.cmp(&a.net_worth).then(a.name.cmp(&b.name)));
         Ok(traders)
     }
@@ -86,8 +88,12 @@ impl RedisMarket {
     /// The last `limit` entries of the tape, oldest first. Entries that
     /// fail a check are skipped.
     pub fn tape(&self, limit: usize) -> Result<Vec<TapeRow>> {
-        let (_, entries) = self.read_tape(&self.watch())?;
-        Ok(self.rows(entries, limit))
+        let (_, entries, serials) = self.read_tape(&self.watch())?;
+        Ok(self.rows(
+            entries,
+            |slot, serial| serials.get(&slot) == Some(&serial),
+            limit,
+        ))
     }
 
     /// An account's last `limit` trades on the tape, with its count of
@@ -95,55 +101,73 @@ impl RedisMarket {
     pub fn history(&self, account: AccountId, limit: usize) -> Result<History> {
         let mut watch = self.watch();
         let key = watch.key(self.link.keys.account(account.index()), Kind::Hash);
-        let [name_at, status_at, trades_at, last_at] = [
+        let [name_at, status_at, serial_at, trades_at, last_at] = [
             account::NAME,
             account::STATUS,
+            account::SERIAL,
             account::TRADES,
             account::LAST_TRADE,
         ]
         .map(|field| watch.field(key, field));
-        let (values, entries) = self.read_tape(&watch)?;
-        self.check_open(&values, status_at)?;
+        let (values, entries, _) = self.read_tape(&watch)?;
+        self.check_account(&values, status_at, serial_at, account)?;
         let trades = self.counter(&values, trades_at, "a trade count")?;
         let last_trade = u64::try_from(self.integer(&values, last_at, "a last trade")?)
             .map_err(|_| self.link.corrupted("a last trade is negative"))?;
         let mine = entries
             .into_iter()
-            .filter(|entry| entry.trader() == Some(account.index()));
+            .filter(|entry| entry.trader() == Some((account.index(), account.serial())));
         Ok(History {
             name: self.account_named(&values, name_at)?,
-            rows: self.rows(mine, limit),
+            // Its own trades, while it is open: every one is named.
+            rows: self.rows(mine, |_, _| true, limit),
             trades,
             last_trade: (trades > 0).then_some(last_trade),
         })
     }
 
-    /// Reads a watch's fields and the whole tape, newest first, in one
-    /// snapshot.
-    fn read_tape(&self, watch: &Watch) -> Result<(Vec<Option<String>>, Vec<Entry>)> {
+    /// Reads a watch's fields, the whole tape (newest first) and the
+    /// slots' serials, in one snapshot.
+    fn read_tape(&self, watch: &Watch) -> Result<(Vec<Option<String>>, Vec<Entry>, Serials)> {
         let tape = self.link.keys.tape();
-        let (values, lines) = self
-            .link
-            .with_connection("reading from redis", |connection| {
-                let (values, extra) = watch.read_with(connection, |pipe| {
-                    pipe.lrange(&tape, 0, TAPE_LEN as isize - 1);
+        let serials = self.link.keys.serials();
+        let (values, lines, serials) =
+            self.link
+                .with_connection("reading from redis", |connection| {
+                    let (values, extra) = watch.read_with(connection, |pipe| {
+                        pipe.lrange(&tape, 0, TAPE_LEN as isize - 1);
+                        pipe.hgetall(&serials);
+                    })?;
+                    let lines: Vec<String> = match extra.first() {
+                        Some(reply) => redis::from_redis_value(reply)?,
+                        None => Vec::new(),
+                    };
+                    let serials: Vec<(String, String)> = match extra.get(1) {
+                        Some(reply) => redis::from_redis_value(reply)?,
+                        None => Vec::new(),
+                    };
+                    Ok((values, lines, serials))
                 })?;
-                let lines: Vec<String> = match extra.first() {
-                    Some(reply) => redis::from_redis_value(reply)?,
-                    None => Vec::new(),
-                };
-                Ok((values, lines))
-            })?;
         self.check_live(&values)?;
         let entries = lines.iter().filter_map(|line| Entry::parse(line)).collect();
-        Ok((values, entries))
+        let serials = serials
+            .iter()
+            .filter_map(|(slot, serial)| Some((slot.parse().ok()?, serial.parse().ok()?)))
+            .collect();
+        Ok((values, entries, serials))
     }
 
-    /// The newest `limit` of `entries` (newest first), oldest first.
-    fn rows(&self, entries: impl IntoIterator<Item = Entry>, limit: usize) -> Vec<TapeRow> {
+    /// The newest `limit` of `entries` (newest first), oldest first; an
+    /// account for which `holds(slot, serial)` is false shows as closed.
+    fn rows(
+        &self,
+        entries: impl IntoIterator<Item = Entry>,
+        holds: impl Fn(u32, u32) -> bool,
+        limit: usize,
+    ) -> Vec<TapeRow> {
         let mut rows: Vec<TapeRow> = entries
             .into_iter()
-            .filter_map(|entry| entry.row(&self.currencies))
+            .filter_map(|entry| entry.row(&self.currencies, &holds))
             .take(limit)
             .collect();
         rows.reverse();
@@ -153,47 +177,36 @@ impl RedisMarket {
     /// Checks both conservation laws on one snapshot, with i128 sums.
     pub fn audit(&self) -> Result<Audit> {
         let everyone = self.everyone()?;
-        let wide = |money: Money| i128::from(money.hundredths());
-        let fit = WideMoney::from_hundredths;
-        let mut consistent = true;
-        let mut currencies = Vec::with_capacity(self.currencies.len());
-        for (index, (known, (_, stock, initial))) in
-            self.currencies.iter().zip(&everyone.currencies).enumerate()
-        {
-            let held: i128 = everyone
-                .accounts
-                .iter()
-                .map(|row| wide(row.holdings[index]))
-                .sum();
-            let discrepancy = wide(*stock) + held - wide(*initial);
-            consistent &= discrepancy == 0;
-            currencies.push(CurrencyAudit {
+        let currencies = self
+            .currencies
+            .iter()
+            .zip(&everyone.currencies)
+            .enumerate()
+            .map(|(index, (known, (_, stock, initial)))| CurrencyCount {
                 name: known.name.clone(),
-                stock: (*stock).into(),
-                held: fit(held),
-                initial: (*initial).into(),
-                discrepancy: fit(discrepancy),
+                stock: stock.hundredths(),
+                initial: initial.hundredths(),
+                held: everyone
+                    .accounts
+                    .iter()
+                    .map(|row| i128::from(row.holdings[index].hundredths()))
+                    .sum(),
             });
-        }
-        let balances: i128 = everyone.accounts.iter().map(|row| wide(row.balance)).sum();
-        let open = everyone.accounts.iter().filter(|row| row.open).count();
-        let starting_balances = wide(self.starting_balance) * i128::from(everyone.handed_out);
-        let discrepancy =
-            wide(everyone.cash) + balances - wide(everyone.initial_cash) - starting_balances;
-        consistent &= discrepancy == 0;
-        Ok(Audit {
-            consistent,
+        Ok(Audit::of(
             currencies,
-            money: MoneyAudit {
-                cash: everyone.cash.into(),
-                balances: fit(balances),
-                initial_cash: everyone.initial_cash.into(),
-                accounts: open as u32,
-                accounts_opened: everyone.handed_out,
-                starting_balances: fit(starting_balances),
-                discrepancy: fit(discrepancy),
+            MoneyCount {
+                cash: everyone.cash.hundredths(),
+                balances: everyone
+                    .accounts
+                    .iter()
+                    .map(|row| i128::from(row.balance.hundredths()))
+                    .sum(),
+                initial_cash: everyone.initial_cash.hundredths(),
+                starting_balance: self.starting_balance.hundredths(),
+                accounts: everyone.accounts.iter().filter(|row| row.open).count() as u32,
+                handed_out: everyone.handed_out,
             },
-        })
+        ))
     }
 
     /// Adds an account's name, status, balance and holdings to a watch.
@@ -202,6 +215,7 @@ impl RedisMarket {
         AccountFields {
             name: watch.field(key, account::NAME),
             status: watch.field(key, account::STATUS),
+            serial: watch.field(key, account::SERIAL),
             balance: watch.field(key, account::BALANCE),
             holdings: (0..self.currencies.len())
                 .map(|currency| watch.field(key, keys::holding(currency)))
@@ -286,40 +300,13 @@ impl RedisMarket {
 
     /// A portfolio valued at the given buy prices: what each holding would
     /// fetch now.
-    fn valued(
-        &self,
-        name: &str,
-        balance: Money,
-        holdings: &[Money],
-        buys: &[Price],
-    ) -> Result<Portfolio> {
-        let overflow = || Error::Overflow;
-        let named = |amounts: &[Money]| -> Vec<(String, Money)> {
-            self.currencies
-                .iter()
-                .zip(amounts)
-                .map(|(currency, amount)| (currency.name.clone(), *amount))
-                .collect()
-        };
-        let values = holdings
+    fn valued(&self, name: &str, balance: Money, holdings: &[Money], buys: &[Price]) -> Portfolio {
+        let holdings = self
+            .currencies
             .iter()
+            .zip(holdings)
             .zip(buys)
-            .map(|(amount, buy)| buy.proceeds_of(*amount).ok_or_else(overflow))
-            .collect::<Result<Vec<_>>>()?;
-        let net_worth = values
-            .iter()
-            .try_fold(balance, |sum, value| sum.checked_add(*value))
-            .ok_or_else(overflow)?;
-        Ok(Portfolio {
-            name: name.to_owned(),
-            balance,
-            holdings: named(holdings),
-            values: named(&values),
-            net_worth,
-            starting_balance: self.starting_balance,
-            profit: net_worth
-                .checked_sub(self.starting_balance)
-                .ok_or_else(overflow)?,
-        })
+            .map(|((currency, held), buy)| (currency.name.clone(), *held, *buy));
+        Portfolio::valued(name.to_owned(), balance, holdings, self.starting_balance)
     }
 }

@@ -1,19 +1,21 @@
 //! The tape list's lines: one entry a line, its sequence number and kind
 //! first, numbers as integers (hundredths, ten-thousandths), currencies by
-//! index, and accounts by index and name, so a history tells an account
-//! from a later one of the same name and the tape still names a closed one.
+//! index, and accounts by slot, serial and name, so a history tells an
+//! account from a later one of the same name or slot, and the tape names a
+//! closed account until a new one takes its slot, then shows `(closed)`,
+//! as a segment does.
 //!
 //! ```text
-//! SEQ buy|sell ACCOUNT NAME CURRENCY AMOUNT PRICE TOTAL
+//! SEQ buy|sell ACCOUNT SERIAL NAME CURRENCY AMOUNT PRICE TOTAL
 //! SEQ price CURRENCY SELL BUY
 //! SEQ halt | SEQ resume | SEQ reset
-//! SEQ close ACCOUNT NAME BALANCE
+//! SEQ close ACCOUNT SERIAL NAME BALANCE
 //! ```
 #![forbid(unsafe_code)]
 
 use std::fmt;
 
-use crate::market::{Currency, Side, TapeKind, TapeRow};
+use crate::market::{Currency, Side, TapeKind, TapeRow, CLOSED};
 use crate::money::{Money, Price};
 use crate::names::is_account_name;
 
@@ -29,6 +31,7 @@ pub(super) struct Entry {
 pub(super) enum EntryKind {
     Trade {
         account: u32,
+        serial: u32,
         name: String,
         side: Side,
         currency: usize,
@@ -46,6 +49,7 @@ pub(super) enum EntryKind {
     Reset,
     Close {
         account: u32,
+        serial: u32,
         name: String,
         balance: Money,
     },
@@ -53,10 +57,18 @@ pub(super) enum EntryKind {
 
 impl fmt::Display for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ", self.seq)?;
-        match &self.kind {
+        write!(f, "{} {}", self.seq, self.kind)
+    }
+}
+
+/// An entry without its sequence number: what a trade's script prefixes
+/// with the number it takes.
+impl fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             EntryKind::Trade {
                 account,
+                serial,
                 name,
                 side,
                 currency,
@@ -65,7 +77,7 @@ impl fmt::Display for Entry {
                 total,
             } => write!(
                 f,
-                "{} {account} {name} {currency} {} {} {}",
+                "{} {account} {serial} {name} {currency} {} {} {}",
                 side_word(*side),
                 amount.hundredths(),
                 price.ten_thousandths(),
@@ -86,9 +98,14 @@ impl fmt::Display for Entry {
             EntryKind::Reset => f.write_str("reset"),
             EntryKind::Close {
                 account,
+                serial,
                 name,
                 balance,
-            } => write!(f, "close {account} {name} {}", balance.hundredths()),
+            } => write!(
+                f,
+                "close {account} {serial} {name} {}",
+                balance.hundredths()
+            ),
         }
     }
 }
@@ -112,6 +129,7 @@ impl Entry {
             word @ ("buy" | "sell") => EntryKind::Trade {
                 side: if word == "buy" { Side::Buy } else { Side::Sell },
                 account: next()?.parse().ok()?,
+                serial: next()?.parse().ok()?,
                 name: name(next())?,
                 currency: next()?.parse().ok()?,
                 amount: Money::from_hundredths(next()?.parse().ok()?),
@@ -128,6 +146,7 @@ impl Entry {
             "reset" => EntryKind::Reset,
             "close" => EntryKind::Close {
                 account: next()?.parse().ok()?,
+                serial: next()?.parse().ok()?,
                 name: name(next())?,
                 balance: Money::from_hundredths(next()?.parse().ok()?),
             },
@@ -136,28 +155,40 @@ impl Entry {
         next().is_none().then_some(Entry { seq, kind })
     }
 
-    /// The account of a trade entry.
-    pub fn trader(&self) -> Option<u32> {
+    /// The account (slot and serial) of a trade entry.
+    pub fn trader(&self) -> Option<(u32, u32)> {
         match self.kind {
-            EntryKind::Trade { account, .. } => Some(account),
+            EntryKind::Trade {
+                account, serial, ..
+            } => Some((account, serial)),
             _ => None,
         }
     }
 
     /// The entry for people; `None` if it names no currency of the market.
-    pub fn row(self, currencies: &[Currency]) -> Option<TapeRow> {
+    /// `holds(slot, serial)` says whether the account is still in its
+    /// slot: if not, it shows as `(closed)`.
+    pub fn row(self, currencies: &[Currency], holds: impl Fn(u32, u32) -> bool) -> Option<TapeRow> {
         let named = |index: usize| currencies.get(index).map(|c| c.name.clone());
+        let shown = |account: u32, serial: u32, name: String| {
+            if holds(account, serial) {
+                name
+            } else {
+                CLOSED.to_owned()
+            }
+        };
         let kind = match self.kind {
             EntryKind::Trade {
+                account,
+                serial,
                 name,
                 side,
                 currency,
                 amount,
                 price,
                 total,
-                ..
             } => TapeKind::Trade {
-                account: name,
+                account: shown(account, serial, name),
                 side,
                 currency: named(currency)?,
                 amount,
@@ -176,8 +207,13 @@ impl Entry {
             EntryKind::Halt => TapeKind::Halt,
             EntryKind::Resume => TapeKind::Resume,
             EntryKind::Reset => TapeKind::Reset,
-            EntryKind::Close { name, balance, .. } => TapeKind::Close {
-                account: name,
+            EntryKind::Close {
+                account,
+                serial,
+                name,
+                balance,
+            } => TapeKind::Close {
+                account: shown(account, serial, name),
                 balance,
             },
         };
@@ -197,6 +233,7 @@ mod tests {
         let entries = [
             EntryKind::Trade {
                 account: 3,
+                serial: 7,
                 name: "ann".into(),
                 side: Side::Sell,
                 currency: 1,
@@ -214,6 +251,7 @@ mod tests {
             EntryKind::Reset,
             EntryKind::Close {
                 account: 0,
+                serial: 1,
                 name: "bob".into(),
                 balance: Money::from_hundredths(-5),
             },
@@ -230,8 +268,9 @@ mod tests {
             "1",
             "x halt",
             "1 halt extra",
-            "1 buy 0 a:b:c 0 1 1 1",
-            "1 close 0 ann",
+            "1 buy 0 1 a:b:c 0 1 1 1",
+            "1 buy 0 ann 0 1 1 1",
+            "1 close 0 1 ann",
         ] {
             assert_eq!(Entry::parse(bad), None, "{bad:?}");
         }

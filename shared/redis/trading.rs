@@ -1,18 +1,27 @@
 //! Opening and finding accounts, trading, and moving the exchange's cash
-//! to an account: each write an optimistic update (read, decide in Rust,
-//! commit with the compare-and-set script). The decisions are the
-//! segment's: the trade itself is `rules::trade`.
+//! to an account: each write an optimistic update (decide in Rust from
+//! values read, commit with a script that checks they still allow it).
+//! The decisions are the segment's: the trade itself is `rules::trade`,
+//! committed by the trade script ([`super::delta`]); the others by the
+//! compare-and-set script.
 //!
 //! An account belongs to the uid that opened it (as the segment's do):
 //! another uid may read it, but only its owner, the market's owner and
-//! root may trade on it. Its slot is never reused: a closed account's hash
-//! stays as a tombstone with its name, and the name may be opened afresh
-//! in a new slot.
+//! root may trade on it. Slots are taken as on a segment: a new account
+//! takes a never-used slot while there is one, else the first closed one.
+//! A closed account's hash keeps its name (the tape names it) until then,
+//! and its name may be opened afresh at once. Each opening gets a new
+//! serial, so an id of a closed account is refused even once its slot
+//! holds another.
 #![forbid(unsafe_code)]
 
-use super::commit::{Kind, Plan, Writes, META};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::PoisonError;
+
+use super::commit::{Kind, Plan, Writes, MAX_ATTEMPTS, META};
+use super::delta::{self, Delta, TradeWrite, Traded};
 use super::keys::{self, account, currency, meta};
-use super::tape::{Entry, EntryKind};
+use super::tape::EntryKind;
 use super::{value, AccountId, CurrencyId, Fill, RedisMarket};
 use crate::error::{Error, Result};
 use crate::market::rules;
@@ -41,62 +50,105 @@ impl RedisMarket {
     }
 
     /// Opens the named account for this process's uid, or finds it if it
-    /// is open already (whoever owns it).
+    /// is open already (whoever owns it). A new account takes a never-used
+    /// slot, else the first closed one, as on a segment.
     pub fn open_account(&self, name: &str) -> Result<AccountId> {
         if !is_account_name(name) {
             return Err(Error::AccountName {
                 name: name.to_owned(),
             });
         }
-        let names = &self.link.keys;
-        let mut watch = self.watch();
-        let [count_at, open_at, handed_out_at] =
-            [meta::ACCOUNT_COUNT, meta::OPEN_ACCOUNTS, meta::HANDED_OUT]
-                .map(|field| watch.field(META, field));
-        let index = watch.key(names.accounts(), Kind::Hash);
-        let found_at = watch.field(index, name);
-        self.link.optimistic(&watch, |values| {
-            self.check_live(values)?;
-            let count = self.slots_used(values, count_at)?;
-            if let Some(found) = value(values, found_at) {
-                return self.indexed(name, found, count).map(Plan::Done);
+        self.rebuilding(|| {
+            if let Some(found) = self.find_account(name)? {
+                return Ok(Some(found));
             }
-            let open = self.counter(values, open_at, "the open account count")?;
-            if open >= self.capacity {
-                return Err(Error::AccountTableFull {
-                    capacity: self.capacity,
-                });
-            }
-            if count >= MAX_ACCOUNTS {
-                // Slots are never reused: recreate a market whose owner
-                // closed this many accounts.
-                return Err(Error::AccountTableFull {
-                    capacity: MAX_ACCOUNTS,
-                });
-            }
-            let handed_out = self.counter(values, handed_out_at, "the handed-out count")?;
-            let mut writes = Writes::new(&watch);
-            let slot = writes.key(names.account(count), Kind::Hash);
-            writes.delete(slot);
-            writes.set(slot, account::NAME, name);
-            writes.set(slot, account::OWNER, self.caller);
-            writes.set(slot, account::STATUS, keys::OPEN);
-            writes.set(slot, account::BALANCE, self.starting_balance.hundredths());
-            writes.set(slot, account::TRADES, 0);
-            writes.set(slot, account::LAST_TRADE, 0);
-            for currency in 0..self.currencies.len() {
-                writes.set(slot, keys::holding(currency), 0);
-            }
-            writes.set(index, name, count);
-            writes.set(META, meta::ACCOUNT_COUNT, count + 1);
-            writes.set(META, meta::OPEN_ACCOUNTS, open + 1);
-            writes.set(
-                META,
+            let (slot, count) = self.free_slot()?;
+            let names = &self.link.keys;
+            let mut watch = self.watch();
+            let [count_at, open_at, handed_out_at, serial_at] = [
+                meta::ACCOUNT_COUNT,
+                meta::OPEN_ACCOUNTS,
                 meta::HANDED_OUT,
-                handed_out.checked_add(1).ok_or(Error::Overflow)?,
-            );
-            Ok(Plan::Write(writes, AccountId::from_index(count)))
+                meta::ACCOUNT_SERIAL,
+            ]
+            .map(|field| watch.field(META, field));
+            let index = watch.key(names.accounts(), Kind::Hash);
+            let found_at = watch.field(index, name);
+            let key = watch.key(names.account(slot), Kind::Hash);
+            let status_at = watch.field(key, account::STATUS);
+            self.link.optimistic(&watch, |values| {
+                self.check_live(values)?;
+                // Opened meanwhile, or the slot was taken: look again.
+                if value(values, found_at).is_some()
+                    || self.slots_used(values, count_at)? != count
+                    || (slot < count && value(values, status_at) != Some(keys::CLOSED))
+                {
+                    return Ok(Plan::Done(None));
+                }
+                let open = self.counter(values, open_at, "the open account count")?;
+                if open >= self.capacity {
+                    return Err(Error::AccountTableFull {
+                        capacity: self.capacity,
+                    });
+                }
+                let handed_out = self.counter(values, handed_out_at, "the handed-out count")?;
+                let serial = self
+                    .counter(values, serial_at, "the account serial")?
+                    .checked_add(1)
+                    .ok_or(Error::Overflow)?;
+                let mut writes = Writes::new(&watch);
+                writes.delete(key);
+                writes.set(key, account::NAME, name);
+                writes.set(key, account::OWNER, self.caller);
+                writes.set(key, account::STATUS, keys::OPEN);
+                writes.set(key, account::SERIAL, serial);
+                writes.set(key, account::BALANCE, self.starting_balance.hundredths());
+                writes.set(key, account::TRADES, 0);
+                writes.set(key, account::LAST_TRADE, 0);
+                for currency in 0..self.currencies.len() {
+                    writes.set(key, keys::holding(currency), 0);
+                }
+                let serials = writes.key(names.serials(), Kind::Hash);
+                writes.set(serials, slot.to_string(), serial);
+                writes.set(index, name, slot);
+                writes.set(META, meta::ACCOUNT_COUNT, count.max(slot + 1));
+                writes.set(META, meta::OPEN_ACCOUNTS, open + 1);
+                writes.set(META, meta::ACCOUNT_SERIAL, serial);
+                writes.set(
+                    META,
+                    meta::HANDED_OUT,
+                    handed_out.checked_add(1).ok_or(Error::Overflow)?,
+                );
+                Ok(Plan::Write(writes, Some(AccountId::in_slot(slot, serial))))
+            })
         })
+    }
+
+    /// The slot a new account would take, with the count of slots used it
+    /// was chosen from: the next never-used one while there is one, else
+    /// the first closed one.
+    fn free_slot(&self) -> Result<(u32, u32)> {
+        let mut watch = self.watch();
+        let count_at = watch.field(META, meta::ACCOUNT_COUNT);
+        let count = self.slots_used(&self.read(&watch)?, count_at)?;
+        if count < self.capacity {
+            return Ok((count, count));
+        }
+        let statuses: Vec<usize> = (0..count)
+            .map(|slot| {
+                let key = watch.key(self.link.keys.account(slot), Kind::Hash);
+                watch.field(key, account::STATUS)
+            })
+            .collect();
+        let values = self.read(&watch)?;
+        let count = self.slots_used(&values, count_at)?;
+        statuses
+            .iter()
+            .position(|at| value(&values, *at) == Some(keys::CLOSED))
+            .map(|slot| (slot as u32, count))
+            .ok_or(Error::AccountTableFull {
+                capacity: self.capacity,
+            })
     }
 
     /// Opens (or finds) every named account, or none of them: fails with
@@ -134,30 +186,39 @@ impl RedisMarket {
         let found_at = watch.field(index, name);
         let values = self.read(&watch)?;
         let count = self.slots_used(&values, count_at)?;
-        value(&values, found_at)
-            .map(|found| self.indexed(name, found, count))
-            .transpose()
+        let Some(found) = value(&values, found_at) else {
+            return Ok(None);
+        };
+        let slot = match found.parse::<u32>() {
+            Ok(slot) if slot < count => slot,
+            _ => {
+                return Err(self
+                    .link
+                    .corrupted(format!("the account {name} has the index {found:?}")))
+            }
+        };
+        let mut watch = self.watch();
+        let key = watch.key(self.link.keys.account(slot), Kind::Hash);
+        let [name_at, status_at, serial_at] =
+            [account::NAME, account::STATUS, account::SERIAL].map(|f| watch.field(key, f));
+        let values = self.read(&watch)?;
+        // Closed or replaced since the index was read: not open under it.
+        if value(&values, name_at) != Some(name) || value(&values, status_at) != Some(keys::OPEN) {
+            return Ok(None);
+        }
+        let serial = self.counter(&values, serial_at, "an account serial")?;
+        Ok(Some(AccountId::in_slot(slot, serial)))
     }
 
     /// The account's name; refused once the owner closed it.
     pub fn account_name(&self, account: AccountId) -> Result<String> {
         let mut watch = self.watch();
         let key = watch.key(self.link.keys.account(account.index()), Kind::Hash);
-        let [name_at, status_at] = [account::NAME, account::STATUS].map(|f| watch.field(key, f));
+        let [name_at, status_at, serial_at] =
+            [account::NAME, account::STATUS, account::SERIAL].map(|f| watch.field(key, f));
         let values = self.read(&watch)?;
-        self.check_open(&values, status_at)?;
+        self.check_account(&values, status_at, serial_at, account)?;
         self.account_named(&values, name_at)
-    }
-
-    /// The index the account index gives `name`, checked against the
-    /// slots used.
-    fn indexed(&self, name: &str, found: &str, count: u32) -> Result<AccountId> {
-        match found.parse::<u32>() {
-            Ok(slot) if slot < count => Ok(AccountId::from_index(slot)),
-            _ => Err(self
-                .link
-                .corrupted(format!("the account {name} has the index {found:?}"))),
-        }
     }
 
     /// Account slots ever used, in range.
@@ -174,7 +235,23 @@ impl RedisMarket {
             .map_err(|_| self.link.corrupted(format!("{what} is out of range")))
     }
 
-    /// Refuses an account the owner closed since its id was handed out.
+    /// Refuses an account the owner closed since its id was handed out,
+    /// whether its slot went to another account or not.
+    pub(super) fn check_account(
+        &self,
+        values: &[Option<String>],
+        status_at: usize,
+        serial_at: usize,
+        account: AccountId,
+    ) -> Result<()> {
+        self.check_open(values, status_at)?;
+        if self.counter(values, serial_at, "an account serial")? != account.serial() {
+            return Err(Error::AccountClosed);
+        }
+        Ok(())
+    }
+
+    /// Refuses an account whose status is not open.
     pub(super) fn check_open(&self, values: &[Option<String>], status_at: usize) -> Result<()> {
         match value(values, status_at) {
             Some(keys::OPEN) => Ok(()),
@@ -206,7 +283,13 @@ impl RedisMarket {
         })
     }
 
-    /// Buys or sells `amount` of a currency for an account, all or nothing.
+    /// Buys or sells `amount` of a currency for an account, all or nothing:
+    /// the values (remembered from this value's last trade on the same
+    /// account and currency, else read with an `HMGET` per key), the rules,
+    /// and one commit of the trade script ([`super::delta`]), which applies
+    /// the outcome as deltas if the values it depends on still allow it.
+    /// A trade that follows one on the same account and currency is one
+    /// round trip.
     pub fn trade(
         &self,
         account: AccountId,
@@ -222,89 +305,134 @@ impl RedisMarket {
         }
         let info = self.currency_info(currency)?;
         let names = &self.link.keys;
+        // The fields in the trade script's order: see `delta::*_FIELDS`.
         let mut watch = self.watch();
-        let [cash_at, seq_at, halted_at, round_end_at] =
-            [meta::CASH, meta::TRADE_SEQ, meta::HALTED, meta::ROUND_END]
-                .map(|field| watch.field(META, field));
-        let quote_key = watch.key(names.currency(currency.0), Kind::Hash);
-        let sell_at = watch.field(quote_key, currency::SELL);
-        let buy_at = watch.field(quote_key, currency::BUY);
-        let stock_at = watch.field(quote_key, currency::STOCK);
-        let account_key = watch.key(names.account(account.index()), Kind::Hash);
-        let [name_at, owner_at, status_at, balance_at, trades_at] = [
-            account::NAME,
-            account::OWNER,
-            account::STATUS,
-            account::BALANCE,
-            account::TRADES,
+        let [halted_at, cash_at, round_end_at] = [
+            delta::META_FIELDS[2],
+            delta::META_FIELDS[3],
+            delta::META_FIELDS[4],
         ]
-        .map(|field| watch.field(account_key, field));
+        .map(|field| watch.field(META, field));
+        let quote_key = watch.key(names.currency(currency.0), Kind::Hash);
+        let [sell_at, buy_at, stock_at] =
+            delta::QUOTE_FIELDS.map(|field| watch.field(quote_key, field));
+        let account_key = watch.key(names.account(account.index()), Kind::Hash);
+        let [name_at, owner_at, status_at, serial_at, balance_at] =
+            delta::ACCOUNT_FIELDS.map(|field| watch.field(account_key, field));
         let holding_field = keys::holding(currency.0);
         let holding_at = watch.field(account_key, holding_field.as_str());
-        self.link.optimistic(&watch, |values| {
-            self.check_live(values)?;
-            if self.halted(values, halted_at)? {
-                return Err(Error::Halted);
-            }
-            crate::round::check_open(self.round_end_at(values, round_end_at)?)?;
-            self.check_open(values, status_at)?;
-            let trader = self.account_named(values, name_at)?;
-            self.check_may_trade(value(values, owner_at), &trader)?;
-            let quote = rules::Quote {
-                sell: self.price(values, sell_at, "a sell price")?,
-                buy: self.price(values, buy_at, "a buy price")?,
+        let (meta_key, quote_name, account_name, tape) = (
+            names.meta(),
+            names.currency(currency.0),
+            names.account(account.index()),
+            names.tape(),
+        );
+        let read = || {
+            self.link
+                .with_connection("reading from redis", |connection| watch.read(connection))
+        };
+        let remembered = self
+            .trade_reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(account.index(), currency.0));
+        // Remembered values may be stale: a decision from them that refuses
+        // is made again from a fresh read, so nothing is refused on values
+        // that are gone. One that trades is checked by the script.
+        let (mut values, mut fresh) = match remembered {
+            Some(values) => (values, false),
+            None => (read()?, true),
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let decided = (|| {
+                self.check_live(&values)?;
+                if self.halted(&values, halted_at)? {
+                    return Err(Error::Halted);
+                }
+                crate::round::check_open(self.round_end_at(&values, round_end_at)?)?;
+                self.check_account(&values, status_at, serial_at, account)?;
+                let trader = self.account_named(&values, name_at)?;
+                self.check_may_trade(value(&values, owner_at), &trader)?;
+                let quote = rules::Quote {
+                    sell: self.price(&values, sell_at, "a sell price")?,
+                    buy: self.price(&values, buy_at, "a buy price")?,
+                };
+                let before = rules::Position {
+                    stock: self.money(&values, stock_at, "a stock")?,
+                    holding: self.money(&values, holding_at, "a holding")?,
+                    balance: self.money(&values, balance_at, "a balance")?,
+                    cash: self.money(&values, cash_at, "the cash")?,
+                };
+                let outcome = rules::trade(side, quote, amount, before)
+                    .map_err(|refusal| refusal.into_error(&info.name))?;
+                Ok((trader, before, outcome))
+            })();
+            let (trader, before, outcome) = match decided {
+                Ok(decided) => decided,
+                Err(_) if !fresh => {
+                    (values, fresh) = (read()?, true);
+                    continue;
+                }
+                Err(error) => return Err(error),
             };
-            let before = rules::Position {
-                stock: self.money(values, stock_at, "a stock")?,
-                holding: self.money(values, holding_at, "a holding")?,
-                balance: self.money(values, balance_at, "a balance")?,
-                cash: self.money(values, cash_at, "the cash")?,
+            let change = |after: Money, before: Money| {
+                Delta::by(Money::from_hundredths(
+                    after.hundredths() - before.hundredths(),
+                ))
             };
-            let outcome = rules::trade(side, quote, amount, before)
-                .map_err(|refusal| refusal.into_error(&info.name))?;
-            let seq = self.next_seq(values, seq_at)?;
-            let trades = self
-                .counter(values, trades_at, "a trade count")?
-                .checked_add(1)
-                .ok_or(Error::Overflow)?;
             let after = outcome.after;
-            let mut writes = Writes::new(&watch);
-            writes.set(META, meta::CASH, after.cash.hundredths());
-            writes.set(META, meta::TRADE_SEQ, seq);
-            writes.set(quote_key, currency::STOCK, after.stock.hundredths());
-            writes.set(account_key, account::BALANCE, after.balance.hundredths());
-            writes.set(
-                account_key,
-                holding_field.as_str(),
-                after.holding.hundredths(),
-            );
-            writes.set(account_key, account::TRADES, trades);
-            writes.set(account_key, account::LAST_TRADE, seq);
-            let tape = writes.key(names.tape(), Kind::List);
-            let entry = Entry {
-                seq,
-                kind: EntryKind::Trade {
-                    account: account.index(),
-                    name: trader,
-                    side,
-                    currency: currency.0,
-                    amount,
-                    price: outcome.price,
-                    total: outcome.total,
-                },
+            let entry = EntryKind::Trade {
+                account: account.index(),
+                serial: account.serial(),
+                name: trader,
+                side,
+                currency: currency.0,
+                amount,
+                price: outcome.price,
+                total: outcome.total,
             };
-            writes.push(tape, entry.to_string(), TAPE_LEN);
-            Ok(Plan::Write(
-                writes,
-                Fill {
-                    side,
-                    currency,
-                    amount,
-                    price: outcome.price,
-                    total: outcome.total,
-                    balance: after.balance,
-                },
-            ))
+            let read = |at: usize| value(&values, at).unwrap_or_default();
+            let write = TradeWrite {
+                epoch: read(super::EPOCH_AT),
+                sell: read(sell_at),
+                buy: read(buy_at),
+                serial: read(serial_at),
+                holding_field: &holding_field,
+                cash: change(after.cash, before.cash),
+                stock: change(after.stock, before.stock),
+                balance: change(after.balance, before.balance),
+                holding: change(after.holding, before.holding),
+                entry: entry.to_string(),
+                tape_cap: TAPE_LEN,
+            };
+            match self
+                .link
+                .commit_trade([&meta_key, &quote_name, &account_name, &tape], &write)?
+            {
+                Traded::Written(now) => {
+                    let balance = self.money(&now, balance_at, "a balance")?;
+                    self.trade_reads
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert((account.index(), currency.0), now);
+                    return Ok(Fill {
+                        side,
+                        currency,
+                        amount,
+                        price: outcome.price,
+                        total: outcome.total,
+                        balance,
+                    });
+                }
+                Traded::Conflict(now) => {
+                    crate::trace!("redis: conflict: the quote or a guard moved; decide again");
+                    self.link.conflicts.fetch_add(1, Relaxed);
+                    (values, fresh) = (now, true);
+                }
+            }
+        }
+        Err(Error::Busy {
+            address: self.link.address.to_string(),
         })
     }
 
@@ -322,11 +450,11 @@ impl RedisMarket {
         let mut watch = self.watch();
         let cash_at = watch.field(META, meta::CASH);
         let key = watch.key(self.link.keys.account(account.index()), Kind::Hash);
-        let [status_at, balance_at] =
-            [account::STATUS, account::BALANCE].map(|f| watch.field(key, f));
+        let [status_at, serial_at, balance_at] =
+            [account::STATUS, account::SERIAL, account::BALANCE].map(|f| watch.field(key, f));
         self.link.optimistic(&watch, |values| {
             self.check_live(values)?;
-            self.check_open(values, status_at)?;
+            self.check_account(values, status_at, serial_at, account)?;
             let cash = self.money(values, cash_at, "the cash")?;
             let left = cash
                 .checked_sub(amount)

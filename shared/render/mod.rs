@@ -428,10 +428,13 @@ mod tests {
             name: "alice".into(),
             balance: money(86_280),
             holdings: vec![("DOLLAR".into(), money(1000)), ("EURO".into(), money(0))],
-            values: vec![("DOLLAR".into(), money(13_400)), ("EURO".into(), money(0))],
-            net_worth: money(100_000 + profit),
+            values: vec![
+                ("DOLLAR".into(), money(13_400).into()),
+                ("EURO".into(), money(0).into()),
+            ],
+            net_worth: money(100_000 + profit).into(),
             starting_balance: money(100_000),
-            profit: money(profit),
+            profit: money(profit).into(),
         }
     }
 

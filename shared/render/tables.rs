@@ -6,7 +6,7 @@
 
 use crate::command::CommandSpec;
 use crate::market::{Portfolio, Rate};
-use crate::money::{Money, Price};
+use crate::money::{Price, WideMoney};
 use crate::table::{Align, Cell, Paint, Table};
 
 pub(crate) fn rates_table(rates: &[Rate]) -> Table {
@@ -63,7 +63,7 @@ pub(super) fn portfolio_table(portfolio: &Portfolio, colour: bool) -> String {
             .values
             .iter()
             .find(|(valued, _)| valued == name)
-            .map_or(Money::ZERO, |(_, value)| *value);
+            .map_or(WideMoney::ZERO, |(_, value)| *value);
         let paint_as = (amount.hundredths() == 0).then_some(Paint::Dim);
         table.row(vec![
             Cell::painted(name, paint_as),
@@ -72,9 +72,9 @@ pub(super) fn portfolio_table(portfolio: &Portfolio, colour: bool) -> String {
         ]);
     }
     for (label, amount) in [
-        ("balance", portfolio.balance),
+        ("balance", portfolio.balance.into()),
         ("net worth", portfolio.net_worth),
-        ("started with", portfolio.starting_balance),
+        ("started with", portfolio.starting_balance.into()),
     ] {
         table.row(vec![
             Cell::plain(label),
@@ -91,10 +91,7 @@ pub(super) fn portfolio_table(portfolio: &Portfolio, colour: bool) -> String {
     table.row(vec![
         Cell::plain(label),
         Cell::plain(""),
-        Cell::painted(
-            Money::from_hundredths(portfolio.profit.hundredths().saturating_abs()),
-            paint_as,
-        ),
+        Cell::painted(portfolio.profit.abs(), paint_as),
     ]);
     format!(
         "portfolio of {}; values at the exchange's buy price\n{}",
@@ -103,7 +100,7 @@ pub(super) fn portfolio_table(portfolio: &Portfolio, colour: bool) -> String {
     )
 }
 
-fn profit_cell(profit: Money) -> Cell {
+fn profit_cell(profit: WideMoney) -> Cell {
     let paint_as = match profit.hundredths().signum() {
         1 => Some(Paint::Gain),
         -1 => Some(Paint::Loss),
