@@ -474,3 +474,43 @@ fn sigterm_restores_the_terminal() {
 fn sighup_restores_the_terminal() {
     a_signal_restores_the_terminal(nix::sys::signal::Signal::SIGHUP);
 }
+
+/// Starts `trader watch` in a tmux session through `sh -c LINE_PREFIX
+/// COMMAND LINE_SUFFIX`, kills the session, and asserts the board is gone
+/// within a second (killing it if not, so a failure leaves nothing
+/// spinning).
+fn board_ends_with_its_session(prefix: &str, suffix: &str) {
+    let segment = Segment::create(Backend::Posix);
+    let mut command = segment.trader_command("viewer");
+    command.arg("watch");
+    let line = format!("{prefix}{}{suffix}", common::tmux::shell_line(&command));
+    let tmux = common::tmux::Tmux::start(80, 24, &line);
+    tmux.wait_for("LATEST ON THE TAPE", TIMEOUT);
+    let pid = tmux.pane_pid();
+    tmux.kill_session();
+    let killed = std::time::Instant::now();
+    while !common::tmux::gone(pid) {
+        if killed.elapsed() > Duration::from_secs(1) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("the board (pid {pid}) outlived its terminal by a second");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A board whose terminal goes away (its tmux session killed, as closing
+/// the projector's window does) is gone within a second, not left reading
+/// end-of-file at full CPU.
+#[test]
+fn the_board_ends_with_its_terminal() {
+    board_ends_with_its_session("exec ", "");
+}
+
+/// The same with stdin not the terminal (keys then come from /dev/tty)
+/// and SIGHUP ignored by the shell that starts it.
+#[test]
+fn the_board_reading_dev_tty_ends_with_its_terminal() {
+    board_ends_with_its_session("trap '' HUP; exec ", " < /dev/null");
+}
