@@ -181,6 +181,22 @@ impl Error {
         )
     }
 
+    /// True when a script or a REPL goes on after this error: a refusal,
+    /// or a write by a user who may only read (the reads still answer).
+    pub fn session_goes_on(&self) -> bool {
+        self.is_refusal() || matches!(self, Error::ReadOnly { .. })
+    }
+
+    /// True when the command itself was malformed: unknown, or missing or
+    /// mistyping its arguments. A one-shot command line with one is a
+    /// usage error (exit 2); in a script or a REPL it is one refused line.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownCommand { .. } | Error::Usage { .. } | Error::Count { .. }
+        )
+    }
+
     /// A stable name for the error, for scripts: the `"code"` of a JSON
     /// error object. Messages may be reworded; codes never change.
     pub fn code(&self) -> &'static str {

@@ -198,6 +198,11 @@ fn line_editor(
 ///
 /// Replies are one JSON object each with `json`, else tables, coloured
 /// when the stream they go to is a terminal and `NO_COLOR` is not set.
+///
+/// A refused command is shown and the REPL goes on; leaving with `quit`
+/// or Ctrl-D exits 0 whatever was refused on the way (the refusals were
+/// seen as they happened). Only an exchange that can no longer be used
+/// ends it early, with that error's status.
 pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> {
     let (style, error_style) = if json {
         (Style::Json, Style::Json)
@@ -232,7 +237,6 @@ pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> 
         session.account_name(),
         session.exchange().address()
     );
-    let mut status = ExitStatus::Success;
     loop {
         let block = match editor.readline(&prompt) {
             Ok(block) => block,
@@ -256,11 +260,8 @@ pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> 
                 }
             }
             match session.run_line(line) {
-                Ok(Some(Reply::Quit)) => return Ok(status),
-                Ok(Some(reply)) => {
-                    println!("{}", render::reply(&reply, style));
-                    status = status.max(reply.exit_status());
-                }
+                Ok(Some(Reply::Quit)) => return Ok(ExitStatus::Success),
+                Ok(Some(reply)) => println!("{}", render::reply(&reply, style)),
                 Ok(None) => {}
                 Err(error) => {
                     let text = render::error(&error, &command_word(line), error_style);
@@ -269,13 +270,12 @@ pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> 
                     } else {
                         eprintln!("{text}");
                     }
-                    status = status.max(error.exit_code());
-                    if !error.is_refusal() {
-                        return Ok(status);
+                    if !error.session_goes_on() {
+                        return Ok(error.exit_code());
                     }
                 }
             }
         }
     }
-    Ok(status)
+    Ok(ExitStatus::Success)
 }
