@@ -8,7 +8,7 @@
 use crate::command::{command_spec, CommandSpec, ALIASES, COMMANDS};
 
 /// Every word that starts a command: the names, then the aliases.
-fn command_names() -> impl Iterator<Item = &'static str> {
+pub fn command_names() -> impl Iterator<Item = &'static str> {
     COMMANDS
         .iter()
         .map(|spec| spec.name)
@@ -17,7 +17,7 @@ fn command_names() -> impl Iterator<Item = &'static str> {
 
 /// The placeholders a command takes after its name, from its usage:
 /// `buy CUR AMOUNT` gives `["CUR", "AMOUNT"]`.
-fn placeholders(spec: &CommandSpec) -> Vec<&'static str> {
+pub fn placeholders(spec: &CommandSpec) -> Vec<&'static str> {
     spec.usage.split_whitespace().skip(1).collect()
 }
 

@@ -16,7 +16,7 @@ use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
 use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
-use crate::{bench, follow, repl, serve, stress, ticker, watch};
+use crate::{bench, completions, follow, repl, serve, stress, ticker, watch};
 
 const TRADER_EXAMPLES: &str = "\
 Examples:
@@ -111,14 +111,11 @@ Examples:
     /// Shared memory against its rivals (the C loop, SQLite, Redis,
     /// message passing), side by side.
     Bench(BenchArgs),
-    /// Print a completion script for SHELL (bash, zsh, fish, ...).
-    #[command(after_help = "Examples:
-  trader completions bash > ~/.local/share/bash-completion/completions/trader
-  trader completions zsh > ~/.zfunc/_trader
-  trader completions fish > ~/.config/fish/completions/trader.fish")]
+    /// Print a completion script for SHELL (bash, zsh or fish).
+    #[command(after_help = completions::EXAMPLES)]
     Completions {
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: completions::Shell,
     },
     /// Print the manual page (roff): `trader man | man -l -`.
     Man,
@@ -369,12 +366,7 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
             Err(error) => fail(&error, "bench-worker", false),
         },
         Instrument::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut TraderArgs::command(),
-                "trader",
-                &mut io::stdout(),
-            );
+            print!("{}", completions::script(*shell));
             ExitStatus::Success
         }
         Instrument::Man => {

@@ -7,6 +7,7 @@
 
 mod bench;
 mod cli;
+mod completions;
 mod follow;
 mod repl;
 mod serve;
