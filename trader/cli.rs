@@ -6,7 +6,7 @@
 use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use shm_exchange::address::{DEFAULT_SEGMENT, SEGMENT_ENV};
 use shm_exchange::command::command_word;
@@ -16,7 +16,7 @@ use shm_exchange::render::{self, Style};
 use shm_exchange::stress::StressOptions;
 use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
-use crate::{bench, completions, follow, repl, serve, stress, ticker, watch};
+use crate::{bench, completions, follow, man, repl, serve, stress, ticker, watch};
 
 const TRADER_EXAMPLES: &str = "\
 Examples:
@@ -192,7 +192,8 @@ pub fn usage_error(error: clap::Error) -> ExitStatus {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   trader stress --procs 4 --trades 100000
-  trader --segment posix:/race stress --procs 2 --trades 20000 --unlocked
+  trader --segment posix:/race stress --procs 2 --trades 20000 \\
+      --unlocked
 
 The rate counts committed trades over the wall time from the workers'
 common start to the last one's end; refused trades are reported apart.
@@ -369,16 +370,14 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
             print!("{}", completions::script(*shell));
             ExitStatus::Success
         }
-        Instrument::Man => {
-            match clap_mangen::Man::new(TraderArgs::command()).render(&mut io::stdout().lock()) {
-                Ok(()) => ExitStatus::Success,
-                Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
-                Err(error) => {
-                    eprintln!("trader: cannot write the manual page: {error}");
-                    ExitStatus::Unusable
-                }
+        Instrument::Man => match io::stdout().lock().write_all(man::page().as_bytes()) {
+            Ok(()) => ExitStatus::Success,
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
+            Err(error) => {
+                eprintln!("trader: cannot write the manual page: {error}");
+                ExitStatus::Unusable
             }
-        }
+        },
         Instrument::Serve(server) => match global
             .segment
             .segment("trader serve")

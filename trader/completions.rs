@@ -283,8 +283,10 @@ pub fn script(shell: Shell) -> String {
 pub const EXAMPLES: &str = "\
 Examples:
   mkdir -p ~/.local/share/bash-completion/completions
-  trader completions bash > ~/.local/share/bash-completion/completions/trader
-      (read by the bash-completion package; without it, add
-       `source <(trader completions bash)` to ~/.bashrc)
+  trader completions bash \\
+      > ~/.local/share/bash-completion/completions/trader
   echo 'source <(trader completions zsh)' >> ~/.zshrc
-  trader completions fish > ~/.config/fish/completions/trader.fish";
+  trader completions fish > ~/.config/fish/completions/trader.fish
+
+The bash-completion package reads that folder; without it, add
+`source <(trader completions bash)` to ~/.bashrc.";

@@ -9,6 +9,7 @@ mod bench;
 mod cli;
 mod completions;
 mod follow;
+mod man;
 mod repl;
 mod serve;
 mod stop;
