@@ -343,7 +343,7 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 seed: options.seed.unwrap_or_else(ticker::fresh_seed),
             };
             match Store::attach(&global.segment)
-                .and_then(|exchange| ticker::run_ticker(&exchange, &options))
+                .and_then(|exchange| ticker::run_ticker(&exchange, &options, json))
             {
                 Ok(status) => status,
                 Err(error) => fail(&error, "ticker", json),

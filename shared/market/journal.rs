@@ -402,6 +402,8 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
             }
             header.balances_handed_out.store(handed_out, Relaxed);
             header.tape_start.store(seq, Relaxed);
+            // The race demonstration's count goes with the market it raced.
+            header.unlocked_trades.store(0, Relaxed);
         }
         Redo::Transfer {
             account,

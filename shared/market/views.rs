@@ -104,6 +104,9 @@ impl Exchange {
                 account: account_name(),
                 balance: Money::from_hundredths(entry.total),
             },
+            entry::TICK => TapeKind::Tick {
+                moves: u32::try_from(entry.amount).ok()?,
+            },
             _ => return None,
         };
         Some(TapeRow {

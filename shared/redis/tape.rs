@@ -8,6 +8,7 @@
 //! SEQ price CURRENCY SELL BUY
 //! SEQ halt | SEQ resume | SEQ reset
 //! SEQ close ACCOUNT NAME BALANCE
+//! SEQ tick MOVES
 //! ```
 #![forbid(unsafe_code)]
 
@@ -49,6 +50,10 @@ pub(super) enum EntryKind {
         name: String,
         balance: Money,
     },
+    /// The ticker moved `moves` quotes at once.
+    Tick {
+        moves: u32,
+    },
 }
 
 impl fmt::Display for Entry {
@@ -89,6 +94,7 @@ impl fmt::Display for Entry {
                 name,
                 balance,
             } => write!(f, "close {account} {name} {}", balance.hundredths()),
+            EntryKind::Tick { moves } => write!(f, "tick {moves}"),
         }
     }
 }
@@ -130,6 +136,9 @@ impl Entry {
                 account: next()?.parse().ok()?,
                 name: name(next())?,
                 balance: Money::from_hundredths(next()?.parse().ok()?),
+            },
+            "tick" => EntryKind::Tick {
+                moves: next()?.parse().ok()?,
             },
             _ => return None,
         };
@@ -180,6 +189,7 @@ impl Entry {
                 account: name,
                 balance,
             },
+            EntryKind::Tick { moves } => TapeKind::Tick { moves },
         };
         Some(TapeRow {
             seq: self.seq,

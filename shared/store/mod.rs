@@ -227,6 +227,12 @@ impl Store {
         either!(self, market => market.set_price(currency, sell, buy))
     }
 
+    /// One tick of the ticker: sets every `(currency, sell, buy)` quote,
+    /// with one tape entry for them all. Owner only.
+    pub fn tick(&self, quotes: &[(CurrencyId, Price, Price)]) -> Result<()> {
+        either!(self, market => market.tick(quotes))
+    }
+
     /// Stops trading until [`Store::resume`]; reads go on. Owner only.
     pub fn halt(&self) -> Result<()> {
         either!(self, market => market.halt())

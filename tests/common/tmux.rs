@@ -62,12 +62,14 @@ impl Tmux {
         tmux
     }
 
-    /// `tmux -L SOCKET ARGS...`, with no user configuration.
+    /// `tmux -L SOCKET ARGS...`, with no user configuration, in UTF-8
+    /// (the board's arrows and sparklines).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("tmux");
         command
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args);
+            .args(["-u", "-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .env("LANG", "C.UTF-8");
         command
     }
 
