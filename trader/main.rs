@@ -10,6 +10,7 @@ mod cli;
 mod completions;
 mod follow;
 mod man;
+mod paste;
 mod repl;
 mod serve;
 mod stop;

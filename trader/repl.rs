@@ -20,6 +20,8 @@ use rustyline::{
     EventContext, EventHandler, Helper, KeyEvent, RepeatCount, Validator,
 };
 
+use crate::paste::Paste;
+
 use shm_exchange::command::command_word;
 use shm_exchange::complete::{complete, hint, UsageHint};
 use shm_exchange::render::{self, Style};
@@ -157,6 +159,7 @@ impl ConditionalEventHandler for ShowInterrupt {
 fn line_editor(
     currencies: Vec<String>,
     colour: bool,
+    paste: &Paste,
 ) -> rustyline::Result<Editor<TraderHelper, DefaultHistory>> {
     let stdout_is_terminal = io::stdout().is_terminal();
     let config = Config::builder()
@@ -187,7 +190,31 @@ fn line_editor(
             terminal: Mutex::new(terminal),
         })),
     );
+    editor.bind_sequence(Event::Any, EventHandler::Conditional(paste.handler()));
     Ok(editor)
+}
+
+/// Pasted lines show at most this many characters after the prompt.
+const PASTED_SHOWN: usize = 200;
+
+/// Redraws the prompt's row (which the editor left empty, or with what was
+/// typed before the paste) with the pasted command, as if typed.
+fn show_pasted(prompt: &str, line: &str, colour: bool) {
+    if !io::stdout().is_terminal() {
+        return;
+    }
+    let prompt = if colour {
+        paint(prompt, Paint::Header, true)
+    } else {
+        prompt.to_owned()
+    };
+    let mut shown: String = line.chars().take(PASTED_SHOWN).collect();
+    if shown.len() < line.len() {
+        shown.push('…');
+    }
+    let mut stdout = io::stdout().lock();
+    let _ = write!(stdout, "\x1b[1A\r{prompt}{shown}\x1b[K\n");
+    let _ = stdout.flush();
 }
 
 /// The interactive REPL: a prompt that names the account, tab completion,
@@ -219,7 +246,8 @@ pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> 
         .map(|currency| currency.name.clone())
         .collect();
     let colour = Style::table_for(&io::stdout()).is_coloured();
-    let mut editor = line_editor(currencies, colour).map_err(readline_error)?;
+    let paste = Paste::default();
+    let mut editor = line_editor(currencies, colour, &paste).map_err(readline_error)?;
     let mut history = history_path();
     if let Some(path) = &history {
         if let Some(dir) = path.parent() {
@@ -244,6 +272,16 @@ pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> 
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(error) => return Err(readline_error(error)),
+        };
+        // A line of a bracketed paste: the editor has what was typed before
+        // the paste, the paste handler the rest; show it where it was typed.
+        let block = match paste.take_line() {
+            Some(pasted) => {
+                let line = block + &pasted;
+                show_pasted(&prompt, &line, colour);
+                line
+            }
+            None => block,
         };
         // A bracketed paste of several lines comes back as one block.
         for line in block.lines() {

@@ -22,13 +22,16 @@ pub fn quote(word: &str) -> String {
 /// changes.
 pub fn shell_line(command: &Command) -> String {
     let mut words = vec!["env".to_owned()];
+    let mut settings = Vec::new();
     for (key, value) in command.get_envs() {
         let key = key.to_string_lossy();
         match value {
-            Some(value) => words.push(quote(&format!("{key}={}", value.to_string_lossy()))),
+            Some(value) => settings.push(quote(&format!("{key}={}", value.to_string_lossy()))),
+            // `env`'s options come before its assignments.
             None => words.push(format!("-u {}", quote(&key))),
         }
     }
+    words.extend(settings);
     words.push(quote(&command.get_program().to_string_lossy()));
     words.extend(command.get_args().map(|arg| quote(&arg.to_string_lossy())));
     words.join(" ")
