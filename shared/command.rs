@@ -224,7 +224,8 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
                 Side::Sell
             },
             currency: (*currency).to_owned(),
-            amount: parse_amount(amount)?,
+            amount: parse_amount(amount)
+                .map_err(|error| swapped(error, currency, amount, spec.name))?,
         },
         ("quote", [side, currency, amount]) => Command::Quote {
             side: match side.to_ascii_lowercase().as_str() {
@@ -233,7 +234,8 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
                 _ => return Err(usage()),
             },
             currency: (*currency).to_owned(),
-            amount: parse_amount(amount)?,
+            amount: parse_amount(amount)
+                .map_err(|error| swapped(error, currency, amount, &format!("quote {side}")))?,
         },
         ("traders", []) => Command::Traders,
         ("history", []) => Command::History {
@@ -270,6 +272,20 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         _ => return Err(usage()),
     };
     Ok(Some(command))
+}
+
+/// `error`, the amount's, unless the words look swapped (`buy 10 DOLLAR`:
+/// a number where the currency goes and a name where the amount goes):
+/// then what the line should have been.
+fn swapped(error: Error, currency: &str, amount: &str, command: &str) -> Error {
+    let name_like = amount.starts_with(|c: char| c.is_ascii_alphabetic());
+    if name_like && Money::parse(currency).is_ok() {
+        Error::Swapped {
+            meant: format!("{command} {amount} {currency}"),
+        }
+    } else {
+        error
+    }
 }
 
 /// Trades `history` and `tape` show when no N is given.
@@ -676,5 +692,27 @@ mod tests {
             let message = refused(&format!("buy DOLLAR {amount}"));
             assert!(message.starts_with("bad amount"), "{amount}: {message}");
         }
+    }
+
+    #[test]
+    fn swapped_arguments_are_named_as_such() {
+        for (line, meant) in [
+            ("buy 10 DOLLAR", "buy DOLLAR 10"),
+            ("sell 2.50 euro", "sell euro 2.50"),
+            ("quote buy 3 POUND", "quote buy POUND 3"),
+        ] {
+            let error = parse(line).unwrap_err();
+            assert_eq!(error.code(), "swapped_arguments", "{line}");
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("did you mean `{meant}`?")),
+                "{line}: {error}"
+            );
+            assert!(error.is_refusal() && error.is_usage(), "{line}");
+        }
+        // A bad amount that is not a swap stays a bad amount.
+        assert_eq!(parse("buy DOLLAR x").unwrap_err().code(), "bad_amount");
+        assert_eq!(parse("buy 10 -2").unwrap_err().code(), "bad_amount");
     }
 }

@@ -64,6 +64,9 @@ pub enum Error {
     },
     /// The amount is not a positive decimal with at most two places.
     Amount { text: String, reason: String },
+    /// A command's currency and amount given the other way round
+    /// (`buy 10 DOLLAR`): `meant` is the line as it should read.
+    Swapped { meant: String },
     /// The trader's balance does not cover the cost.
     InsufficientBalance { cost: Money, balance: Money },
     /// The exchange does not hold that much of the currency.
@@ -162,6 +165,7 @@ impl Error {
                 | Error::Count { .. }
                 | Error::UnknownCurrency { .. }
                 | Error::Amount { .. }
+                | Error::Swapped { .. }
                 | Error::InsufficientBalance { .. }
                 | Error::InsufficientStock { .. }
                 | Error::InsufficientHolding { .. }
@@ -193,7 +197,10 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::UnknownCommand { .. } | Error::Usage { .. } | Error::Count { .. }
+            Error::UnknownCommand { .. }
+                | Error::Usage { .. }
+                | Error::Count { .. }
+                | Error::Swapped { .. }
         )
     }
 
@@ -219,6 +226,7 @@ impl Error {
             Error::Count { .. } => "bad_count",
             Error::UnknownCurrency { .. } => "unknown_currency",
             Error::Amount { .. } => "bad_amount",
+            Error::Swapped { .. } => "swapped_arguments",
             Error::InsufficientBalance { .. } => "insufficient_balance",
             Error::InsufficientStock { .. } => "insufficient_stock",
             Error::InsufficientHolding { .. } => "insufficient_holding",
@@ -347,6 +355,10 @@ impl fmt::Display for Error {
             Error::Amount { text, reason } => write!(
                 f,
                 "bad amount {text:?}: {reason}; give a positive amount like 10 or 2.50"
+            ),
+            Error::Swapped { meant } => write!(
+                f,
+                "the currency and the amount look swapped; did you mean `{meant}`?"
             ),
             Error::InsufficientBalance { cost, balance } => write!(
                 f,

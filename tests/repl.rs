@@ -374,7 +374,14 @@ fn a_200_kb_paste_in_tmux_runs_at_once() {
         .env("NO_COLOR", "1");
     let line = format!("exec {}", common::tmux::shell_line(&command));
     let tmux = common::tmux::Tmux::start(80, 24, &line);
-    tmux.wait_for("alice>", TIMEOUT);
+    let screen = tmux.wait_for("alice>", TIMEOUT);
+    // At 80 columns the banner breaks between its halves, not mid-phrase.
+    assert!(
+        screen
+            .lines()
+            .any(|line| line == "`help` lists the commands, Tab completes, Ctrl-D leaves"),
+        "{screen}"
+    );
     let block = format!(
         "quote buy EURO 1\n{}\nquote sell EURO 2\n",
         "x".repeat(200 * 1024)

@@ -233,3 +233,40 @@ fn with_json_the_ticker_prints_one_object_a_tick() {
     running.signal(Signal::SIGTERM);
     assert_eq!(running.exit().0, Some(0));
 }
+
+/// In an 80-column terminal (tmux) a tick's line breaks between
+/// currencies, never inside a quote, and the banner between its phrases.
+#[test]
+fn at_80_columns_ticks_break_between_currencies() {
+    let segment = Segment::create(Backend::Posix);
+    let mut command = segment.trader_command("teacher");
+    command.args(["ticker", "--every", "0.05", "--seed", "9"]);
+    let line = format!("exec {}", common::tmux::shell_line(&command));
+    let tmux = common::tmux::Tmux::start(80, 24, &line);
+    let screen = tmux.wait_for("tick 3", std::time::Duration::from_secs(30));
+    let lines: Vec<&str> = screen.lines().filter(|line| !line.is_empty()).collect();
+    assert!(lines[0].starts_with("ticker on posix:/"), "{screen}");
+    assert!(lines[1].ends_with("Ctrl-C stops"), "{screen}");
+    let mut quotes = 0;
+    for line in &lines[2..] {
+        assert!(
+            line.starts_with("tick ") || line.starts_with("        "),
+            "a line that is neither a tick nor its continuation: {line:?}\n{screen}"
+        );
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let pairs = if line.starts_with("tick ") {
+            &words[2..]
+        } else {
+            &words[..]
+        };
+        assert_eq!(pairs.len() % 2, 0, "a quote split: {line:?}\n{screen}");
+        for pair in pairs.chunks(2) {
+            assert!(
+                pair[0].chars().all(|c| c.is_ascii_uppercase()) && pair[1].contains('/'),
+                "a quote split: {line:?}\n{screen}"
+            );
+            quotes += 1;
+        }
+    }
+    assert!(quotes >= 8, "{screen}");
+}

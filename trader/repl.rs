@@ -260,10 +260,18 @@ pub fn run_repl(session: &mut Session, json: bool) -> Result<ExitStatus, Error> 
         let _ = editor.load_history(path);
     }
     let prompt = format!("{}> ", session.account_name());
+    let width = crossterm::terminal::size()
+        .ok()
+        .filter(|_| io::stdout().is_terminal())
+        .map(|(columns, _)| usize::from(columns))
+        .filter(|&columns| columns > 0);
     println!(
-        "trading as {} on {}; `help` lists the commands, Tab completes, Ctrl-D leaves",
-        session.account_name(),
-        session.exchange().address()
+        "{}",
+        render::banner(
+            session.account_name(),
+            &session.exchange().address().to_string(),
+            width
+        )
     );
     loop {
         let block = match editor.readline(&prompt) {

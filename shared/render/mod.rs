@@ -19,9 +19,11 @@ use crate::error::Error;
 use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
 use crate::table::{paint, Paint};
 
+mod banner;
 mod tables;
 mod tape;
 
+pub use banner::banner;
 pub(crate) use tables::rates_table;
 pub use tables::spread;
 use tables::{help_text, portfolio_table, traders_table};
