@@ -135,6 +135,13 @@ pub enum Error {
     /// The connection to the server broke, or the server stopped answering,
     /// after it was made: exit status 2.
     ConnectionLost { server: String, reason: String },
+    /// The same, met by an instrument that only reads (the board,
+    /// `follow`): nothing of its can be half-applied.
+    ReaderConnectionLost {
+        server: String,
+        reason: String,
+        instrument: &'static str,
+    },
     /// An option or action this kind of store does not have (`--mode` on
     /// Redis, say): exit status 2.
     Unsupported {
@@ -183,6 +190,20 @@ impl Error {
                 | Error::CrossedQuote { .. }
                 | Error::Busy { .. }
         )
+    }
+
+    /// This error as `instrument`, which only reads (the board, `follow`),
+    /// tells it: a lost connection left nothing of its half-done, so the
+    /// way out is only to start it again.
+    pub fn for_reader(self, instrument: &'static str) -> Error {
+        match self {
+            Error::ConnectionLost { server, reason } => Error::ReaderConnectionLost {
+                server,
+                reason,
+                instrument,
+            },
+            other => other,
+        }
     }
 
     /// True when a script or a REPL goes on after this error: a refusal,
@@ -249,7 +270,7 @@ impl Error {
             Error::Busy { .. } => "busy",
             Error::RedisUnreachable { .. } => "redis_unreachable",
             Error::RedisAuth { .. } => "redis_auth",
-            Error::ConnectionLost { .. } => "connection_lost",
+            Error::ConnectionLost { .. } | Error::ReaderConnectionLost { .. } => "connection_lost",
             Error::Unsupported { .. } => "unsupported",
         }
     }
@@ -460,6 +481,14 @@ impl fmt::Display for Error {
             Error::ConnectionLost { server, reason } => write!(
                 f,
                 "lost the connection to redis at {server} ({reason}); the server keeps the market: check it, then start the trader again (the last command may not have been applied; see `portfolio`)"
+            ),
+            Error::ReaderConnectionLost {
+                server,
+                reason,
+                instrument,
+            } => write!(
+                f,
+                "lost the connection to redis at {server} ({reason}); the server keeps the market: check it, then start `trader {instrument}` again"
             ),
             Error::Unsupported {
                 what,

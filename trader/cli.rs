@@ -328,13 +328,13 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
             .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
         {
             Ok(status) => status,
-            Err(error) => fail(&error, "watch", json),
+            Err(error) => fail(&error.for_reader("watch"), "watch", json),
         },
         Instrument::Follow => match Store::attach_or_read_only(&global.segment)
             .and_then(|exchange| follow::run_follow(&exchange, json))
         {
             Ok(status) => status,
-            Err(error) => fail(&error, "follow", json),
+            Err(error) => fail(&error.for_reader("follow"), "follow", json),
         },
         Instrument::Ticker(options) => {
             let options = ticker::TickerOptions {
