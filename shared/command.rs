@@ -338,6 +338,10 @@ pub enum Reply {
     Trade(Receipt),
     Rates(Vec<Rate>),
     Portfolio(Portfolio),
+    /// The portfolio of an account not open yet, from a snapshot: the
+    /// starting balance and nothing held. Given when opening it would wait
+    /// for the lock, or this user may only read.
+    NotOpen(Portfolio),
     Audit(Audit),
     Quote(Quote),
     /// Every open account, richest first.
@@ -376,7 +380,9 @@ pub struct Quote {
 
 /// A trader attached to an exchange, acting for one account, which is
 /// opened by the first command that needs it (`buy`, `sell`, `portfolio`,
-/// `history`), never by a read of the market.
+/// `history`), never by a read of the market. `portfolio` and `history`
+/// never wait for the lock to open it: while another process holds the
+/// lock they answer from a snapshot that it is not open yet.
 pub struct Session {
     exchange: Store,
     /// Found or opened on first use; forgotten when the owner closes it.
@@ -427,6 +433,38 @@ impl Session {
         let account = self.exchange.open_account(&self.name)?;
         self.account = Some(account);
         Ok(account)
+    }
+
+    /// The session's account for a read: found, or opened if that needs
+    /// no wait for the lock; `None` (not open yet) if opening would wait
+    /// (another process holds the lock) or this user may only read. Reads
+    /// never wait for the lock.
+    fn found_account(&mut self) -> Result<Option<AccountId>> {
+        if self.account.is_none() {
+            self.account = self.exchange.open_account_if_free(&self.name)?;
+        }
+        Ok(self.account)
+    }
+
+    /// What an account not open yet would hold: the starting balance and
+    /// none of any currency.
+    fn not_open_portfolio(&self) -> Result<Portfolio> {
+        let starting_balance = self.exchange.starting_balance()?;
+        let zero: Vec<(String, Money)> = self
+            .exchange
+            .currencies()
+            .iter()
+            .map(|currency| (currency.name.clone(), Money::ZERO))
+            .collect();
+        Ok(Portfolio {
+            name: self.name.clone(),
+            balance: starting_balance,
+            holdings: zero.clone(),
+            values: zero,
+            net_worth: starting_balance,
+            starting_balance,
+            profit: Money::ZERO,
+        })
     }
 
     /// The account this session trades for.
@@ -513,10 +551,10 @@ impl Session {
                 Ok(Reply::Trade(self.exchange.receipt(fill)))
             }
             Command::Rates => self.exchange.rates().map(Reply::Rates),
-            Command::Portfolio => {
-                let account = self.account()?;
-                self.exchange.portfolio(account).map(Reply::Portfolio)
-            }
+            Command::Portfolio => match self.found_account()? {
+                Some(account) => self.exchange.portfolio(account).map(Reply::Portfolio),
+                None => self.not_open_portfolio().map(Reply::NotOpen),
+            },
             Command::Audit => self.exchange.audit().map(Reply::Audit),
             Command::Quote {
                 side,
@@ -534,10 +572,15 @@ impl Session {
                 }))
             }
             Command::Traders => self.exchange.traders().map(Reply::Traders),
-            Command::History { limit } => {
-                let account = self.account()?;
-                self.exchange.history(account, limit).map(Reply::History)
-            }
+            Command::History { limit } => match self.found_account()? {
+                Some(account) => self.exchange.history(account, limit).map(Reply::History),
+                None => Ok(Reply::History(History {
+                    name: self.name.clone(),
+                    rows: Vec::new(),
+                    trades: 0,
+                    last_trade: None,
+                })),
+            },
             Command::Tape { limit } => self.exchange.tape(limit).map(Reply::Tape),
             Command::Price {
                 currency,

@@ -212,16 +212,13 @@ impl Error {
         self.is_refusal() || matches!(self, Error::ReadOnly { .. })
     }
 
-    /// True when the command itself was malformed: unknown, or missing or
-    /// mistyping its arguments. A one-shot command line with one is a
+    /// True when the command itself was malformed: unknown, with too few or
+    /// too many arguments, or with them swapped. A one-shot command line with one is a
     /// usage error (exit 2); in a script or a REPL it is one refused line.
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::UnknownCommand { .. }
-                | Error::Usage { .. }
-                | Error::Count { .. }
-                | Error::Swapped { .. }
+            Error::UnknownCommand { .. } | Error::Usage { .. } | Error::Swapped { .. }
         )
     }
 

@@ -284,11 +284,14 @@ fn readers_need_only_read_permission(backend: Backend) {
     as_user(&segment, &viewer, "ana", &["history"])
         .success()
         .stdout_has("POUND");
-    for trade in [&["buy", "EURO", "1"][..], &["portfolio"]] {
-        as_user(&segment, &viewer, &viewer.name, trade)
-            .status(2)
-            .stderr_has("is read-only for you; ask its owner for write access");
-    }
+    as_user(&segment, &viewer, &viewer.name, &["buy", "EURO", "1"])
+        .status(2)
+        .stderr_has("is read-only for you; ask its owner for write access");
+    // A read opens no account: the viewer's own, not open, reads as such.
+    let own = as_user(&segment, &viewer, &viewer.name, &["--json", "portfolio"])
+        .success()
+        .parse_json();
+    assert_eq!(own["open"], false, "{own}");
     assert_eq!(
         market(&segment),
         before,
@@ -581,6 +584,13 @@ fn readers_answer_while_a_writer_is_frozen(backend: Backend) {
             let reply = segment.json("ana", read);
             assert_eq!(reply["ok"], true, "{context}: {read}: {reply}");
         }
+        // An account not open yet reads from a snapshot too: opening
+        // would need the lock.
+        let newcomer = segment.json("newcomer", "portfolio");
+        assert_eq!(newcomer["open"], false, "{context}: {newcomer}");
+        assert_eq!(newcomer["balance"], "1000.00", "{context}: {newcomer}");
+        let history = segment.json("newcomer", "history");
+        assert_eq!(history["ok"], true, "{context}: {history}");
         assert_consistent(&segment);
         let address: SegmentAddress = segment.address.parse().unwrap();
         let exchange = shm_exchange::Store::Segment(Exchange::attach(&address).unwrap());

@@ -269,7 +269,6 @@ fn exit_status_2_for_usage_errors_and_unusable_exchanges() {
         .trader("ann", &["buy"])
         .status(2)
         .stderr_has("buy CUR");
-    segment.trader("ann", &["tape", "lots"]).status(2);
     // None there.
     Segment::unique(Backend::Posix)
         .trader("ann", &["rates"])

@@ -113,7 +113,7 @@ fn the_trader_page_lists_every_command_and_names_no_missing_page() {
                 })
         });
         for word in words {
-            assert_eq!(word, "TRADER(1)", "a reference to another page: {line:?}");
+            assert_eq!(word, "trader(1)", "a reference to another page: {line:?}");
         }
     }
 }

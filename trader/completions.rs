@@ -225,7 +225,8 @@ complete -F _trader trader
 /// The zsh script: the bash one, through zsh's bashcompinit.
 fn zsh() -> String {
     format!(
-        "# zsh completion for trader (`source <(trader completions zsh)` in ~/.zshrc)\n\
+        "#compdef trader\n\
+         # zsh completion for trader (`source <(trader completions zsh)` in ~/.zshrc)\n\
          autoload -U +X compinit && compinit\n\
          autoload -U +X bashcompinit && bashcompinit\n{}",
         bash()

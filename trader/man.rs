@@ -135,7 +135,7 @@ pub fn page() -> String {
     let mut page = String::new();
     let _ = writeln!(
         page,
-        ".TH TRADER 1 \"\" \"trader {version}\" \"User Commands\"\n.SH NAME\ntrader \\- buy and sell currency on a shared\\-memory exchange"
+        ".TH trader 1 \"\" \"trader {version}\" \"User Commands\"\n.SH NAME\ntrader \\- buy and sell currency on a shared\\-memory exchange"
     );
     page.push_str(
         ".SH SYNOPSIS\n\

@@ -193,6 +193,12 @@ impl Exchange {
         })
     }
 
+    /// What each new account starts with, from a snapshot.
+    pub fn starting_balance(&self) -> Result<Money> {
+        let snapshot = self.snapshot(Parts::MARKET)?;
+        Ok(Money::from_hundredths(snapshot.starting_balance))
+    }
+
     /// The price and total of a trade at the live quote, without trading.
     pub fn quote(&self, side: Side, currency: CurrencyId, amount: Money) -> Result<(Price, Money)> {
         self.known_currency(currency)?;
