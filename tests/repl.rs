@@ -321,6 +321,23 @@ fn colour_on_a_terminal_unless_no_color_and_never_in_a_pipe() {
     assert!(!run.stdout().contains('\x1b'), "{:?}", run.stdout());
 }
 
+/// A refused command is shown and the REPL goes on; leaving it with
+/// Ctrl-D afterwards exits 0 (the refusal was seen when it happened).
+#[test]
+fn a_refusal_never_ends_the_repl_and_leaving_exits_0() {
+    let segment = Segment::create(Backend::Posix);
+    let home = Home::new();
+    let mut repl = Repl::start(&segment, "alice", &home);
+    repl.enter("sell EURO 5", "you hold only 0.00 EURO");
+    repl.enter("biy EURO 1", "did you mean \"buy\"");
+    repl.enter("buy 10 DOLLAR", "did you mean `buy DOLLAR 10`?");
+    repl.enter(
+        "quote sell EURO 2",
+        "selling 2.00 EURO at 18.92 would pay 37.84",
+    );
+    repl.quit_with_ctrl_d();
+}
+
 #[test]
 fn lines_typed_ahead_are_each_answered_in_order() {
     let segment = Segment::create(Backend::Posix);
