@@ -235,7 +235,7 @@ pub struct StressWorkerArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Keys: q, Esc or Ctrl-C leave.")]
 pub struct WatchArgs {
-    /// At most this many of the latest tape entries (default: as many as fit).
+    /// At most this many of the latest trades (default: as many as fit).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub trades: u16,
 }
