@@ -206,7 +206,7 @@ fn an_empty_market_says_so() {
     let lines = Board::new(TAPE_LEN).lay_out(&market, SMALL, false);
     assert_fits(&lines, SMALL);
     let trades = lines.iter().position(|line| line == LATEST).unwrap();
-    assert_eq!(lines[trades + 1], "(none yet)");
+    assert_eq!(lines[trades + 1], "(no trades yet)");
     let leaders = lines.iter().position(|line| line == "LEADERS").unwrap();
     assert_eq!(lines[leaders + 1], "(none yet)");
 }
@@ -285,8 +285,11 @@ fn a_real_exchange_on_the_board() {
         Store::Segment(Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap());
     let _remove = Remove(&address);
     let empty = board(&exchange, 120, 40).unwrap();
-    assert!(empty.contains("trades 0"), "{empty}");
-    assert!(empty.contains(&format!("{LATEST}\n(none yet)")), "{empty}");
+    assert!(empty.contains("trades 0, moves 0"), "{empty}");
+    assert!(
+        empty.contains(&format!("{LATEST}\n(no trades yet)")),
+        "{empty}"
+    );
 
     // A race ran first, on a market of stress accounts only, as the
     // library insists; the class came after.
@@ -311,7 +314,10 @@ fn a_real_exchange_on_the_board() {
         .unwrap();
     let text = board(&exchange, 120, 40).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].contains("trades 3 + 1 UNLOCKED"), "{text}");
+    assert!(
+        lines[0].contains("trades 3 + 1 UNLOCKED, moves 0"),
+        "{text}"
+    );
     // The race's account takes a slot, but is no leader.
     assert!(lines[0].contains("accounts 3/64"), "{text}");
     assert!(
@@ -348,20 +354,136 @@ fn a_real_exchange_on_the_board() {
     let text = board(&exchange, 120, 40).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].contains("HALTED"), "{text}");
-    assert!(lines[0].contains("trades 5 + 1 UNLOCKED"), "{text}");
+    assert!(
+        lines[0].contains("trades 3 + 1 UNLOCKED, moves 2"),
+        "{text}"
+    );
     assert!(
         lines[1].starts_with("stress: 1 account, balances "),
         "{text}"
     );
     let leaders = text.split("LEADERS\n").nth(1).unwrap();
     assert!(!leaders.contains("stress-0"), "{text}");
+    // The trades first, the owner's actions on a line of their own.
     let tape = text.split(&format!("{LATEST}\n")).nth(1).unwrap();
     let rows: Vec<&str> = tape.lines().collect();
-    assert!(rows[1].contains("5") && rows[1].contains("halt"), "{text}");
-    assert!(
-        rows[2].contains("price") && rows[2].contains("14.10/13.80"),
+    assert!(rows[1].contains("bob") && rows[1].contains("buy"), "{text}");
+    assert_eq!(
+        rows.last().unwrap(),
+        &"owner: #5 halt; #4 price DOLLAR sell 14.10 buy 13.80",
         "{text}"
     );
+
+    // A reset starts the title's counts again, the race's count too.
+    exchange.resume().unwrap();
+    exchange.reset().unwrap();
+    let text = board(&exchange, 120, 40).unwrap();
+    assert!(
+        text.lines().next().unwrap().contains("trades 0, moves 0"),
+        "{text}"
+    );
+    assert!(!text.contains("UNLOCKED"), "{text}");
+}
+
+/// A ticker's flood of moves never pushes the students' trades out of
+/// view at 80x24, and the title counts them apart.
+#[test]
+fn a_ticker_keeps_the_trades_in_view_and_the_title_counts_apart() {
+    let mut market = snapshot(4, 3, 8);
+    let trades = [1_u64, 2, 3].map(|seq| entry(seq, "ana"));
+    let ticks = (4..=203).map(|seq| TapeRow {
+        seq,
+        kind: TapeKind::Tick { moves: 4 },
+    });
+    market.tape = trades.into_iter().chain(ticks).rev().collect();
+    let mut board = Board::new(TAPE_LEN);
+    board.note(&market);
+    let lines = board.lay_out(&market, SMALL, false);
+    assert_fits(&lines, SMALL);
+    assert!(lines[0].contains("trades 3, moves 200"), "{lines:#?}");
+    let section = lines.iter().position(|line| line == LATEST).unwrap();
+    for seq in 1..=3 {
+        assert!(
+            lines[section..]
+                .iter()
+                .any(|line| line.trim_start().starts_with(&format!("{seq} "))),
+            "trade #{seq} scrolled away: {lines:#?}"
+        );
+    }
+    assert_eq!(
+        lines.last().unwrap(),
+        "owner: #203 tick, 4 quotes moved; #202 tick, 4 quotes moved",
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn the_tally_counts_new_entries_once_and_starts_again_at_a_reset() {
+    let mut tally = Tally::default();
+    let tick = |seq| TapeRow {
+        seq,
+        kind: TapeKind::Tick { moves: 2 },
+    };
+    let mut tape: Vec<TapeRow> = vec![entry(1, "ana"), entry(2, "ana"), tick(3)];
+    tape.reverse();
+    tally.note(&tape);
+    tally.note(&tape);
+    assert_eq!((tally.trades, tally.moves), (2, 1));
+    // After a reset the tape starts with it.
+    let tape = vec![
+        entry(6, "ana"),
+        tick(5),
+        TapeRow {
+            seq: 4,
+            kind: TapeKind::Reset,
+        },
+    ];
+    tally.note(&tape);
+    assert_eq!((tally.trades, tally.moves), (1, 1));
+}
+
+#[test]
+fn sparklines_scale_to_what_they_show() {
+    assert_eq!(sparkline(&[], 10), "");
+    assert_eq!(sparkline(&[5, 5, 5], 10), "▁▁▁");
+    assert_eq!(sparkline(&[0, 7, 14], 10), "▁▄█");
+    assert_eq!(sparkline(&[100, 0, 7, 14], 3), "▁▄█", "only the last 3");
+    assert_eq!(sparkline(&[i128::MIN, i128::MAX], 2), "▁█");
+}
+
+/// A wide board draws each currency's price and each leader's net worth
+/// over time; 80 columns keep to what they showed.
+#[test]
+fn a_wide_board_draws_prices_and_net_worth_over_time() {
+    let mut market = snapshot(4, 3, 8);
+    let mut board = Board::new(TAPE_LEN);
+    for step in 0..30_i64 {
+        let sell = format!("{}.5520", 24 + step % 5);
+        market.status.currencies = (0..4)
+            .map(|index| rate(&format!("CURRENCY{index:02}"), &sell, "20.00"))
+            .collect();
+        market.leaders[0].net_worth = Money::from_hundredths(200_000 + step * 100).into();
+        board.note(&market);
+    }
+    let wide = board.lay_out(&market, BIG, false);
+    assert_fits(&wide, BIG);
+    let header = wide
+        .iter()
+        .find(|line| line.starts_with("CURRENCY "))
+        .unwrap();
+    assert!(header.contains(PRICE_HISTORY), "{wide:#?}");
+    let dollar = wide
+        .iter()
+        .find(|line| line.starts_with("CURRENCY00"))
+        .unwrap();
+    assert!(dollar.contains("▁▂▄▆█▁"), "{wide:#?}");
+    assert!(
+        wide.iter().any(|line| line.contains(WORTH_HISTORY)),
+        "{wide:#?}"
+    );
+    let small = board.lay_out(&market, SMALL, false);
+    assert_fits(&small, SMALL);
+    assert!(small.iter().all(|line| !line.contains('▁')), "{small:#?}");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::market::{AccountId, Audit, History, Portfolio, Rate, Receipt, Side, TapeKind, TapeRow};
-use crate::money::{Money, Price};
+use crate::money::{Money, Price, WideMoney};
 use crate::store::{MarketAddress, Store};
 
 /// One parsed command line.
@@ -241,7 +241,8 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
                 Side::Sell
             },
             currency: (*currency).to_owned(),
-            amount: parse_amount(amount)?,
+            amount: parse_amount(amount)
+                .map_err(|error| swapped(error, currency, amount, spec.name))?,
         },
         ("quote", [side, currency, amount]) => Command::Quote {
             side: match side.to_ascii_lowercase().as_str() {
@@ -250,7 +251,8 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
                 _ => return Err(usage()),
             },
             currency: (*currency).to_owned(),
-            amount: parse_amount(amount)?,
+            amount: parse_amount(amount)
+                .map_err(|error| swapped(error, currency, amount, &format!("quote {side}")))?,
         },
         ("traders", []) => Command::Traders,
         ("history", []) => Command::History {
@@ -294,6 +296,20 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         _ => return Err(usage()),
     };
     Ok(Some(command))
+}
+
+/// `error`, the amount's, unless the words look swapped (`buy 10 DOLLAR`:
+/// a number where the currency goes and a name where the amount goes):
+/// then what the line should have been.
+fn swapped(error: Error, currency: &str, amount: &str, command: &str) -> Error {
+    let name_like = amount.starts_with(|c: char| c.is_ascii_alphabetic());
+    if name_like && Money::parse(currency).is_ok() {
+        Error::Swapped {
+            meant: format!("{command} {amount} {currency}"),
+        }
+    } else {
+        error
+    }
 }
 
 /// Trades `history` and `tape` show when no N is given.
@@ -359,6 +375,10 @@ pub enum Reply {
     Trade(Receipt),
     Rates(Vec<Rate>),
     Portfolio(Portfolio),
+    /// The portfolio of an account not open yet, from a snapshot: the
+    /// starting balance and nothing held. Given when opening it would wait
+    /// for the lock, or this user may only read.
+    NotOpen(Portfolio),
     Audit(Audit),
     Quote(Quote),
     /// Every open account, richest first.
@@ -399,7 +419,9 @@ pub struct Quote {
 
 /// A trader attached to an exchange, acting for one account, which is
 /// opened by the first command that needs it (`buy`, `sell`, `portfolio`,
-/// `history`), never by a read of the market.
+/// `history`), never by a read of the market. `portfolio` and `history`
+/// never wait for the lock to open it: while another process holds the
+/// lock they answer from a snapshot that it is not open yet.
 pub struct Session {
     exchange: Store,
     /// Found or opened on first use; forgotten when the owner closes it.
@@ -454,6 +476,41 @@ impl Session {
         let account = self.exchange.open_account(&self.name)?;
         self.account = Some(account);
         Ok(account)
+    }
+
+    /// The session's account for a read: found, or opened if that needs
+    /// no wait for the lock; `None` (not open yet) if opening would wait
+    /// (another process holds the lock) or this user may only read. Reads
+    /// never wait for the lock.
+    fn found_account(&mut self) -> Result<Option<AccountId>> {
+        if self.account.is_none() {
+            self.account = self.exchange.open_account_if_free(&self.name)?;
+        }
+        Ok(self.account)
+    }
+
+    /// What an account not open yet would hold: the starting balance and
+    /// none of any currency.
+    fn not_open_portfolio(&self) -> Result<Portfolio> {
+        let starting_balance = self.exchange.starting_balance()?;
+        let zero: Vec<(String, Money)> = self
+            .exchange
+            .currencies()
+            .iter()
+            .map(|currency| (currency.name.clone(), Money::ZERO))
+            .collect();
+        Ok(Portfolio {
+            name: self.name.clone(),
+            balance: starting_balance,
+            holdings: zero.clone(),
+            values: zero
+                .iter()
+                .map(|(name, _)| (name.clone(), WideMoney::ZERO))
+                .collect(),
+            net_worth: starting_balance.into(),
+            starting_balance,
+            profit: WideMoney::ZERO,
+        })
     }
 
     /// The account this session trades for.
@@ -540,10 +597,10 @@ impl Session {
                 Ok(Reply::Trade(self.exchange.receipt(fill)))
             }
             Command::Rates => self.exchange.rates().map(Reply::Rates),
-            Command::Portfolio => {
-                let account = self.account()?;
-                self.exchange.portfolio(account).map(Reply::Portfolio)
-            }
+            Command::Portfolio => match self.found_account()? {
+                Some(account) => self.exchange.portfolio(account).map(Reply::Portfolio),
+                None => self.not_open_portfolio().map(Reply::NotOpen),
+            },
             Command::Audit => self.exchange.audit().map(Reply::Audit),
             Command::Quote {
                 side,
@@ -561,10 +618,15 @@ impl Session {
                 }))
             }
             Command::Traders => self.exchange.traders().map(Reply::Traders),
-            Command::History { limit } => {
-                let account = self.account()?;
-                self.exchange.history(account, limit).map(Reply::History)
-            }
+            Command::History { limit } => match self.found_account()? {
+                Some(account) => self.exchange.history(account, limit).map(Reply::History),
+                None => Ok(Reply::History(History {
+                    name: self.name.clone(),
+                    rows: Vec::new(),
+                    trades: 0,
+                    last_trade: None,
+                })),
+            },
             Command::Tape { limit } => self.exchange.tape(limit).map(Reply::Tape),
             Command::Price {
                 currency,
@@ -736,5 +798,27 @@ mod tests {
             let message = refused(&format!("buy DOLLAR {amount}"));
             assert!(message.starts_with("bad amount"), "{amount}: {message}");
         }
+    }
+
+    #[test]
+    fn swapped_arguments_are_named_as_such() {
+        for (line, meant) in [
+            ("buy 10 DOLLAR", "buy DOLLAR 10"),
+            ("sell 2.50 euro", "sell euro 2.50"),
+            ("quote buy 3 POUND", "quote buy POUND 3"),
+        ] {
+            let error = parse(line).unwrap_err();
+            assert_eq!(error.code(), "swapped_arguments", "{line}");
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("did you mean `{meant}`?")),
+                "{line}: {error}"
+            );
+            assert!(error.is_refusal() && error.is_usage(), "{line}");
+        }
+        // A bad amount that is not a swap stays a bad amount.
+        assert_eq!(parse("buy DOLLAR x").unwrap_err().code(), "bad_amount");
+        assert_eq!(parse("buy 10 -2").unwrap_err().code(), "bad_amount");
     }
 }

@@ -5,10 +5,10 @@
 //! them.
 #![forbid(unsafe_code)]
 
-use crate::command::{command_spec, CommandSpec, ALIASES, COMMANDS};
+use crate::command::{command_spec, CommandSpec, ALIASES, COMMANDS, MAX_LINE};
 
 /// Every word that starts a command: the names, then the aliases.
-fn command_names() -> impl Iterator<Item = &'static str> {
+pub fn command_names() -> impl Iterator<Item = &'static str> {
     COMMANDS
         .iter()
         .map(|spec| spec.name)
@@ -17,7 +17,7 @@ fn command_names() -> impl Iterator<Item = &'static str> {
 
 /// The placeholders a command takes after its name, from its usage:
 /// `buy CUR AMOUNT` gives `["CUR", "AMOUNT"]`.
-fn placeholders(spec: &CommandSpec) -> Vec<&'static str> {
+pub fn placeholders(spec: &CommandSpec) -> Vec<&'static str> {
     spec.usage.split_whitespace().skip(1).collect()
 }
 
@@ -96,8 +96,12 @@ pub struct UsageHint {
 
 /// The hint for `line` with the cursor at its end: after `buy ` it is
 /// `CUR AMOUNT`; after `quote b` it is `uy CUR AMOUNT`, and accepting it
-/// inserts `uy`.
+/// inserts `uy`. A line longer than any command ([`MAX_LINE`]) gets none,
+/// so typing a long line costs no more than its length.
 pub fn hint(line: &str, currencies: &[String]) -> Option<UsageHint> {
+    if line.len() > MAX_LINE {
+        return None;
+    }
     let (start, matches) = complete(line, currencies);
     let partial = &line[start..];
     let previous: Vec<&str> = line[..start].split_whitespace().collect();
@@ -236,5 +240,8 @@ mod tests {
         assert_eq!(shown(""), None);
         assert_eq!(shown("   "), None);
         assert_eq!(shown("# buy "), None);
+        // Too long to be a command: no hint, and no work for one.
+        let long = format!("buy{} ", " ".repeat(MAX_LINE));
+        assert_eq!(shown(&long), None);
     }
 }

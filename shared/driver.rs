@@ -73,7 +73,7 @@ pub fn run_script<R: Read, W: Write, E: Write>(
                     errors.flush()?;
                 }
                 status = status.max(error.exit_code());
-                if !error.is_refusal() {
+                if !error.session_goes_on() {
                     break;
                 }
             }
@@ -147,7 +147,8 @@ fn read_bounded_line<R: BufRead>(input: &mut R, line: &mut Vec<u8>) -> io::Resul
 
 /// Runs the words of a command line as one command. The reply goes to
 /// `output` in `style`; an error goes to `output` as JSON in the JSON
-/// style, else to `errors` as one line for a person.
+/// style, else to `errors` as one line for a person. A malformed command
+/// (unknown, or with missing or bad arguments) is a usage error, exit 2.
 pub fn run_one_shot(
     session: &mut Session,
     words: &[String],
@@ -175,7 +176,11 @@ pub fn run_one_shot(
             } else {
                 writeln!(errors, "trader: {}", render::explain(&error))?;
             }
-            Ok(error.exit_code())
+            Ok(if error.is_usage() {
+                ExitStatus::Unusable
+            } else {
+                error.exit_code()
+            })
         }
     }
 }

@@ -64,6 +64,9 @@ pub enum Error {
     },
     /// The amount is not a positive decimal with at most two places.
     Amount { text: String, reason: String },
+    /// A command's currency and amount given the other way round
+    /// (`buy 10 DOLLAR`): `meant` is the line as it should read.
+    Swapped { meant: String },
     /// The trader's balance does not cover the cost.
     InsufficientBalance { cost: Money, balance: Money },
     /// The exchange does not hold that much of the currency.
@@ -148,6 +151,13 @@ pub enum Error {
     /// The connection to the server broke, or the server stopped answering,
     /// after it was made: exit status 2.
     ConnectionLost { server: String, reason: String },
+    /// The same, met by an instrument that only reads (the board,
+    /// `follow`): nothing of its can be half-applied.
+    ReaderConnectionLost {
+        server: String,
+        reason: String,
+        instrument: &'static str,
+    },
     /// An option or action this kind of store does not have (`--mode` on
     /// Redis, say): exit status 2.
     Unsupported {
@@ -178,6 +188,7 @@ impl Error {
                 | Error::Count { .. }
                 | Error::UnknownCurrency { .. }
                 | Error::Amount { .. }
+                | Error::Swapped { .. }
                 | Error::InsufficientBalance { .. }
                 | Error::InsufficientStock { .. }
                 | Error::InsufficientHolding { .. }
@@ -198,6 +209,36 @@ impl Error {
                 | Error::Price { .. }
                 | Error::CrossedQuote { .. }
                 | Error::Busy { .. }
+        )
+    }
+
+    /// This error as `instrument`, which only reads (the board, `follow`),
+    /// tells it: a lost connection left nothing of its half-done, so the
+    /// way out is only to start it again.
+    pub fn for_reader(self, instrument: &'static str) -> Error {
+        match self {
+            Error::ConnectionLost { server, reason } => Error::ReaderConnectionLost {
+                server,
+                reason,
+                instrument,
+            },
+            other => other,
+        }
+    }
+
+    /// True when a script or a REPL goes on after this error: a refusal,
+    /// or a write by a user who may only read (the reads still answer).
+    pub fn session_goes_on(&self) -> bool {
+        self.is_refusal() || matches!(self, Error::ReadOnly { .. })
+    }
+
+    /// True when the command itself was malformed: unknown, with too few or
+    /// too many arguments, or with them swapped. A one-shot command line with one is a
+    /// usage error (exit 2); in a script or a REPL it is one refused line.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownCommand { .. } | Error::Usage { .. } | Error::Swapped { .. }
         )
     }
 
@@ -223,6 +264,7 @@ impl Error {
             Error::Count { .. } => "bad_count",
             Error::UnknownCurrency { .. } => "unknown_currency",
             Error::Amount { .. } => "bad_amount",
+            Error::Swapped { .. } => "swapped_arguments",
             Error::InsufficientBalance { .. } => "insufficient_balance",
             Error::InsufficientStock { .. } => "insufficient_stock",
             Error::InsufficientHolding { .. } => "insufficient_holding",
@@ -248,7 +290,7 @@ impl Error {
             Error::Busy { .. } => "busy",
             Error::RedisUnreachable { .. } => "redis_unreachable",
             Error::RedisAuth { .. } => "redis_auth",
-            Error::ConnectionLost { .. } => "connection_lost",
+            Error::ConnectionLost { .. } | Error::ReaderConnectionLost { .. } => "connection_lost",
             Error::Unsupported { .. } => "unsupported",
         }
     }
@@ -354,6 +396,10 @@ impl fmt::Display for Error {
             Error::Amount { text, reason } => write!(
                 f,
                 "bad amount {text:?}: {reason}; give a positive amount like 10 or 2.50"
+            ),
+            Error::Swapped { meant } => write!(
+                f,
+                "the currency and the amount look swapped; did you mean `{meant}`?"
             ),
             Error::InsufficientBalance { cost, balance } => write!(
                 f,
@@ -474,6 +520,14 @@ impl fmt::Display for Error {
             Error::ConnectionLost { server, reason } => write!(
                 f,
                 "lost the connection to redis at {server} ({reason}); the server keeps the market: check it, then start the trader again (the last command may not have been applied; see `portfolio`)"
+            ),
+            Error::ReaderConnectionLost {
+                server,
+                reason,
+                instrument,
+            } => write!(
+                f,
+                "lost the connection to redis at {server} ({reason}); the server keeps the market: check it, then start `trader {instrument}` again"
             ),
             Error::Unsupported {
                 what,

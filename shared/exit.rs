@@ -7,9 +7,9 @@
 ///
 /// | status | when |
 /// |---|---|
-/// | 0 | every command succeeded |
+/// | 0 | every command succeeded; an interactive REPL left with `quit` or Ctrl-D, whatever it refused |
 /// | 1 | a command was refused (a market rule, an owner-only action, an inconsistent audit, a halted market; `exchange-init` finding an exchange already there) |
-/// | 2 | a usage error, or the exchange cannot be used: none there, not an exchange, being created, incompatible, permission denied, removed or replaced, truncated, corrupted |
+/// | 2 | a usage error (a bad option, a malformed one-shot command), or the exchange cannot be used: none there, not an exchange, being created, incompatible, permission denied, removed or replaced, truncated, corrupted |
 ///
 /// The variants are ordered by severity, so the status of a run of many
 /// commands is the [`Ord::max`] of theirs.

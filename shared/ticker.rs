@@ -80,6 +80,67 @@ fn next_quote(random: &mut SplitMix64, quote: Quote, step: Step) -> Quote {
     }
 }
 
+/// One tick as the ticker reports it: its number and every quote it set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tick {
+    pub tick: u64,
+    pub currencies: Vec<TickQuote>,
+}
+
+/// One currency's new quote in a [`Tick`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TickQuote {
+    pub name: String,
+    pub sell: Price,
+    pub buy: Price,
+}
+
+impl Tick {
+    /// The tick for people: `tick 3  DOLLAR 13.72/13.40  EURO ...` on one
+    /// line, or, with a `width` (a terminal's), broken between currencies
+    /// so that no line is wider, later lines indented under the first
+    /// currency; a currency's quote is never split.
+    pub fn lines(&self, width: Option<usize>) -> Vec<String> {
+        let head = format!("tick {}", self.tick);
+        let phrases: Vec<String> = self
+            .currencies
+            .iter()
+            .map(|quote| format!("{} {}/{}", quote.name, quote.sell, quote.buy))
+            .collect();
+        wrap_phrases(&head, &phrases, "  ", width)
+    }
+}
+
+/// `head` then each phrase, `separator` apart, on as few lines as fit
+/// `width` (all on one without a width); a line that goes on is indented
+/// to where the first phrase starts. A phrase is never broken.
+pub fn wrap_phrases(
+    head: &str,
+    phrases: &[String],
+    separator: &str,
+    width: Option<usize>,
+) -> Vec<String> {
+    let indent = " ".repeat(head.chars().count() + separator.len());
+    let mut lines = Vec::new();
+    let mut line = head.to_owned();
+    let mut empty = head.is_empty();
+    for phrase in phrases {
+        let room = width.unwrap_or(usize::MAX);
+        let longer = line.chars().count() + separator.len() + phrase.chars().count();
+        if empty {
+            line.push_str(phrase);
+            empty = false;
+        } else if longer <= room || line.trim().is_empty() {
+            line.push_str(separator);
+            line.push_str(phrase);
+        } else {
+            lines.push(std::mem::replace(&mut line, format!("{indent}{phrase}")));
+        }
+    }
+    lines.push(line);
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +151,37 @@ mod tests {
             sell: Price::from_ten_thousandths(sell),
             buy: Price::from_ten_thousandths(buy),
         }
+    }
+
+    #[test]
+    fn a_tick_breaks_between_currencies_never_inside_one() {
+        let tick = Tick {
+            tick: 12,
+            currencies: ["DOLLAR", "EURO", "STERLIN", "POUND"]
+                .iter()
+                .map(|name| TickQuote {
+                    name: (*name).to_owned(),
+                    sell: Price::from_ten_thousandths(245_525),
+                    buy: Price::from_ten_thousandths(245_515),
+                })
+                .collect(),
+        };
+        let one = tick.lines(None);
+        assert_eq!(one.len(), 1);
+        assert!(one[0].starts_with("tick 12  DOLLAR 24.5525/24.5515  EURO"));
+        let wrapped = tick.lines(Some(80));
+        assert_eq!(wrapped.len(), 2, "{wrapped:?}");
+        for line in &wrapped {
+            assert!(line.chars().count() <= 80, "{line:?}");
+        }
+        assert!(
+            wrapped[1].starts_with("         POUND 24.5525/24.5515"),
+            "{wrapped:?}"
+        );
+        assert_eq!(
+            wrapped.join(" ").split_whitespace().collect::<Vec<_>>(),
+            one[0].split_whitespace().collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -285,15 +285,62 @@ fn readers_need_only_read_permission(backend: Backend) {
     as_user(&segment, &viewer, "ana", &["history"])
         .success()
         .stdout_has("POUND");
-    for trade in [&["buy", "EURO", "1"][..], &["portfolio"]] {
-        as_user(&segment, &viewer, &viewer.name, trade)
-            .status(2)
-            .stderr_has("is read-only for you; ask its owner for write access");
-    }
+    as_user(&segment, &viewer, &viewer.name, &["buy", "EURO", "1"])
+        .status(2)
+        .stderr_has("is read-only for you; ask its owner for write access");
+    // A read opens no account: the viewer's own, not open, reads as such.
+    let own = as_user(&segment, &viewer, &viewer.name, &["--json", "portfolio"])
+        .success()
+        .parse_json();
+    assert_eq!(own["open"], false, "{own}");
     assert_eq!(
         market(&segment),
         before,
         "a read-only user changed the market"
+    );
+
+    // One such refusal does not end a script or a REPL: the next command
+    // is answered. A REPL left with `quit` exits 0.
+    let mut command = segment.trader_command(&viewer.name);
+    viewer.apply(&mut command);
+    Run::new(command, b"rates\nbuy EURO 1\nquote sell EURO 2\n")
+        .status(2)
+        .stderr_has("is read-only for you")
+        .stdout_has("selling 2.00 EURO");
+    let home = tempfile::Builder::new()
+        .prefix("shmx-classroom-")
+        .tempdir()
+        .unwrap();
+    std::os::unix::fs::chown(home.path(), Some(viewer.uid), Some(viewer.gid)).unwrap();
+    let mut command = segment.trader_command(&viewer.name);
+    viewer
+        .apply(&mut command)
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut repl = rexpect::session::spawn_with_options(
+        command,
+        rexpect::reader::Options {
+            timeout_ms: Some(TIMEOUT.as_millis() as u64),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .expect("cannot start the REPL in a pty");
+    repl.exp_string("> ").expect("no prompt");
+    repl.send_line("buy EURO 1").unwrap();
+    repl.exp_string("is read-only for you")
+        .expect("the refusal was not shown");
+    repl.send_line("quote sell EURO 2").unwrap();
+    repl.exp_string("selling 2.00 EURO")
+        .expect("the REPL ended after a refusal");
+    repl.send_line("quit").unwrap();
+    assert!(
+        matches!(
+            common::wait_pty_exit(&repl),
+            rexpect::process::wait::WaitStatus::Exited(_, 0)
+        ),
+        "a REPL left with quit after a refusal did not exit 0"
     );
 
     // The board, in a terminal, as the same user.

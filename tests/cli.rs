@@ -267,6 +267,15 @@ fn exit_status_2_for_usage_errors_and_unusable_exchanges() {
     let segment = Segment::create(Backend::File);
     segment.trader("ann", &["--bogus"]).status(2);
     segment.lab(&["stress", "--procs", "0"]).status(2);
+    // A one-shot command that is unknown or misses its arguments.
+    segment
+        .trader("ann", &["biy", "EURO", "1"])
+        .status(2)
+        .stderr_has("did you mean");
+    segment
+        .trader("ann", &["buy"])
+        .status(2)
+        .stderr_has("buy CUR");
     // None there.
     Segment::unique(Backend::Posix)
         .trader("ann", &["rates"])

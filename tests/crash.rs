@@ -352,12 +352,14 @@ fn holder_killed_while_others_wait(backend: Backend) {
         }
     }
     eprintln!("caught the victim holding the lock after {attempts} tries");
-    // Three traders now block on the lock (opening their accounts needs
-    // it; reads would not); wait until at least one sleeps on the futex.
+    // Three traders now block on the lock (opening their accounts for a
+    // sale needs it; reads never wait for it); wait until at least one
+    // sleeps on the futex. Their sales are then refused (they hold
+    // nothing), so the tape keeps only the victim's trades.
     let waiters: Vec<JoinHandle<Run>> = (0..3)
         .map(|index| {
             let mut command = segment.trader_command(&format!("waiter-{index}"));
-            command.args(["--json", "portfolio"]);
+            command.args(["--json", "sell", "DOLLAR", "0.01"]);
             std::thread::spawn(move || Run::new(command, b""))
         })
         .collect();
@@ -368,8 +370,8 @@ fn holder_killed_while_others_wait(backend: Backend) {
     signal(pid, Signal::SIGKILL);
     for waiter in waiters {
         let run = waiter.join().unwrap();
-        run.success();
-        assert_eq!(run.parse_json()["ok"], true);
+        let reply = run.status(1).parse_json();
+        assert_eq!(reply["code"], "insufficient_holding", "{reply}");
     }
     let elapsed = killed.elapsed();
     assert!(

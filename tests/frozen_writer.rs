@@ -92,6 +92,13 @@ fn readers_answer_while_a_writer_is_frozen(backend: Backend) {
             let reply = segment.json("ana", read);
             assert_eq!(reply["ok"], true, "{context}: {read}: {reply}");
         }
+        // An account not open yet reads from a snapshot too: opening
+        // would need the lock.
+        let newcomer = segment.json("newcomer", "portfolio");
+        assert_eq!(newcomer["open"], false, "{context}: {newcomer}");
+        assert_eq!(newcomer["balance"], "1000.00", "{context}: {newcomer}");
+        let history = segment.json("newcomer", "history");
+        assert_eq!(history["ok"], true, "{context}: {history}");
         assert_consistent(&segment);
         let address: SegmentAddress = segment.address.parse().unwrap();
         let exchange = shm_exchange::Store::Segment(Exchange::attach(&address).unwrap());

@@ -136,14 +136,14 @@ fn history_is_yours_and_tape_is_everyones() {
         .trader("carol", &["history"])
         .success()
         .stdout_has("no trades yet");
-    for bad in [
-        &["tape", "0"][..],
-        &["tape", "257"],
-        &["history", "x"],
-        &["tape", "1", "2"],
-    ] {
+    for bad in [&["tape", "0"][..], &["tape", "257"], &["history", "x"]] {
         segment.trader("ann", bad).status(1).stderr_has("usage:");
     }
+    // Too many arguments: a malformed one-shot command, a usage error.
+    segment
+        .trader("ann", &["tape", "1", "2"])
+        .status(2)
+        .stderr_has("usage:");
 }
 
 #[test]

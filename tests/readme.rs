@@ -174,3 +174,23 @@ fn the_readme_links_only_inside_the_repository() {
     }
     assert!(links > 0, "no links found: the scan is broken");
 }
+
+/// The README's transcript shows the tape as `trader tape` prints it: the
+/// same two trades give the same table, header included.
+#[test]
+fn the_readmes_tape_is_what_the_program_prints() {
+    let text = readme();
+    let start =
+        text.find("alice> tape\n").expect("the transcript's `tape`") + "alice> tape\n".len();
+    let shown: Vec<&str> = text[start..]
+        .lines()
+        .take_while(|line| !line.starts_with("alice>"))
+        .collect();
+    let segment = common::Segment::create(common::Backend::Posix);
+    segment
+        .script("alice", &[], "buy dollar 10\nsell DOLLAR 4\n")
+        .success();
+    let printed = segment.trader("alice", &["tape"]).stdout();
+    let printed: Vec<&str> = printed.lines().map(str::trim_end).collect();
+    assert_eq!(shown, printed, "README's tape differs from the program's");
+}

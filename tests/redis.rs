@@ -633,6 +633,7 @@ fn the_owners_commands_race_trades_cleanly() {
             }
             TapeKind::Close { account, .. } => assert_eq!(account, "victim"),
             TapeKind::Reset => panic!("no reset was asked for"),
+            TapeKind::Tick { .. } => panic!("no tick was asked for"),
         }
     }
     let audit = owner.audit().unwrap();

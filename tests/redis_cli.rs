@@ -296,3 +296,41 @@ fn a_server_restart_stops_traders_with_exit_2_and_keeps_the_market() {
     }
     segment.trader("after", &["buy", "DOLLAR", "1"]).success();
 }
+
+/// A server that dies under `follow` and the board: they end with exit 2
+/// and say to start them again, not to check a portfolio (they changed
+/// nothing).
+#[test]
+fn a_dead_server_ends_follow_and_the_board_with_their_way_out() {
+    let mut segment = Segment::create(Backend::Redis);
+    let mut command = segment.trader_command("viewer");
+    command.arg("follow");
+    let mut following = common::streaming::Streaming::start(command);
+    assert!(following.error_line().starts_with("following "));
+    let mut command = segment.trader_command("viewer");
+    command.arg("watch").env("TERM", "xterm");
+    let mut board = rexpect::session::spawn_with_options(
+        command,
+        rexpect::reader::Options {
+            timeout_ms: Some(TIMEOUT.as_millis() as u64),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .expect("cannot start the board in a pty");
+    board.exp_string("LATEST ON THE TAPE").expect("no board");
+    segment.server_mut().unwrap().kill();
+
+    let (code, errors) = following.exit();
+    assert_eq!(code, Some(2), "{errors}");
+    assert!(
+        errors.contains("start `trader follow` again") && !errors.contains("portfolio"),
+        "{errors}"
+    );
+    // The board says it once the terminal is restored.
+    let said = board.exp_eof().expect("the board did not end");
+    assert!(
+        said.contains("start `trader watch` again") || said.contains("start redis-server"),
+        "{said}"
+    );
+    assert!(!said.contains("portfolio"), "{said}");
+}

@@ -321,6 +321,23 @@ fn colour_on_a_terminal_unless_no_color_and_never_in_a_pipe() {
     assert!(!run.stdout().contains('\x1b'), "{:?}", run.stdout());
 }
 
+/// A refused command is shown and the REPL goes on; leaving it with
+/// Ctrl-D afterwards exits 0 (the refusal was seen when it happened).
+#[test]
+fn a_refusal_never_ends_the_repl_and_leaving_exits_0() {
+    let segment = Segment::create(Backend::Posix);
+    let home = Home::new();
+    let mut repl = Repl::start(&segment, "alice", &home);
+    repl.enter("sell EURO 5", "you hold only 0.00 EURO");
+    repl.enter("biy EURO 1", "did you mean \"buy\"");
+    repl.enter("buy 10 DOLLAR", "did you mean `buy DOLLAR 10`?");
+    repl.enter(
+        "quote sell EURO 2",
+        "selling 2.00 EURO at 18.92 would pay 37.84",
+    );
+    repl.quit_with_ctrl_d();
+}
+
 #[test]
 fn lines_typed_ahead_are_each_answered_in_order() {
     let segment = Segment::create(Backend::Posix);
@@ -341,8 +358,10 @@ fn a_pasted_block_of_lines_runs_as_that_many_commands() {
     let segment = Segment::create(Backend::Posix);
     let home = Home::new();
     let mut repl = Repl::start(&segment, "alice", &home);
+    // At once: no Enter after the paste, and what was typed before it is
+    // the start of its first line.
     repl.keys(&format!(
-        "{PASTE_START}quote buy EURO 1\nbuy EURO 2\nquote sell EURO 1{PASTE_END}\r"
+        "quote {PASTE_START}buy EURO 1\nbuy EURO 2\nquote sell EURO 1{PASTE_END}"
     ));
     repl.expect("buying 1.00 EURO at 19.50 would cost 19.50");
     repl.expect("bought 2.00 EURO at 19.50 for 39.00");
@@ -350,7 +369,61 @@ fn a_pasted_block_of_lines_runs_as_that_many_commands() {
     repl.prompt();
     // Each pasted line is its own history entry.
     repl.enter(UP, "selling 1.00 EURO at 18.92 would pay 18.92");
+    // A paste without a newline goes into the line being typed.
+    repl.keys(&format!("quote {PASTE_START}sell EURO{PASTE_END} 3\r"));
+    repl.expect("selling 3.00 EURO at 18.92 would pay 56.76");
+    repl.prompt();
     repl.quit_with_ctrl_d();
+}
+
+/// In a real terminal (tmux, which pastes with the bracketed-paste
+/// markers when the program asks for them): a pasted block runs at once,
+/// and a 200 KB line in it costs seconds, not minutes: it is refused as
+/// too long and the next pasted command is answered.
+#[test]
+fn a_200_kb_paste_in_tmux_runs_at_once() {
+    let segment = Segment::create(Backend::Posix);
+    let home = Home::new();
+    let mut command = segment.trader_command("alice");
+    command
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.state())
+        .env("NO_COLOR", "1");
+    let line = format!("exec {}", common::tmux::shell_line(&command));
+    let tmux = common::tmux::Tmux::start(80, 24, &line);
+    let screen = tmux.wait_for("alice>", TIMEOUT);
+    // At 80 columns the banner breaks between its halves, not mid-phrase.
+    assert!(
+        screen
+            .lines()
+            .any(|line| line == "`help` lists the commands, Tab completes, Ctrl-D leaves"),
+        "{screen}"
+    );
+    let block = format!(
+        "quote buy EURO 1\n{}\nquote sell EURO 2\n",
+        "x".repeat(200 * 1024)
+    );
+    let file = common::temp_file(".txt", &block);
+    let loaded = tmux
+        .command(&["load-buffer", file.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(loaded.success());
+    let started = std::time::Instant::now();
+    let pasted = tmux
+        .command(&["paste-buffer", "-p", "-t", "main"])
+        .status()
+        .unwrap();
+    assert!(pasted.success());
+    let screen = tmux.wait_for("selling 2.00 EURO", Duration::from_secs(120));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "the paste took {took:?}:\n{screen}"
+    );
+    assert!(screen.contains("buying 1.00 EURO"), "{screen}");
+    assert!(screen.contains("longer than 4096 bytes"), "{screen}");
+    assert!(screen.contains("alice> quote sell EURO 2"), "{screen}");
 }
 
 #[test]

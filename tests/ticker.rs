@@ -111,11 +111,12 @@ fn tick_quotes(line: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The ticker goes through the owner's `price`: each move is a price entry
-/// on the tape, which `follow` streams in order, and the live quotes that
-/// `rates` reads are the last tick's.
+/// A tick moves every quote and leaves ONE entry on the tape (`tick`, with
+/// how many quotes it moved), which `follow` streams in order, so the
+/// students' trades stay in view; the live quotes that `rates` reads are
+/// the last tick's.
 #[test]
-fn the_tickers_moves_are_price_entries_in_follow_and_the_live_rates() {
+fn each_tick_is_one_entry_in_follow_and_the_tape_and_moves_the_live_rates() {
     ticks_reach_follow_and_the_rates(Backend::Posix);
 }
 
@@ -145,11 +146,12 @@ fn ticks_reach_follow_and_the_rates(backend: Backend) {
     let currencies = tick_quotes(&ticks[0]).len();
     assert_eq!(currencies, 4, "{ticks:?}");
     assert_eq!(moves.len(), currencies * ticks.len(), "{ticks:?}");
-    for (seq, (name, sell, buy)) in (1..).zip(&moves) {
+    // One tape entry a tick, however many quotes it moved.
+    for seq in 1..=ticks.len() {
         let entry = following.json();
         assert_eq!(
             entry,
-            serde_json::json!({"seq": seq, "kind": "price", "currency": name, "sell": sell, "buy": buy}),
+            serde_json::json!({"seq": seq, "kind": "tick", "moves": currencies}),
             "{ticks:?}"
         );
     }
@@ -175,10 +177,8 @@ fn ticks_reach_follow_and_the_rates(backend: Backend) {
         .iter()
         .map(|row| common::field(row, "kind"))
         .collect();
-    assert!(
-        !kinds.is_empty() && kinds.iter().all(|kind| *kind == "price"),
-        "{tape}"
-    );
+    assert_eq!(kinds.len(), ticks.len(), "{tape}");
+    assert!(kinds.iter().all(|kind| *kind == "tick"), "{tape}");
 }
 
 /// Each tick starts from the live quotes: a `price` the instructor sets
@@ -211,4 +211,62 @@ fn an_owners_price_between_ticks_is_where_the_walk_goes_on() {
         ((sell - buy) - 1.0).abs() < 1e-9,
         "the owner's spread of 1.00 was not kept: {sell}/{buy}"
     );
+}
+
+/// `ticker --json`: one JSON object a tick, with every quote it set.
+#[test]
+fn with_json_the_ticker_prints_one_object_a_tick() {
+    let segment = Segment::create(Backend::Posix);
+    let mut running = ticker(&segment, &["--json", "--every", "0.01", "--seed", "4"]);
+    for tick in 1..=3 {
+        let line = running.line();
+        let object: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|error| panic!("not one JSON object: {line:?}: {error}"));
+        assert_eq!(object["ok"], true, "{line}");
+        assert_eq!(object["command"], "ticker", "{line}");
+        assert_eq!(object["tick"], tick, "{line}");
+        let quotes = object["currencies"].as_array().unwrap();
+        assert_eq!(quotes.len(), 4, "{line}");
+        assert_eq!(common::field(&quotes[0], "name"), "DOLLAR", "{line}");
+        common::field(&quotes[0], "sell");
+    }
+    running.signal(Signal::SIGTERM);
+    assert_eq!(running.exit().0, Some(0));
+}
+
+/// In an 80-column terminal (tmux) a tick's line breaks between
+/// currencies, never inside a quote, and the banner between its phrases.
+#[test]
+fn at_80_columns_ticks_break_between_currencies() {
+    let segment = Segment::create(Backend::Posix);
+    let mut command = segment.trader_command("teacher");
+    command.args(["ticker", "--every", "0.05", "--seed", "9"]);
+    let line = format!("exec {}", common::tmux::shell_line(&command));
+    let tmux = common::tmux::Tmux::start(80, 24, &line);
+    let screen = tmux.wait_for("tick 3", std::time::Duration::from_secs(30));
+    let lines: Vec<&str> = screen.lines().filter(|line| !line.is_empty()).collect();
+    assert!(lines[0].starts_with("ticker on posix:/"), "{screen}");
+    assert!(lines[1].ends_with("Ctrl-C stops"), "{screen}");
+    let mut quotes = 0;
+    for line in &lines[2..] {
+        assert!(
+            line.starts_with("tick ") || line.starts_with("        "),
+            "a line that is neither a tick nor its continuation: {line:?}\n{screen}"
+        );
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let pairs = if line.starts_with("tick ") {
+            &words[2..]
+        } else {
+            &words[..]
+        };
+        assert_eq!(pairs.len() % 2, 0, "a quote split: {line:?}\n{screen}");
+        for pair in pairs.chunks(2) {
+            assert!(
+                pair[0].chars().all(|c| c.is_ascii_uppercase()) && pair[1].contains('/'),
+                "a quote split: {line:?}\n{screen}"
+            );
+            quotes += 1;
+        }
+    }
+    assert!(quotes >= 8, "{screen}");
 }

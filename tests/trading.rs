@@ -105,11 +105,23 @@ fn refused_commands_change_nothing(backend: Backend) {
         (&["buy", "DOLLAR", "92233720368547758"], "too large"),
     ];
     for (args, message) in refusals {
-        segment.trader("alice", args).status(1).stderr_has(message);
+        // A malformed one-shot command is a usage error (exit 2); a rule
+        // that refuses a well-formed one, a refusal (exit 1).
+        let usage = message.contains("unknown command")
+            || message.contains("did you mean \"")
+            || message.contains("usage:");
+        let status = if usage { 2 } else { 1 };
+        segment
+            .trader("alice", args)
+            .status(status)
+            .stderr_has(message);
         let json = {
             let mut json_args = vec!["--json"];
             json_args.extend_from_slice(args);
-            segment.trader("alice", &json_args).status(1).parse_json()
+            segment
+                .trader("alice", &json_args)
+                .status(status)
+                .parse_json()
         };
         assert_eq!(json["ok"], false);
         assert!(field(&json, "error").contains(message), "{json}");

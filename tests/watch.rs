@@ -91,8 +91,8 @@ fn the_board_shows_price_and_halt(backend: Backend) {
         .exp_string("0.38")
         .expect("the board missed the price move");
     session
-        .exp_string("14.10/13.80")
-        .expect("the price is not on the board's tape");
+        .exp_string("owner: #1 price DOLLAR sell 14.10 buy 13.80")
+        .expect("the price is not on the board's owner's line");
     segment.trader("teacher", &["halt"]).success();
     session
         .exp_string("HALTED")
@@ -390,7 +390,7 @@ fn assert_market_shows(frame: &[String], scheme: &str) {
         assert!(
             frame
                 .iter()
-                .any(|line| line.starts_with(currency) && line.ends_with(stock)),
+                .any(|line| line.starts_with(currency) && line.contains(stock)),
             "{currency} or its stock {stock} is missing: {frame:#?}"
         );
     }
@@ -473,4 +473,125 @@ fn sigterm_restores_the_terminal() {
 #[test]
 fn sighup_restores_the_terminal() {
     a_signal_restores_the_terminal(nix::sys::signal::Signal::SIGHUP);
+}
+
+/// Starts `trader watch` in a tmux session through `sh -c LINE_PREFIX
+/// COMMAND LINE_SUFFIX`, kills the session, and asserts the board is gone
+/// within a second (killing it if not, so a failure leaves nothing
+/// spinning).
+fn board_ends_with_its_session(prefix: &str, suffix: &str) {
+    let segment = Segment::create(Backend::Posix);
+    let mut command = segment.trader_command("viewer");
+    command.arg("watch");
+    let line = format!("{prefix}{}{suffix}", common::tmux::shell_line(&command));
+    let tmux = common::tmux::Tmux::start(80, 24, &line);
+    tmux.wait_for("LATEST ON THE TAPE", TIMEOUT);
+    let pid = tmux.pane_pid();
+    tmux.kill_session();
+    let killed = std::time::Instant::now();
+    while !common::tmux::gone(pid) {
+        if killed.elapsed() > Duration::from_secs(1) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("the board (pid {pid}) outlived its terminal by a second");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A board whose terminal goes away (its tmux session killed, as closing
+/// the projector's window does) is gone within a second, not left reading
+/// end-of-file at full CPU.
+#[test]
+fn the_board_ends_with_its_terminal() {
+    board_ends_with_its_session("exec ", "");
+}
+
+/// The same with stdin not the terminal (keys then come from /dev/tty)
+/// and SIGHUP ignored by the shell that starts it.
+#[test]
+fn the_board_reading_dev_tty_ends_with_its_terminal() {
+    board_ends_with_its_session("trap '' HUP; exec ", " < /dev/null");
+}
+
+/// A ticker that is killed when the test ends, however it ends.
+struct Ticker(std::process::Child);
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The board in a real terminal (tmux) at `width` x `height`, with the
+/// ticker running and students trading: the latest trades stay in view
+/// however fast the prices move. Returns the last screen.
+fn board_in_class(width: u16, height: u16) -> String {
+    let segment = Segment::create(Backend::Posix);
+    let mut command = segment.trader_command("viewer");
+    command.arg("watch");
+    let line = format!("exec {}", common::tmux::shell_line(&command));
+    let tmux = common::tmux::Tmux::start(width, height, &line);
+    tmux.wait_for("LATEST ON THE TAPE", TIMEOUT);
+    let mut ticker = segment.trader_command("teacher");
+    ticker
+        .args(["ticker", "--every", "0.02", "--seed", "7"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _ticker = Ticker(ticker.spawn().expect("cannot start the ticker"));
+    for round in 0..6 {
+        segment
+            .script(
+                &format!("student{round}"),
+                &[],
+                "buy DOLLAR 1\nsell DOLLAR 0.5\nbuy EURO 2\n",
+            )
+            .success();
+    }
+    segment.trader("zoe", &["buy", "POUND", "1.25"]).success();
+    // The last three trades, newest first, under the heading.
+    let screen = tmux.wait_for("zoe", TIMEOUT);
+    let section = screen
+        .split("LATEST ON THE TAPE")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no trades section:\n{screen}"));
+    let rows: Vec<&str> = section.lines().skip(2).take(3).collect();
+    assert!(
+        rows[0].contains("zoe") && rows[0].contains("1.25"),
+        "{screen}"
+    );
+    assert!(
+        rows[1].contains("student5") && rows[1].contains("EURO"),
+        "{screen}"
+    );
+    assert!(
+        rows[2].contains("student5") && rows[2].contains("sell"),
+        "{screen}"
+    );
+    assert!(screen.contains("trades 19, moves "), "{screen}");
+    // Ticks go on: wait for more of them on the owner's line.
+    tmux.wait_for("tick, 4 quotes moved", TIMEOUT)
+}
+
+#[test]
+fn at_80x24_the_trades_stay_in_view_while_the_ticker_runs() {
+    let screen = board_in_class(80, 24);
+    assert!(!screen.contains('▁'), "sparklines at 80 columns:\n{screen}");
+}
+
+/// At 200x50 the board draws each currency's price since it started and
+/// the leaders' net worth over time.
+#[test]
+fn at_200x50_the_board_draws_prices_and_net_worth_over_time() {
+    let screen = board_in_class(200, 50);
+    assert!(screen.contains("SELL SINCE THE BOARD STARTED"), "{screen}");
+    assert!(screen.contains("NET WORTH OVER TIME"), "{screen}");
+    let dollar = screen
+        .lines()
+        .find(|line| line.starts_with("DOLLAR"))
+        .unwrap();
+    let points = dollar.chars().filter(|c| ('▁'..='█').contains(c)).count();
+    assert!(points >= 2, "no price history: {dollar:?}\n{screen}");
 }

@@ -7,7 +7,7 @@
 use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use shm_exchange::address::{DEFAULT_SEGMENT, SEGMENT_ENV};
 use shm_exchange::command::command_word;
@@ -17,7 +17,7 @@ use shm_exchange::render::{self, Style};
 use shm_exchange::{Error, ExitStatus, MarketAddress, Session, Store};
 
 use crate::history::History;
-use crate::{follow, moved, repl, round, ticker, watch};
+use crate::{completions, follow, man, moved, repl, round, ticker, watch};
 
 const TRADER_EXAMPLES: &str = "\
 Examples:
@@ -111,14 +111,11 @@ Examples:
     /// A timed round: reset, prices moving, every trade recorded; then halt,
     /// ranking and a picture (owner only).
     Round(round::RoundArgs),
-    /// Print a completion script for SHELL (bash, zsh, fish, ...).
-    #[command(after_help = "Examples:
-  trader completions bash > ~/.local/share/bash-completion/completions/trader
-  trader completions zsh > ~/.zfunc/_trader
-  trader completions fish > ~/.config/fish/completions/trader.fish")]
+    /// Print a completion script for SHELL (bash, zsh or fish).
+    #[command(after_help = completions::EXAMPLES)]
     Completions {
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: completions::Shell,
     },
     /// Print the manual page (roff): `trader man | man -l -`.
     Man,
@@ -191,7 +188,7 @@ pub fn usage_error(error: clap::Error) -> ExitStatus {
 #[derive(Debug, Args)]
 #[command(after_help = "Keys: q, Esc or Ctrl-C leave.")]
 pub struct WatchArgs {
-    /// At most this many of the latest tape entries (default: as many as fit).
+    /// At most this many of the latest trades (default: as many as fit).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub trades: u16,
 }
@@ -227,13 +224,13 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
             .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
         {
             Ok(status) => status,
-            Err(error) => fail(&error, "watch", json),
+            Err(error) => fail(&error.for_reader("watch"), "watch", json),
         },
         Instrument::Follow => match Store::attach_or_read_only(&global.segment)
             .and_then(|exchange| follow::run_follow(&exchange, json))
         {
             Ok(status) => status,
-            Err(error) => fail(&error, "follow", json),
+            Err(error) => fail(&error.for_reader("follow"), "follow", json),
         },
         Instrument::Ticker(options) => {
             let options = ticker::TickerOptions {
@@ -242,7 +239,7 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 seed: options.seed.unwrap_or_else(ticker::fresh_seed),
             };
             match Store::attach(&global.segment)
-                .and_then(|exchange| ticker::run_ticker(&exchange, &options))
+                .and_then(|exchange| ticker::run_ticker(&exchange, &options, json))
             {
                 Ok(status) => status,
                 Err(error) => fail(&error, "ticker", json),
@@ -255,24 +252,17 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
             Err(error) => fail(&error, "round", json),
         },
         Instrument::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut TraderArgs::command(),
-                "trader",
-                &mut io::stdout(),
-            );
+            print!("{}", completions::script(*shell));
             ExitStatus::Success
         }
-        Instrument::Man => {
-            match clap_mangen::Man::new(TraderArgs::command()).render(&mut io::stdout().lock()) {
-                Ok(()) => ExitStatus::Success,
-                Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
-                Err(error) => {
-                    eprintln!("trader: cannot write the manual page: {error}");
-                    ExitStatus::Unusable
-                }
+        Instrument::Man => match io::stdout().lock().write_all(man::page().as_bytes()) {
+            Ok(()) => ExitStatus::Success,
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
+            Err(error) => {
+                eprintln!("trader: cannot write the manual page: {error}");
+                ExitStatus::Unusable
             }
-        }
+        },
     }
 }
 

@@ -8,9 +8,12 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod completions;
 mod follow;
 mod history;
+mod man;
 mod moved;
+mod paste;
 mod repl;
 mod round;
 mod stop;

@@ -18,6 +18,8 @@ use rustyline::{
     EventContext, EventHandler, Helper, KeyEvent, RepeatCount, Validator,
 };
 
+use crate::paste::Paste;
+
 use shm_exchange::command::command_word;
 use shm_exchange::complete::{complete, hint, UsageHint};
 use shm_exchange::render::{self, Style};
@@ -142,6 +144,7 @@ impl ConditionalEventHandler for ShowInterrupt {
 fn line_editor(
     currencies: Vec<String>,
     colour: bool,
+    paste: &Paste,
 ) -> rustyline::Result<Editor<TraderHelper, DefaultHistory>> {
     let stdout_is_terminal = io::stdout().is_terminal();
     let config = Config::builder()
@@ -172,7 +175,31 @@ fn line_editor(
             terminal: Mutex::new(terminal),
         })),
     );
+    editor.bind_sequence(Event::Any, EventHandler::Conditional(paste.handler()));
     Ok(editor)
+}
+
+/// Pasted lines show at most this many characters after the prompt.
+const PASTED_SHOWN: usize = 200;
+
+/// Redraws the prompt's row (which the editor left empty, or with what was
+/// typed before the paste) with the pasted command, as if typed.
+fn show_pasted(prompt: &str, line: &str, colour: bool) {
+    if !io::stdout().is_terminal() {
+        return;
+    }
+    let prompt = if colour {
+        paint(prompt, Paint::Header, true)
+    } else {
+        prompt.to_owned()
+    };
+    let mut shown: String = line.chars().take(PASTED_SHOWN).collect();
+    if shown.len() < line.len() {
+        shown.push('…');
+    }
+    let mut stdout = io::stdout().lock();
+    let _ = write!(stdout, "\x1b[1A\r{prompt}{shown}\x1b[K\n");
+    let _ = stdout.flush();
 }
 
 /// The interactive REPL: a prompt that names the account, tab completion,
@@ -183,6 +210,11 @@ fn line_editor(
 ///
 /// Replies are one JSON object each with `json`, else tables, coloured
 /// when the stream they go to is a terminal and `NO_COLOR` is not set.
+///
+/// A refused command is shown and the REPL goes on; leaving with `quit`
+/// or Ctrl-D exits 0 whatever was refused on the way (the refusals were
+/// seen as they happened). Only an exchange that can no longer be used
+/// ends it early, with that error's status.
 pub fn run_repl(
     session: &mut Session,
     json: bool,
@@ -203,19 +235,27 @@ pub fn run_repl(
         .map(|currency| currency.name.clone())
         .collect();
     let colour = Style::table_for(&io::stdout()).is_coloured();
-    let mut editor = line_editor(currencies, colour).map_err(readline_error)?;
+    let paste = Paste::default();
+    let mut editor = line_editor(currencies, colour, &paste).map_err(readline_error)?;
     if let Some(file) = &mut history {
         for entry in file.load().unwrap_or_default() {
             let _ = editor.add_history_entry(entry);
         }
     }
     let prompt = format!("{}> ", session.account_name());
+    let width = crossterm::terminal::size()
+        .ok()
+        .filter(|_| io::stdout().is_terminal())
+        .map(|(columns, _)| usize::from(columns))
+        .filter(|&columns| columns > 0);
     println!(
-        "trading as {} on {}; `help` lists the commands, Tab completes, Ctrl-D leaves",
-        session.account_name(),
-        session.exchange().address()
+        "{}",
+        render::banner(
+            session.account_name(),
+            &session.exchange().address().to_string(),
+            width
+        )
     );
-    let mut status = ExitStatus::Success;
     loop {
         let block = match editor.readline(&prompt) {
             Ok(block) => block,
@@ -223,6 +263,16 @@ pub fn run_repl(
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(error) => return Err(readline_error(error)),
+        };
+        // A line of a bracketed paste: the editor has what was typed before
+        // the paste, the paste handler the rest; show it where it was typed.
+        let block = match paste.take_line() {
+            Some(pasted) => {
+                let line = block + &pasted;
+                show_pasted(&prompt, &line, colour);
+                line
+            }
+            None => block,
         };
         // A bracketed paste of several lines comes back as one block.
         for line in block.lines() {
@@ -239,11 +289,8 @@ pub fn run_repl(
                 }
             }
             match session.run_line(line) {
-                Ok(Some(Reply::Quit)) => return Ok(status),
-                Ok(Some(reply)) => {
-                    println!("{}", render::reply(&reply, style));
-                    status = status.max(reply.exit_status());
-                }
+                Ok(Some(Reply::Quit)) => return Ok(ExitStatus::Success),
+                Ok(Some(reply)) => println!("{}", render::reply(&reply, style)),
                 Ok(None) => {}
                 Err(error) => {
                     let text = render::error(&error, &command_word(line), error_style);
@@ -252,13 +299,12 @@ pub fn run_repl(
                     } else {
                         eprintln!("{text}");
                     }
-                    status = status.max(error.exit_code());
-                    if !error.is_refusal() {
-                        return Ok(status);
+                    if !error.session_goes_on() {
+                        return Ok(error.exit_code());
                     }
                 }
             }
         }
     }
-    Ok(status)
+    Ok(ExitStatus::Success)
 }

@@ -46,7 +46,7 @@ refuses trades after the end, even if this process died. Owner only.
 Examples:
   trader round --for 5m
   trader round --for 20s --every 1 --step 2 --seed 7 --out round1
-  trader round --finish          end a round early, or tidy up after one"
+  trader round --finish   end a round early, or tidy up after one"
 )]
 pub struct RoundArgs {
     /// How long the round lasts: a whole number and s, m or h (20s, 5m).

@@ -1,7 +1,9 @@
 //! `trader ticker`: live prices for a class. Every `--every` seconds it
 //! moves each quote one step of the library's seeded random walk
-//! ([`shm_exchange::ticker`]) through `Store::set_price`, so each move is
-//! a journaled (on Redis, compare-and-set) change on the tape, and boards and `follow` see it at once.
+//! ([`shm_exchange::ticker`]) through `Store::tick`: every quote a
+//! journaled (on Redis, compare-and-set) change, and the whole tick ONE
+//! entry on the tape, so students' trades are not pushed off it; boards
+//! and `follow` see it at once.
 //!
 //! Owner only, checked before anything changes. Each tick starts from the
 //! live quotes, read again, so a `price` the instructor sets between two
@@ -10,11 +12,12 @@
 //! ends it at once.
 #![forbid(unsafe_code)]
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use shm_exchange::envelope::Envelope;
 use shm_exchange::stress::SplitMix64;
-use shm_exchange::ticker::{next_quotes, Quote, Step};
+use shm_exchange::ticker::{next_quotes, wrap_phrases, Quote, Step, Tick, TickQuote};
 use shm_exchange::{Error, ExitStatus, Result, Store};
 
 use crate::stop::until_signalled;
@@ -44,21 +47,31 @@ pub fn fresh_seed() -> u64 {
     nanos ^ u64::from(std::process::id()).rotate_left(32)
 }
 
-/// Moves the quotes until stopped.
-pub fn run_ticker(exchange: &Store, options: &TickerOptions) -> Result<ExitStatus> {
+/// Moves the quotes until stopped, saying so on stdout: one line a tick
+/// (broken between currencies to fit a terminal), or one JSON object a
+/// tick with `json`.
+pub fn run_ticker(exchange: &Store, options: &TickerOptions, json: bool) -> Result<ExitStatus> {
     exchange.require_owner("run the ticker")?;
     let currencies = exchange
         .currencies()
         .iter()
         .map(|currency| exchange.currency(&currency.name))
         .collect::<Result<Vec<_>>>()?;
-    eprintln!(
-        "ticker on {}: every {:?}, steps up to {}%, seed {}; Ctrl-C stops",
-        exchange.address(),
-        options.every,
-        options.step.percent(),
-        options.seed
-    );
+    let width = terminal_width();
+    let banner = [
+        format!("every {:?},", options.every),
+        format!("steps up to {}%,", options.step.percent()),
+        format!("seed {};", options.seed),
+        "Ctrl-C stops".to_owned(),
+    ];
+    for line in wrap_phrases(
+        &format!("ticker on {}:", exchange.address()),
+        &banner,
+        " ",
+        terminal_width_of(&io::stderr()),
+    ) {
+        eprintln!("{line}");
+    }
     let mut random = SplitMix64::new(options.seed);
     let ticker = std::thread::current();
     let wake = move || ticker.unpark();
@@ -77,14 +90,33 @@ pub fn run_ticker(exchange: &Store, options: &TickerOptions) -> Result<ExitStatu
                 })
                 .collect();
             let quotes = next_quotes(&mut random, &live, options.step);
+            let moves: Vec<_> = currencies
+                .iter()
+                .zip(&quotes)
+                .map(|(currency, quote)| (*currency, quote.sell, quote.buy))
+                .collect();
+            // One tick, one tape entry, whatever it moves.
+            exchange.tick(&moves)?;
             tick += 1;
-            let mut line = format!("tick {tick}");
-            for ((currency, quote), rate) in currencies.iter().zip(&quotes).zip(&rates) {
-                exchange.set_price(*currency, quote.sell, quote.buy)?;
-                line.push_str(&format!("  {} {}/{}", rate.name, quote.sell, quote.buy));
-            }
+            let report = Tick {
+                tick,
+                currencies: rates
+                    .iter()
+                    .zip(&quotes)
+                    .map(|(rate, quote)| TickQuote {
+                        name: rate.name.clone(),
+                        sell: quote.sell,
+                        buy: quote.buy,
+                    })
+                    .collect(),
+            };
+            let text = if json {
+                Envelope::success("ticker", &report).to_json()
+            } else {
+                report.lines(width).join("\n")
+            };
             // Nobody reads the log any more: the prices still move.
-            let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+            let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
             while !stopped() {
                 let left = next_tick.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -102,4 +134,20 @@ pub fn run_ticker(exchange: &Store, options: &TickerOptions) -> Result<ExitStatu
             source: error,
         })
     })
+}
+
+/// The width of stdout when it is a terminal: ticks are broken to fit it.
+fn terminal_width() -> Option<usize> {
+    terminal_width_of(&io::stdout())
+}
+
+/// The width of `stream`'s terminal, if it is one.
+fn terminal_width_of(stream: &impl IsTerminal) -> Option<usize> {
+    if !stream.is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(columns, _)| usize::from(columns))
+        .filter(|&columns| columns > 0)
 }

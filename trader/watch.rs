@@ -8,14 +8,14 @@
 //! row by row with no newline after the last row, so nothing scrolls the
 //! title away. A second thread reads keys; `q`, Esc or Ctrl-C set a flag
 //! and wake the sleeper, and so do SIGINT, SIGTERM and SIGHUP (see
-//! [`crate::stop`]). However it ends, the terminal is restored.
+//! [`crate::stop`]) and a terminal that goes away (end of input, an I/O
+//! error or a hang-up on it). However it ends, the terminal is restored.
 #![forbid(unsafe_code)]
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyModifiers};
 use crossterm::{cursor, execute, queue, terminal};
 
 use shm_exchange::board::{Board, Size};
@@ -94,28 +94,96 @@ pub fn run_watch(exchange: &Store, trades_shown: usize) -> Result<ExitStatus> {
     outcome
 }
 
+/// How often the key reader looks at the terminal's size and the stop flag.
+const KEY_POLL_MS: u16 = 100;
+
+/// What one look at the keyboard found.
+#[derive(Debug, PartialEq, Eq)]
+enum Keys {
+    /// `q`, a lone Esc, or Ctrl-C (a byte in raw mode).
+    Quit,
+    /// End of input, an I/O error or a hang-up: the terminal went away.
+    Gone,
+    /// Nothing, or keys the board does not use.
+    Other,
+}
+
+/// Reads what is waiting on `tty`, for at most [`KEY_POLL_MS`]. Reading
+/// the bytes ourselves (rather than through crossterm's event loop, which
+/// retries a read of 0 bytes forever) is what makes a closed terminal end
+/// the board instead of spinning a CPU.
+fn poll_keys(tty: &std::fs::File) -> Keys {
+    use nix::poll::{poll, PollFd, PollFlags};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(tty.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, KEY_POLL_MS) {
+        Ok(0) => return Keys::Other,
+        Ok(_) => {}
+        Err(nix::errno::Errno::EINTR) => return Keys::Other,
+        Err(_) => return Keys::Gone,
+    }
+    let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+    if !revents.contains(PollFlags::POLLIN) {
+        return if revents.is_empty() {
+            Keys::Other
+        } else {
+            Keys::Gone
+        };
+    }
+    let mut bytes = [0_u8; 1024];
+    match (&*tty).read(&mut bytes) {
+        Ok(0) => Keys::Gone,
+        Ok(count) => keys_in(&bytes[..count]),
+        Err(error) if error.kind() == io::ErrorKind::Interrupted => Keys::Other,
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Keys::Other,
+        Err(_) => Keys::Gone,
+    }
+}
+
+/// Whether a read's bytes ask to leave: `q`, Ctrl-C, or an Esc on its own
+/// (an arrow key is Esc and more, and does not quit).
+fn keys_in(bytes: &[u8]) -> Keys {
+    if bytes.iter().any(|&byte| byte == b'q' || byte == 0x03) || bytes == [0x1b] {
+        Keys::Quit
+    } else {
+        Keys::Other
+    }
+}
+
+/// The terminal to read keys from: stdin when it is one, else the
+/// controlling terminal; none leaves the signals as the way out.
+fn key_source() -> Option<std::fs::File> {
+    use std::os::fd::AsFd;
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        return stdin
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::fs::File::from);
+    }
+    std::fs::File::open("/dev/tty").ok()
+}
+
 fn read_keys(exchange: &Store, quit: &AtomicBool, stop: &dyn Fn() -> bool) {
+    let tty = key_source();
+    let mut size = terminal::size().ok();
     while !stop() {
-        match event::poll(Duration::from_millis(100)) {
-            Ok(true) => match event::read() {
-                Ok(Event::Key(KeyEvent {
-                    code: KeyCode::Char('q') | KeyCode::Esc,
-                    ..
-                })) => quit.store(true, Ordering::Release),
-                Ok(Event::Key(KeyEvent {
-                    code: KeyCode::Char('c'),
-                    modifiers,
-                    ..
-                })) if modifiers.contains(KeyModifiers::CONTROL) => {
-                    quit.store(true, Ordering::Release)
-                }
-                Ok(Event::Resize(..)) => {}
-                Ok(_) => continue,
-                Err(_) => quit.store(true, Ordering::Release),
-            },
-            Ok(false) => continue,
-            Err(_) => quit.store(true, Ordering::Release),
+        let keys = match &tty {
+            Some(tty) => poll_keys(tty),
+            None => {
+                std::thread::sleep(Duration::from_millis(u64::from(KEY_POLL_MS)));
+                Keys::Other
+            }
+        };
+        let resized = terminal::size().ok() != size;
+        if keys != Keys::Other {
+            quit.store(true, Ordering::Release);
+        } else if !resized {
+            continue;
         }
+        size = terminal::size().ok();
         // Wake the drawing thread: to leave, or to redraw after a resize.
         exchange.wake_watchers();
     }

@@ -37,6 +37,28 @@ impl Exchange {
         locked.open_account(name)
     }
 
+    /// [`Exchange::open_account`] without waiting: `Ok(None)` when opening
+    /// would wait for the lock (another process holds it), or when this
+    /// process may only read. For reads that would open an account.
+    pub fn open_account_if_free(&self, name: &str) -> Result<Option<AccountId>> {
+        if !is_account_name(name) {
+            return Err(Error::AccountName {
+                name: name.to_owned(),
+            });
+        }
+        if let Some(found) = self.find_account(name)? {
+            return Ok(Some(found));
+        }
+        if self.is_read_only() {
+            return Ok(None);
+        }
+        self.check_class_name(name)?;
+        match self.try_lock()? {
+            Some(mut locked) => locked.open_account(name).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Opens (or finds) every named account, or none of them: fails with
     /// [`Error::AccountTableFull`] before opening any if they do not all fit.
     pub fn open_accounts(&self, names: &[String]) -> Result<Vec<AccountId>> {

@@ -44,6 +44,53 @@ impl Exchange {
         })
     }
 
+    /// One tick of the ticker: sets every quote in `quotes` (checked as
+    /// [`Exchange::set_price`] checks one, all before any is set), under
+    /// one hold of the lock, and leaves ONE tape entry for them all, so a
+    /// tick does not push the students' trades off the tape. Each quote is
+    /// its own journaled change, all-or-nothing; the tick's entry comes
+    /// with the last, so a ticker killed half-way leaves the quotes it set
+    /// and no entry. Owner only.
+    pub fn tick(&self, quotes: &[(CurrencyId, Price, Price)]) -> Result<()> {
+        self.require_owner("run the ticker")?;
+        for &(currency, sell, buy) in quotes {
+            rules::check_quote(&self.known_currency(currency)?.name, sell, buy)?;
+        }
+        let Some((last, before)) = quotes.split_last() else {
+            return Ok(());
+        };
+        let mut locked = self.lock()?;
+        crash_point(Step::AfterLock);
+        let table = self.table()?;
+        for &(currency, sell, buy) in before {
+            // No entry: the record keeps `trade_seq` where it is.
+            let change = Redo::Price {
+                currency: currency.0 as u32,
+                seq: self.header().lock.trade_seq.load(Relaxed),
+                sell: sell.ten_thousandths(),
+                buy: buy.ten_thousandths(),
+            };
+            locked.commit(table, change, None)?;
+        }
+        let &(currency, sell, buy) = last;
+        let change = Redo::Price {
+            currency: currency.0 as u32,
+            seq: 0,
+            sell: sell.ten_thousandths(),
+            buy: buy.ten_thousandths(),
+        };
+        let entry = EntryValues {
+            kind: entry::TICK,
+            amount: i64::try_from(quotes.len()).map_err(|_| overflow())?,
+            ..EntryValues::default()
+        };
+        locked.commit(table, change, Some(entry))?;
+        crash_point(Step::BeforeUnlock);
+        drop(locked);
+        self.wake_watchers();
+        Ok(())
+    }
+
     /// Stops trading: trades are refused with "trading is halted" until
     /// [`Exchange::resume`]; reads go on. Owner only.
     pub fn halt(&self) -> Result<()> {

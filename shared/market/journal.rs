@@ -148,7 +148,7 @@ impl Exchange {
     pub(super) fn lock_any_state(&self) -> Result<Locked<'_>> {
         let mapping = self.writable()?;
         let asked = trace::start_timer();
-        let mut guard = match mapping.lock() {
+        let guard = match mapping.lock() {
             Ok(guard) => guard,
             Err(error) => return Err(self.lock_failed(error)),
         };
@@ -158,6 +158,32 @@ impl Exchange {
                 trace::human(asked.elapsed())
             );
         }
+        self.repaired(mapping, guard)
+    }
+
+    /// [`Exchange::lock`] if the lock is free; `Ok(None)` at once if
+    /// another process holds it. For work that must never wait.
+    pub(super) fn try_lock(&self) -> Result<Option<Locked<'_>>> {
+        let mapping = self.writable()?;
+        let guard = match mapping.try_lock() {
+            Ok(Some(guard)) => guard,
+            Ok(None) => return Ok(None),
+            Err(error) => return Err(self.lock_failed(error)),
+        };
+        let locked = self.repaired(mapping, guard)?;
+        match self.header().state.load() {
+            state::READY => Ok(Some(locked)),
+            other => Err(self.not_ready(other)),
+        }
+    }
+
+    /// The lock just taken, after repairing what a dead owner left.
+    #[inline(always)]
+    fn repaired<'a>(
+        &'a self,
+        mapping: &'a Mapping<Ready>,
+        mut guard: MutexGuard<'a>,
+    ) -> Result<Locked<'a>> {
         if guard.owner_died() {
             // The guard stays out of the cold call, so it can live in
             // registers on the hot path.
@@ -402,6 +428,8 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
             }
             header.balances_handed_out.store(handed_out, Relaxed);
             header.tape_start.store(seq, Relaxed);
+            // The race demonstration's count goes with the market it raced.
+            header.unlocked_trades.store(0, Relaxed);
         }
         Redo::Transfer {
             account,

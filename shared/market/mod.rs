@@ -194,6 +194,17 @@ pub enum TapeKind {
     Reset,
     /// The owner closed an account, whose balance went to the cash.
     Close { account: String, balance: Money },
+    /// The ticker moved `moves` quotes at once: one entry a tick, so the
+    /// students' trades stay in view.
+    Tick { moves: u32 },
+}
+
+impl TapeKind {
+    /// A student's trade, as against one of the owner's (or the ticker's)
+    /// actions.
+    pub fn is_trade(&self) -> bool {
+        matches!(self, TapeKind::Trade { .. })
+    }
 }
 
 /// One row of `rates`.

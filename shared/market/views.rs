@@ -104,6 +104,9 @@ impl Exchange {
                 account: account_name(),
                 balance: Money::from_hundredths(entry.total),
             },
+            entry::TICK => TapeKind::Tick {
+                moves: u32::try_from(entry.amount).ok()?,
+            },
             _ => return None,
         };
         Some(TapeRow {
@@ -174,6 +177,12 @@ impl Exchange {
             holdings,
             Money::from_hundredths(snapshot.starting_balance),
         ))
+    }
+
+    /// What each new account starts with, from a snapshot.
+    pub fn starting_balance(&self) -> Result<Money> {
+        let snapshot = self.snapshot(Parts::MARKET)?;
+        Ok(Money::from_hundredths(snapshot.starting_balance))
     }
 
     /// The price and total of a trade at the live quote, without trading.

@@ -57,6 +57,11 @@ impl RedisMarket {
         self.rates_from(&values, &quotes)
     }
 
+    /// What each new account starts with (read at attach).
+    pub fn starting_balance(&self) -> Result<Money> {
+        Ok(self.starting_balance)
+    }
+
     /// An account's balance and holdings, valued at today's buy prices.
     pub fn portfolio(&self, account: AccountId) -> Result<Portfolio> {
         let mut watch = self.watch();

@@ -10,6 +10,7 @@
 //! SEQ price CURRENCY SELL BUY
 //! SEQ halt | SEQ resume | SEQ reset
 //! SEQ close ACCOUNT SERIAL NAME BALANCE
+//! SEQ tick MOVES
 //! ```
 #![forbid(unsafe_code)]
 
@@ -52,6 +53,10 @@ pub(super) enum EntryKind {
         serial: u32,
         name: String,
         balance: Money,
+    },
+    /// The ticker moved `moves` quotes at once.
+    Tick {
+        moves: u32,
     },
 }
 
@@ -106,6 +111,7 @@ impl fmt::Display for EntryKind {
                 "close {account} {serial} {name} {}",
                 balance.hundredths()
             ),
+            EntryKind::Tick { moves } => write!(f, "tick {moves}"),
         }
     }
 }
@@ -149,6 +155,9 @@ impl Entry {
                 serial: next()?.parse().ok()?,
                 name: name(next())?,
                 balance: Money::from_hundredths(next()?.parse().ok()?),
+            },
+            "tick" => EntryKind::Tick {
+                moves: next()?.parse().ok()?,
             },
             _ => return None,
         };
@@ -216,6 +225,7 @@ impl Entry {
                 account: shown(account, serial, name),
                 balance,
             },
+            EntryKind::Tick { moves } => TapeKind::Tick { moves },
         };
         Some(TapeRow {
             seq: self.seq,

@@ -49,6 +49,12 @@ impl RedisMarket {
             .ok_or_else(|| self.link.corrupted("no such currency slot"))
     }
 
+    /// [`RedisMarket::open_account`]: on Redis nothing holds a lock to
+    /// wait for, so it always opens (or finds) the account.
+    pub fn open_account_if_free(&self, name: &str) -> Result<Option<AccountId>> {
+        self.open_account(name).map(Some)
+    }
+
     /// Opens the named account for this process's uid, or finds it if it
     /// is open already (whoever owns it). A new account takes a never-used
     /// slot, else the first closed one, as on a segment.

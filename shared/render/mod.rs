@@ -19,10 +19,12 @@ use crate::error::Error;
 use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
 use crate::table::{paint, Paint};
 
+mod banner;
 mod protocol;
 mod tables;
 mod tape;
 
+pub use banner::banner;
 pub(crate) use tables::rates_table;
 pub use tables::spread;
 use tables::{help_text, portfolio_table, traders_table};
@@ -168,10 +170,20 @@ enum Fields<'a> {
     Commands {
         commands: &'a [&'static CommandSpec],
     },
+    /// A portfolio, and `"open": false`.
+    NotOpen {
+        #[serde(flatten)]
+        portfolio: &'a Portfolio,
+        open: bool,
+    },
 }
 
 /// The `"code"` of an audit that found money or currency created or lost.
 pub const INCONSISTENT_AUDIT: &str = "inconsistent_audit";
+
+/// What `portfolio` adds for an account not open yet.
+const NOT_OPEN: &str =
+    "not open yet: opening it would wait for the lock, or you may only read here; `buy` or `sell` opens it";
 
 fn json_reply(reply: &Reply) -> String {
     match reply {
@@ -180,6 +192,14 @@ fn json_reply(reply: &Reply) -> String {
             Envelope::success("rates", Fields::Currencies { currencies: rates }).to_json()
         }
         Reply::Portfolio(portfolio) => Envelope::success("portfolio", portfolio).to_json(),
+        Reply::NotOpen(portfolio) => Envelope::success(
+            "portfolio",
+            Fields::NotOpen {
+                portfolio,
+                open: false,
+            },
+        )
+        .to_json(),
         Reply::Audit(audit) if !audit.consistent => {
             Envelope::failure("audit", INCONSISTENT_AUDIT, &audit_line(audit), audit).to_json()
         }
@@ -225,10 +245,13 @@ fn line_reply(reply: &Reply, out: &mut String) {
                 );
             }
         }
-        Reply::Portfolio(portfolio) => {
+        Reply::Portfolio(portfolio) | Reply::NotOpen(portfolio) => {
             let _ = write!(out, "{} balance {}", portfolio.name, portfolio.balance);
             for (name, amount) in &portfolio.holdings {
                 let _ = write!(out, " {name} {amount}");
+            }
+            if let Reply::NotOpen(_) = reply {
+                let _ = write!(out, "; {NOT_OPEN}");
             }
         }
         Reply::Audit(audit) => out.push_str(&audit_line(audit)),
@@ -328,6 +351,11 @@ fn table_reply(reply: &Reply, colour: bool) -> String {
         ),
         Reply::Rates(rates) => rates_table(rates).render(colour),
         Reply::Portfolio(portfolio) => portfolio_table(portfolio, colour),
+        Reply::NotOpen(portfolio) => format!(
+            "{}\n{}",
+            portfolio_table(portfolio, colour),
+            paint(&format!("({NOT_OPEN})"), Paint::Dim, colour)
+        ),
         Reply::Traders(traders) => traders_table(traders).render(colour),
         Reply::Tape(rows) if rows.is_empty() => "no trades yet".to_owned(),
         Reply::Tape(rows) => tape_table(rows).render(colour),

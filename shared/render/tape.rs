@@ -23,6 +23,7 @@ pub fn kind_word(kind: &TapeKind) -> &'static str {
         TapeKind::Resume => "resume",
         TapeKind::Reset => "reset",
         TapeKind::Close { .. } => "close",
+        TapeKind::Tick { .. } => "tick",
     }
 }
 
@@ -51,7 +52,17 @@ pub fn row_line(row: &TapeRow) -> String {
         TapeKind::Close { account, balance } => {
             format!("#{seq} close {account}, balance {balance} to the cash")
         }
+        TapeKind::Tick { moves } => format!("#{seq} tick, {}", quotes_moved(*moves)),
         other => format!("#{seq} {}", kind_word(other)),
+    }
+}
+
+/// How many quotes a tick moved, in words.
+fn quotes_moved(moves: u32) -> String {
+    if moves == 1 {
+        "1 quote moved".to_owned()
+    } else {
+        format!("{moves} quotes moved")
     }
 }
 
@@ -116,6 +127,14 @@ pub(crate) fn tape_table(rows: &[TapeRow]) -> Table {
                 Cell::plain(""),
                 Cell::plain(""),
                 Cell::plain(balance),
+            ],
+            TapeKind::Tick { moves } => [
+                Cell::painted("ticker", Some(Paint::Dim)),
+                Cell::painted(word, Some(Paint::Header)),
+                Cell::plain(format!("{moves} moved")),
+                Cell::plain(""),
+                Cell::plain(""),
+                Cell::plain(""),
             ],
             TapeKind::Halt | TapeKind::Resume | TapeKind::Reset => [
                 Cell::painted("owner", Some(Paint::Dim)),
@@ -184,6 +203,7 @@ pub(super) fn announcement(kind: &TapeKind) -> String {
         TapeKind::Close { account, balance } => format!(
             "closed {account}: its holdings went back to the stock and its balance {balance} to the cash"
         ),
+        TapeKind::Tick { moves } => format!("ticker: {}", quotes_moved(*moves)),
         TapeKind::Trade { .. } => kind_word(kind).to_owned(),
     }
 }

@@ -256,6 +256,10 @@ pub mod entry {
     pub const RESET: u8 = 6;
     /// The owner closed an account: `total` is the balance it gave back.
     pub const CLOSE: u8 = 7;
+    /// The ticker moved quotes, each by its own `PRICE` change of the
+    /// journal: `amount` is how many. (A reader that does not know this
+    /// kind skips the entry, so it needs no new layout version.)
+    pub const TICK: u8 = 8;
 }
 
 /// Values of [`Header::flags`].

@@ -257,6 +257,12 @@ impl Mapping<Ready> {
         // A `Ready` handle's mutex is initialized (the type's invariants).
         self.header().lock.mutex.lock()
     }
+
+    /// Takes the lock if it is free; `Ok(None)` at once if it is held.
+    pub(crate) fn try_lock(&self) -> Result<Option<MutexGuard<'_>>, LockError> {
+        // As in `lock`.
+        self.header().lock.mutex.try_lock()
+    }
 }
 
 impl<S> Mapping<S> {

@@ -217,6 +217,21 @@ impl RobustMutex {
         }
     }
 
+    /// Takes the lock only if no one holds it: `Ok(None)` when it is busy,
+    /// at once. For what may be done later (opening an account on a read)
+    /// and must never wait.
+    pub(super) fn try_lock(&self) -> Result<Option<MutexGuard<'_>>, LockError> {
+        if !self.is_intact() {
+            return Err(LockError::Corrupted);
+        }
+        // SAFETY: as in `lock`.
+        match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
+            0 => Ok(Some(self.guard(Acquired::Clean))),
+            libc::EBUSY => Ok(None),
+            code => self.lock_contended(code).map(Some),
+        }
+    }
+
     /// Every outcome of a first `trylock` but a clean acquire: wait for a
     /// busy lock, or report what the C library said.
     #[cold]

@@ -229,9 +229,20 @@ impl Store {
         either!(self, market => market.require_owner(action))
     }
 
+    /// What each new account starts with.
+    pub fn starting_balance(&self) -> Result<Money> {
+        either!(self, market => market.starting_balance())
+    }
+
     /// Sets a currency's quote. Owner only.
     pub fn set_price(&self, currency: CurrencyId, sell: Price, buy: Price) -> Result<()> {
         either!(self, market => market.set_price(currency, sell, buy))
+    }
+
+    /// One tick of the ticker: sets every `(currency, sell, buy)` quote,
+    /// with one tape entry for them all. Owner only.
+    pub fn tick(&self, quotes: &[(CurrencyId, Price, Price)]) -> Result<()> {
+        either!(self, market => market.tick(quotes))
     }
 
     /// Stops trading until [`Store::resume`]; reads go on. Owner only.
@@ -259,6 +270,12 @@ impl Store {
     /// Opens the named account, or finds it.
     pub fn open_account(&self, name: &str) -> Result<AccountId> {
         either!(self, market => market.open_account(name))
+    }
+
+    /// Opens (or finds) the named account if that needs no wait for the
+    /// lock; `Ok(None)` when it would wait, or when this user may only read.
+    pub fn open_account_if_free(&self, name: &str) -> Result<Option<AccountId>> {
+        either!(self, market => market.open_account_if_free(name))
     }
 
     /// Opens (or finds) every named account, or none of them.

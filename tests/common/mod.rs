@@ -15,6 +15,7 @@ use shm_exchange::SegmentAddress;
 
 pub mod redis;
 pub mod streaming;
+pub mod tmux;
 pub mod users;
 
 /// How long any one process may run before the test fails instead of
