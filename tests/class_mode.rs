@@ -719,3 +719,183 @@ print("bot ok")
     let audit = segment.json("root", "audit");
     assert_eq!(audit["consistent"], true, "{audit}");
 }
+
+/// What a student could change: the quotes and stock, every account, the
+/// tape, the audit, the halt and the round, read as root.
+fn market_state(segment: &Segment) -> Vec<serde_json::Value> {
+    ["rates", "traders", "tape 256", "audit", "hello"]
+        .iter()
+        .map(|command| {
+            let mut reply = segment.json("root", command);
+            // `hello`'s change counter moves with nothing but reads.
+            if let Some(object) = reply.as_object_mut() {
+                object.remove("seq");
+            }
+            reply
+        })
+        .collect()
+}
+
+/// Issue 19: a student tries every subcommand of the installed trader,
+/// listed or not, the lab's old ones and the owner's, with their options,
+/// on a halted class market: nothing changes and the audit balances.
+#[test]
+fn no_subcommand_of_the_class_trader_changes_a_halted_market_for_a_student() {
+    let Some(class) = Class::install() else {
+        return;
+    };
+    let (Some(ana), Some(bob)) = (TestUser::create("st"), TestUser::create("st")) else {
+        return;
+    };
+    let segment = Segment::unique(Backend::Posix);
+    class.open_market(&segment);
+    class
+        .run_as(&ana, &segment, &["buy", "DOLLAR", "2"])
+        .success();
+    class
+        .run_as(&bob, &segment, &["buy", "EURO", "1"])
+        .success();
+    let mut halt = class.trader_as(&class.instructor, &segment, &["halt"]);
+    halt.gid(class.exchange.gid);
+    Run::new(halt, b"").success();
+    let before = market_state(&segment);
+
+    let bot = format!("{}:bot", ana.name);
+    let bobs_bot = format!("{}:bot", bob.name);
+    let attempts: Vec<Vec<&str>> = vec![
+        vec!["buy", "DOLLAR", "1"],
+        vec!["sell", "DOLLAR", "1"],
+        vec!["--name", &bot, "buy", "EURO", "1"],
+        vec!["--name", &bob.name, "sell", "EURO", "1"],
+        vec!["--name", &bobs_bot, "buy", "EURO", "1"],
+        vec!["--trace", "buy", "DOLLAR", "1"],
+        vec!["--json", "sell", "DOLLAR", "2"],
+        vec!["price", "DOLLAR", "30", "29"],
+        vec!["resume"],
+        vec!["halt"],
+        vec!["reset"],
+        vec!["close", &bob.name],
+        vec!["ticker", "--every", "0.1", "--step", "50"],
+        vec!["ticker", "--json", "--seed", "1"],
+        vec!["round", "--for", "5s"],
+        vec!["round", "--finish"],
+        vec!["stress", "--procs", "2", "--trades", "100", "--unlocked"],
+        vec!["stress-worker", "--trades", "1000", "--seed", "1", "--unlocked"],
+        vec!["--name", &ana.name, "stress-worker", "--trades", "1000", "--unlocked"],
+        vec!["bench", "--quick"],
+        vec!["bench-worker", "--kind", "c-loop", "--trades", "10"],
+        vec!["serve", "--socket", "/tmp/shmx-student.sock"],
+        vec!["mp-client", "--socket", "/tmp/shmx-student.sock", "--trades", "10"],
+        vec!["completions", "bash"],
+        vec!["man"],
+        vec!["rates"],
+        vec!["hello"],
+        vec!["wait", "10"],
+        vec!["portfolio"],
+        vec!["history"],
+        vec!["audit"],
+    ];
+    for args in &attempts {
+        let run = Run::within(
+            class.trader_as(&ana, &segment, args),
+            b"",
+            std::time::Duration::from_secs(30),
+        );
+        if matches!(args[0], "buy" | "sell" | "price" | "resume" | "halt" | "reset")
+            || matches!(args[0], "close" | "ticker" | "round" | "stress" | "bench")
+            || args.contains(&"buy")
+            || args.contains(&"sell")
+            || args[0].ends_with("worker")
+            || matches!(args[0], "serve" | "mp-client")
+        {
+            assert!(
+                !run.output.status.success(),
+                "{args:?} succeeded for a student: {}",
+                run.stdout()
+            );
+        }
+        assert_eq!(market_state(&segment), before, "{args:?} changed the market");
+    }
+    // A script of the same, one command a line, changes nothing either.
+    let script = "buy DOLLAR 1\nsell DOLLAR 1\nresume\nprice EURO 40 39\nreset\nclose x\n";
+    let run = Run::within(
+        class.trader_as(&ana, &segment, &["--script", "-"]),
+        script.as_bytes(),
+        std::time::Duration::from_secs(30),
+    );
+    assert!(!run.output.status.success(), "{}", run.stdout());
+    let after = market_state(&segment);
+    assert_eq!(after, before, "a script changed the market");
+    assert_eq!(after[3]["consistent"], true, "{}", after[3]);
+    assert_eq!(after[4]["halted"], true, "{}", after[4]);
+}
+
+/// Issue 19: `kill -STOP` of one's own trader, at 30 moments while it
+/// trades from a script, never stops it (the student's uid is none of its
+/// uids), so the instructor's trades never wait more than 2 s.
+#[test]
+fn thirty_stops_of_a_students_own_trader_hold_nobody_up() {
+    use std::io::Write;
+    let Some(class) = Class::install() else {
+        return;
+    };
+    let Some(ana) = TestUser::create("st") else {
+        return;
+    };
+    let segment = Segment::unique(Backend::Posix);
+    class.open_market(&segment);
+    let mut command = class.trader_as(&ana, &segment, &["--script", "-"]);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut student = command.spawn().unwrap();
+    let mut stdin = student.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..1_000_000 {
+            if stdin
+                .write_all(b"buy DOLLAR 0.01\nsell DOLLAR 0.01\n")
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let pid = student.id().to_string();
+    let mut pacing = 0x2545_f491_4f6c_dd1d_u64;
+    for attempt in 0..30 {
+        // A seeded pause of up to 5 ms puts each stop at another moment of
+        // the student's stream of trades.
+        pacing ^= pacing << 13;
+        pacing ^= pacing >> 7;
+        pacing ^= pacing << 17;
+        std::thread::sleep(std::time::Duration::from_micros(pacing % 5000));
+        let mut stop = Command::new("kill");
+        stop.args(["-STOP", &pid]);
+        ana.apply(&mut stop);
+        let output = stop.output().unwrap();
+        assert!(!output.status.success(), "attempt {attempt}: kill -STOP worked");
+        assert!(
+            matches!(student.try_wait(), Ok(None)),
+            "attempt {attempt}: the student's trader ended"
+        );
+        // The instructor's own trade goes through within 2 s.
+        let started = std::time::Instant::now();
+        let mut own = class.trader_as(&class.instructor, &segment, &["buy", "EURO", "0.01"]);
+        own.gid(class.exchange.gid);
+        Run::within(own, b"", std::time::Duration::from_secs(10)).success();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "attempt {attempt}: the instructor waited {:?}",
+            started.elapsed()
+        );
+    }
+    // Root may end it, mid-trade or not; the next trader repairs.
+    student.kill().unwrap();
+    student.wait().unwrap();
+    writer.join().unwrap();
+    let audit = segment.json("root", "audit");
+    assert_eq!(audit["consistent"], true, "{audit}");
+    let bought = segment.json(&ana.name, "portfolio");
+    assert_eq!(bought["ok"], true, "{bought}");
+}

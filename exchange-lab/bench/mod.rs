@@ -784,6 +784,7 @@ pub fn command(
             if quick { " --quick" } else { "" }
         );
         plot::draw(path, &title, &results.series)?;
+        eprintln!("exchange-lab: the plot is in {}", path.display());
     }
     Ok(finish(&results, json))
 }
