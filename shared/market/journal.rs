@@ -109,9 +109,14 @@ use crate::trace;
 /// The exchange's lock, held: the capability every write requires. Made
 /// only by [`Exchange::lock`] and [`Exchange::lock_any_state`], after any
 /// repair a dead owner left to do.
+///
+/// Its trace lines are held (see `crate::trace::hold`) from before the lock
+/// is asked for until after it is released: `trace` is declared after
+/// `guard`, so it drops, and sends them, after the unlock.
 pub(super) struct Locked<'a> {
     exchange: &'a Exchange,
     guard: MutexGuard<'a>,
+    trace: trace::Holding,
 }
 
 impl Exchange {
@@ -147,6 +152,7 @@ impl Exchange {
     #[inline(always)]
     pub(super) fn lock_any_state(&self) -> Result<Locked<'_>> {
         let mapping = self.writable()?;
+        let trace = trace::hold();
         let asked = trace::start_timer();
         let mut guard = match mapping.lock() {
             Ok(guard) => guard,
@@ -170,6 +176,7 @@ impl Exchange {
         Ok(Locked {
             exchange: self,
             guard,
+            trace,
         })
     }
 
@@ -218,6 +225,7 @@ impl<'a> Locked<'a> {
     #[inline(always)]
     pub(super) fn unlock(self) {
         self.guard.unlock();
+        drop(self.trace);
     }
 
     pub(super) fn exchange(&self) -> &'a Exchange {

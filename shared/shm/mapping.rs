@@ -12,6 +12,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering::Relaxed;
 
 use nix::errno::Errno;
 
@@ -237,11 +238,26 @@ impl Mapping<ReadOnly> {
 
 impl Mapping<Ready> {
     /// Takes the segment's robust mutex, waiting at most
-    /// [`super::LOCK_TIMEOUT`].
+    /// [`super::LOCK_TIMEOUT`], and records the caller as its holder; a
+    /// timeout names the holder's pid and the login it recorded.
     #[inline(always)]
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
+        let header = self.header();
         // A `Ready` handle's mutex is initialized (the type's invariants).
-        self.header().lock.mutex.lock()
+        match header.lock.mutex.lock() {
+            Ok(guard) => {
+                let caller = crate::caller::uid();
+                if header.redo.holder.load(Relaxed) != caller {
+                    header.redo.holder.store(caller, Relaxed);
+                }
+                Ok(guard)
+            }
+            Err(LockError::TimedOut { pid, .. }) => Err(LockError::TimedOut {
+                pid,
+                uid: pid.map(|_| header.redo.holder.load(Relaxed)),
+            }),
+            Err(error) => Err(error),
+        }
     }
 }
 
