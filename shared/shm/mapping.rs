@@ -58,6 +58,9 @@ use crate::fault::{crash_point, Step};
 pub(crate) struct Mapping<S> {
     base: NonNull<u8>,
     len: usize,
+    /// The mapping's range, registered for the SIGBUS handler; before
+    /// `segment`, so it is taken out before the unmap.
+    registered: super::sigbus::Registered,
     /// Owns the mapping: unmaps it when dropped, after every borrow of
     /// `base` (all tied to `&self`) has ended.
     segment: Box<dyn Segment>,
@@ -263,11 +266,11 @@ impl Mapping<Ready> {
 
 impl<S> Mapping<S> {
     fn new(mapped: Mapped, state: S) -> Mapping<S> {
-        // From now on a page of this mapping can vanish under us.
-        super::sigbus::install_handler();
         Mapping {
             base: mapped.base,
             len: mapped.len,
+            // From now on a page of this mapping can vanish under us.
+            registered: super::sigbus::Registered::new(mapped.base, mapped.len),
             segment: mapped.segment,
             state,
         }
@@ -277,6 +280,7 @@ impl<S> Mapping<S> {
         Mapping {
             base: self.base,
             len: self.len,
+            registered: self.registered,
             segment: self.segment,
             state,
         }
