@@ -27,7 +27,9 @@
 //! the trade's redo values, the currency's line, which carries the rest of
 //! them, and the trader's account (two lines, private to that trader). The
 //! header's first two lines and the redo record are not written by a
-//! trade. See BENCHMARKS.md, "What a trade writes".
+//! trade. Nor is the record's second line, which holds the lock's last
+//! holder (`RedoRecord::holder`), except when the holder's user changes.
+//! See BENCHMARKS.md, "What a trade writes".
 //!
 //! Every offset is asserted at compile time below; a change to any of them,
 //! or to what a field means, must bump [`LAYOUT_VERSION`].
