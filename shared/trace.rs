@@ -240,12 +240,12 @@ macro_rules! trace {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The tests that turn tracing on and off, one at a time: the switch
     /// and the sink are global.
-    static SWITCH: Mutex<()> = Mutex::new(());
+    pub(crate) static SWITCH: Mutex<()> = Mutex::new(());
 
     #[test]
     fn durations_read_in_the_unit_that_fits() {

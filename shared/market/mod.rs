@@ -424,7 +424,14 @@ impl Exchange {
         let table = self.table()?;
         let slot = self.account_slot_in(table, account)?;
         self.check_may_trade(slot)?;
-        let outcome = self.apply_rules(slot, side, currency, amount, name)?;
+        let outcome = match self.apply_rules(slot, side, currency, amount) {
+            Ok(outcome) => outcome,
+            // Named after the unlock: nothing under the lock allocates.
+            Err(refusal) => {
+                locked.unlock();
+                return Err(refusal.into_error(name));
+            }
+        };
         let trades = slot
             .trades
             .load(Relaxed)
@@ -508,8 +515,7 @@ impl Exchange {
         side: Side,
         currency: CurrencyId,
         amount: Money,
-        name: &str,
-    ) -> Result<rules::Outcome> {
+    ) -> Result<rules::Outcome, rules::Refusal> {
         let header = self.header();
         let quote_slot = &header.currencies[currency.0];
         let quote = rules::Quote {
@@ -522,7 +528,7 @@ impl Exchange {
             balance: money(&slot.balance),
             cash: money(&header.lock.cash),
         };
-        rules::trade(side, quote, amount, before).map_err(|refusal| refusal.into_error(name))
+        rules::trade(side, quote, amount, before)
     }
 
     #[inline(always)]

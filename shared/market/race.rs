@@ -47,7 +47,9 @@ impl UnlockedDemo<'_> {
         let header = exchange.header();
         let slot = exchange.account_slot_in(exchange.table()?, account)?;
         let currency_slot = &header.currencies[currency.0];
-        let outcome = exchange.apply_rules(slot, side, currency, amount, name)?;
+        let outcome = exchange
+            .apply_rules(slot, side, currency, amount)
+            .map_err(|refusal| refusal.into_error(name))?;
         std::thread::yield_now();
         let after = outcome.after;
         currency_slot.stock.store(after.stock.hundredths(), Relaxed);

@@ -48,4 +48,6 @@ pub(crate) use mutex::{LockError, MutexGuard};
 pub use sigbus::{forget_terminal, install_sigbus_handler, remember_terminal};
 
 #[cfg(test)]
+mod alloc_test;
+#[cfg(test)]
 mod states_test;

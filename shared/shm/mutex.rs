@@ -117,6 +117,13 @@ extern "C" {
     ) -> libc::c_int;
 }
 
+/// Whether this thread holds a [`RobustMutex`] now: for the test that no
+/// allocation happens under the lock.
+#[cfg(test)]
+pub(super) fn held_by_this_thread() -> bool {
+    HELD.get() > 0
+}
+
 /// A `pthread_mutex_t` set up for use by many processes.
 ///
 /// `#[repr(C)]` so its bytes sit where [`super::layout`] says.
