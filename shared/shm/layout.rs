@@ -27,9 +27,7 @@
 //! the trade's redo values, the currency's line, which carries the rest of
 //! them, and the trader's account (two lines, private to that trader). The
 //! header's first two lines and the redo record are not written by a
-//! trade. Nor is the record's second line, which holds the lock's last
-//! holder (`RedoRecord::holder`), except when the holder's user changes.
-//! See BENCHMARKS.md, "What a trade writes".
+//! trade. See BENCHMARKS.md, "What a trade writes".
 //!
 //! Every offset is asserted at compile time below; a change to any of them,
 //! or to what a field means, must bump [`LAYOUT_VERSION`].
@@ -58,7 +56,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 /// 7: a trade's redo in its tape entry and its currency's line, not in the
 /// redo record; `write_seq` ≡ 3 (mod 4) while a trade is pending, ≡ 1 while
 /// the record's change is; tape entries with narrower indices.
-/// 8: the lock's last holder's caller uid (`RedoRecord::holder`).
+/// 8: the lock's holder's caller uid in the mutex's `__spins` and
+/// `__elision` bytes, which glibc leaves alone in a robust mutex (see
+/// `shm::mutex`).
 pub const LAYOUT_VERSION: u32 = 8;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
@@ -107,7 +107,7 @@ const fn abi_fingerprint(c_library: u64) -> u64 {
 /// Every field offset the layout pins: each is asserted at compile time
 /// (below) and hashed into the fingerprint, so the two cannot drift apart.
 /// `(where the field is, where it must be)`.
-const PINNED_OFFSETS: [(usize, usize); 35] = [
+const PINNED_OFFSETS: [(usize, usize); 34] = [
     (offset_of!(LockSlot, cash), 40),
     (offset_of!(LockSlot, trade_seq), 48),
     (offset_of!(LockSlot, write_seq), 56),
@@ -127,7 +127,6 @@ const PINNED_OFFSETS: [(usize, usize); 35] = [
     (offset_of!(RedoRecord, kind), 0),
     (offset_of!(RedoRecord, sell), 40),
     (offset_of!(RedoRecord, flags), 72),
-    (offset_of!(RedoRecord, holder), 76),
     (offset_of!(RedoRecord, name), 128),
     (offset_of!(RedoRecord, stocks), 192),
     (offset_of!(Header, currencies), 512),
@@ -388,15 +387,7 @@ pub struct RedoRecord {
     pub account_serial: AtomicU32,
     pub handed_out: AtomicU32,
     pub flags: AtomicU32,
-    /// Not part of any change: the caller uid (see `crate::caller`) of
-    /// the lock's latest holder, stored right after each acquisition, so
-    /// that a waiter that times out can name who holds it. Here rather
-    /// than on the lock's own line, which the mutex and the three words
-    /// every trade writes fill exactly; on this line, which no trade
-    /// otherwise reads or writes, and stored only when it changes, so a
-    /// run of one user's trades leaves the line shared in every cache.
-    pub holder: AtomicU32,
-    _reserved: [AtomicU32; 12],
+    _reserved: [AtomicU32; 13],
     /// An opened account's name, NUL-padded.
     pub name: [AtomicU8; ACCOUNT_NAME_BYTES],
     _reserved2: [AtomicU64; 4],

@@ -12,7 +12,6 @@
 use std::io;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::Relaxed;
 
 use nix::errno::Errno;
 
@@ -247,17 +246,15 @@ impl Mapping<Ready> {
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
         let header = self.header();
         // A `Ready` handle's mutex is initialized (the type's invariants).
-        match header.lock.mutex.lock() {
+        let mutex = &header.lock.mutex;
+        match mutex.lock() {
             Ok(guard) => {
-                let caller = crate::caller::uid();
-                if header.redo.holder.load(Relaxed) != caller {
-                    header.redo.holder.store(caller, Relaxed);
-                }
+                guard.record_holder(crate::caller::uid());
                 Ok(guard)
             }
             Err(LockError::TimedOut { pid, .. }) => Err(LockError::TimedOut {
                 pid,
-                uid: pid.map(|_| header.redo.holder.load(Relaxed)),
+                uid: pid.map(|_| mutex.recorded_holder()),
             }),
             Err(error) => Err(error),
         }

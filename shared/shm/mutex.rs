@@ -76,11 +76,30 @@ const LOCK_WORD_OFFSET: usize = 0;
 /// The thread-id bits of a robust futex word (`linux/futex.h`).
 const FUTEX_TID_MASK: i32 = 0x3fff_ffff;
 
+/// glibc's `__spins` and `__elision`, two `short`s that glibc reads and
+/// writes only for adaptive and lock-elided mutexes, never for a robust
+/// one, and that `pthread_mutex_init` zeroes: the exchange keeps the
+/// caller uid of the lock's holder there, stored right after each
+/// acquisition, so that a waiter that times out can name the holder. On
+/// the lock's own cache line, which the holder has just written to take
+/// the lock: the store costs nothing more.
+const HOLDER_OFFSET: usize = 20;
+
 /// glibc's `__owner`: 0, a thread id, or one of the two "inconsistent"
 /// markers just below `i32::MAX`; never negative.
 const OWNER_OFFSET: usize = 8;
 
-const _: () = assert!(KIND_OFFSET + 4 <= std::mem::size_of::<libc::pthread_mutex_t>());
+/// Every `i32` word of the mutex read or written here (see `word_at`).
+const WORD_OFFSETS: [usize; 4] = [LOCK_WORD_OFFSET, OWNER_OFFSET, KIND_OFFSET, HOLDER_OFFSET];
+
+const _: () = {
+    let mut index = 0;
+    while index < WORD_OFFSETS.len() {
+        assert!(WORD_OFFSETS[index] + 4 <= std::mem::size_of::<libc::pthread_mutex_t>());
+        assert!(WORD_OFFSETS[index] % 4 == 0);
+        index += 1;
+    }
+};
 
 /// glibc's robust-list links (`__list.__prev`, `__list.__next`): pointers
 /// into the locking thread's own memory, written by glibc when it locks
@@ -297,6 +316,11 @@ impl RobustMutex {
         self.word(OWNER_OFFSET) >= 0 && Some(self.word(KIND_OFFSET)) == fresh_kind()
     }
 
+    /// The caller uid the latest holder recorded (see [`HOLDER_OFFSET`]).
+    pub(super) fn recorded_holder(&self) -> u32 {
+        self.word(HOLDER_OFFSET) as u32
+    }
+
     /// The process holding the lock, as the robust futex word names it (the
     /// locking thread's id, which is its process id in the exchange's
     /// single-threaded binaries); `None` when it is free.
@@ -317,11 +341,11 @@ impl RobustMutex {
     /// The aligned `i32` at `offset` inside the mutex, as an atomic.
     #[inline(always)]
     fn word_at(&self, offset: usize) -> &AtomicI32 {
-        // SAFETY: `offset + 4` is within the mutex (asserted for both
-        // offsets' largest), so the pointer stays inside `inner`.
+        // SAFETY: `offset + 4` is within the mutex (asserted for every
+        // word offset), so the pointer stays inside `inner`.
         let at = unsafe { self.inner.get().cast::<u8>().add(offset) };
-        // SAFETY: `at` is 4-aligned (the mutex is 8-aligned and both
-        // offsets are multiples of 4), valid while `self` lives (so for the
+        // SAFETY: `at` is 4-aligned (the mutex is 8-aligned and every
+        // word offset is a multiple of 4), valid while `self` lives (so for the
         // returned borrow), and only ever accessed atomically or by
         // pthreads' own atomics.
         unsafe { AtomicI32::from_ptr(at.cast::<i32>()) }
@@ -490,6 +514,15 @@ impl MutexGuard<'_> {
     #[inline(always)]
     pub(crate) fn owner_died(&self) -> bool {
         self.acquired == Acquired::OwnerDied
+    }
+
+    /// Records `uid` as the holder's caller (see [`HOLDER_OFFSET`]): one
+    /// relaxed store, on the line the lock was just taken on.
+    #[inline(always)]
+    pub(crate) fn record_holder(&self, uid: u32) {
+        self.mutex
+            .word_at(HOLDER_OFFSET)
+            .store(uid as i32, Ordering::Relaxed);
     }
 
     /// Declares the guarded data repaired. Call only after the repair.
