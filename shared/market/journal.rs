@@ -102,7 +102,7 @@ use super::tape::{next_seq, write_entry, EntryValues};
 use super::Exchange;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::shm::layout::{account, state, AccountSlot, Header};
+use crate::shm::layout::{account, state, AccountSlot, Header, Write};
 use crate::shm::{LockError, Mapping, MutexGuard, Ready};
 use crate::trace;
 
@@ -167,7 +167,7 @@ impl Exchange {
         if guard.owner_died() {
             // The guard stays out of the cold call, so it can live in
             // registers on the hot path.
-            let repaired = self.replay_for_dead_owner(mapping);
+            let repaired = self.replay_for_dead_owner(mapping, guard.write());
             guard
                 .mark_consistent()
                 .map_err(|error| Error::os(&self.address, "pthread_mutex_consistent", error))?;
@@ -195,16 +195,17 @@ impl Exchange {
     /// the mutex consistent either way (see the module doc).
     #[cold]
     #[inline(never)]
-    fn replay_for_dead_owner(&self, mapping: &Mapping<Ready>) -> Result<()> {
+    fn replay_for_dead_owner(&self, mapping: &Mapping<Ready>, write: Write<'_>) -> Result<()> {
         crate::trace!("lock: EOWNERDEAD, its owner died holding it: replay its redo record");
         let header = self.header();
         let repaired = replay(
             header,
             mapping.accounts(self.capacity),
             self.limits_of(header),
+            write,
         );
         if repaired.is_err() {
-            header.state.poison();
+            header.state.poison(write);
         }
         repaired.map_err(|reason| self.corrupted(reason))
     }
@@ -236,6 +237,12 @@ impl<'a> Locked<'a> {
         self.exchange.header()
     }
 
+    /// The permission to write the segment, while the lock is held.
+    #[inline(always)]
+    pub(super) fn write(&self) -> Write<'_> {
+        self.guard.write()
+    }
+
     /// Commits a change through the journal (see the module doc), with its
     /// tape entry if it has one (a trade's is made from the change);
     /// returns the change's sequence number, or the current one for a
@@ -249,6 +256,7 @@ impl<'a> Locked<'a> {
         entry: Option<EntryValues>,
     ) -> Result<u64> {
         let header = self.header();
+        let write = self.write();
         let mut seq = header.lock.trade_seq.load(Relaxed);
         let change = match change.trade_entry().or(entry) {
             Some(entry) => {
@@ -256,7 +264,7 @@ impl<'a> Locked<'a> {
                 // 0. The tape entry, which readers skip until `trade_seq`
                 //    reaches it: a death here loses nothing but the oldest
                 //    entry, which this one was about to overwrite anyway.
-                write_entry(header, seq, &entry);
+                write_entry(header, seq, &entry, write);
                 crate::trace!(
                     "journal: tape entry #{seq} written (readers skip it until published)"
                 );
@@ -266,8 +274,8 @@ impl<'a> Locked<'a> {
         };
         // 1. The rest of the change's redo staged, and published by the
         //    readers' odd phase.
-        let pending = stage(header, &change);
-        begin_write(header, pending);
+        let pending = stage(header, &change, write);
+        begin_write(header, pending, write);
         match (change.seq(), pending) {
             (Some(seq), Pending::Trade) => crate::trace!(
                 "journal: redo record #{seq} published (PENDING) in tape entry #{seq} and the \
@@ -282,9 +290,9 @@ impl<'a> Locked<'a> {
         }
         crash_point(Step::AfterRedo);
         // 2. Apply it. 3. The odd phase ends: the record is done with.
-        apply(header, table, &change, true);
+        apply(header, table, &change, true, write);
         crate::trace!("journal: applied, one store each");
-        end_write(header);
+        end_write(header, write);
         crate::trace!("journal: redo record cleared: write_seq even again, which boards wake on");
         Ok(seq)
     }
@@ -293,8 +301,9 @@ impl<'a> Locked<'a> {
     /// copy again and watchers wake: after the state word changed.
     pub(super) fn announce_change(&self) {
         let header = self.header();
-        begin_write(header, Pending::Record);
-        end_write(header);
+        let write = self.write();
+        begin_write(header, Pending::Record, write);
+        end_write(header, write);
     }
 }
 
@@ -302,17 +311,21 @@ impl<'a> Locked<'a> {
 /// the change is published, and readers now lay it over what they copy.
 /// The fence keeps every store of the change below the counter's.
 #[inline(always)]
-fn begin_write(header: &Header, pending: Pending) {
+fn begin_write(header: &Header, pending: Pending, write: Write<'_>) {
     let write_seq = &header.lock.write_seq;
-    write_seq.store(pending.published(write_seq.load(Relaxed)), Release);
+    write_seq.store(pending.published(write_seq.load(Relaxed)), Release, write);
     fence(Release);
 }
 
 /// Makes `write_seq` even again: the change is whole in memory.
 #[inline(always)]
-fn end_write(header: &Header) {
+fn end_write(header: &Header, write: Write<'_>) {
     let write_seq = &header.lock.write_seq;
-    write_seq.store((write_seq.load(Relaxed) | 1).wrapping_add(1), Release);
+    write_seq.store(
+        (write_seq.load(Relaxed) | 1).wrapping_add(1),
+        Release,
+        write,
+    );
 }
 
 /// Stores a change's values. Every value is absolute, so applying them
@@ -320,7 +333,7 @@ fn end_write(header: &Header) {
 /// points between the stores (a replay has none). The caller has checked
 /// every index against `table` (a decoded record, or a change it built).
 #[inline(always)]
-fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
+fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool, write: Write<'_>) {
     let step = |step: Step| {
         if live {
             crash_point(step);
@@ -342,16 +355,16 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
             let slot = slot(account);
             header.currencies[currency as usize]
                 .stock
-                .store(stock, Relaxed);
+                .store(stock, Relaxed, write);
             step(Step::AfterStock);
-            slot.holdings[currency as usize].store(holding, Relaxed);
+            slot.holdings[currency as usize].store(holding, Relaxed, write);
             step(Step::AfterHolding);
-            slot.balance.store(balance, Relaxed);
+            slot.balance.store(balance, Relaxed, write);
             step(Step::AfterBalance);
-            header.lock.cash.store(cash, Relaxed);
+            header.lock.cash.store(cash, Relaxed, write);
             step(Step::AfterCash);
-            slot.trades.store(trades, Relaxed);
-            slot.last_trade.store(seq, Relaxed);
+            slot.trades.store(trades, Relaxed, write);
+            slot.last_trade.store(seq, Relaxed, write);
         }
         Redo::Open {
             account,
@@ -364,15 +377,15 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
         } => {
             let slot = slot(account);
             for (stored, byte) in slot.name.iter().zip(name) {
-                stored.store(byte, Relaxed);
+                stored.store(byte, Relaxed, write);
             }
-            restart(slot, balance);
-            slot.owner.store(owner, Relaxed);
-            slot.serial.store(serial, Relaxed);
-            slot.status.store(account::OPEN, Relaxed);
-            header.account_serial.store(serial, Relaxed);
-            header.balances_handed_out.store(handed_out, Relaxed);
-            header.account_count.store(count, Release);
+            restart(slot, balance, write);
+            slot.owner.store(owner, Relaxed, write);
+            slot.serial.store(serial, Relaxed, write);
+            slot.status.store(account::OPEN, Relaxed, write);
+            header.account_serial.store(serial, Relaxed, write);
+            header.balances_handed_out.store(handed_out, Relaxed, write);
+            header.account_count.store(count, Release, write);
         }
         Redo::Price {
             currency,
@@ -381,24 +394,24 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
             ..
         } => {
             let quote = &header.currencies[currency as usize];
-            quote.sell.store(sell, Relaxed);
+            quote.sell.store(sell, Relaxed, write);
             step(Step::MidChange);
-            quote.buy.store(buy, Relaxed);
+            quote.buy.store(buy, Relaxed, write);
         }
         Redo::Flags { flags, .. } => {
-            header.flags.store(flags, Relaxed);
+            header.flags.store(flags, Relaxed, write);
             step(Step::MidChange);
         }
         Redo::Reset { seq, handed_out } => {
             for currency in &header.currencies {
                 currency
                     .stock
-                    .store(currency.initial_stock.load(Relaxed), Relaxed);
+                    .store(currency.initial_stock.load(Relaxed), Relaxed, write);
             }
             header
                 .lock
                 .cash
-                .store(header.initial_cash.load(Relaxed), Relaxed);
+                .store(header.initial_cash.load(Relaxed), Relaxed, write);
             step(Step::MidChange);
             let starting = header.starting_balance.load(Relaxed);
             let in_use = (header.account_count.load(Relaxed) as usize).min(table.len());
@@ -406,19 +419,19 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
                 .iter()
                 .filter(|slot| slot.status.load(Relaxed) == account::OPEN)
             {
-                restart(slot, starting);
+                restart(slot, starting, write);
             }
-            header.balances_handed_out.store(handed_out, Relaxed);
-            header.tape_start.store(seq, Relaxed);
+            header.balances_handed_out.store(handed_out, Relaxed, write);
+            header.tape_start.store(seq, Relaxed, write);
         }
         Redo::Transfer {
             account,
             balance,
             cash,
         } => {
-            slot(account).balance.store(balance, Relaxed);
+            slot(account).balance.store(balance, Relaxed, write);
             step(Step::AfterBalance);
-            header.lock.cash.store(cash, Relaxed);
+            header.lock.cash.store(cash, Relaxed, write);
             step(Step::AfterCash);
         }
         Redo::Close {
@@ -429,31 +442,31 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
         } => {
             let slot = slot(account);
             for (currency, stock) in header.currencies.iter().zip(stocks) {
-                currency.stock.store(stock, Relaxed);
+                currency.stock.store(stock, Relaxed, write);
             }
             step(Step::MidChange);
-            header.lock.cash.store(cash, Relaxed);
-            slot.balance.store(0, Relaxed);
+            header.lock.cash.store(cash, Relaxed, write);
+            slot.balance.store(0, Relaxed, write);
             for holding in &slot.holdings {
-                holding.store(0, Relaxed);
+                holding.store(0, Relaxed, write);
             }
-            slot.status.store(account::CLOSED, Relaxed);
+            slot.status.store(account::CLOSED, Relaxed, write);
         }
     }
     if let Some(seq) = change.seq() {
-        header.lock.trade_seq.store(seq, Relaxed);
+        header.lock.trade_seq.store(seq, Relaxed, write);
     }
 }
 
 /// An account back to `balance` with no holdings and no trades: what an
 /// opening and a reset write into a slot.
-fn restart(slot: &AccountSlot, balance: i64) {
-    slot.balance.store(balance, Relaxed);
+fn restart(slot: &AccountSlot, balance: i64, write: Write<'_>) {
+    slot.balance.store(balance, Relaxed, write);
     for holding in &slot.holdings {
-        holding.store(0, Relaxed);
+        holding.store(0, Relaxed, write);
     }
-    slot.trades.store(0, Relaxed);
-    slot.last_trade.store(0, Relaxed);
+    slot.trades.store(0, Relaxed, write);
+    slot.last_trade.store(0, Relaxed, write);
 }
 
 /// Finishes a dead owner's change if it published one (`write_seq` is
@@ -465,13 +478,14 @@ pub(super) fn replay(
     header: &Header,
     table: Option<&[AccountSlot]>,
     limits: Limits,
+    write: Write<'_>,
 ) -> Result<(), String> {
     let Some(pending) = RawChange::load(header, header.lock.write_seq.load(Acquire)) else {
         return Ok(());
     };
     let table = table.ok_or("the account table is cut short")?;
     let change = pending.decode(limits)?;
-    apply(header, table, &change, false);
-    end_write(header);
+    apply(header, table, &change, false, write);
+    end_write(header, write);
     Ok(())
 }

@@ -43,7 +43,7 @@ use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
 use crate::money::{Money, Price, WideMoney};
-use crate::shm::layout::{entry, flags, AccountSlot, Header};
+use crate::shm::layout::{entry, flags, AccountSlot, Header, Shared, Write};
 use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 
 pub use race::UnlockedDemo;
@@ -347,7 +347,7 @@ fn check_positive(amount: Money) -> Result<()> {
     })
 }
 
-fn money(slot: &std::sync::atomic::AtomicI64) -> Money {
+fn money(slot: &Shared<std::sync::atomic::AtomicI64>) -> Money {
     Money::from_hundredths(slot.load(std::sync::atomic::Ordering::Relaxed))
 }
 
@@ -556,6 +556,15 @@ impl Exchange {
     }
 
     /// True when this process may only read the exchange.
+    /// The permission to write without the lock, on its documented paths
+    /// only (see `Mapping::write_unlocked`); `None` when read-only.
+    fn unlocked_write(&self) -> Option<Write<'_>> {
+        match &self.attachment {
+            Attachment::Writable(mapping) => Some(mapping.write_unlocked()),
+            Attachment::ReadOnly(_) => None,
+        }
+    }
+
     pub fn is_read_only(&self) -> bool {
         matches!(self.attachment, Attachment::ReadOnly(_))
     }

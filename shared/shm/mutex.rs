@@ -516,6 +516,13 @@ impl MutexGuard<'_> {
         self.acquired == Acquired::OwnerDied
     }
 
+    /// The permission to write the segment, for as long as the lock is
+    /// held: the guard is the way to it.
+    #[inline(always)]
+    pub(crate) fn write(&self) -> super::layout::Write<'_> {
+        super::layout::Write::new()
+    }
+
     /// Records `uid` as the holder's caller (see [`HOLDER_OFFSET`]): one
     /// relaxed store, on the line the lock was just taken on.
     #[inline(always)]
