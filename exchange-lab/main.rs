@@ -16,6 +16,9 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     // Who ran us, before anything can change the process's ids.
     shm_exchange::caller::record();
+    // A segment truncated under a stress worker or the bench is one error
+    // line and exit status 2; a SIGBUS from SQLite's own mapping is not.
+    shm_exchange::install_sigbus_handler();
     match cli::LabArgs::try_parse() {
         Ok(args) => cli::run(args),
         Err(error) => cli::usage_error(error),

@@ -74,5 +74,5 @@ pub use market::{Exchange, Side};
 pub use money::{Money, Price};
 /// For whoever puts the terminal in raw mode: save its mode first, so that
 /// a SIGBUS from a shrunk segment can restore it before exiting.
-pub use shm::{forget_terminal, remember_terminal};
+pub use shm::{forget_terminal, install_sigbus_handler, remember_terminal};
 pub use store::{MarketAddress, Store};

@@ -780,12 +780,32 @@ fn no_subcommand_of_the_class_trader_changes_a_halted_market_for_a_student() {
         vec!["round", "--for", "5s"],
         vec!["round", "--finish"],
         vec!["stress", "--procs", "2", "--trades", "100", "--unlocked"],
-        vec!["stress-worker", "--trades", "1000", "--seed", "1", "--unlocked"],
-        vec!["--name", &ana.name, "stress-worker", "--trades", "1000", "--unlocked"],
+        vec![
+            "stress-worker",
+            "--trades",
+            "1000",
+            "--seed",
+            "1",
+            "--unlocked",
+        ],
+        vec![
+            "--name",
+            &ana.name,
+            "stress-worker",
+            "--trades",
+            "1000",
+            "--unlocked",
+        ],
         vec!["bench", "--quick"],
         vec!["bench-worker", "--kind", "c-loop", "--trades", "10"],
         vec!["serve", "--socket", "/tmp/shmx-student.sock"],
-        vec!["mp-client", "--socket", "/tmp/shmx-student.sock", "--trades", "10"],
+        vec![
+            "mp-client",
+            "--socket",
+            "/tmp/shmx-student.sock",
+            "--trades",
+            "10",
+        ],
         vec!["completions", "bash"],
         vec!["man"],
         vec!["rates"],
@@ -801,8 +821,10 @@ fn no_subcommand_of_the_class_trader_changes_a_halted_market_for_a_student() {
             b"",
             std::time::Duration::from_secs(30),
         );
-        if matches!(args[0], "buy" | "sell" | "price" | "resume" | "halt" | "reset")
-            || matches!(args[0], "close" | "ticker" | "round" | "stress" | "bench")
+        if matches!(
+            args[0],
+            "buy" | "sell" | "price" | "resume" | "halt" | "reset"
+        ) || matches!(args[0], "close" | "ticker" | "round" | "stress" | "bench")
             || args.contains(&"buy")
             || args.contains(&"sell")
             || args[0].ends_with("worker")
@@ -814,7 +836,11 @@ fn no_subcommand_of_the_class_trader_changes_a_halted_market_for_a_student() {
                 run.stdout()
             );
         }
-        assert_eq!(market_state(&segment), before, "{args:?} changed the market");
+        assert_eq!(
+            market_state(&segment),
+            before,
+            "{args:?} changed the market"
+        );
     }
     // A script of the same, one command a line, changes nothing either.
     let script = "buy DOLLAR 1\nsell DOLLAR 1\nresume\nprice EURO 40 39\nreset\nclose x\n";
@@ -874,7 +900,10 @@ fn thirty_stops_of_a_students_own_trader_hold_nobody_up() {
         stop.args(["-STOP", &pid]);
         ana.apply(&mut stop);
         let output = stop.output().unwrap();
-        assert!(!output.status.success(), "attempt {attempt}: kill -STOP worked");
+        assert!(
+            !output.status.success(),
+            "attempt {attempt}: kill -STOP worked"
+        );
         assert!(
             matches!(student.try_wait(), Ok(None)),
             "attempt {attempt}: the student's trader ended"

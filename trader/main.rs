@@ -30,6 +30,8 @@ fn main() -> std::process::ExitCode {
         eprintln!("trader: {error}");
         return shm_exchange::ExitStatus::Unusable.into();
     }
+    // A segment truncated under us is one error line and exit status 2.
+    shm_exchange::install_sigbus_handler();
     match cli::TraderArgs::try_parse() {
         Ok(args) => cli::run(args),
         Err(error) => cli::usage_error(error),

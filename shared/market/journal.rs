@@ -102,16 +102,21 @@ use super::tape::{next_seq, write_entry, EntryValues};
 use super::Exchange;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::shm::layout::{account, state, AccountSlot, Header};
+use crate::shm::layout::{account, state, AccountSlot, Header, Write};
 use crate::shm::{LockError, Mapping, MutexGuard, Ready};
 use crate::trace;
 
 /// The exchange's lock, held: the capability every write requires. Made
 /// only by [`Exchange::lock`] and [`Exchange::lock_any_state`], after any
 /// repair a dead owner left to do.
+///
+/// Its trace lines are held (see `crate::trace::hold`) from before the lock
+/// is asked for until after it is released: `trace` is declared after
+/// `guard`, so it drops, and sends them, after the unlock.
 pub(super) struct Locked<'a> {
     exchange: &'a Exchange,
     guard: MutexGuard<'a>,
+    trace: trace::Holding,
 }
 
 impl Exchange {
@@ -147,6 +152,7 @@ impl Exchange {
     #[inline(always)]
     pub(super) fn lock_any_state(&self) -> Result<Locked<'_>> {
         let mapping = self.writable()?;
+        let trace = trace::hold();
         let asked = trace::start_timer();
         let guard = match mapping.lock() {
             Ok(guard) => guard,
@@ -158,19 +164,20 @@ impl Exchange {
                 trace::human(asked.elapsed())
             );
         }
-        self.repaired(mapping, guard)
+        self.repaired(mapping, guard, trace)
     }
 
     /// [`Exchange::lock`] if the lock is free; `Ok(None)` at once if
     /// another process holds it. For work that must never wait.
     pub(super) fn try_lock(&self) -> Result<Option<Locked<'_>>> {
         let mapping = self.writable()?;
+        let trace = trace::hold();
         let guard = match mapping.try_lock() {
             Ok(Some(guard)) => guard,
             Ok(None) => return Ok(None),
             Err(error) => return Err(self.lock_failed(error)),
         };
-        let locked = self.repaired(mapping, guard)?;
+        let locked = self.repaired(mapping, guard, trace)?;
         match self.header().state.load() {
             state::READY => Ok(Some(locked)),
             other => Err(self.not_ready(other)),
@@ -183,11 +190,12 @@ impl Exchange {
         &'a self,
         mapping: &'a Mapping<Ready>,
         mut guard: MutexGuard<'a>,
+        trace: trace::Holding,
     ) -> Result<Locked<'a>> {
         if guard.owner_died() {
             // The guard stays out of the cold call, so it can live in
             // registers on the hot path.
-            let repaired = self.replay_for_dead_owner(mapping);
+            let repaired = self.replay_for_dead_owner(mapping, guard.write());
             guard
                 .mark_consistent()
                 .map_err(|error| Error::os(&self.address, "pthread_mutex_consistent", error))?;
@@ -196,6 +204,7 @@ impl Exchange {
         Ok(Locked {
             exchange: self,
             guard,
+            trace,
         })
     }
 
@@ -214,16 +223,17 @@ impl Exchange {
     /// the mutex consistent either way (see the module doc).
     #[cold]
     #[inline(never)]
-    fn replay_for_dead_owner(&self, mapping: &Mapping<Ready>) -> Result<()> {
+    fn replay_for_dead_owner(&self, mapping: &Mapping<Ready>, write: Write<'_>) -> Result<()> {
         crate::trace!("lock: EOWNERDEAD, its owner died holding it: replay its redo record");
         let header = self.header();
         let repaired = replay(
             header,
             mapping.accounts(self.capacity),
             self.limits_of(header),
+            write,
         );
         if repaired.is_err() {
-            header.state.poison();
+            header.state.poison(write);
         }
         repaired.map_err(|reason| self.corrupted(reason))
     }
@@ -244,6 +254,7 @@ impl<'a> Locked<'a> {
     #[inline(always)]
     pub(super) fn unlock(self) {
         self.guard.unlock();
+        drop(self.trace);
     }
 
     pub(super) fn exchange(&self) -> &'a Exchange {
@@ -252,6 +263,12 @@ impl<'a> Locked<'a> {
 
     pub(super) fn header(&self) -> &'a Header {
         self.exchange.header()
+    }
+
+    /// The permission to write the segment, while the lock is held.
+    #[inline(always)]
+    pub(super) fn write(&self) -> Write<'_> {
+        self.guard.write()
     }
 
     /// Commits a change through the journal (see the module doc), with its
@@ -267,6 +284,7 @@ impl<'a> Locked<'a> {
         entry: Option<EntryValues>,
     ) -> Result<u64> {
         let header = self.header();
+        let write = self.write();
         let mut seq = header.lock.trade_seq.load(Relaxed);
         let change = match change.trade_entry().or(entry) {
             Some(entry) => {
@@ -274,7 +292,7 @@ impl<'a> Locked<'a> {
                 // 0. The tape entry, which readers skip until `trade_seq`
                 //    reaches it: a death here loses nothing but the oldest
                 //    entry, which this one was about to overwrite anyway.
-                write_entry(header, seq, &entry);
+                write_entry(header, seq, &entry, write);
                 crate::trace!(
                     "journal: tape entry #{seq} written (readers skip it until published)"
                 );
@@ -284,8 +302,8 @@ impl<'a> Locked<'a> {
         };
         // 1. The rest of the change's redo staged, and published by the
         //    readers' odd phase.
-        let pending = stage(header, &change);
-        begin_write(header, pending);
+        let pending = stage(header, &change, write);
+        begin_write(header, pending, write);
         match (change.seq(), pending) {
             (Some(seq), Pending::Trade) => crate::trace!(
                 "journal: redo record #{seq} published (PENDING) in tape entry #{seq} and the \
@@ -300,9 +318,9 @@ impl<'a> Locked<'a> {
         }
         crash_point(Step::AfterRedo);
         // 2. Apply it. 3. The odd phase ends: the record is done with.
-        apply(header, table, &change, true);
+        apply(header, table, &change, true, write);
         crate::trace!("journal: applied, one store each");
-        end_write(header);
+        end_write(header, write);
         crate::trace!("journal: redo record cleared: write_seq even again, which boards wake on");
         Ok(seq)
     }
@@ -311,8 +329,9 @@ impl<'a> Locked<'a> {
     /// copy again and watchers wake: after the state word changed.
     pub(super) fn announce_change(&self) {
         let header = self.header();
-        begin_write(header, Pending::Record);
-        end_write(header);
+        let write = self.write();
+        begin_write(header, Pending::Record, write);
+        end_write(header, write);
     }
 }
 
@@ -320,17 +339,21 @@ impl<'a> Locked<'a> {
 /// the change is published, and readers now lay it over what they copy.
 /// The fence keeps every store of the change below the counter's.
 #[inline(always)]
-fn begin_write(header: &Header, pending: Pending) {
+fn begin_write(header: &Header, pending: Pending, write: Write<'_>) {
     let write_seq = &header.lock.write_seq;
-    write_seq.store(pending.published(write_seq.load(Relaxed)), Release);
+    write_seq.store(pending.published(write_seq.load(Relaxed)), Release, write);
     fence(Release);
 }
 
 /// Makes `write_seq` even again: the change is whole in memory.
 #[inline(always)]
-fn end_write(header: &Header) {
+fn end_write(header: &Header, write: Write<'_>) {
     let write_seq = &header.lock.write_seq;
-    write_seq.store((write_seq.load(Relaxed) | 1).wrapping_add(1), Release);
+    write_seq.store(
+        (write_seq.load(Relaxed) | 1).wrapping_add(1),
+        Release,
+        write,
+    );
 }
 
 /// Stores a change's values. Every value is absolute, so applying them
@@ -338,7 +361,7 @@ fn end_write(header: &Header) {
 /// points between the stores (a replay has none). The caller has checked
 /// every index against `table` (a decoded record, or a change it built).
 #[inline(always)]
-fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
+fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool, write: Write<'_>) {
     let step = |step: Step| {
         if live {
             crash_point(step);
@@ -360,16 +383,16 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
             let slot = slot(account);
             header.currencies[currency as usize]
                 .stock
-                .store(stock, Relaxed);
+                .store(stock, Relaxed, write);
             step(Step::AfterStock);
-            slot.holdings[currency as usize].store(holding, Relaxed);
+            slot.holdings[currency as usize].store(holding, Relaxed, write);
             step(Step::AfterHolding);
-            slot.balance.store(balance, Relaxed);
+            slot.balance.store(balance, Relaxed, write);
             step(Step::AfterBalance);
-            header.lock.cash.store(cash, Relaxed);
+            header.lock.cash.store(cash, Relaxed, write);
             step(Step::AfterCash);
-            slot.trades.store(trades, Relaxed);
-            slot.last_trade.store(seq, Relaxed);
+            slot.trades.store(trades, Relaxed, write);
+            slot.last_trade.store(seq, Relaxed, write);
         }
         Redo::Open {
             account,
@@ -382,15 +405,15 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
         } => {
             let slot = slot(account);
             for (stored, byte) in slot.name.iter().zip(name) {
-                stored.store(byte, Relaxed);
+                stored.store(byte, Relaxed, write);
             }
-            restart(slot, balance);
-            slot.owner.store(owner, Relaxed);
-            slot.serial.store(serial, Relaxed);
-            slot.status.store(account::OPEN, Relaxed);
-            header.account_serial.store(serial, Relaxed);
-            header.balances_handed_out.store(handed_out, Relaxed);
-            header.account_count.store(count, Release);
+            restart(slot, balance, write);
+            slot.owner.store(owner, Relaxed, write);
+            slot.serial.store(serial, Relaxed, write);
+            slot.status.store(account::OPEN, Relaxed, write);
+            header.account_serial.store(serial, Relaxed, write);
+            header.balances_handed_out.store(handed_out, Relaxed, write);
+            header.account_count.store(count, Release, write);
         }
         Redo::Price {
             currency,
@@ -399,24 +422,24 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
             ..
         } => {
             let quote = &header.currencies[currency as usize];
-            quote.sell.store(sell, Relaxed);
+            quote.sell.store(sell, Relaxed, write);
             step(Step::MidChange);
-            quote.buy.store(buy, Relaxed);
+            quote.buy.store(buy, Relaxed, write);
         }
         Redo::Flags { flags, .. } => {
-            header.flags.store(flags, Relaxed);
+            header.flags.store(flags, Relaxed, write);
             step(Step::MidChange);
         }
         Redo::Reset { seq, handed_out } => {
             for currency in &header.currencies {
                 currency
                     .stock
-                    .store(currency.initial_stock.load(Relaxed), Relaxed);
+                    .store(currency.initial_stock.load(Relaxed), Relaxed, write);
             }
             header
                 .lock
                 .cash
-                .store(header.initial_cash.load(Relaxed), Relaxed);
+                .store(header.initial_cash.load(Relaxed), Relaxed, write);
             step(Step::MidChange);
             let starting = header.starting_balance.load(Relaxed);
             let in_use = (header.account_count.load(Relaxed) as usize).min(table.len());
@@ -424,21 +447,21 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
                 .iter()
                 .filter(|slot| slot.status.load(Relaxed) == account::OPEN)
             {
-                restart(slot, starting);
+                restart(slot, starting, write);
             }
-            header.balances_handed_out.store(handed_out, Relaxed);
-            header.tape_start.store(seq, Relaxed);
+            header.balances_handed_out.store(handed_out, Relaxed, write);
+            header.tape_start.store(seq, Relaxed, write);
             // The race demonstration's count goes with the market it raced.
-            header.unlocked_trades.store(0, Relaxed);
+            header.unlocked_trades.store(0, Relaxed, write);
         }
         Redo::Transfer {
             account,
             balance,
             cash,
         } => {
-            slot(account).balance.store(balance, Relaxed);
+            slot(account).balance.store(balance, Relaxed, write);
             step(Step::AfterBalance);
-            header.lock.cash.store(cash, Relaxed);
+            header.lock.cash.store(cash, Relaxed, write);
             step(Step::AfterCash);
         }
         Redo::Close {
@@ -449,31 +472,31 @@ fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool) {
         } => {
             let slot = slot(account);
             for (currency, stock) in header.currencies.iter().zip(stocks) {
-                currency.stock.store(stock, Relaxed);
+                currency.stock.store(stock, Relaxed, write);
             }
             step(Step::MidChange);
-            header.lock.cash.store(cash, Relaxed);
-            slot.balance.store(0, Relaxed);
+            header.lock.cash.store(cash, Relaxed, write);
+            slot.balance.store(0, Relaxed, write);
             for holding in &slot.holdings {
-                holding.store(0, Relaxed);
+                holding.store(0, Relaxed, write);
             }
-            slot.status.store(account::CLOSED, Relaxed);
+            slot.status.store(account::CLOSED, Relaxed, write);
         }
     }
     if let Some(seq) = change.seq() {
-        header.lock.trade_seq.store(seq, Relaxed);
+        header.lock.trade_seq.store(seq, Relaxed, write);
     }
 }
 
 /// An account back to `balance` with no holdings and no trades: what an
 /// opening and a reset write into a slot.
-fn restart(slot: &AccountSlot, balance: i64) {
-    slot.balance.store(balance, Relaxed);
+fn restart(slot: &AccountSlot, balance: i64, write: Write<'_>) {
+    slot.balance.store(balance, Relaxed, write);
     for holding in &slot.holdings {
-        holding.store(0, Relaxed);
+        holding.store(0, Relaxed, write);
     }
-    slot.trades.store(0, Relaxed);
-    slot.last_trade.store(0, Relaxed);
+    slot.trades.store(0, Relaxed, write);
+    slot.last_trade.store(0, Relaxed, write);
 }
 
 /// Finishes a dead owner's change if it published one (`write_seq` is
@@ -485,13 +508,14 @@ pub(super) fn replay(
     header: &Header,
     table: Option<&[AccountSlot]>,
     limits: Limits,
+    write: Write<'_>,
 ) -> Result<(), String> {
     let Some(pending) = RawChange::load(header, header.lock.write_seq.load(Acquire)) else {
         return Ok(());
     };
     let table = table.ok_or("the account table is cut short")?;
     let change = pending.decode(limits)?;
-    apply(header, table, &change, false);
-    end_write(header);
+    apply(header, table, &change, false, write);
+    end_write(header, write);
     Ok(())
 }

@@ -318,10 +318,11 @@ impl Exchange {
     /// readers copying now see the retirement and watchers about to sleep
     /// do not; without it, the counter is the holder's to move.
     fn retire(&self) -> Result<()> {
-        self.writable()?;
+        // Retirement's own unlocked path (see `Mapping::write_unlocked`).
+        let write = self.writable()?.write_unlocked();
         let header = self.header();
         let locked = self.lock_any_state();
-        header.state.retire();
+        header.state.retire(write);
         if let Ok(locked) = &locked {
             locked.announce_change();
         }
@@ -397,32 +398,45 @@ fn class_access(address: &SegmentAddress, group: u32) -> Result<Access> {
 /// Writes the config into a fresh segment, before it is published.
 fn seed(mapping: &Mapping<Exclusive>, config: &MarketConfig, class_mode: bool) {
     let header = mapping.header();
-    header
-        .flags
-        .store(if class_mode { flags::CLASS_MODE } else { 0 }, Relaxed);
-    header.magic.store(MAGIC, Relaxed);
-    header.layout_version.store(LAYOUT_VERSION, Relaxed);
-    header.abi.store(ABI_FINGERPRINT, Relaxed);
-    header.owner_uid.store(crate::caller::uid(), Relaxed);
+    let write = mapping.write();
+    header.flags.store(
+        if class_mode { flags::CLASS_MODE } else { 0 },
+        Relaxed,
+        write,
+    );
+    header.magic.store(MAGIC, Relaxed, write);
+    header.layout_version.store(LAYOUT_VERSION, Relaxed, write);
+    header.abi.store(ABI_FINGERPRINT, Relaxed, write);
+    header.owner_uid.store(crate::caller::uid(), Relaxed, write);
     header
         .total_size
-        .store(mapping.mapped_len() as u64, Relaxed);
-    header.account_capacity.store(config.accounts, Relaxed);
+        .store(mapping.mapped_len() as u64, Relaxed, write);
+    header
+        .account_capacity
+        .store(config.accounts, Relaxed, write);
     header
         .currency_count
-        .store(config.currencies.len() as u32, Relaxed);
-    header.initial_cash.store(config.cash.hundredths(), Relaxed);
-    header.lock.cash.store(config.cash.hundredths(), Relaxed);
+        .store(config.currencies.len() as u32, Relaxed, write);
+    header
+        .initial_cash
+        .store(config.cash.hundredths(), Relaxed, write);
+    header
+        .lock
+        .cash
+        .store(config.cash.hundredths(), Relaxed, write);
     header
         .starting_balance
-        .store(config.starting_balance.hundredths(), Relaxed);
+        .store(config.starting_balance.hundredths(), Relaxed, write);
     for (slot, currency) in header.currencies.iter().zip(&config.currencies) {
-        layout::store_name(&slot.name, &currency.name);
-        slot.sell.store(currency.sell.ten_thousandths(), Relaxed);
-        slot.buy.store(currency.buy.ten_thousandths(), Relaxed);
-        slot.stock.store(currency.stock.hundredths(), Relaxed);
+        layout::store_name(&slot.name, &currency.name, write);
+        slot.sell
+            .store(currency.sell.ten_thousandths(), Relaxed, write);
+        slot.buy
+            .store(currency.buy.ten_thousandths(), Relaxed, write);
+        slot.stock
+            .store(currency.stock.hundredths(), Relaxed, write);
         slot.initial_stock
-            .store(currency.stock.hundredths(), Relaxed);
+            .store(currency.stock.hundredths(), Relaxed, write);
     }
 }
 
@@ -474,9 +488,11 @@ fn recover_unattended(
         in_use: header.account_count.load(Relaxed),
         currencies: currency_count,
     };
-    replay(header, mapping.accounts(capacity), limits).map_err(|reason| Error::Corrupted {
-        address: address.to_string(),
-        reason,
+    replay(header, mapping.accounts(capacity), limits, mapping.write()).map_err(|reason| {
+        Error::Corrupted {
+            address: address.to_string(),
+            reason,
+        }
     })?;
     mapping.publish(address)
 }

@@ -44,7 +44,7 @@ use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
 use crate::money::{Money, Price, WideMoney};
-use crate::shm::layout::{entry, flags, AccountSlot, Header};
+use crate::shm::layout::{entry, flags, AccountSlot, Header, Shared, Write};
 use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 
 pub use race::{is_worker_account, worker_account, UnlockedDemo};
@@ -372,7 +372,7 @@ fn check_positive(amount: Money) -> Result<()> {
     })
 }
 
-fn money(slot: &std::sync::atomic::AtomicI64) -> Money {
+fn money(slot: &Shared<std::sync::atomic::AtomicI64>) -> Money {
     Money::from_hundredths(slot.load(std::sync::atomic::Ordering::Relaxed))
 }
 
@@ -450,7 +450,14 @@ impl Exchange {
         let table = self.table()?;
         let slot = self.account_slot_in(table, account)?;
         self.check_may_trade(slot)?;
-        let outcome = self.apply_rules(slot, side, currency, amount, name)?;
+        let outcome = match self.apply_rules(slot, side, currency, amount) {
+            Ok(outcome) => outcome,
+            // Named after the unlock: nothing under the lock allocates.
+            Err(refusal) => {
+                locked.unlock();
+                return Err(refusal.into_error(name));
+            }
+        };
         let trades = slot
             .trades
             .load(Relaxed)
@@ -534,8 +541,7 @@ impl Exchange {
         side: Side,
         currency: CurrencyId,
         amount: Money,
-        name: &str,
-    ) -> Result<rules::Outcome> {
+    ) -> Result<rules::Outcome, rules::Refusal> {
         let header = self.header();
         let quote_slot = &header.currencies[currency.0];
         let quote = rules::Quote {
@@ -548,7 +554,7 @@ impl Exchange {
             balance: money(&slot.balance),
             cash: money(&header.lock.cash),
         };
-        rules::trade(side, quote, amount, before).map_err(|refusal| refusal.into_error(name))
+        rules::trade(side, quote, amount, before)
     }
 
     #[inline(always)]
@@ -576,6 +582,15 @@ impl Exchange {
     }
 
     /// True when this process may only read the exchange.
+    /// The permission to write without the lock, on its documented paths
+    /// only (see `Mapping::write_unlocked`); `None` when read-only.
+    fn unlocked_write(&self) -> Option<Write<'_>> {
+        match &self.attachment {
+            Attachment::Writable(mapping) => Some(mapping.write_unlocked()),
+            Attachment::ReadOnly(_) => None,
+        }
+    }
+
     pub fn is_read_only(&self) -> bool {
         matches!(self.attachment, Attachment::ReadOnly(_))
     }

@@ -121,7 +121,9 @@ impl UnlockedDemo<'_> {
     ) -> Result<Fill> {
         check_positive(amount)?;
         let exchange = self.exchange;
-        exchange.writable()?;
+        // The race demonstration's own unlocked path (see
+        // `Mapping::write_unlocked`).
+        let write = exchange.writable()?.write_unlocked();
         self.check_not_halted()?;
         self.check_only_stress_accounts()?;
         let name = &exchange.known_currency(currency)?.name;
@@ -129,17 +131,28 @@ impl UnlockedDemo<'_> {
         let slot = exchange.account_slot_in(exchange.table()?, account)?;
         exchange.check_may_trade(slot)?;
         let currency_slot = &header.currencies[currency.0];
-        let outcome = exchange.apply_rules(slot, side, currency, amount, name)?;
+        let outcome = exchange
+            .apply_rules(slot, side, currency, amount)
+            .map_err(|refusal| refusal.into_error(name))?;
         std::thread::yield_now();
         let after = outcome.after;
-        currency_slot.stock.store(after.stock.hundredths(), Relaxed);
-        slot.holdings[currency.0].store(after.holding.hundredths(), Relaxed);
-        slot.balance.store(after.balance.hundredths(), Relaxed);
-        header.lock.cash.store(after.cash.hundredths(), Relaxed);
+        currency_slot
+            .stock
+            .store(after.stock.hundredths(), Relaxed, write);
+        slot.holdings[currency.0].store(after.holding.hundredths(), Relaxed, write);
+        slot.balance
+            .store(after.balance.hundredths(), Relaxed, write);
+        header
+            .lock
+            .cash
+            .store(after.cash.hundredths(), Relaxed, write);
         // Counted where `--status` and the board look, never wrapping.
-        let _ = header
-            .unlocked_trades
-            .fetch_update(Relaxed, Relaxed, |count| count.checked_add(1));
+        let _ = header.unlocked_trades.fetch_update(
+            Relaxed,
+            Relaxed,
+            |count| count.checked_add(1),
+            write,
+        );
         Ok(Fill {
             side,
             currency,

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::tape::{EntryValues, RawTrade};
 use crate::money::{Money, Price};
 use crate::names::ACCOUNT_NAME_BYTES;
-use crate::shm::layout::{entry, kind, Header, RedoRecord, MAX_CURRENCIES};
+use crate::shm::layout::{entry, kind, Header, RedoRecord, Write, MAX_CURRENCIES};
 
 /// A change's absolute values: what the redo record holds, what is
 /// applied, replayed, and laid over a reader's copy. Sequence numbers are
@@ -234,7 +234,7 @@ impl Pending {
 /// line (its tape entry is written), any other change in the redo record.
 /// Returns where it is.
 #[inline(always)]
-pub(super) fn stage(header: &Header, change: &Redo) -> Pending {
+pub(super) fn stage(header: &Header, change: &Redo, write: Write<'_>) -> Pending {
     match *change {
         Redo::Trade {
             currency,
@@ -243,12 +243,12 @@ pub(super) fn stage(header: &Header, change: &Redo) -> Pending {
             ..
         } => {
             let slot = &header.currencies[currency as usize];
-            slot.trade_cash.store(cash, Relaxed);
-            slot.trade_count.store(trades, Relaxed);
+            slot.trade_cash.store(cash, Relaxed, write);
+            slot.trade_count.store(trades, Relaxed, write);
             Pending::Trade
         }
         _ => {
-            fill(&header.redo, change);
+            fill(&header.redo, change, write);
             Pending::Record
         }
     }
@@ -399,12 +399,12 @@ impl RawRecord {
 
 /// Stores a change's values in the record (not yet published). A trade's
 /// are not stored here: see [`stage`].
-fn fill(record: &RedoRecord, change: &Redo) {
+fn fill(record: &RedoRecord, change: &Redo, write: Write<'_>) {
     let words = |kind: u32, account: u32, currency: u32, seq: u64| {
-        record.kind.store(kind, Relaxed);
-        record.account.store(account, Relaxed);
-        record.currency.store(currency, Relaxed);
-        record.seq.store(seq, Relaxed);
+        record.kind.store(kind, Relaxed, write);
+        record.account.store(account, Relaxed, write);
+        record.currency.store(currency, Relaxed, write);
+        record.seq.store(seq, Relaxed, write);
     };
     match *change {
         Redo::Trade { .. } => {}
@@ -419,13 +419,13 @@ fn fill(record: &RedoRecord, change: &Redo) {
         } => {
             words(kind::OPEN, account, 0, 0);
             for (stored, byte) in record.name.iter().zip(name) {
-                stored.store(byte, Relaxed);
+                stored.store(byte, Relaxed, write);
             }
-            record.serial.store(serial, Relaxed);
-            record.owner.store(owner, Relaxed);
-            record.balance.store(balance, Relaxed);
-            record.account_count.store(count, Relaxed);
-            record.handed_out.store(handed_out, Relaxed);
+            record.serial.store(serial, Relaxed, write);
+            record.owner.store(owner, Relaxed, write);
+            record.balance.store(balance, Relaxed, write);
+            record.account_count.store(count, Relaxed, write);
+            record.handed_out.store(handed_out, Relaxed, write);
         }
         Redo::Price {
             currency,
@@ -434,16 +434,16 @@ fn fill(record: &RedoRecord, change: &Redo) {
             buy,
         } => {
             words(kind::PRICE, 0, currency, seq);
-            record.sell.store(sell, Relaxed);
-            record.buy.store(buy, Relaxed);
+            record.sell.store(sell, Relaxed, write);
+            record.buy.store(buy, Relaxed, write);
         }
         Redo::Flags { seq, flags } => {
             words(kind::FLAGS, 0, 0, seq);
-            record.flags.store(flags, Relaxed);
+            record.flags.store(flags, Relaxed, write);
         }
         Redo::Reset { seq, handed_out } => {
             words(kind::RESET, 0, 0, seq);
-            record.handed_out.store(handed_out, Relaxed);
+            record.handed_out.store(handed_out, Relaxed, write);
         }
         Redo::Close {
             account,
@@ -452,9 +452,9 @@ fn fill(record: &RedoRecord, change: &Redo) {
             stocks,
         } => {
             words(kind::CLOSE, account, 0, seq);
-            record.cash.store(cash, Relaxed);
+            record.cash.store(cash, Relaxed, write);
             for (stored, stock) in record.stocks.iter().zip(stocks) {
-                stored.store(stock, Relaxed);
+                stored.store(stock, Relaxed, write);
             }
         }
         Redo::Transfer {
@@ -463,8 +463,8 @@ fn fill(record: &RedoRecord, change: &Redo) {
             cash,
         } => {
             words(kind::TRANSFER, account, 0, 0);
-            record.balance.store(balance, Relaxed);
-            record.cash.store(cash, Relaxed);
+            record.balance.store(balance, Relaxed, write);
+            record.cash.store(cash, Relaxed, write);
         }
     }
 }

@@ -24,7 +24,9 @@ impl Exchange {
     pub fn set_round_end(&self, end: Option<u64>) -> Result<()> {
         self.require_owner("set the round's end")?;
         let locked = self.lock()?;
-        self.header().round_end.store(end.unwrap_or(0), Relaxed);
+        self.header()
+            .round_end
+            .store(end.unwrap_or(0), Relaxed, locked.write());
         drop(locked);
         self.wake_watchers();
         Ok(())

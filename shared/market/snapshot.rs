@@ -18,7 +18,7 @@ use super::Exchange;
 use crate::error::{Error, Result};
 use crate::names::{is_account_name_byte, ACCOUNT_NAME_BYTES};
 use crate::shm::layout::{
-    account, flags, state, AccountSlot, Header, TapeEntry, MAX_CURRENCIES, TAPE_LEN,
+    account, flags, state, AccountSlot, Header, Shared, TapeEntry, MAX_CURRENCIES, TAPE_LEN,
 };
 
 /// How long a reader retries while writers keep changing the market under
@@ -209,7 +209,7 @@ impl Exchange {
 /// clamped to the table: a count out of range is reported by whoever uses
 /// the slots under the lock.
 fn copy(header: &Header, table: &[AccountSlot], parts: Parts, currencies: usize) -> Snapshot {
-    let load = |value: &std::sync::atomic::AtomicI64| value.load(Relaxed);
+    let load = |value: &Shared<std::sync::atomic::AtomicI64>| value.load(Relaxed);
     let count = (header.account_count.load(Relaxed) as usize).min(table.len());
     let (accounts, first_account) = match parts.accounts {
         Accounts::None => (Vec::new(), 0),

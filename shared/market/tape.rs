@@ -8,7 +8,7 @@
 use std::sync::atomic::{fence, Ordering::*};
 
 use super::record::{Limits, Redo};
-use crate::shm::layout::{entry, Header, TapeEntry, TAPE_LEN};
+use crate::shm::layout::{entry, Header, TapeEntry, Write, TAPE_LEN};
 
 /// A tape entry's fields, as [`TapeEntry`] stores them (see
 /// [`crate::shm::layout::entry`] for what each kind puts where); `stock`,
@@ -49,21 +49,21 @@ pub(super) fn tape_slot(header: &Header, seq: u64) -> &TapeEntry {
 /// entry's 16 bits and currency indices its 8 (asserted in `shm::layout`;
 /// both were checked against the attach-time table sizes).
 #[inline(always)]
-pub(super) fn write_entry(header: &Header, seq: u64, values: &EntryValues) {
+pub(super) fn write_entry(header: &Header, seq: u64, values: &EntryValues, write: Write<'_>) {
     let entry = tape_slot(header, seq);
-    entry.seq.store(0, Relaxed);
+    entry.seq.store(0, Relaxed, write);
     fence(Release);
-    entry.account.store(values.account as u16, Relaxed);
-    entry.currency.store(values.currency as u8, Relaxed);
-    entry.kind.store(values.kind, Relaxed);
-    entry.serial.store(values.serial, Relaxed);
-    entry.amount.store(values.amount, Relaxed);
-    entry.price.store(values.price, Relaxed);
-    entry.total.store(values.total, Relaxed);
-    entry.stock.store(values.stock, Relaxed);
-    entry.holding.store(values.holding, Relaxed);
-    entry.balance.store(values.balance, Relaxed);
-    entry.seq.store(seq, Release);
+    entry.account.store(values.account as u16, Relaxed, write);
+    entry.currency.store(values.currency as u8, Relaxed, write);
+    entry.kind.store(values.kind, Relaxed, write);
+    entry.serial.store(values.serial, Relaxed, write);
+    entry.amount.store(values.amount, Relaxed, write);
+    entry.price.store(values.price, Relaxed, write);
+    entry.total.store(values.total, Relaxed, write);
+    entry.stock.store(values.stock, Relaxed, write);
+    entry.holding.store(values.holding, Relaxed, write);
+    entry.balance.store(values.balance, Relaxed, write);
+    entry.seq.store(seq, Release, write);
 }
 
 /// A pending trade's words: its tape entry's and its currency's line's.

@@ -119,16 +119,18 @@ impl Exchange {
     fn sleep_until_change(&self, seen: u32, timeout: Duration) {
         let header = self.header();
         let counter = &header.lock.write_seq;
-        if self.is_read_only() {
+        // The watcher counters' own unlocked path (see
+        // `Mapping::write_unlocked`); a read-only attachment polls instead.
+        let Some(write) = self.unlocked_write() else {
             futex::wait(counter, seen, timeout.min(READ_ONLY_POLL));
             return;
-        }
-        header.watchers.fetch_add(1, AcqRel);
+        };
+        header.watchers.fetch_add(1, AcqRel, write);
         futex::wait(counter, seen, timeout);
         // Saturating: a trader may have reset the hint meanwhile.
         let _ = header
             .watchers
-            .fetch_update(AcqRel, Acquire, |count| count.checked_sub(1));
+            .fetch_update(AcqRel, Acquire, |count| count.checked_sub(1), write);
     }
 
     /// Wakes every process sleeping in [`Exchange::wait_for_change`].
@@ -155,16 +157,19 @@ impl Exchange {
     #[cold]
     #[inline(never)]
     fn wake_sleeping_watchers(&self) {
+        let Some(write) = self.unlocked_write() else {
+            return;
+        };
         let header = self.header();
         let woken = futex::wake_all(&header.lock.write_seq);
         crate::trace!("wake-up: futex(FUTEX_WAKE) on the readers' counter woke {woken}");
         if woken > 0 {
             if header.idle_wakes.load(Relaxed) != 0 {
-                header.idle_wakes.store(0, Relaxed);
+                header.idle_wakes.store(0, Relaxed, write);
             }
-        } else if header.idle_wakes.fetch_add(1, Relaxed) >= FORGET_WATCHERS_AFTER {
-            header.watchers.store(0, Release);
-            header.idle_wakes.store(0, Relaxed);
+        } else if header.idle_wakes.fetch_add(1, Relaxed, write) >= FORGET_WATCHERS_AFTER {
+            header.watchers.store(0, Release, write);
+            header.idle_wakes.store(0, Relaxed, write);
         }
     }
 

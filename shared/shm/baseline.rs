@@ -13,8 +13,9 @@
 //! refuses a segment made by a build with another ABI fingerprint (another
 //! C library lays the mutex out differently), the lock refuses a mutex
 //! whose bytes are not what `pthread_mutex_init` wrote, and mapping it
-//! installs the SIGBUS handler (see `sigbus`), so a worker whose segment is
-//! shrunk under it exits with one line and status 2.
+//! registers the mapping for the SIGBUS handler (see `sigbus`), so a worker
+//! whose binary installed the handler exits with one line and status 2 if
+//! its segment is shrunk under it.
 //!
 //! # Invariants
 //!
@@ -37,6 +38,7 @@ use nix::sys::stat::Mode;
 
 use super::layout::ABI_FINGERPRINT;
 use super::mutex::RobustMutex;
+use super::sigbus::Registered;
 
 /// Currencies a baseline trade chooses from, as in the C loop.
 pub const BASELINE_CURRENCIES: usize = 4;
@@ -100,6 +102,8 @@ const _: () = {
 /// The handle that created it removes its name when dropped.
 pub struct BaselineSegment {
     block: NonNull<Block>,
+    /// The mapping's range, registered for the SIGBUS handler.
+    registered: Registered,
     name: String,
     created: bool,
 }
@@ -126,6 +130,7 @@ impl BaselineSegment {
         let segment = match mapped {
             Ok(block) => BaselineSegment {
                 block,
+                registered: register(block),
                 name: name.to_owned(),
                 created: true,
             },
@@ -162,8 +167,10 @@ impl BaselineSegment {
                 "{name} has {size} bytes, not a baseline segment"
             )));
         }
+        let block = map(&file)?;
         let segment = BaselineSegment {
-            block: map(&file)?,
+            block,
+            registered: register(block),
             name: name.to_owned(),
             created: false,
         };
@@ -261,6 +268,7 @@ impl BaselineSegment {
 
 impl Drop for BaselineSegment {
     fn drop(&mut self) {
+        self.registered.release();
         // SAFETY: `block` came from `map`, which mapped exactly a Block;
         // no borrow of it outlives `&self`, which ends here.
         let _ = unsafe { mman::munmap(self.block.cast(), size_of::<Block>()) };
@@ -270,10 +278,14 @@ impl Drop for BaselineSegment {
     }
 }
 
+/// Registers a mapped Block for the SIGBUS handler: from now on a page of
+/// it can vanish under us.
+fn register(block: NonNull<Block>) -> Registered {
+    Registered::new(block.cast(), size_of::<Block>())
+}
+
 /// Maps a Block's worth of `file`, which the caller checked is long enough.
 fn map(file: &File) -> io::Result<NonNull<Block>> {
-    // From now on a page of this mapping can vanish under us.
-    super::sigbus::install_handler();
     let length = NonZeroUsize::new(size_of::<Block>()).ok_or(io::ErrorKind::InvalidInput)?;
     // SAFETY: a fresh shared mapping at an address the kernel picks; it
     // aliases no Rust object and is unmapped only in BaselineSegment's Drop.

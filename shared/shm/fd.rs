@@ -57,6 +57,13 @@ use crate::fault::{crash_point, Step};
 /// [`map_fd`] and unmapped only in `Drop`.
 struct FdSegment {
     file: Descriptor,
+    /// While the OFD lock is held exclusively (a creation, or a sole
+    /// opener's repair), this thread's trace lines are held back (see
+    /// `crate::trace::hold`): a trace sink that blocks must not keep the
+    /// lock, and with it every other opener, waiting. Declared after
+    /// `file`, so the lines go out after the descriptor, and its lock, is
+    /// closed; or at the downgrade.
+    held: Option<crate::trace::Holding>,
     base: NonNull<u8>,
     len: usize,
 }
@@ -103,8 +110,12 @@ impl Segment for FdSegment {
     /// moment at which the file is unlocked.
     fn share(&mut self, address: &SegmentAddress) -> Result<()> {
         match &self.file {
-            Descriptor::Locked(file) => try_lock(file, Hold::Shared)
-                .map_err(|errno| errno_error(address, "fcntl(F_OFD_SETLK)", errno)),
+            Descriptor::Locked(file) => {
+                try_lock(file, Hold::Shared)
+                    .map_err(|errno| errno_error(address, "fcntl(F_OFD_SETLK)", errno))?;
+                self.held = None;
+                Ok(())
+            }
             // Holds no lock: it keeps nobody out.
             Descriptor::ReadOnly(_) => Ok(()),
         }
@@ -145,6 +156,7 @@ pub(super) fn create(
     size: usize,
     access: Access,
 ) -> Result<Mapped> {
+    let held = crate::trace::hold();
     let file = lock_bounded(address, file)?;
     if let Some(group) = access.group {
         nix::unistd::fchown(
@@ -173,7 +185,7 @@ pub(super) fn create(
         .map_err(|error| io_error(address, "ftruncate", error))?;
     crash_point(Step::AfterSize);
     allocate(address, &file, size as u64)?;
-    map_fd(address, Descriptor::Locked(file), size)
+    map_fd(address, Some(held), Descriptor::Locked(file), size)
 }
 
 /// Allocates every block of the first `size` bytes, where the filesystem
@@ -236,6 +248,10 @@ pub(super) fn open(
     opening: Opening,
 ) -> Result<(Mapped, bool)> {
     let lock_error = |errno| errno_error(address, "fcntl(F_OFD_SETLK)", errno);
+    let mut held = Some(crate::trace::hold());
+    // Moved below `held`, so that on an early return the descriptor, and
+    // its lock, is closed before the held lines go out.
+    let file = file;
     let sole = match opening {
         Opening::SoleIfAlone => match try_lock(&file, Hold::Exclusive) {
             Ok(()) => true,
@@ -245,6 +261,7 @@ pub(super) fn open(
         Opening::Shared => false,
     };
     if !sole {
+        held = None;
         match try_lock(&file, Hold::Shared) {
             Ok(()) => {}
             Err(errno) if is_conflict(errno) => {
@@ -268,7 +285,7 @@ pub(super) fn open(
     // Nothing is allocated or written here: the sole opener allocates
     // once the header has proven the file to be an exchange.
     let size = checked_size(address, &file)?;
-    Ok((map_fd(address, Descriptor::Locked(file), size)?, sole))
+    Ok((map_fd(address, held, Descriptor::Locked(file), size)?, sole))
 }
 
 /// Maps a descriptor opened `O_RDONLY` with `PROT_READ`, refusing a device
@@ -276,7 +293,7 @@ pub(super) fn open(
 /// never keep a file's sole opener from repairing it.
 pub(super) fn open_read_only(address: &SegmentAddress, file: File) -> Result<Mapped> {
     let size = checked_size(address, &file)?;
-    map_fd(address, Descriptor::ReadOnly(file), size)
+    map_fd(address, None, Descriptor::ReadOnly(file), size)
 }
 
 /// The descriptor's size, if it is no device and holds at least a header;
@@ -335,7 +352,15 @@ fn lock_bounded(address: &SegmentAddress, file: File) -> Result<File> {
     }
 }
 
-fn map_fd(address: &SegmentAddress, file: Descriptor, size: usize) -> Result<Mapped> {
+/// Maps `file`; `held` holds the trace lines back while its lock is held
+/// exclusively (see [`FdSegment`]).
+/// (`held` comes before `file` so that, on an error, it drops after it.)
+fn map_fd(
+    address: &SegmentAddress,
+    held: Option<crate::trace::Holding>,
+    file: Descriptor,
+    size: usize,
+) -> Result<Mapped> {
     let length = NonZeroUsize::new(size).ok_or_else(|| too_small(address, 0))?;
     let protection = match file {
         Descriptor::Locked(_) => ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
@@ -369,6 +394,7 @@ fn map_fd(address: &SegmentAddress, file: Descriptor, size: usize) -> Result<Map
         len: size,
         segment: Box::new(FdSegment {
             file,
+            held,
             base,
             len: size,
         }),

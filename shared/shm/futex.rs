@@ -9,6 +9,8 @@
 //! does (until it has moved by 2^32, far more than a sleeper misses).
 
 use std::sync::atomic::AtomicU64;
+
+use super::layout::Shared;
 use std::time::Duration;
 
 /// The low 32 bits of `counter`, as the futex sees them.
@@ -18,7 +20,7 @@ pub(crate) fn low_half(value: u64) -> u32 {
 
 /// The address of `counter`'s low 32 bits: its first four bytes on a
 /// little-endian machine, its last four on a big-endian one.
-fn low_half_address(counter: &AtomicU64) -> *const u32 {
+fn low_half_address(counter: &Shared<AtomicU64>) -> *const u32 {
     let offset = if cfg!(target_endian = "little") { 0 } else { 1 };
     counter
         .as_ptr()
@@ -29,7 +31,7 @@ fn low_half_address(counter: &AtomicU64) -> *const u32 {
 
 /// Sleeps while the low half of `counter` still holds `expected`, at most
 /// `timeout`. Spurious wake-ups are fine: callers re-read the counter.
-pub(crate) fn wait(counter: &AtomicU64, expected: u32, timeout: Duration) {
+pub(crate) fn wait(counter: &Shared<AtomicU64>, expected: u32, timeout: Duration) {
     let timeout = libc::timespec {
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
@@ -52,7 +54,7 @@ pub(crate) fn wait(counter: &AtomicU64, expected: u32, timeout: Duration) {
 
 /// Wakes every process sleeping in [`wait`] on `counter`; returns how many
 /// were woken.
-pub(crate) fn wake_all(counter: &AtomicU64) -> usize {
+pub(crate) fn wake_all(counter: &Shared<AtomicU64>) -> usize {
     // SAFETY: FUTEX_WAKE only uses the address as a key.
     let woken = unsafe {
         libc::syscall(

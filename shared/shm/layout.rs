@@ -3,7 +3,9 @@
 //! Other processes write this memory at any time, so no field is a plain
 //! integer: a `&u64` to memory that another process stores to would be a
 //! data race. Atomics make a shared `&Header` sound, and under the lock a
-//! `Relaxed` load or store compiles to a plain `mov`.
+//! `Relaxed` load or store compiles to a plain `mov`. Each is wrapped in
+//! [`Shared`], which loads for anyone and stores only with a [`Write`]:
+//! so a read-only mapping's `&Header` cannot be stored through.
 //!
 //! # Layout
 //!
@@ -42,6 +44,95 @@ use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Or
 
 use super::mutex::RobustMutex;
 
+/// A word of the segment. Anyone holding a `&` to it may load it: a plain
+/// atomic load, which std allows on a read-only (`PROT_READ`) mapping. To
+/// store to it, or change it in place, takes a [`Write`], which only a
+/// writable mapping gives out: through the lock's guard, for a creator or
+/// sole opener, and on the few documented paths that write without the
+/// lock (see `Mapping::write_unlocked`). So a read-only attachment, whose
+/// header is the same `&Header`, has no way to store, at compile time:
+///
+/// ```compile_fail
+/// use std::sync::atomic::Ordering::Relaxed;
+/// fn halt(header: &shm_exchange::testing::Header) {
+///     header.flags.store(1, Relaxed); // no `Write`: refused
+/// }
+/// ```
+///
+/// while loading compiles:
+///
+/// ```
+/// use std::sync::atomic::Ordering::Relaxed;
+/// fn flags(header: &shm_exchange::testing::Header) -> u32 {
+///     header.flags.load(Relaxed)
+/// }
+/// ```
+#[repr(transparent)]
+pub struct Shared<A>(A);
+
+/// Permission to write the segment, for as long as `'a`: made only in
+/// `shm`, from a lock guard, a mapping no one else has, or one of the
+/// documented unlocked paths. Copy, so a writer can pass it down.
+#[derive(Clone, Copy)]
+pub struct Write<'a>(std::marker::PhantomData<&'a ()>);
+
+impl Write<'_> {
+    pub(super) fn new() -> Self {
+        Write(std::marker::PhantomData)
+    }
+}
+
+macro_rules! shared_words {
+    ($($atomic:ident: $int:ty),* $(,)?) => {$(
+        impl Shared<$atomic> {
+            /// A plain atomic load: sound on a read-only mapping.
+            #[inline(always)]
+            pub fn load(&self, order: Ordering) -> $int {
+                self.0.load(order)
+            }
+
+            /// A store, with the permission to write.
+            #[inline(always)]
+            pub fn store(&self, value: $int, order: Ordering, _write: Write<'_>) {
+                self.0.store(value, order)
+            }
+
+            /// `fetch_add`, with the permission to write.
+            #[inline(always)]
+            pub fn fetch_add(&self, value: $int, order: Ordering, _write: Write<'_>) -> $int {
+                self.0.fetch_add(value, order)
+            }
+
+            /// `fetch_update`, with the permission to write.
+            #[inline(always)]
+            pub fn fetch_update(
+                &self,
+                set: Ordering,
+                fetch: Ordering,
+                update: impl FnMut($int) -> Option<$int>,
+                _write: Write<'_>,
+            ) -> Result<$int, $int> {
+                self.0.fetch_update(set, fetch, update)
+            }
+        }
+    )*};
+}
+
+shared_words!(
+    AtomicU64: u64,
+    AtomicI64: i64,
+    AtomicU32: u32,
+    AtomicU16: u16,
+    AtomicU8: u8,
+);
+
+impl Shared<AtomicU64> {
+    /// The word's address, for a futex call (in `shm` only).
+    pub(super) fn as_ptr(&self) -> *mut u64 {
+        self.0.as_ptr()
+    }
+}
+
 /// "SHMEXCH" and a NUL, read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 /// Bumped whenever any struct in this file changes shape or meaning.
@@ -56,7 +147,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMEXCH\0");
 /// 7: a trade's redo in its tape entry and its currency's line, not in the
 /// redo record; `write_seq` ≡ 3 (mod 4) while a trade is pending, ≡ 1 while
 /// the record's change is; tape entries with narrower indices.
-/// 8: the timed round's end, on the header's second line.
+/// 8: the timed round's end, on the header's second line; the lock's
+/// holder's caller uid in the mutex's `__spins` and `__elision` bytes,
+/// which glibc leaves alone in a robust mutex (see `shm::mutex`).
 pub const LAYOUT_VERSION: u32 = 8;
 /// Currencies a segment can hold.
 pub const MAX_CURRENCIES: usize = 16;
@@ -193,7 +286,7 @@ pub mod state {
 /// only [`super::Mapping`]'s `publish` may make it `READY`: a segment is
 /// `READY` only after its lock was initialized.
 #[repr(transparent)]
-pub struct StateWord(AtomicU32);
+pub struct StateWord(Shared<AtomicU32>);
 
 impl StateWord {
     /// The state, with `Acquire` semantics: a `READY` seen here
@@ -206,17 +299,17 @@ impl StateWord {
     }
 
     /// Marks the exchange removed or replaced: traders must stop.
-    pub(crate) fn retire(&self) {
-        self.0.store(state::RETIRED, Ordering::Release);
+    pub(crate) fn retire(&self, write: Write<'_>) {
+        self.0.store(state::RETIRED, Ordering::Release, write);
     }
 
     /// Marks the exchange unusable after a failed repair.
-    pub(crate) fn poison(&self) {
-        self.0.store(state::POISONED, Ordering::Release);
+    pub(crate) fn poison(&self, write: Write<'_>) {
+        self.0.store(state::POISONED, Ordering::Release, write);
     }
 
-    pub(super) fn publish_ready(&self) {
-        self.0.store(state::READY, Ordering::Release);
+    pub(super) fn publish_ready(&self, write: Write<'_>) {
+        self.0.store(state::READY, Ordering::Release, write);
     }
 }
 
@@ -286,55 +379,55 @@ pub mod account {
 /// the currencies and the trade tape.
 #[repr(C)]
 pub struct Header {
-    pub magic: AtomicU64,
-    pub layout_version: AtomicU32,
+    pub magic: Shared<AtomicU64>,
+    pub layout_version: Shared<AtomicU32>,
     pub state: StateWord,
-    pub abi: AtomicU64,
+    pub abi: Shared<AtomicU64>,
     /// The whole segment's size in bytes; must equal the real size.
-    pub total_size: AtomicU64,
-    pub account_capacity: AtomicU32,
-    pub currency_count: AtomicU32,
+    pub total_size: Shared<AtomicU64>,
+    pub account_capacity: Shared<AtomicU32>,
+    pub currency_count: Shared<AtomicU32>,
     /// Slots ever used; slots `0..account_count` are open or closed (see
     /// [`AccountSlot::status`]), the rest were never used.
-    pub account_count: AtomicU32,
-    _pad: AtomicU32,
-    pub initial_cash: AtomicI64,
-    pub starting_balance: AtomicI64,
+    pub account_count: Shared<AtomicU32>,
+    _pad: Shared<AtomicU32>,
+    pub initial_cash: Shared<AtomicI64>,
+    pub starting_balance: Shared<AtomicI64>,
     // The second line: read by every trade, written only by the owner's
     // commands, openings, the race demonstration and watchers.
     /// The first sequence number the tape shows: the last reset's entry.
-    pub tape_start: AtomicU64,
+    pub tape_start: Shared<AtomicU64>,
     /// Processes waiting on `write_seq`, so traders wake them only then.
     /// A hint, not a count: see `Exchange::wake_watchers`.
-    pub watchers: AtomicU32,
+    pub watchers: Shared<AtomicU32>,
     /// Wake-ups in a row that found nobody asleep: how a watcher that
     /// died without deregistering is forgotten.
-    pub idle_wakes: AtomicU32,
+    pub idle_wakes: Shared<AtomicU32>,
     /// The uid that created the exchange: its owner, who alone (with root)
     /// may run the instructor's commands, remove or replace it. Trusted
     /// only while it matches the operating system's owner of the object.
-    pub owner_uid: AtomicU32,
+    pub owner_uid: Shared<AtomicU32>,
     /// How the exchange is run: bit 0 HALTED (trading stopped by the
     /// owner), bit 1 CLASS_MODE (account names bound to logins); see
     /// [`flags`].
-    pub flags: AtomicU32,
+    pub flags: Shared<AtomicU32>,
     /// Trades made by the race demonstration (`exchange-lab stress
     /// --unlocked`), which bypass the lock, the journal and `trade_seq`:
     /// counted here so `--status` and the board show them. Saturates, never wraps.
-    pub unlocked_trades: AtomicU32,
+    pub unlocked_trades: Shared<AtomicU32>,
     /// The serial of the last account opened: every opening gets a new
     /// one, so a tape entry or a session can tell a reused slot apart.
-    pub account_serial: AtomicU32,
+    pub account_serial: Shared<AtomicU32>,
     /// Starting balances handed out since creation or the last reset:
     /// what the audit adds to the initial cash. Closing an account does
     /// not lower it, because its balance goes to the cash.
-    pub balances_handed_out: AtomicU32,
-    _round_pad: AtomicU32,
+    pub balances_handed_out: Shared<AtomicU32>,
+    _round_pad: Shared<AtomicU32>,
     /// The Unix time in milliseconds at which the timed round ends, after which
     /// every trade is refused (`trader round`); 0 when no round is set.
     /// Read by every trade beside the halt flag, written under the lock by
     /// the owner only.
-    pub round_end: AtomicU64,
+    pub round_end: Shared<AtomicU64>,
     pub lock: LockSlot,
     pub redo: RedoRecord,
     pub currencies: [CurrencySlot; MAX_CURRENCIES],
@@ -349,10 +442,10 @@ pub struct Header {
 pub struct LockSlot {
     pub(super) mutex: RobustMutex,
     /// The exchange's cash reserve.
-    pub cash: AtomicI64,
+    pub cash: Shared<AtomicI64>,
     /// Sequence number of the last tape entry (a trade or an instructor's
     /// change); the tape's write position.
-    pub trade_seq: AtomicU64,
+    pub trade_seq: Shared<AtomicU64>,
     /// The readers' sequence counter and the journal's "pending" flag: odd
     /// from a change's publication until it is whole, even between changes
     /// (see `market::journal` and `market::snapshot`). Odd ≡ 3 (mod 4): a
@@ -361,7 +454,7 @@ pub struct LockSlot {
     /// Its low 32 bits are the futex word watchers sleep on (see
     /// `market::watchers`): it moves with every change, so no other word
     /// has to.
-    pub write_seq: AtomicU64,
+    pub write_seq: Shared<AtomicU64>,
 }
 
 /// A change's complete outcome, written before any of it is applied, for
@@ -377,53 +470,53 @@ pub struct LockSlot {
 #[repr(C, align(64))]
 pub struct RedoRecord {
     /// Which change: one of the values in [`kind`].
-    pub kind: AtomicU32,
-    pub account: AtomicU32,
-    pub currency: AtomicU32,
+    pub kind: Shared<AtomicU32>,
+    pub account: Shared<AtomicU32>,
+    pub currency: Shared<AtomicU32>,
     /// An opened account's serial.
-    pub serial: AtomicU32,
+    pub serial: Shared<AtomicU32>,
     /// The change's tape sequence number; becomes `trade_seq`.
-    pub seq: AtomicU64,
-    pub cash: AtomicI64,
-    pub balance: AtomicI64,
+    pub seq: Shared<AtomicU64>,
+    pub cash: Shared<AtomicI64>,
+    pub balance: Shared<AtomicI64>,
     /// Ten-thousandths: a new quote.
-    pub sell: AtomicI64,
-    pub buy: AtomicI64,
+    pub sell: Shared<AtomicI64>,
+    pub buy: Shared<AtomicI64>,
     /// An opened account's owner, and the header's new `account_count`,
     /// `account_serial`, `balances_handed_out`, `flags`.
-    pub owner: AtomicU32,
-    pub account_count: AtomicU32,
-    pub account_serial: AtomicU32,
-    pub handed_out: AtomicU32,
-    pub flags: AtomicU32,
-    _reserved: [AtomicU32; 13],
+    pub owner: Shared<AtomicU32>,
+    pub account_count: Shared<AtomicU32>,
+    pub account_serial: Shared<AtomicU32>,
+    pub handed_out: Shared<AtomicU32>,
+    pub flags: Shared<AtomicU32>,
+    _reserved: [Shared<AtomicU32>; 13],
     /// An opened account's name, NUL-padded.
-    pub name: [AtomicU8; ACCOUNT_NAME_BYTES],
-    _reserved2: [AtomicU64; 4],
+    pub name: [Shared<AtomicU8>; ACCOUNT_NAME_BYTES],
+    _reserved2: [Shared<AtomicU64>; 4],
     /// A closed account's currencies back in stock: every currency's new
     /// stock.
-    pub stocks: [AtomicI64; MAX_CURRENCIES],
+    pub stocks: [Shared<AtomicI64>; MAX_CURRENCIES],
 }
 
 /// One currency: its name, quote and the exchange's stock, on a cache line
 /// of its own, so that trades in two currencies never write one line.
 #[repr(C, align(64))]
 pub struct CurrencySlot {
-    pub name: [AtomicU8; CURRENCY_NAME_BYTES],
+    pub name: [Shared<AtomicU8>; CURRENCY_NAME_BYTES],
     /// Ten-thousandths: what the exchange sells one unit for.
-    pub sell: AtomicI64,
+    pub sell: Shared<AtomicI64>,
     /// Ten-thousandths: what the exchange pays for one unit.
-    pub buy: AtomicI64,
+    pub buy: Shared<AtomicI64>,
     /// Hundredths of a unit held by the exchange.
-    pub stock: AtomicI64,
-    pub initial_stock: AtomicI64,
+    pub stock: Shared<AtomicI64>,
+    pub initial_stock: Shared<AtomicI64>,
     /// The part of the last trade in this currency's redo that its tape
     /// entry has no room for: the exchange's cash afterwards, and the
     /// account's trade count afterwards. Read only while that trade is
     /// pending (see `market::journal`).
-    pub trade_cash: AtomicI64,
-    pub trade_count: AtomicU32,
-    _reserved: AtomicU32,
+    pub trade_cash: Shared<AtomicI64>,
+    pub trade_count: Shared<AtomicU32>,
+    _reserved: Shared<AtomicU32>,
 }
 
 /// One event on the tape (a trade or an instructor's change), on a cache
@@ -437,24 +530,24 @@ pub struct CurrencySlot {
 #[repr(C, align(64))]
 pub struct TapeEntry {
     /// 1 for the first entry; 0 marks an empty slot or one being written.
-    pub seq: AtomicU64,
+    pub seq: Shared<AtomicU64>,
     /// An account's index: [`MAX_ACCOUNTS`] slots fit in 16 bits.
-    pub account: AtomicU16,
+    pub account: Shared<AtomicU16>,
     /// A currency's index: [`MAX_CURRENCIES`] fit in 8 bits.
-    pub currency: AtomicU8,
+    pub currency: Shared<AtomicU8>,
     /// What happened: one of the values in [`entry`].
-    pub kind: AtomicU8,
+    pub kind: Shared<AtomicU8>,
     /// The account's serial, so an entry never names a later account
     /// opened in the same slot.
-    pub serial: AtomicU32,
-    pub amount: AtomicI64,
-    pub price: AtomicI64,
-    pub total: AtomicI64,
+    pub serial: Shared<AtomicU32>,
+    pub amount: Shared<AtomicI64>,
+    pub price: Shared<AtomicI64>,
+    pub total: Shared<AtomicI64>,
     /// A trade's redo: the currency's stock, the account's holding of it
     /// and its balance, afterwards. 0 in other entries.
-    pub stock: AtomicI64,
-    pub holding: AtomicI64,
-    pub balance: AtomicI64,
+    pub stock: Shared<AtomicI64>,
+    pub holding: Shared<AtomicI64>,
+    pub balance: Shared<AtomicI64>,
 }
 
 /// One trader's account.
@@ -465,20 +558,20 @@ pub struct TapeEntry {
 /// count, last trade) and the one holding its currency.
 #[repr(C)]
 pub struct AccountSlot {
-    pub name: [AtomicU8; ACCOUNT_NAME_BYTES],
-    pub balance: AtomicI64,
+    pub name: [Shared<AtomicU8>; ACCOUNT_NAME_BYTES],
+    pub balance: Shared<AtomicI64>,
     /// Sequence number of the account's last trade, 0 if none.
-    pub last_trade: AtomicU64,
+    pub last_trade: Shared<AtomicU64>,
     /// Trades the account made since it was opened or the market reset.
-    pub trades: AtomicU32,
+    pub trades: Shared<AtomicU32>,
     /// One of the values in [`account`].
-    pub status: AtomicU32,
+    pub status: Shared<AtomicU32>,
     /// The uid that opened the account: only it (and the exchange's owner
     /// and root) may trade on it.
-    pub owner: AtomicU32,
+    pub owner: Shared<AtomicU32>,
     /// Which opening of this slot: see [`Header::account_serial`].
-    pub serial: AtomicU32,
-    pub holdings: [AtomicI64; MAX_CURRENCIES],
+    pub serial: Shared<AtomicU32>,
+    pub holdings: [Shared<AtomicI64>; MAX_CURRENCIES],
 }
 
 /// Bytes before the account table.
@@ -512,18 +605,19 @@ pub const fn segment_size(capacity: u32) -> usize {
 }
 
 /// Stores `name` NUL-padded. The caller has checked it fits.
-pub fn store_name(slot: &[AtomicU8], name: &str) {
+pub fn store_name(slot: &[Shared<AtomicU8>], name: &str, write: Write<'_>) {
     for (index, byte) in slot.iter().enumerate() {
         byte.store(
             name.as_bytes().get(index).copied().unwrap_or(0),
             Ordering::Relaxed,
+            write,
         );
     }
 }
 
 /// Reads a NUL-padded name; `None` if it is empty, unterminated or holds
 /// a byte that no valid name has.
-pub fn load_name(slot: &[AtomicU8], valid_byte: fn(u8) -> bool) -> Option<String> {
+pub fn load_name(slot: &[Shared<AtomicU8>], valid_byte: fn(u8) -> bool) -> Option<String> {
     let bytes: Vec<u8> = slot.iter().map(|b| b.load(Ordering::Relaxed)).collect();
     let len = bytes.iter().position(|&b| b == 0)?;
     let name = &bytes[..len];
@@ -537,7 +631,7 @@ pub fn load_name(slot: &[AtomicU8], valid_byte: fn(u8) -> bool) -> Option<String
 }
 
 /// Reads a NUL-padded name and compares it with `name`, without allocating.
-pub fn name_equals(slot: &[AtomicU8], name: &str, ignore_case: bool) -> bool {
+pub fn name_equals(slot: &[Shared<AtomicU8>], name: &str, ignore_case: bool) -> bool {
     let bytes = name.as_bytes();
     if bytes.len() >= slot.len() {
         return false;

@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use nix::errno::Errno;
 
 use super::layout::{
-    state, AccountSlot, Header, ABI_FINGERPRINT, HEADER_SIZE, LAYOUT_VERSION, MAGIC,
+    state, AccountSlot, Header, Write, ABI_FINGERPRINT, HEADER_SIZE, LAYOUT_VERSION, MAGIC,
 };
 use super::mutex::{LockError, MutexGuard};
 use super::{file, posix, sysv};
@@ -57,6 +57,9 @@ use crate::fault::{crash_point, Step};
 pub(crate) struct Mapping<S> {
     base: NonNull<u8>,
     len: usize,
+    /// The mapping's range, registered for the SIGBUS handler; before
+    /// `segment`, so it is taken out before the unmap.
+    registered: super::sigbus::Registered,
     /// Owns the mapping: unmaps it when dropped, after every borrow of
     /// `base` (all tied to `&self`) has ended.
     segment: Box<dyn Segment>,
@@ -86,9 +89,10 @@ pub(crate) struct Access {
 /// Mapped without write permission (`PROT_READ`, `SHM_RDONLY`) by a user
 /// who may only read the segment, and checked like [`Ready`]. It has no
 /// lock, since locking writes the mutex, and holds no flock, so it never
-/// keeps a file's sole opener from repairing it. Nothing may be stored
-/// through its header or accounts: a store would fault. The market reads
-/// it only through its lock-free snapshots.
+/// keeps a file's sole opener from repairing it. Nothing can be stored
+/// through its header or accounts (a store would fault): it gives out no
+/// [`super::layout::Write`]. The market reads it only through its
+/// lock-free snapshots.
 pub(crate) struct ReadOnly(PhantomData<()>);
 
 /// What [`Mapping::open`] found.
@@ -165,6 +169,13 @@ impl Mapping<Exclusive> {
         Ok(Mapping::new(mapped, Exclusive { fresh: true }))
     }
 
+    /// The permission to write the segment: nobody else has it (the type's
+    /// invariants), so a creator seeds it, and a sole opener repairs it,
+    /// without the lock.
+    pub(crate) fn write(&self) -> Write<'_> {
+        Write::new()
+    }
+
     /// Initializes the lock, publishes a fresh segment as `READY`, lets
     /// other processes open it, and checks the header like
     /// [`Mapping::verify`]. A segment opened alone keeps its state: it was
@@ -181,7 +192,7 @@ impl Mapping<Exclusive> {
         if self.state.fresh {
             // Everything stored so far happens-before any attacher's
             // `Acquire` load that sees READY.
-            self.header().state.publish_ready();
+            self.header().state.publish_ready(Write::new());
         }
         self.segment.share(address)?;
         Ok(self.into_state(Ready(PhantomData)))
@@ -250,12 +261,40 @@ impl Mapping<ReadOnly> {
 }
 
 impl Mapping<Ready> {
+    /// The permission to write without the lock, for the three writers
+    /// that cannot wait for it or must not take it, and no others:
+    ///
+    /// - retiring the exchange (`Exchange::retire`), which must happen
+    ///   even while a stopped process holds the lock;
+    /// - the watcher counters (`market::watchers`), hints that a board
+    ///   moves as it goes to sleep and wakes;
+    /// - the classroom race demonstration (`market::race`), whose point is
+    ///   the unlocked trade.
+    ///
+    /// Everything else writes through the lock's guard.
+    pub(crate) fn write_unlocked(&self) -> Write<'_> {
+        Write::new()
+    }
+
     /// Takes the segment's robust mutex, waiting at most
-    /// [`super::LOCK_TIMEOUT`].
+    /// [`super::LOCK_TIMEOUT`], and records the caller as its holder; a
+    /// timeout names the holder's pid and the login it recorded.
     #[inline(always)]
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
+        let header = self.header();
         // A `Ready` handle's mutex is initialized (the type's invariants).
-        self.header().lock.mutex.lock()
+        let mutex = &header.lock.mutex;
+        match mutex.lock() {
+            Ok(guard) => {
+                guard.record_holder(crate::caller::uid());
+                Ok(guard)
+            }
+            Err(LockError::TimedOut { pid, .. }) => Err(LockError::TimedOut {
+                pid,
+                uid: pid.map(|_| mutex.recorded_holder()),
+            }),
+            Err(error) => Err(error),
+        }
     }
 
     /// Takes the lock if it is free; `Ok(None)` at once if it is held.
@@ -267,11 +306,11 @@ impl Mapping<Ready> {
 
 impl<S> Mapping<S> {
     fn new(mapped: Mapped, state: S) -> Mapping<S> {
-        // From now on a page of this mapping can vanish under us.
-        super::sigbus::install_handler();
         Mapping {
             base: mapped.base,
             len: mapped.len,
+            // From now on a page of this mapping can vanish under us.
+            registered: super::sigbus::Registered::new(mapped.base, mapped.len),
             segment: mapped.segment,
             state,
         }
@@ -281,6 +320,7 @@ impl<S> Mapping<S> {
         Mapping {
             base: self.base,
             len: self.len,
+            registered: self.registered,
             segment: self.segment,
             state,
         }

@@ -13,8 +13,9 @@
 //!   what the two fd-backed ones share (mmap, the OFD lock);
 //! - `mutex`: the robust pthread mutex and its guard;
 //! - [`futex`]: wait and wake on a word of the segment;
-//! - `sigbus`: the handler that turns a SIGBUS from a shrunk segment into
-//!   an error line and exit status 2, terminal restored;
+//! - `sigbus`: the handler, installed by the binaries, that turns a SIGBUS
+//!   in a mapping of ours (a shrunk segment) into an error line and exit
+//!   status 2, terminal restored, and leaves any other SIGBUS fatal;
 //! - `baseline`: the benchmarks' "C loop", the same mutex and a trade's
 //!   bare stores in a segment of its own.
 //!
@@ -44,7 +45,9 @@ pub(crate) use mapping::{
 };
 pub use mutex::LOCK_TIMEOUT;
 pub(crate) use mutex::{LockError, MutexGuard};
-pub use sigbus::{forget_terminal, remember_terminal};
+pub use sigbus::{forget_terminal, install_sigbus_handler, remember_terminal};
 
+#[cfg(test)]
+mod alloc_test;
 #[cfg(test)]
 mod states_test;

@@ -41,34 +41,72 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tries before sleeping; with backoff this spins for about a microsecond.
 const SPIN_ROUNDS: u32 = 12;
 
+/// The longest one sleep on the lock lasts before the waiter looks again:
+/// what a lost or stolen wake-up costs (see `RobustMutex::lock_slowly`).
+const LOCK_SLICE: Duration = Duration::from_millis(50);
+
 /// Where the C library keeps a mutex's kind (its type and flags), set by
-/// `pthread_mutex_init` and never changed after: glibc's `__kind`, musl's
-/// `_m_type`. glibc dispatches on it and asserts on kinds it does not
-/// expect (priority protection, bit 0x40, gives `tpp.c: Assertion failed`),
-/// so a segment's mutex is locked only while this word is what init wrote.
-#[cfg(all(target_env = "gnu", target_pointer_width = "64"))]
+/// `pthread_mutex_init` and never changed after: glibc's `__kind`. glibc
+/// dispatches on it and asserts on kinds it does not expect (priority
+/// protection, bit 0x40, gives `tpp.c: Assertion failed`), so a segment's
+/// mutex is locked only while this word is what init wrote.
+///
+/// These offsets are glibc's for x86_64 (`struct __pthread_mutex_s`):
+/// `__lock` 0, `__count` 4, `__owner` 8, `__nusers` 12, `__kind` 16,
+/// `__list` 24 and 32. Other targets lay the mutex out differently (x32,
+/// also `gnu`, has `__kind` at 12; aarch64's mutex is 48 bytes, which the
+/// lock's cache line has no room for; musl's words are elsewhere), so
+/// every other target is refused at build time rather than misread.
+#[cfg(not(all(
+    target_os = "linux",
+    target_arch = "x86_64",
+    target_env = "gnu",
+    target_pointer_width = "64"
+)))]
+compile_error!(
+    "shm-exchange reads glibc's pthread_mutex_t words at offsets pinned for \
+     x86_64-unknown-linux-gnu only; pin this target's offsets in shared/shm/mutex.rs first"
+);
 const KIND_OFFSET: usize = 16;
-#[cfg(all(target_env = "gnu", target_pointer_width = "32"))]
-const KIND_OFFSET: usize = 12;
-#[cfg(not(target_env = "gnu"))]
-const KIND_OFFSET: usize = 0;
+
+/// glibc's `__lock`: the futex word, which holds the owner's thread id
+/// (masked by [`FUTEX_TID_MASK`]) and the waiters and owner-died bits.
+const LOCK_WORD_OFFSET: usize = 0;
+
+/// The thread-id bits of a robust futex word (`linux/futex.h`).
+const FUTEX_TID_MASK: i32 = 0x3fff_ffff;
+
+/// glibc's `__spins` and `__elision`, two `short`s that glibc reads and
+/// writes only for adaptive and lock-elided mutexes, never for a robust
+/// one, and that `pthread_mutex_init` zeroes: the exchange keeps the
+/// caller uid of the lock's holder there, stored right after each
+/// acquisition, so that a waiter that times out can name the holder. On
+/// the lock's own cache line, which the holder has just written to take
+/// the lock: the store costs nothing more.
+const HOLDER_OFFSET: usize = 20;
 
 /// glibc's `__owner`: 0, a thread id, or one of the two "inconsistent"
 /// markers just below `i32::MAX`; never negative.
-#[cfg(target_env = "gnu")]
 const OWNER_OFFSET: usize = 8;
 
-const _: () = assert!(KIND_OFFSET + 4 <= std::mem::size_of::<libc::pthread_mutex_t>());
+/// Every `i32` word of the mutex read or written here (see `word_at`).
+const WORD_OFFSETS: [usize; 4] = [LOCK_WORD_OFFSET, OWNER_OFFSET, KIND_OFFSET, HOLDER_OFFSET];
+
+const _: () = {
+    let mut index = 0;
+    while index < WORD_OFFSETS.len() {
+        assert!(WORD_OFFSETS[index] + 4 <= std::mem::size_of::<libc::pthread_mutex_t>());
+        assert!(WORD_OFFSETS[index] % 4 == 0);
+        index += 1;
+    }
+};
 
 /// glibc's robust-list links (`__list.__prev`, `__list.__next`): pointers
 /// into the locking thread's own memory, written by glibc when it locks
 /// and followed, and written through, when it unlocks. A process that
 /// overwrites them while another holds the lock would make the holder's
 /// unlock write where it says; see [`RobustLinks`].
-#[cfg(all(target_env = "gnu", target_pointer_width = "64"))]
 const LINK_OFFSETS: [usize; 2] = [24, 32];
-#[cfg(not(all(target_env = "gnu", target_pointer_width = "64")))]
-const LINK_OFFSETS: [usize; 0] = [];
 
 const _: () = {
     let mut index = 0;
@@ -89,7 +127,6 @@ thread_local! {
         const { std::cell::Cell::new(None) };
 }
 
-#[cfg(target_env = "gnu")]
 extern "C" {
     /// glibc 2.30 and later; the libc crate does not declare it.
     fn pthread_mutex_clocklock(
@@ -97,6 +134,13 @@ extern "C" {
         clock: libc::clockid_t,
         abstime: *const libc::timespec,
     ) -> libc::c_int;
+}
+
+/// Whether this thread holds a [`RobustMutex`] now: for the test that no
+/// allocation happens under the lock.
+#[cfg(test)]
+pub(super) fn held_by_this_thread() -> bool {
+    HELD.get() > 0
 }
 
 /// A `pthread_mutex_t` set up for use by many processes.
@@ -129,8 +173,10 @@ pub(crate) enum LockError {
     /// A holder unlocked it without marking it consistent after an owner
     /// died (the exchange itself never does).
     NotRecoverable,
-    /// Another live process held the lock for longer than [`LOCK_TIMEOUT`].
-    TimedOut,
+    /// Another live process held the lock for longer than [`LOCK_TIMEOUT`]:
+    /// the holder's pid, from the lock word, and the caller uid it
+    /// recorded on taking the lock (see `Mapping::lock`), where known.
+    TimedOut { pid: Option<u32>, uid: Option<u32> },
     /// The mutex's bytes are not what `pthread_mutex_init` wrote, so it
     /// is never handed to pthreads (which could abort on them).
     Corrupted,
@@ -144,16 +190,37 @@ impl fmt::Display for LockError {
             LockError::NotRecoverable => f.write_str(
                 "the lock was left unrecoverable by a process that gave up a repair; recreate the exchange with exchange-init --force",
             ),
-            LockError::TimedOut => write!(
-                f,
-                "another process has held the lock for over {}s (stopped, or the lock word is corrupted); resume or kill it, or recreate the exchange",
-                LOCK_TIMEOUT.as_secs()
-            ),
+            LockError::TimedOut { pid, uid } => {
+                let seconds = LOCK_TIMEOUT.as_secs();
+                let login = uid.map(login_of);
+                match (pid, &login) {
+                    (Some(pid), Some(login)) => write!(
+                        f,
+                        "the lock is held by pid {pid} ({login}) for over {seconds}s; ask {login} to resume or end it"
+                    ),
+                    (Some(pid), None) => write!(
+                        f,
+                        "the lock is held by pid {pid} for over {seconds}s; resume or end that process"
+                    ),
+                    (None, _) => write!(
+                        f,
+                        "another process has held the lock for over {seconds}s (stopped, or the lock word is corrupted); resume or end it, or recreate the exchange"
+                    ),
+                }
+            }
             LockError::Corrupted => f.write_str(
                 "the lock's bytes were overwritten (they are not what pthread_mutex_init wrote); recreate the exchange with exchange-init --force",
             ),
             LockError::Os(error) => write!(f, "{error}"),
         }
+    }
+}
+
+/// The login of `uid`, or `uid N` when it has none.
+fn login_of(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid {uid}"),
     }
 }
 
@@ -245,7 +312,10 @@ impl RobustMutex {
             0 => Ok(self.guard(Acquired::Clean)),
             libc::EOWNERDEAD => Ok(self.guard(Acquired::OwnerDied)),
             libc::ENOTRECOVERABLE => Err(LockError::NotRecoverable),
-            libc::ETIMEDOUT => Err(LockError::TimedOut),
+            libc::ETIMEDOUT => Err(LockError::TimedOut {
+                pid: self.holder_pid(),
+                uid: None,
+            }),
             errno => Err(LockError::Os(io::Error::from_raw_os_error(errno))),
         }
     }
@@ -258,17 +328,22 @@ impl RobustMutex {
     /// class mode is the answer to those (see DESIGN.md).
     #[inline(always)]
     pub(super) fn is_intact(&self) -> bool {
-        let owner_sane = {
-            #[cfg(target_env = "gnu")]
-            {
-                self.word(OWNER_OFFSET) >= 0
-            }
-            #[cfg(not(target_env = "gnu"))]
-            {
-                true
-            }
-        };
-        owner_sane && Some(self.word(KIND_OFFSET)) == fresh_kind()
+        self.word(OWNER_OFFSET) >= 0 && Some(self.word(KIND_OFFSET)) == fresh_kind()
+    }
+
+    /// The caller uid the latest holder recorded (see [`HOLDER_OFFSET`]).
+    pub(super) fn recorded_holder(&self) -> u32 {
+        self.word(HOLDER_OFFSET) as u32
+    }
+
+    /// The process holding the lock, as the robust futex word names it (the
+    /// locking thread's id, which is its process id in the exchange's
+    /// single-threaded binaries); `None` when it is free.
+    fn holder_pid(&self) -> Option<u32> {
+        match self.word(LOCK_WORD_OFFSET) & FUTEX_TID_MASK {
+            0 => None,
+            tid => u32::try_from(tid).ok(),
+        }
     }
 
     /// The aligned `i32` at `offset` inside the mutex, read atomically
@@ -281,11 +356,11 @@ impl RobustMutex {
     /// The aligned `i32` at `offset` inside the mutex, as an atomic.
     #[inline(always)]
     fn word_at(&self, offset: usize) -> &AtomicI32 {
-        // SAFETY: `offset + 4` is within the mutex (asserted for both
-        // offsets' largest), so the pointer stays inside `inner`.
+        // SAFETY: `offset + 4` is within the mutex (asserted for every
+        // word offset), so the pointer stays inside `inner`.
         let at = unsafe { self.inner.get().cast::<u8>().add(offset) };
-        // SAFETY: `at` is 4-aligned (the mutex is 8-aligned and both
-        // offsets are multiples of 4), valid while `self` lives (so for the
+        // SAFETY: `at` is 4-aligned (the mutex is 8-aligned and every
+        // word offset is a multiple of 4), valid while `self` lives (so for the
         // returned borrow), and only ever accessed atomically or by
         // pthreads' own atomics.
         unsafe { AtomicI32::from_ptr(at.cast::<i32>()) }
@@ -310,28 +385,27 @@ impl RobustMutex {
     }
 
     /// Sleeps until the lock is free or [`LOCK_TIMEOUT`] has passed, on
-    /// the monotonic clock where the C library allows it (glibc's
-    /// `pthread_mutex_clocklock`), so setting the wall clock neither
-    /// shortens nor stretches the wait.
+    /// the monotonic clock (glibc's `pthread_mutex_clocklock`), so setting
+    /// the wall clock neither shortens nor stretches the wait.
+    ///
+    /// The wait is cut into [`LOCK_SLICE`]s, each a fresh `clocklock`: a
+    /// waiter whose wake-up was lost, or moved to another futex (anyone who
+    /// can map the segment, even read-only, can `FUTEX_CMP_REQUEUE` the
+    /// lock's waiters onto a futex nobody wakes), loses one slice and then
+    /// tries the lock word again, instead of sleeping out the whole timeout.
     fn lock_slowly(&self) -> libc::c_int {
-        #[cfg(target_env = "gnu")]
         const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
-        #[cfg(not(target_env = "gnu"))]
-        const CLOCK: libc::clockid_t = libc::CLOCK_REALTIME;
-        let mut now = MaybeUninit::<libc::timespec>::uninit();
-        // SAFETY: `now` is valid writable storage for a timespec.
-        unsafe { libc::clock_gettime(CLOCK, now.as_mut_ptr()) };
-        // SAFETY: clock_gettime with a clock every Linux has cannot fail,
-        // and filled it.
-        let mut deadline = unsafe { now.assume_init() };
-        deadline.tv_sec += LOCK_TIMEOUT.as_secs() as libc::time_t;
-        #[cfg(target_env = "gnu")]
-        // SAFETY: as in `lock`; `deadline` is a valid timespec on CLOCK.
-        let code = unsafe { pthread_mutex_clocklock(self.inner.get(), CLOCK, &deadline) };
-        #[cfg(not(target_env = "gnu"))]
-        // SAFETY: as in `lock`; `deadline` is a valid timespec.
-        let code = unsafe { libc::pthread_mutex_timedlock(self.inner.get(), &deadline) };
-        code
+        let deadline = add(monotonic_now(), LOCK_TIMEOUT);
+        loop {
+            let slice_end = earlier(add(monotonic_now(), LOCK_SLICE), deadline);
+            // SAFETY: as in `lock`; `slice_end` is a valid timespec on CLOCK.
+            let code = unsafe { pthread_mutex_clocklock(self.inner.get(), CLOCK, &slice_end) };
+            if code != libc::ETIMEDOUT
+                || (slice_end.tv_sec, slice_end.tv_nsec) == (deadline.tv_sec, deadline.tv_nsec)
+            {
+                return code;
+            }
+        }
     }
 
     #[inline(always)]
@@ -457,6 +531,22 @@ impl MutexGuard<'_> {
         self.acquired == Acquired::OwnerDied
     }
 
+    /// The permission to write the segment, for as long as the lock is
+    /// held: the guard is the way to it.
+    #[inline(always)]
+    pub(crate) fn write(&self) -> super::layout::Write<'_> {
+        super::layout::Write::new()
+    }
+
+    /// Records `uid` as the holder's caller (see [`HOLDER_OFFSET`]): one
+    /// relaxed store, on the line the lock was just taken on.
+    #[inline(always)]
+    pub(crate) fn record_holder(&self, uid: u32) {
+        self.mutex
+            .word_at(HOLDER_OFFSET)
+            .store(uid as i32, Ordering::Relaxed);
+    }
+
     /// Declares the guarded data repaired. Call only after the repair.
     #[inline(always)]
     pub(crate) fn mark_consistent(&mut self) -> io::Result<()> {
@@ -513,4 +603,34 @@ fn zeroed_mutex() -> libc::pthread_mutex_t {
     // SAFETY: pthread_mutex_t is a plain C struct of integers, for which
     // all-zero bytes are a valid value.
     unsafe { MaybeUninit::zeroed().assume_init() }
+}
+
+/// The monotonic clock now.
+fn monotonic_now() -> libc::timespec {
+    let mut now = MaybeUninit::<libc::timespec>::uninit();
+    // SAFETY: `now` is valid writable storage for a timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, now.as_mut_ptr()) };
+    // SAFETY: clock_gettime with a clock every Linux has cannot fail, and
+    // filled it.
+    unsafe { now.assume_init() }
+}
+
+/// `time` plus `duration`, normalized.
+fn add(time: libc::timespec, duration: Duration) -> libc::timespec {
+    let nanos = time.tv_nsec as u64 + u64::from(duration.subsec_nanos());
+    libc::timespec {
+        tv_sec: time.tv_sec
+            + duration.as_secs() as libc::time_t
+            + (nanos / 1_000_000_000) as libc::time_t,
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    }
+}
+
+/// The earlier of two normalized times.
+fn earlier(a: libc::timespec, b: libc::timespec) -> libc::timespec {
+    if (a.tv_sec, a.tv_nsec) <= (b.tv_sec, b.tv_nsec) {
+        a
+    } else {
+        b
+    }
 }

@@ -63,10 +63,13 @@ const PRIVATE: Access = Access {
 fn seeded(address: &SegmentAddress) -> Mapping<Exclusive> {
     let mapping = Mapping::create(address, segment_size(1), PRIVATE).unwrap();
     let header = mapping.header();
-    header.magic.store(MAGIC, Relaxed);
-    header.layout_version.store(LAYOUT_VERSION, Relaxed);
-    header.abi.store(ABI_FINGERPRINT, Relaxed);
-    header.total_size.store(segment_size(1) as u64, Relaxed);
+    let write = mapping.write();
+    header.magic.store(MAGIC, Relaxed, write);
+    header.layout_version.store(LAYOUT_VERSION, Relaxed, write);
+    header.abi.store(ABI_FINGERPRINT, Relaxed, write);
+    header
+        .total_size
+        .store(segment_size(1) as u64, Relaxed, write);
     mapping
 }
 

@@ -108,9 +108,12 @@ pub(super) fn create(
         // SAFETY: `offset < len`, so the pointer stays inside the
         // attachment we just made.
         let byte = unsafe { mapped.base.as_ptr().add(offset) };
-        // SAFETY: `byte` is inside the attachment, which nothing else in
-        // this process can reach yet; zero is what the page holds anyway.
-        unsafe { byte.write_volatile(0) };
+        // SAFETY: `byte` is inside the attachment (valid for the loop, and
+        // any alignment suits a byte), and another process that attached
+        // the segment meanwhile touches it only through atomics: so an
+        // atomic store, of the zero the fresh page holds anyway.
+        let byte = unsafe { std::sync::atomic::AtomicU8::from_ptr(byte) };
+        byte.store(0, std::sync::atomic::Ordering::Relaxed);
     }
     crash_point(Step::AfterSize);
     Ok(mapped)
