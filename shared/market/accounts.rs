@@ -54,7 +54,12 @@ impl Exchange {
         }
         self.check_class_name(name)?;
         match self.try_lock()? {
-            Some(mut locked) => locked.open_account(name).map(Some),
+            // A halted market opens no account but the owner's; a read
+            // shows the account as not open yet.
+            Some(mut locked) => match locked.open_account(name) {
+                Err(Error::Halted) => Ok(None),
+                opened => opened.map(Some),
+            },
             None => Ok(None),
         }
     }
@@ -189,7 +194,9 @@ impl Exchange {
 
 impl Locked<'_> {
     /// Finds the open account, or opens it in a never-used slot, else in a
-    /// closed one, through the journal.
+    /// closed one, through the journal. A halted market opens none but
+    /// the owner's (and root's): opening hands out a starting balance, and
+    /// no write but the owner's goes past the halt.
     pub(super) fn open_account(&mut self, name: &str) -> Result<AccountId> {
         let exchange = self.exchange();
         let in_use = exchange.accounts_in_use()?;
@@ -198,6 +205,11 @@ impl Locked<'_> {
                 index: index as u32,
                 serial: in_use[index].serial.load(Relaxed),
             });
+        }
+        if self.header().flags.load(Relaxed) & flags::HALTED != 0
+            && exchange.require_owner("open an account").is_err()
+        {
+            return Err(Error::Halted);
         }
         let (index, count) = if in_use.len() < exchange.capacity as usize {
             (in_use.len(), in_use.len() + 1)

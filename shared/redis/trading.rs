@@ -50,9 +50,14 @@ impl RedisMarket {
     }
 
     /// [`RedisMarket::open_account`]: on Redis nothing holds a lock to
-    /// wait for, so it always opens (or finds) the account.
+    /// wait for, so it opens (or finds) the account, unless the market is
+    /// halted and the caller is not its owner: then `None`, and a read
+    /// shows the account as not open yet.
     pub fn open_account_if_free(&self, name: &str) -> Result<Option<AccountId>> {
-        self.open_account(name).map(Some)
+        match self.open_account(name) {
+            Err(Error::Halted) => Ok(None),
+            opened => opened.map(Some),
+        }
     }
 
     /// Opens the named account for this process's uid, or finds it if it
@@ -71,11 +76,12 @@ impl RedisMarket {
             let (slot, count) = self.free_slot()?;
             let names = &self.link.keys;
             let mut watch = self.watch();
-            let [count_at, open_at, handed_out_at, serial_at] = [
+            let [count_at, open_at, handed_out_at, serial_at, halted_at] = [
                 meta::ACCOUNT_COUNT,
                 meta::OPEN_ACCOUNTS,
                 meta::HANDED_OUT,
                 meta::ACCOUNT_SERIAL,
+                meta::HALTED,
             ]
             .map(|field| watch.field(META, field));
             let index = watch.key(names.accounts(), Kind::Hash);
@@ -90,6 +96,12 @@ impl RedisMarket {
                     || (slot < count && value(values, status_at) != Some(keys::CLOSED))
                 {
                     return Ok(Plan::Done(None));
+                }
+                // A halted market opens none but the owner's: opening hands
+                // out a starting balance.
+                if self.halted(values, halted_at)? && self.require_owner("open an account").is_err()
+                {
+                    return Err(Error::Halted);
                 }
                 let open = self.counter(values, open_at, "the open account count")?;
                 if open >= self.capacity {
