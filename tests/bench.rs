@@ -90,6 +90,20 @@ fn a_quick_run_has_every_rival_at_every_process_count_and_plots_them() {
         .and_then(|count| count.parse().ok())
         .unwrap_or_else(|| panic!("no frame count in {note}"));
     assert!(frames > 0, "{note}");
+    // A bot's `wait`: answered after a trade, in microseconds, and the CPU
+    // a quiet wait used (figures are the bench's to judge, not the test's).
+    let wait = row("    a bot's `wait` answered after a trade");
+    assert!(
+        wait["value"].as_str().unwrap().ends_with(" us median"),
+        "{wait}"
+    );
+    assert!(
+        wait["note"]
+            .as_str()
+            .unwrap()
+            .contains("clock ticks of CPU"),
+        "{wait}"
+    );
     // Redis: a row per process count, or one row saying why it is skipped.
     let redis: Vec<&serde_json::Value> = report["rows"]
         .as_array()
@@ -219,6 +233,7 @@ fn a_failing_venue_is_a_row_and_the_table_goes_on() {
         "    stress, UNLOCKED, 2 processes",
         "(d) the same, mixed",
         "    watch board woken after a trade",
+        "    a bot's `wait` answered after a trade",
     ] {
         assert!(
             rows.iter().any(|row| row.starts_with(label)),

@@ -43,6 +43,7 @@ use shm_exchange::{
 use crate::cli::print_line;
 use crate::stress::{self, os_error};
 
+mod bot_wait;
 mod plot;
 mod procs;
 pub mod readers;
@@ -655,6 +656,18 @@ pub fn run(
             label.into(),
             format!("{median:.0} us median"),
             format!("worst of 200: {worst:.0} us (target 100 ms)"),
+        ));
+    }
+    progress("a bot's wait");
+    let label = "    a bot's `wait` answered after a trade";
+    if let Some(wait) = table.measured(label, bot_wait::measure(&programs.trader, 200)) {
+        table.push(Row::new(
+            label.into(),
+            format!("{:.0} us median", wait.median_us),
+            format!(
+                "worst of 200: {:.0} us (target 1000 us, wake-up and pipe); a quiet `wait 1000` used {} clock ticks of CPU",
+                wait.worst_us, wait.idle_ticks
+            ),
         ));
     }
     Rows {
