@@ -88,16 +88,6 @@ fn literal_key(segment: &Segment) -> u32 {
     u32::from_str_radix(hex, 16).unwrap()
 }
 
-#[track_caller]
-fn assert_consistent(segment: &Segment) {
-    let audit = segment.json("auditor", "audit");
-    assert_eq!(audit["ok"], true, "{audit}");
-    assert_eq!(
-        audit["consistent"], true,
-        "the market does not balance: {audit}"
-    );
-}
-
 /// The size `exchange-init` makes for the default config.
 fn default_size() -> u64 {
     shm_exchange::testing::segment_size(64) as u64
@@ -444,7 +434,7 @@ fn posix_longest_name_works() {
         .success();
     let portfolio = segment.json("alice", "portfolio");
     assert_eq!(portfolio["holdings"]["STERLIN"], "1.50", "{portfolio}");
-    assert_consistent(&segment);
+    segment.assert_consistent();
     let status = segment.init(&["--status"]).success().stdout();
     assert!(!status.contains("attached"), "POSIX cannot count: {status}");
 
@@ -485,7 +475,7 @@ fn file_market_outlives_every_process() {
             (2.into(), 2.into())
         );
         assert_eq!(status["attached"], serde_json::Value::Null, "{status}");
-        assert_consistent(segment);
+        segment.assert_consistent();
     }
 
     copy.trader("alice", &["sell", "DOLLAR", "10"]).success();
@@ -714,7 +704,7 @@ fn other_user_needs_the_mode(backend: Backend) {
         segment.json("nobody", "portfolio")["holdings"]["EURO"],
         "1.00"
     );
-    assert_consistent(&segment);
+    segment.assert_consistent();
 }
 
 common::each_segment!(other_user_needs_the_mode);

@@ -19,13 +19,6 @@ use common::users::TestUser;
 use common::{each_backend, each_segment, field, Backend, Run, Segment, TIMEOUT};
 use shm_exchange::{Exchange, SegmentAddress};
 
-#[track_caller]
-fn assert_consistent(segment: &Segment) {
-    let audit = segment.json("auditor", "audit");
-    assert_eq!(audit["ok"], true, "{audit}");
-    assert_eq!(audit["consistent"], true, "unbalanced: {audit}");
-}
-
 /// Everything a reader can see of the market, for before-and-after
 /// comparisons. Reading opens no account, so this changes nothing.
 fn market(segment: &Segment) -> serde_json::Value {
@@ -137,7 +130,7 @@ fn instructor_commands_steer_the_market(backend: Backend) {
     assert_eq!(rates["currencies"][1]["stock"], "20000.00", "{rates}");
     let traders = segment.json("reader", "traders");
     assert_eq!(traders["traders"].as_array().unwrap().len(), 1, "{traders}");
-    assert_consistent(&segment);
+    segment.assert_consistent();
     segment
         .trader("teacher", &["close", "bob"])
         .status(1)
@@ -153,7 +146,7 @@ fn instructor_commands_steer_the_market(backend: Backend) {
         .cloned()
         .unwrap();
     assert_eq!(close_row["account"], "bob", "{tape}");
-    assert_consistent(&segment);
+    segment.assert_consistent();
 
     // The same commands in a script, one line each.
     let script = segment.script(
@@ -249,7 +242,7 @@ fn accounts_belong_to_the_uid_that_opened_them(backend: Backend) {
     // Its owner, and the exchange's owner, trade on it.
     as_user(&segment, &ana, "ana", &["sell", "DOLLAR", "1"]).success();
     segment.trader("ana", &["buy", "DOLLAR", "1"]).success();
-    assert_consistent(&segment);
+    segment.assert_consistent();
 }
 
 /// With `--mode 0644` another user attaches read-only (SHM_RDONLY, or
@@ -460,7 +453,7 @@ fn a_closed_accounts_session_starts_afresh(backend: Backend) {
     let fresh = ana.ask_json("portfolio");
     assert_eq!(fresh["balance"], "1000.00", "{fresh}");
     assert_eq!(fresh["holdings"]["DOLLAR"], "0.00", "{fresh}");
-    assert_consistent(&segment);
+    segment.assert_consistent();
 }
 
 /// The property: while traders trade in other processes, every snapshot

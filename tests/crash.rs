@@ -58,25 +58,6 @@ impl Rng {
     }
 }
 
-/// The total number of trades on the exchange's tape, from
-/// `exchange-init --status --json`.
-fn trades(segment: &Segment) -> u64 {
-    let run = segment.init(&["--status", "--json"]);
-    run.success();
-    run.parse_json()["trades"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no trades in {}", run.stdout()))
-}
-
-#[track_caller]
-fn assert_consistent(audit: &serde_json::Value) {
-    assert_eq!(audit["ok"], true, "{audit}");
-    assert_eq!(
-        audit["consistent"], true,
-        "the market does not balance: {audit}"
-    );
-}
-
 /// A process's state letter from `/proc/PID/stat` (`T` when stopped).
 fn process_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -279,14 +260,14 @@ fn chaos(backend: Backend) {
         trader.finish();
     }
     let audit = segment.json("auditor", "audit");
-    assert_consistent(&audit);
-    assert!(trades(&segment) > 0, "no trade went through");
+    common::assert_balances(&audit);
+    assert!(segment.trades() > 0, "no trade went through");
     // Every account still adds up, and is still usable after the carnage.
     for name in &names {
         let portfolio = segment.json(name, "portfolio");
         assert_eq!(portfolio["ok"], true, "{portfolio}");
     }
-    assert_consistent(&segment.json("auditor", "audit"));
+    common::assert_balances(&segment.json("auditor", "audit"));
 }
 
 each_backend!(chaos);
@@ -384,7 +365,7 @@ fn holder_killed_while_others_wait(backend: Backend) {
 
     // It may have been caught opening its account, before any trade: then
     // the tape is empty and the account fresh (or not yet published).
-    let trades = trades(&segment);
+    let trades = segment.trades();
     let portfolio = segment.json("victim", "portfolio");
     let (holding, pending_buy_cost) = if trades % 2 == 1 {
         ("0.01", 14)
@@ -402,10 +383,10 @@ fn holder_killed_while_others_wait(backend: Backend) {
         format!("{}.{:02}", balance / 100, balance % 100),
         "after {trades} trades: {portfolio}"
     );
-    assert_consistent(&segment.json("auditor", "audit"));
+    common::assert_balances(&segment.json("auditor", "audit"));
     // And the victim's account trades again.
     segment.trader("victim", &["buy", "DOLLAR", "1"]).success();
-    assert_consistent(&segment.json("auditor", "audit"));
+    common::assert_balances(&segment.json("auditor", "audit"));
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -18,25 +18,6 @@ use std::time::Instant;
 use common::{field, Backend, Run, Segment};
 use shm_exchange::testing::LOCK_TIMEOUT;
 
-/// The total number of trades on the exchange's tape, from
-/// `exchange-init --status --json`.
-fn trades(segment: &Segment) -> u64 {
-    let run = segment.init(&["--status", "--json"]);
-    run.success();
-    run.parse_json()["trades"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no trades in {}", run.stdout()))
-}
-
-#[track_caller]
-fn assert_consistent(audit: &serde_json::Value) {
-    assert_eq!(audit["ok"], true, "{audit}");
-    assert_eq!(
-        audit["consistent"], true,
-        "the market does not balance: {audit}"
-    );
-}
-
 /// Issue 1: fault injection at every step of a trade.
 mod steps {
     use super::*;
@@ -64,13 +45,13 @@ mod steps {
             let portfolio = segment.json("victim", "portfolio");
             let rates = segment.json("reader", "rates");
             let audit = segment.json("reader", "audit");
-            assert_consistent(&audit);
+            common::assert_balances(&audit);
             Position {
                 balance: field(&portfolio, "balance").to_owned(),
                 holding: portfolio["holdings"]["DOLLAR"].as_str().unwrap().to_owned(),
                 stock: rates["currencies"][0]["stock"].as_str().unwrap().to_owned(),
                 cash: audit["money"]["cash"].as_str().unwrap().to_owned(),
-                trades: trades(segment),
+                trades: segment.trades(),
             }
         }
 
@@ -148,7 +129,7 @@ mod steps {
             started.elapsed() < LOCK_TIMEOUT,
             "{context}: recovery waited for the lock timeout"
         );
-        assert_consistent(&audit);
+        common::assert_balances(&audit);
 
         // 10 DOLLAR at 13.72 cost 137.20.
         let expected = if applied(step) {
@@ -161,7 +142,7 @@ mod steps {
         // The observer, and the victim again, go on trading.
         assert_eq!(observer.ask_json("buy DOLLAR 1")["ok"], true, "{context}");
         segment.trader("victim", &["buy", "DOLLAR", "1"]).success();
-        assert_consistent(&observer.ask_json("audit"));
+        common::assert_balances(&observer.ask_json("audit"));
         let (status, stderr) = observer.finish();
         assert_eq!(
             status.code(),
@@ -185,7 +166,7 @@ mod steps {
             started.elapsed() < LOCK_TIMEOUT,
             "{context}: recovery waited for the lock timeout"
         );
-        assert_consistent(&audit);
+        common::assert_balances(&audit);
 
         // 4 DOLLAR at 13.40 pay 53.60.
         let expected = if applied(step) {
@@ -195,7 +176,7 @@ mod steps {
         };
         assert_eq!(Position::of(&segment), expected, "{context}");
         segment.trader("victim", &["sell", "DOLLAR", "1"]).success();
-        assert_consistent(&segment.json("next", "audit"));
+        common::assert_balances(&segment.json("next", "audit"));
     }
 
     pub fn crash_at(step: Step, death: Death) {
@@ -273,9 +254,9 @@ mod steps {
                 started.elapsed() < LOCK_TIMEOUT,
                 "{backend:?}: the crowd waited for the lock timeout"
             );
-            assert_consistent(&segment.json("auditor", "audit"));
+            common::assert_balances(&segment.json("auditor", "audit"));
             assert_eq!(
-                trades(&segment),
+                segment.trades(),
                 4,
                 "{backend:?}: only the crowd's trades happened"
             );
@@ -306,7 +287,7 @@ mod instructor_steps {
             .unwrap()
             .retain(|trader| trader["name"] != "zed");
         let audit = segment.json("reader", "audit");
-        assert_consistent(&audit);
+        common::assert_balances(&audit);
         serde_json::json!({
             "rates": segment.json("reader", "rates")["currencies"],
             "traders": traders,
@@ -438,7 +419,7 @@ fn an_unrepairable_trade_poisons_the_exchange_but_not_the_lock() {
         .status(2)
         .stderr_has("could not be repaired");
     segment.init(&["--force"]).success();
-    assert_consistent(&segment.json("after", "audit"));
+    common::assert_balances(&segment.json("after", "audit"));
 }
 
 /// A transfer is all-or-nothing like a trade: the funding of a stress run

@@ -14,16 +14,6 @@ use std::process::Stdio;
 
 use common::{field, Backend, Segment, TIMEOUT};
 
-#[track_caller]
-fn assert_consistent(segment: &Segment) {
-    let audit = segment.json("auditor", "audit");
-    assert_eq!(audit["ok"], true, "{audit}");
-    assert_eq!(
-        audit["consistent"], true,
-        "the market does not balance: {audit}"
-    );
-}
-
 /// A trader frozen (SIGSTOP) at a step inside a trade's critical section,
 /// holding the lock. Killed in `Drop` if the test fails first.
 struct Frozen {
@@ -171,12 +161,12 @@ fn file_copied_mid_trade(step: shm_exchange::testing::Step) {
         assert_eq!(rates["currencies"][0]["stock"], stock, "{context}: {what}");
         let status = segment.init(&["--status", "--json"]).success().parse_json();
         assert_eq!(status["trades"], trades, "{context}: {what}: {status}");
-        assert_consistent(segment);
+        segment.assert_consistent();
 
         // It trades on, and nothing is left pending or locked.
         let bought = segment.json("victim", "buy DOLLAR 1");
         assert_eq!(bought["ok"], true, "{context}: {what}: {bought}");
-        assert_consistent(segment);
+        segment.assert_consistent();
         let path = segment.file_path().unwrap();
         assert!(!redo_pending(&path), "{context}: {what}");
         if cfg!(all(target_os = "linux", target_env = "gnu")) {

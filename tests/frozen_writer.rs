@@ -13,13 +13,6 @@ use std::time::Instant;
 use common::{each_segment, Backend, Segment, TIMEOUT};
 use shm_exchange::{Exchange, SegmentAddress};
 
-#[track_caller]
-fn assert_consistent(segment: &Segment) {
-    let audit = segment.json("auditor", "audit");
-    assert_eq!(audit["ok"], true, "{audit}");
-    assert_eq!(audit["consistent"], true, "unbalanced: {audit}");
-}
-
 /// A trader frozen (SIGSTOP) at a step inside a change, holding the lock.
 /// Killed in `Drop` if the test fails first.
 struct Frozen(std::process::Child);
@@ -99,7 +92,7 @@ fn readers_answer_while_a_writer_is_frozen(backend: Backend) {
         assert_eq!(newcomer["balance"], "1000.00", "{context}: {newcomer}");
         let history = segment.json("newcomer", "history");
         assert_eq!(history["ok"], true, "{context}: {history}");
-        assert_consistent(&segment);
+        segment.assert_consistent();
         let address: SegmentAddress = segment.address.parse().unwrap();
         let exchange = shm_exchange::Store::Segment(Exchange::attach(&address).unwrap());
         let board = shm_exchange::board::board(&exchange, 80, 24).unwrap();
@@ -126,7 +119,7 @@ fn readers_answer_while_a_writer_is_frozen(backend: Backend) {
             expected,
             "{context}: after the repair"
         );
-        assert_consistent(&segment);
+        segment.assert_consistent();
     }
 }
 

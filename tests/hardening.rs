@@ -11,7 +11,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -65,82 +64,46 @@ fn assert_no_signal(run: &Run, context: &str) {
     );
 }
 
-#[track_caller]
-fn assert_consistent(segment: &Segment) {
-    let audit = segment.json("auditor", "audit");
-    assert_eq!(audit["consistent"], true, "{audit}");
-}
-
-/// Runs `binary --segment ADDRESS ARGS` as `user`.
-fn run_as(user: &TestUser, binary: &str, segment: &Segment, args: &[&str]) -> Run {
-    let mut command = segment.command(binary, args);
-    user.apply(&mut command);
-    Run::new(command, b"")
-}
-
-/// A second user who can run the binaries here, or `None` with a note.
-fn other_user(role: &str) -> Option<TestUser> {
-    let user = TestUser::create(role)?;
-    let mut probe = Command::new(TRADER);
-    user.apply(&mut probe).arg("--version");
-    match probe.output() {
-        Ok(output) if output.status.success() => Some(user),
-        _ => {
-            eprintln!("skipped: user {} cannot run {TRADER}", user.name);
-            None
-        }
-    }
-}
-
-/// A segment whose directory (for a file) lets anyone create and unlink:
-/// a refusal then comes from the owner check, not from the directory.
-fn open_segment(backend: Backend) -> Segment {
-    let segment = Segment::unique(backend);
-    if let Some(dir) = segment.dir() {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    segment
-}
-
 /// Item 1: on a 0666 exchange that another user may trade on, that user's
 /// `--remove` and `--force` are refused (exit 1, naming the owner) before
 /// anything is retired, and the exchange stays fully usable for everyone.
 /// On Redis, which has no mode, the owner is the uid recorded at creation.
 fn another_users_remove_is_refused_and_changes_nothing(backend: Backend) {
-    let Some(other) = other_user("rm") else {
+    let Some(other) = TestUser::able("rm") else {
         return;
     };
-    let segment = open_segment(backend);
+    let segment = Segment::open_to_all(backend);
     let redis = backend == Backend::Redis;
     let mode: &[&str] = if redis { &[] } else { &["--mode", "0666"] };
     segment.init(mode).success();
     let owner = nix::unistd::geteuid().as_raw();
-    run_as(
-        &other,
-        TRADER,
-        &segment,
-        &["--name", &other.name, "buy", "EURO", "1"],
-    )
-    .success();
+    other
+        .run(
+            TRADER,
+            &segment,
+            &["--name", &other.name, "buy", "EURO", "1"],
+        )
+        .success();
     let mut attempts = vec![&["--remove"][..], &["--force"][..]];
     if !redis {
         attempts.push(&["--force", "--mode", "0666"][..]);
     }
     let rounds = attempts.len();
     for args in attempts {
-        run_as(&other, INIT, &segment, args)
+        other
+            .run(INIT, &segment, args)
             .status(1)
             .stderr_has(&format!(
                 "only the owner of this exchange (uid {owner}) may remove or replace it"
             ));
         segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
-        run_as(
-            &other,
-            TRADER,
-            &segment,
-            &["--name", &other.name, "buy", "EURO", "1"],
-        )
-        .success();
+        other
+            .run(
+                TRADER,
+                &segment,
+                &["--name", &other.name, "buy", "EURO", "1"],
+            )
+            .success();
     }
     assert_eq!(
         segment.json("alice", "portfolio")["holdings"]["DOLLAR"],
@@ -152,7 +115,7 @@ fn another_users_remove_is_refused_and_changes_nothing(backend: Backend) {
         format!("{}.00", rounds + 1),
         "{theirs}"
     );
-    assert_consistent(&segment);
+    segment.assert_consistent();
     segment.init(&["--remove"]).success();
 }
 
@@ -430,7 +393,7 @@ fn audits_and_counters_do_not_overflow() {
     segment.trader("a", &["buy", "DOLLAR", "1"]).success();
     assert_eq!(u64::from_ne_bytes(read_at::<8>(&segment, trade_seq)), 1);
     segment.trader("a", &["buy", "DOLLAR", "1"]).success();
-    assert_consistent(&segment);
+    segment.assert_consistent();
 }
 
 /// Item 8: every handle of a POSIX or file segment holds an OFD lock (not

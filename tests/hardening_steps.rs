@@ -10,14 +10,13 @@
 mod common;
 
 use std::os::unix::fs::FileExt;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::users::TestUser;
-use common::{Backend, Run, Segment, INIT, TRADER};
+use common::{Backend, Segment, INIT};
 use shm_exchange::testing::Header;
 use shm_exchange::SegmentAddress;
 
@@ -42,43 +41,6 @@ fn write_at(segment: &Segment, offset: usize, bytes: &[u8]) {
 /// glibc's robust-list links inside the mutex (x86_64 and every other
 /// 64-bit glibc).
 const MUTEX_LINKS: usize = std::mem::offset_of!(Header, lock) + 24;
-
-#[track_caller]
-fn assert_consistent(segment: &Segment) {
-    let audit = segment.json("auditor", "audit");
-    assert_eq!(audit["consistent"], true, "{audit}");
-}
-
-/// Runs `binary --segment ADDRESS ARGS` as `user`.
-fn run_as(user: &TestUser, binary: &str, segment: &Segment, args: &[&str]) -> Run {
-    let mut command = segment.command(binary, args);
-    user.apply(&mut command);
-    Run::new(command, b"")
-}
-
-/// A second user who can run the binaries here, or `None` with a note.
-fn other_user(role: &str) -> Option<TestUser> {
-    let user = TestUser::create(role)?;
-    let mut probe = Command::new(TRADER);
-    user.apply(&mut probe).arg("--version");
-    match probe.output() {
-        Ok(output) if output.status.success() => Some(user),
-        _ => {
-            eprintln!("skipped: user {} cannot run {TRADER}", user.name);
-            None
-        }
-    }
-}
-
-/// A segment whose directory (for a file) lets anyone create and unlink:
-/// a refusal then comes from the owner check, not from the directory.
-fn open_segment(backend: Backend) -> Segment {
-    let segment = Segment::unique(backend);
-    if let Some(dir) = segment.dir() {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    segment
-}
 
 /// Runs `exchange-init ARGS` armed to die at `step` (`STEP` or
 /// `STEP:stop`); returns the child, not waited for.
@@ -169,14 +131,15 @@ fn an_attach_during_creation_waits_then_names_the_cause(backend: Backend) {
 /// Item 1: a half-created exchange nobody can attach still has an owner;
 /// another user's `--remove` and `--force` are refused, the owner's work.
 fn another_user_cannot_clear_a_half_created_exchange(backend: Backend) {
-    let Some(other) = other_user("hc") else {
+    let Some(other) = TestUser::able("hc") else {
         return;
     };
-    let segment = open_segment(backend);
+    let segment = Segment::open_to_all(backend);
     let mut child = init_dying_at(&segment, "after-seed", &["--mode", "0666"]);
     common::wait_until(&mut child, common::TIMEOUT).expect("init ends");
     for args in [&["--remove"][..], &["--force", "--mode", "0666"][..]] {
-        run_as(&other, INIT, &segment, args)
+        other
+            .run(INIT, &segment, args)
             .status(1)
             .stderr_has("only the owner of this exchange");
         segment
@@ -218,7 +181,7 @@ fn forged_robust_list_links_do_not_crash_the_holder() {
         assert_eq!(output.status.signal(), None, "{backend:?}: the holder died");
         assert!(output.status.success(), "{backend:?}: {output:?}");
         segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
-        assert_consistent(&segment);
+        segment.assert_consistent();
     }
 }
 

@@ -21,12 +21,6 @@ use shm_exchange::SegmentAddress;
 /// How long another trader's trade may take while a trader is stuck.
 const UNSTUCK: Duration = Duration::from_secs(2);
 
-#[track_caller]
-fn assert_consistent(segment: &Segment) {
-    let audit = segment.json("auditor", "audit");
-    assert_eq!(audit["consistent"], true, "{audit}");
-}
-
 /// The kernel function a process sleeps in (`/proc/PID/wchan`).
 fn sleeping_in(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
@@ -127,7 +121,7 @@ fn a_jammed_trace_holds_no_lock(backend: Backend) {
         let status = common::wait_until(&mut jammed, common::TIMEOUT).expect("it finishes");
         assert!(status.success(), "jammed at line {index}: {status}");
     }
-    assert_consistent(&segment);
+    segment.assert_consistent();
 }
 
 #[test]
@@ -347,5 +341,5 @@ fn a_read_only_requeue_loop_costs_waiters_one_slice() {
         let _ = { stream }.read_to_string(&mut output);
     }
     assert!(still_attacking, "the attacker stopped early: {output}");
-    assert_consistent(&segment);
+    segment.assert_consistent();
 }

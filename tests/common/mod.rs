@@ -226,6 +226,45 @@ impl Segment {
         let run = self.trader(name, &args);
         run.parse_json()
     }
+
+    /// Asserts that the market's `audit` balances.
+    #[track_caller]
+    pub fn assert_consistent(&self) {
+        assert_balances(&self.json("auditor", "audit"));
+    }
+
+    /// The total number of trades on the exchange's tape, from
+    /// `exchange-init --status --json`.
+    #[track_caller]
+    pub fn trades(&self) -> u64 {
+        let run = self.init(&["--status", "--json"]);
+        run.success();
+        run.parse_json()["trades"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no trades in {}", run.stdout()))
+    }
+
+    /// A segment whose directory (for a file) lets anyone create and
+    /// unlink: a refusal then comes from the owner check, not from the
+    /// directory.
+    pub fn open_to_all(backend: Backend) -> Segment {
+        let segment = Segment::unique(backend);
+        if let Some(dir) = segment.dir() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        segment
+    }
+}
+
+/// Asserts that an `audit` reply says the market balances.
+#[track_caller]
+pub fn assert_balances(audit: &serde_json::Value) {
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert_eq!(
+        audit["consistent"], true,
+        "the market does not balance: {audit}"
+    );
 }
 
 impl Drop for Segment {

@@ -57,6 +57,30 @@ impl TestUser {
     }
 }
 
+impl TestUser {
+    /// A fresh user who can run the binaries here (the build folder may
+    /// be out of its reach), or `None` with a note.
+    pub fn able(role: &str) -> Option<TestUser> {
+        let user = TestUser::create(role)?;
+        let mut probe = Command::new(super::TRADER);
+        user.apply(&mut probe).arg("--version");
+        match probe.output() {
+            Ok(output) if output.status.success() => Some(user),
+            _ => {
+                eprintln!("skipped: user {} cannot run {}", user.name, super::TRADER);
+                None
+            }
+        }
+    }
+
+    /// Runs `binary --segment ADDRESS ARGS` as this user.
+    pub fn run(&self, binary: &str, segment: &super::Segment, args: &[&str]) -> super::Run {
+        let mut command = segment.command(binary, args);
+        self.apply(&mut command);
+        super::Run::new(command, b"")
+    }
+}
+
 impl Drop for TestUser {
     fn drop(&mut self) {
         // --force: a process still running as the user (a class trader
