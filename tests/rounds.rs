@@ -98,10 +98,11 @@ fn round_with_bots(backend: Backend) {
     let segment = Segment::create(backend);
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("round");
-    let round = start_round(&segment, &dir, "8s");
+    // The 20 s round; the bots stop by themselves just before it ends.
+    let round = start_round(&segment, &dir, "20s");
     until_the_round_starts(&segment);
-    let mean = python_bot(&segment, "mean_reversion.py", "mr", "6s");
-    let momentum = python_bot(&segment, "momentum.py", "mo", "6s");
+    let mean = python_bot(&segment, "mean_reversion.py", "mr", "18s");
+    let momentum = python_bot(&segment, "momentum.py", "mo", "18s");
     segment
         .script(
             "cy",
