@@ -9,7 +9,7 @@ use clap::{CommandFactory, Parser};
 use serde::Serialize;
 
 use shm_exchange::address::{DEFAULT_SEGMENT, SEGMENT_ENV};
-use shm_exchange::market::Status;
+use shm_exchange::domain::Status;
 use shm_exchange::render;
 use shm_exchange::table::{Align, Cell, Table};
 use shm_exchange::{

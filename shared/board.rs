@@ -15,8 +15,8 @@
 //! the `trader` binary only draws the lines.
 #![forbid(unsafe_code)]
 
+use crate::domain::{Portfolio, Rate, Status, TapeKind, TapeRow, TAPE_LEN};
 use crate::error::Result;
-use crate::market::{Portfolio, Rate, Status, TapeKind, TapeRow, TAPE_LEN};
 use crate::money::{Money, Price};
 use crate::render::{row_line, spread, tape_table};
 use crate::store::Store;
@@ -188,7 +188,7 @@ impl Board {
             for row in snapshot.tape.iter().rev() {
                 match &row.kind {
                     TapeKind::Trade {
-                        side: crate::market::Side::Buy,
+                        side: crate::domain::Side::Buy,
                         currency,
                         price,
                         ..

@@ -2,7 +2,7 @@
 //! exchange.
 
 use super::*;
-use crate::market::Status;
+use crate::domain::Status;
 use crate::{Exchange, MarketConfig, Money, SegmentAddress, Side, Store};
 
 fn price(text: &str) -> Price {

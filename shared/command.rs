@@ -4,8 +4,8 @@
 //! command can be tested without a terminal.
 #![forbid(unsafe_code)]
 
+use crate::domain::{AccountId, Audit, History, Portfolio, Rate, Receipt, Side, TapeKind, TapeRow};
 use crate::error::{Error, Result};
-use crate::market::{AccountId, Audit, History, Portfolio, Rate, Receipt, Side, TapeKind, TapeRow};
 use crate::money::{Money, Price, WideMoney};
 use crate::store::{MarketAddress, Store};
 
@@ -317,7 +317,7 @@ pub const DEFAULT_TAPE_ROWS: usize = 10;
 
 /// A row count for `history N` and `tape N`: 1 to the tape's length.
 fn parse_count(text: &str, usage: &'static str) -> Result<usize> {
-    let max = crate::market::TAPE_LEN;
+    let max = crate::domain::TAPE_LEN;
     text.parse()
         .ok()
         .filter(|count| (1..=max).contains(count))

@@ -13,8 +13,8 @@
 
 use serde::Serialize;
 
+use crate::domain::{TapeRow, TAPE_LEN};
 use crate::error::Result;
-use crate::market::{TapeRow, TAPE_LEN};
 use crate::render::row_line;
 use crate::store::Store;
 
@@ -109,7 +109,7 @@ pub fn event_json(event: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::TapeKind;
+    use crate::domain::TapeKind;
     use crate::{Money, Price, Side};
 
     fn row(seq: u64) -> TapeRow {

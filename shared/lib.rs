@@ -8,9 +8,11 @@
 //!   with type states that guard its robust pthread mutex, and the futex.
 //!   Every other module forbids it;
 //! - [`money`]: exact fixed-point money, never floats;
+//! - [`domain`]: the market's vocabulary, its rules as pure functions
+//!   ([`domain::rules`]) and the audit's laws, knowing no store;
 //! - [`market`]: the exchange over a segment: its life cycle, the journal
-//!   that makes every change all-or-nothing, the rules as pure functions
-//!   ([`market::rules`]), accounts, read views and watchers;
+//!   that makes every change all-or-nothing, accounts, read views and
+//!   watchers;
 //! - [`redis`]: the same market on a Redis server, for a class that
 //!   outgrows one host, and [`store`]: the choice between the two;
 //! - [`fault`]: the crash points of the write path, for tests;
@@ -40,6 +42,7 @@ pub mod caller;
 pub mod command;
 pub mod complete;
 pub mod config;
+pub mod domain;
 pub mod driver;
 pub mod envelope;
 pub mod error;
@@ -67,10 +70,11 @@ pub mod trace;
 pub use address::SegmentAddress;
 pub use command::{parse, Command, Reply, Session};
 pub use config::MarketConfig;
+pub use domain::Side;
 pub use envelope::{Envelope, ErrorEnvelope};
 pub use error::{Error, Result};
 pub use exit::ExitStatus;
-pub use market::{Exchange, Side};
+pub use market::Exchange;
 pub use money::{Money, Price};
 /// For whoever puts the terminal in raw mode: save its mode first, so that
 /// a SIGBUS from a shrunk segment can restore it before exiting.

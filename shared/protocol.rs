@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use crate::command::MAX_LINE;
 use crate::command::{CommandSpec, Quote};
+use crate::domain::{Audit, Portfolio, Rate, Receipt, TapeKind, TapeRow, TAPE_LEN};
 use crate::error::Result;
-use crate::market::{Audit, Portfolio, Rate, Receipt, TapeKind, TapeRow, TAPE_LEN};
 use crate::money::{Money, Price, WideMoney};
 use crate::store::Store;
 

@@ -15,9 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::domain::{Portfolio, Rate};
 use crate::error::{Error, Result};
 use crate::follow::{Event, Follower};
-use crate::market::{Portfolio, Rate};
 use crate::money::{Money, Price, WideMoney};
 use crate::store::Store;
 
@@ -214,7 +214,7 @@ pub struct Standing {
     pub balance: Money,
     pub profit: WideMoney,
     /// Holdings, by currency.
-    #[serde(serialize_with = "crate::market::holdings_as_map")]
+    #[serde(serialize_with = "crate::domain::holdings_as_map")]
     pub holdings: Vec<(String, Money)>,
 }
 

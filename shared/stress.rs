@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{AccountId, Audit, CurrencyId, Side};
 use crate::error::{Error, Result};
-use crate::market::{AccountId, Audit, CurrencyId, Side};
 use crate::money::Money;
 use crate::store::{MarketAddress, Store};
 
@@ -413,7 +413,7 @@ mod tests {
         let audit = Audit {
             consistent: true,
             currencies: Vec::new(),
-            money: crate::market::MoneyAudit {
+            money: crate::domain::MoneyAudit {
                 cash: crate::money::WideMoney::ZERO,
                 balances: crate::money::WideMoney::ZERO,
                 initial_cash: crate::money::WideMoney::ZERO,

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shm_exchange::market::{AccountId, CurrencyId};
+use shm_exchange::domain::{AccountId, CurrencyId};
 use shm_exchange::render::{self, Style};
 use shm_exchange::{Error, MarketAddress, MarketConfig, Money, Reply, Result, Side, Store};
 

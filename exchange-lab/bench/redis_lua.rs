@@ -184,7 +184,7 @@ impl Venue for LuaTrader {
             .arg(&self.serial)
             .arg(&self.who)
             .arg(currency)
-            .arg(shm_exchange::market::TAPE_LEN)
+            .arg(shm_exchange::domain::TAPE_LEN)
             .arg(&self.channel)
             .invoke(&mut self.connection)
             .map_err(|error| bench_error(&self.address, error.to_string()))?;

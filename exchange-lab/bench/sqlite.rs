@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use shm_exchange::market::rules::{self, Position, Quote};
+use shm_exchange::domain::rules::{self, Position, Quote};
 use shm_exchange::{Error, MarketConfig, Money, Price, Result, Side};
 
 use super::worker::Venue;

@@ -14,9 +14,9 @@ use std::io::IsTerminal;
 use serde::Serialize;
 
 use crate::command::{command_spec, CommandSpec, Reply};
+use crate::domain::{Audit, Portfolio, Rate, Side, TapeRow};
 use crate::envelope::{Envelope, ErrorEnvelope, NoFields};
 use crate::error::Error;
-use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
 use crate::table::{paint, Paint};
 
 mod banner;
@@ -423,7 +423,7 @@ fn created_or_lost(discrepancy: i128) -> &'static str {
 mod tests {
     use super::*;
     use crate::command::COMMANDS;
-    use crate::market::{CurrencyAudit, MoneyAudit, Receipt, TapeKind};
+    use crate::domain::{CurrencyAudit, MoneyAudit, Receipt, TapeKind};
     use crate::money::{Money, Price, WideMoney};
 
     fn money(hundredths: i64) -> Money {

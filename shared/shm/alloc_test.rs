@@ -5,7 +5,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use crate::market::{Exchange, Side};
+use crate::domain::Side;
+use crate::market::Exchange;
 use crate::money::Money;
 use crate::{MarketConfig, SegmentAddress};
 

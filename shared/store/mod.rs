@@ -1,6 +1,6 @@
 //! One market, two stores: a shared-memory segment on this host
 //! ([`Exchange`]) or a Redis server for a class that outgrows one host
-//! ([`RedisMarket`]). Both apply the same rules (`market::rules`); this
+//! ([`RedisMarket`]). Both apply the same rules (`domain::rules`); this
 //! module only chooses between them, so the command language, the drivers
 //! and the instruments are written once.
 //!
@@ -15,11 +15,12 @@ mod address;
 use std::time::Duration;
 
 use crate::config::MarketConfig;
-use crate::error::{Error, Result};
-use crate::market::{
-    AccountId, Audit, Currency, CurrencyId, Exchange, Fill, History, Portfolio, Rate, Receipt,
-    Side, Status, TapeRow, UnlockedDemo,
+use crate::domain::{
+    AccountId, Audit, Currency, CurrencyId, Fill, History, Portfolio, Rate, Receipt, Side, Status,
+    TapeRow,
 };
+use crate::error::{Error, Result};
+use crate::market::{Exchange, UnlockedDemo};
 use crate::money::{Money, Price};
 use crate::redis::{RedisAddress, RedisMarket};
 
