@@ -10,11 +10,11 @@
 //! - [`money`]: exact fixed-point money, never floats;
 //! - [`domain`]: the market's vocabulary, its rules as pure functions
 //!   ([`domain::rules`]) and the audit's laws, knowing no store;
-//! - [`market`]: the exchange over a segment: its life cycle, the journal
-//!   that makes every change all-or-nothing, accounts, read views and
-//!   watchers;
-//! - [`redis`]: the same market on a Redis server, for a class that
-//!   outgrows one host, and [`store`]: the choice between the two;
+//! - [`store`]: the market's two stores and the choice between them:
+//!   [`store::shm`], the exchange over a segment (its life cycle, the
+//!   journal that makes every change all-or-nothing, accounts, read views
+//!   and watchers), and [`store::redis`], the same market on a Redis
+//!   server, for a class that outgrows one host;
 //! - [`fault`]: the crash points of the write path, for tests;
 //! - [`command`], [`render`], [`driver`]: the trader's command language,
 //!   its output (one [`table`] renderer, one JSON [`envelope`]), and the
@@ -49,12 +49,10 @@ pub mod error;
 pub mod exit;
 pub mod fault;
 pub mod follow;
-pub mod market;
 pub mod money;
 pub mod names;
 pub mod privilege;
 pub mod protocol;
-pub mod redis;
 pub mod render;
 pub mod round;
 pub(crate) mod shm;
@@ -74,9 +72,9 @@ pub use domain::Side;
 pub use envelope::{Envelope, ErrorEnvelope};
 pub use error::{Error, Result};
 pub use exit::ExitStatus;
-pub use market::Exchange;
 pub use money::{Money, Price};
 /// For whoever puts the terminal in raw mode: save its mode first, so that
 /// a SIGBUS from a shrunk segment can restore it before exiting.
 pub use shm::{forget_terminal, install_sigbus_handler, remember_terminal};
+pub use store::shm::Exchange;
 pub use store::{MarketAddress, Store};

@@ -1,5 +1,5 @@
 //! The Redis rival, traded through the product's own Redis store
-//! ([`shm_exchange::redis::RedisMarket`], reached through [`Store`]): a
+//! ([`shm_exchange::store::redis::RedisMarket`], reached through [`Store`]): a
 //! bench trade costs what a student's trade costs on Redis. It reads the
 //! values it needs, computes with the market's shared rules, and commits
 //! with the store's compare-and-set Lua script, computing again when

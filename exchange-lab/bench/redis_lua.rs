@@ -14,7 +14,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use shm_exchange::redis::RedisAddress;
+use shm_exchange::store::redis::RedisAddress;
 use shm_exchange::{Error, MarketAddress, MarketConfig, Money, Result, Side, Store};
 
 use super::procs::counted_workers;

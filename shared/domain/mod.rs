@@ -17,6 +17,10 @@ pub(crate) use laws::{CurrencyCount, MoneyCount};
 
 /// Trades the tape remembers.
 pub const TAPE_LEN: usize = 256;
+/// Currencies a market can hold.
+pub const MAX_CURRENCIES: usize = 16;
+/// Largest account table a market may have.
+pub const MAX_ACCOUNTS: u32 = 65_536;
 
 /// Which way a trade goes, from the trader's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]

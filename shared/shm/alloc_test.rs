@@ -6,8 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use crate::domain::Side;
-use crate::market::Exchange;
 use crate::money::Money;
+use crate::store::shm::Exchange;
 use crate::{MarketConfig, SegmentAddress};
 
 /// The system allocator, counting what a thread asks of it under the lock.

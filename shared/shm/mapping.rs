@@ -266,9 +266,9 @@ impl Mapping<Ready> {
     ///
     /// - retiring the exchange (`Exchange::retire`), which must happen
     ///   even while a stopped process holds the lock;
-    /// - the watcher counters (`market::watchers`), hints that a board
+    /// - the watcher counters (`store::shm::watchers`), hints that a board
     ///   moves as it goes to sleep and wakes;
-    /// - the classroom race demonstration (`market::race`), whose point is
+    /// - the classroom race demonstration (`store::shm::race`), whose point is
     ///   the unlocked trade.
     ///
     /// Everything else writes through the lock's guard.

@@ -11,6 +11,8 @@
 #![forbid(unsafe_code)]
 
 mod address;
+pub mod redis;
+pub mod shm;
 
 use std::time::Duration;
 
@@ -20,9 +22,9 @@ use crate::domain::{
     TapeRow,
 };
 use crate::error::{Error, Result};
-use crate::market::{Exchange, UnlockedDemo};
 use crate::money::{Money, Price};
-use crate::redis::{RedisAddress, RedisMarket};
+use crate::store::redis::{RedisAddress, RedisMarket};
+use crate::store::shm::{Exchange, UnlockedDemo};
 
 pub use address::{MarketAddress, MarketAddressError};
 

@@ -1,7 +1,7 @@
 //! A change as plain absolute values ([`Redo`]); where its redo is staged
-//! (a trade's in its tape entry, `market::tape`, and its currency's line;
+//! (a trade's in its tape entry, `store::shm::tape`, and its currency's line;
 //! any other change's in the redo record), how it is read back and
-//! checked. The protocol that uses them is in `market::journal`.
+//! checked. The protocol that uses them is in `store::shm::journal`.
 #![forbid(unsafe_code)]
 
 use std::fmt;

@@ -2,7 +2,7 @@
 //! half-written one for whole, and a trade's entry read back as its redo.
 //! A trade's entry carries its new stock, holding and balance, and its
 //! currency's line the rest (the cash and the account's trade count), so a
-//! trade writes no line of redo record: see `market::journal`.
+//! trade writes no line of redo record: see `store::shm::journal`.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{fence, Ordering::*};

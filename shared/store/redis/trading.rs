@@ -24,12 +24,12 @@ use super::keys::{self, account, currency, meta};
 use super::tape::EntryKind;
 use super::{value, AccountId, CurrencyId, Fill, RedisMarket};
 use crate::domain::rules;
+use crate::domain::MAX_ACCOUNTS;
 use crate::domain::TAPE_LEN;
 use crate::domain::{Currency, Receipt, Side};
 use crate::error::{Error, Result};
 use crate::money::{Money, Price};
 use crate::names::is_account_name;
-use crate::shm::layout::MAX_ACCOUNTS;
 
 impl RedisMarket {
     /// The currencies, in the market's order.

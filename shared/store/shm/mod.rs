@@ -50,8 +50,13 @@ use crate::domain::{
 pub use race::{is_worker_account, worker_account, UnlockedDemo};
 use record::Redo;
 
-// The domain's tape length is the segment's.
-const _: () = assert!(TAPE_LEN == crate::shm::layout::TAPE_LEN);
+// The domain's limits are the segment's.
+const _: () = {
+    use crate::shm::layout;
+    assert!(TAPE_LEN == layout::TAPE_LEN);
+    assert!(crate::domain::MAX_CURRENCIES == layout::MAX_CURRENCIES);
+    assert!(crate::domain::MAX_ACCOUNTS == layout::MAX_ACCOUNTS);
+};
 
 impl Side {
     /// How the tape stores it.

@@ -22,7 +22,7 @@
 //!    `write_seq` ≡ 1 (mod 4);
 //! 2. the values are applied, one store each;
 //! 3. `write_seq` becomes **even** again (`Release`): the record is done
-//!    with. Watchers sleep on `write_seq` itself (`market::watchers`), so
+//!    with. Watchers sleep on `write_seq` itself (`store::shm::watchers`), so
 //!    waking them needs no store of its own.
 //!
 //! The words this touches on every trade sit on few cache lines (see
@@ -37,7 +37,7 @@
 //!
 //! # Readers: the odd phase is the journal's publication
 //!
-//! A reader (`market::snapshot`) reads `write_seq`, copies the pending
+//! A reader (`store::shm::snapshot`) reads `write_seq`, copies the pending
 //! change's redo if the counter is odd, copies what it needs, and reads
 //! the counter again.
 //! If it moved, the copy may mix two changes: it retries (bounded in time).

@@ -1,6 +1,6 @@
 //! Lock-free, consistent reads: a copy of the market taken between two
 //! reads of the writers' sequence counter `write_seq`, with the journal's
-//! redo laid over it when a change was in flight (see `market::journal`
+//! redo laid over it when a change was in flight (see `store::shm::journal`
 //! for why that gives the state after the change). Every read command and
 //! the board go through here, so a reader never takes the lock, never
 //! slows a trade, needs only read permission, and still answers while a
