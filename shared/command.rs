@@ -662,7 +662,7 @@ impl Session {
                 }))
             }
             Command::Hello => {
-                let hello = crate::protocol::hello(&self.exchange, &self.name)?;
+                let hello = crate::protocol::hello(self.exchange.market(), &self.name)?;
                 self.seen = Some(hello.seq);
                 Ok(Reply::Hello(Box::new(hello)))
             }
@@ -671,7 +671,7 @@ impl Session {
                     .seen
                     .unwrap_or_else(|| self.exchange.settled_change_seq());
                 let waited = crate::protocol::wait(
-                    &self.exchange,
+                    self.exchange.market(),
                     seen,
                     std::time::Duration::from_millis(ms),
                 );

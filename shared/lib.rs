@@ -77,4 +77,4 @@ pub use money::{Money, Price};
 /// a SIGBUS from a shrunk segment can restore it before exiting.
 pub use shm::{forget_terminal, install_sigbus_handler, remember_terminal};
 pub use store::shm::Exchange;
-pub use store::{MarketAddress, Store};
+pub use store::{Market, MarketAddress, Store};

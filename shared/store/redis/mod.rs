@@ -66,6 +66,7 @@ mod delta;
 mod instructor;
 mod keys;
 mod lifecycle;
+mod market;
 mod notify;
 mod reading;
 mod round;

@@ -27,6 +27,7 @@ mod accounts;
 mod instructor;
 mod journal;
 mod lifecycle;
+mod market;
 mod race;
 mod record;
 mod round;
