@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::tape::{EntryValues, RawTrade};
+use super::tape::{next_seq, tape_slot, EntryValues};
 use crate::money::{Money, Price};
 use crate::names::ACCOUNT_NAME_BYTES;
 use crate::shm::layout::{entry, kind, Header, RedoRecord, Write, MAX_CURRENCIES};
@@ -466,5 +466,108 @@ fn fill(record: &RedoRecord, change: &Redo, write: Write<'_>) {
             record.balance.store(balance, Relaxed, write);
             record.cash.store(cash, Relaxed, write);
         }
+    }
+}
+
+/// A pending trade's words: its tape entry's and its currency's line's.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RawTrade {
+    /// The sequence number the entry was looked up at.
+    seq: u64,
+    /// The `seq` the entry holds.
+    entry_seq: u64,
+    account: u16,
+    currency: u8,
+    side: u8,
+    serial: u32,
+    amount: i64,
+    price: i64,
+    total: i64,
+    stock: i64,
+    holding: i64,
+    balance: i64,
+    cash: i64,
+    trades: u32,
+}
+
+impl RawTrade {
+    /// Copies the pending trade: its entry is the one after `trade_seq` if
+    /// that entry is written (the trade's values are not applied yet),
+    /// else the one at `trade_seq` (they are, up to `trade_seq` itself).
+    pub(super) fn load(header: &Header) -> RawTrade {
+        let trade_seq = header.lock.trade_seq.load(Relaxed);
+        let next = next_seq(trade_seq);
+        let seq = if tape_slot(header, next).seq.load(Relaxed) == next {
+            next
+        } else {
+            trade_seq
+        };
+        let entry = tape_slot(header, seq);
+        let currency = entry.currency.load(Relaxed);
+        let (cash, trades) = header
+            .currencies
+            .get(usize::from(currency))
+            .map_or((0, 0), |slot| {
+                (
+                    slot.trade_cash.load(Relaxed),
+                    slot.trade_count.load(Relaxed),
+                )
+            });
+        RawTrade {
+            seq,
+            entry_seq: entry.seq.load(Relaxed),
+            account: entry.account.load(Relaxed),
+            currency,
+            side: entry.kind.load(Relaxed),
+            serial: entry.serial.load(Relaxed),
+            amount: entry.amount.load(Relaxed),
+            price: entry.price.load(Relaxed),
+            total: entry.total.load(Relaxed),
+            stock: entry.stock.load(Relaxed),
+            holding: entry.holding.load(Relaxed),
+            balance: entry.balance.load(Relaxed),
+            cash,
+            trades,
+        }
+    }
+
+    pub(super) fn decode(&self, limits: Limits) -> Result<Redo, String> {
+        if self.seq == 0 || self.entry_seq != self.seq {
+            return Err(format!(
+                "the pending trade's tape entry #{} is missing",
+                self.seq
+            ));
+        }
+        if !matches!(self.side, entry::BUY | entry::SELL) {
+            return Err(format!(
+                "the pending trade's tape entry holds the kind {}",
+                self.side
+            ));
+        }
+        let account = u32::from(self.account);
+        let currency = u32::from(self.currency);
+        if account >= limits.in_use.min(limits.capacity)
+            || usize::from(self.currency) >= limits.currencies
+        {
+            return Err(format!(
+                "the pending trade names currency {currency} and account {account}, \
+                 which do not exist"
+            ));
+        }
+        Ok(Redo::Trade {
+            account,
+            serial: self.serial,
+            currency,
+            side: self.side,
+            seq: self.seq,
+            amount: self.amount,
+            price: self.price,
+            total: self.total,
+            stock: self.stock,
+            holding: self.holding,
+            balance: self.balance,
+            cash: self.cash,
+            trades: self.trades,
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! The tape's entries: how one is written so that readers never take a
-//! half-written one for whole, and a trade's entry read back as its redo.
+//! half-written one for whole (a trade's entry is read back as its redo by
+//! `store::shm::record`, which is above this file).
 //! A trade's entry carries its new stock, holding and balance, and its
 //! currency's line the rest (the cash and the account's trade count), so a
 //! trade writes no line of redo record: see `store::shm::journal`.
@@ -7,8 +8,7 @@
 
 use std::sync::atomic::{fence, Ordering::*};
 
-use super::record::{Limits, Redo};
-use crate::shm::layout::{entry, Header, TapeEntry, Write, TAPE_LEN};
+use crate::shm::layout::{Header, TapeEntry, Write, TAPE_LEN};
 
 /// A tape entry's fields, as [`TapeEntry`] stores them (see
 /// [`crate::shm::layout::entry`] for what each kind puts where); `stock`,
@@ -64,107 +64,4 @@ pub(super) fn write_entry(header: &Header, seq: u64, values: &EntryValues, write
     entry.holding.store(values.holding, Relaxed, write);
     entry.balance.store(values.balance, Relaxed, write);
     entry.seq.store(seq, Release, write);
-}
-
-/// A pending trade's words: its tape entry's and its currency's line's.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct RawTrade {
-    /// The sequence number the entry was looked up at.
-    seq: u64,
-    /// The `seq` the entry holds.
-    entry_seq: u64,
-    account: u16,
-    currency: u8,
-    side: u8,
-    serial: u32,
-    amount: i64,
-    price: i64,
-    total: i64,
-    stock: i64,
-    holding: i64,
-    balance: i64,
-    cash: i64,
-    trades: u32,
-}
-
-impl RawTrade {
-    /// Copies the pending trade: its entry is the one after `trade_seq` if
-    /// that entry is written (the trade's values are not applied yet),
-    /// else the one at `trade_seq` (they are, up to `trade_seq` itself).
-    pub(super) fn load(header: &Header) -> RawTrade {
-        let trade_seq = header.lock.trade_seq.load(Relaxed);
-        let next = next_seq(trade_seq);
-        let seq = if tape_slot(header, next).seq.load(Relaxed) == next {
-            next
-        } else {
-            trade_seq
-        };
-        let entry = tape_slot(header, seq);
-        let currency = entry.currency.load(Relaxed);
-        let (cash, trades) = header
-            .currencies
-            .get(usize::from(currency))
-            .map_or((0, 0), |slot| {
-                (
-                    slot.trade_cash.load(Relaxed),
-                    slot.trade_count.load(Relaxed),
-                )
-            });
-        RawTrade {
-            seq,
-            entry_seq: entry.seq.load(Relaxed),
-            account: entry.account.load(Relaxed),
-            currency,
-            side: entry.kind.load(Relaxed),
-            serial: entry.serial.load(Relaxed),
-            amount: entry.amount.load(Relaxed),
-            price: entry.price.load(Relaxed),
-            total: entry.total.load(Relaxed),
-            stock: entry.stock.load(Relaxed),
-            holding: entry.holding.load(Relaxed),
-            balance: entry.balance.load(Relaxed),
-            cash,
-            trades,
-        }
-    }
-
-    pub(super) fn decode(&self, limits: Limits) -> Result<Redo, String> {
-        if self.seq == 0 || self.entry_seq != self.seq {
-            return Err(format!(
-                "the pending trade's tape entry #{} is missing",
-                self.seq
-            ));
-        }
-        if !matches!(self.side, entry::BUY | entry::SELL) {
-            return Err(format!(
-                "the pending trade's tape entry holds the kind {}",
-                self.side
-            ));
-        }
-        let account = u32::from(self.account);
-        let currency = u32::from(self.currency);
-        if account >= limits.in_use.min(limits.capacity)
-            || usize::from(self.currency) >= limits.currencies
-        {
-            return Err(format!(
-                "the pending trade names currency {currency} and account {account}, \
-                 which do not exist"
-            ));
-        }
-        Ok(Redo::Trade {
-            account,
-            serial: self.serial,
-            currency,
-            side: self.side,
-            seq: self.seq,
-            amount: self.amount,
-            price: self.price,
-            total: self.total,
-            stock: self.stock,
-            holding: self.holding,
-            balance: self.balance,
-            cash: self.cash,
-            trades: self.trades,
-        })
-    }
 }
