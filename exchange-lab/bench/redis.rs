@@ -21,7 +21,7 @@ use shm_exchange::domain::{AccountId, CurrencyId};
 use shm_exchange::render::{self, Style};
 use shm_exchange::{Error, MarketAddress, MarketConfig, Money, Reply, Result, Side, Store};
 
-use super::worker::Venue;
+use super::venue::Venue;
 use crate::stress::os_error;
 
 /// How long a starting server may take to answer.

@@ -19,7 +19,7 @@ use shm_exchange::{Error, MarketAddress, MarketConfig, Money, Result, Side, Stor
 
 use super::procs::counted_workers;
 use super::redis::RedisServer;
-use super::worker::Venue;
+use super::venue::Venue;
 use super::{median, processes, rate_text, Recorder, Row, Series, PROCESS_COUNTS};
 
 /// The whole trade: checks, the rules, the writes, the tape entry and the

@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use shm_exchange::domain::rules::{self, Position, Quote};
 use shm_exchange::{Error, MarketConfig, Money, Price, Result, Side};
 
-use super::worker::Venue;
+use super::venue::Venue;
 use crate::stress::os_error;
 
 /// The tape keeps this many trades, like the segment's ring.
