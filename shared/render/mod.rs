@@ -21,10 +21,12 @@ use crate::table::{paint, Paint};
 
 mod banner;
 mod protocol;
+mod status;
 mod tables;
 mod tape;
 
 pub use banner::banner;
+pub use status::{init_text, Init};
 pub(crate) use tables::rates_table;
 pub use tables::spread;
 use tables::{help_text, portfolio_table, traders_table};
