@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::tape::{next_seq, tape_slot, EntryValues};
+use crate::fault::Step;
 use crate::money::{Money, Price};
 use crate::names::ACCOUNT_NAME_BYTES;
 use crate::shm::layout::{entry, kind, Header, RedoRecord, Write, MAX_CURRENCIES};
@@ -569,5 +570,149 @@ impl RawTrade {
             cash: self.cash,
             trades: self.trades,
         })
+    }
+}
+
+/// Where a change's values go: the segment itself (`journal::apply`) or a
+/// reader's copy of it (`snapshot::overlay`). [`Redo::write_to`] says,
+/// once for each kind of change, which values go where and in which
+/// order, so a new field is added there and in each target's setter, and
+/// the two can never disagree on what a change writes.
+pub(super) trait ChangeTarget {
+    /// Between two stores of a change: the live segment's crash points.
+    fn step(&mut self, _step: Step) {}
+    fn stock(&mut self, currency: u32, stock: i64);
+    fn holding(&mut self, account: u32, currency: u32, holding: i64);
+    fn balance(&mut self, account: u32, balance: i64);
+    fn cash(&mut self, cash: i64);
+    /// An account's trade count and the sequence number of its last trade.
+    fn trades(&mut self, account: u32, trades: u32, last_trade: u64);
+    fn sell(&mut self, currency: u32, sell: i64);
+    fn buy(&mut self, currency: u32, buy: i64);
+    fn flags(&mut self, flags: u32);
+    /// A slot becomes the open account `opened`; `count` is the header's
+    /// new count of slots in use.
+    fn open(&mut self, account: u32, opened: &Opened, count: u32);
+    /// Every stock and the cash back to their initial values.
+    fn initial_stocks_and_cash(&mut self);
+    /// Every open account back to the starting balance, no holdings, no
+    /// trades.
+    fn restart_open_accounts(&mut self);
+    /// The race demonstration's count, which goes with the market it raced
+    /// (a reader's copy keeps none).
+    fn clear_race(&mut self) {}
+    fn handed_out(&mut self, handed_out: u32);
+    fn tape_start(&mut self, seq: u64);
+    /// An account's slot emptied and marked closed.
+    fn close(&mut self, account: u32);
+    fn trade_seq(&mut self, seq: u64);
+}
+
+/// An account as [`Redo::Open`] opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Opened {
+    pub(super) name: [u8; ACCOUNT_NAME_BYTES],
+    pub(super) serial: u32,
+    pub(super) owner: u32,
+    pub(super) balance: i64,
+    pub(super) handed_out: u32,
+}
+
+impl Redo {
+    /// Writes the change's values to `target`, in the order the crash
+    /// points (`target.step`) expect. Every value is absolute, so writing
+    /// them again, or over a copy that caught part of them, gives the
+    /// state after the change.
+    #[inline(always)]
+    pub(super) fn write_to(&self, target: &mut impl ChangeTarget) {
+        match *self {
+            Redo::Trade {
+                account,
+                currency,
+                seq,
+                stock,
+                holding,
+                balance,
+                cash,
+                trades,
+                ..
+            } => {
+                target.stock(currency, stock);
+                target.step(Step::AfterStock);
+                target.holding(account, currency, holding);
+                target.step(Step::AfterHolding);
+                target.balance(account, balance);
+                target.step(Step::AfterBalance);
+                target.cash(cash);
+                target.step(Step::AfterCash);
+                target.trades(account, trades, seq);
+            }
+            Redo::Open {
+                account,
+                name,
+                serial,
+                owner,
+                balance,
+                count,
+                handed_out,
+            } => {
+                let opened = Opened {
+                    name,
+                    serial,
+                    owner,
+                    balance,
+                    handed_out,
+                };
+                target.open(account, &opened, count);
+            }
+            Redo::Price {
+                currency,
+                sell,
+                buy,
+                ..
+            } => {
+                target.sell(currency, sell);
+                target.step(Step::MidChange);
+                target.buy(currency, buy);
+            }
+            Redo::Flags { flags, .. } => {
+                target.flags(flags);
+                target.step(Step::MidChange);
+            }
+            Redo::Reset { seq, handed_out } => {
+                target.initial_stocks_and_cash();
+                target.step(Step::MidChange);
+                target.restart_open_accounts();
+                target.handed_out(handed_out);
+                target.tape_start(seq);
+                target.clear_race();
+            }
+            Redo::Transfer {
+                account,
+                balance,
+                cash,
+            } => {
+                target.balance(account, balance);
+                target.step(Step::AfterBalance);
+                target.cash(cash);
+                target.step(Step::AfterCash);
+            }
+            Redo::Close {
+                account,
+                cash,
+                stocks,
+                ..
+            } => {
+                for (currency, stock) in (0..).zip(stocks) {
+                    target.stock(currency, stock);
+                }
+                target.step(Step::MidChange);
+                target.cash(cash);
+                target.close(account);
+            }
+        }
+        if let Some(seq) = self.seq() {
+            target.trade_seq(seq);
+        }
     }
 }
