@@ -97,6 +97,58 @@ pub struct Fill {
     pub balance: Money,
 }
 
+/// One trade as the rules made it: who traded which way, what, at what
+/// price, and the values it leaves (`after`). The segment's journal stages
+/// it, its tape entry carries it, and the reply is made from it
+/// ([`Trade::fill`]): one shape from the rules to the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trade {
+    pub account: AccountId,
+    pub side: Side,
+    pub currency: CurrencyId,
+    pub amount: Money,
+    pub price: Price,
+    pub total: Money,
+    /// The exchange's stock and cash, the trader's holding and balance,
+    /// after the trade.
+    pub after: rules::Position,
+}
+
+impl Trade {
+    /// The trade whose price, total and new values the rules gave.
+    #[inline(always)]
+    pub fn new(
+        account: AccountId,
+        side: Side,
+        currency: CurrencyId,
+        amount: Money,
+        outcome: rules::Outcome,
+    ) -> Trade {
+        Trade {
+            account,
+            side,
+            currency,
+            amount,
+            price: outcome.price,
+            total: outcome.total,
+            after: outcome.after,
+        }
+    }
+
+    /// What the trader is told.
+    #[inline(always)]
+    pub fn fill(&self) -> Fill {
+        Fill {
+            side: self.side,
+            currency: self.currency,
+            amount: self.amount,
+            price: self.price,
+            total: self.total,
+            balance: self.after.balance,
+        }
+    }
+}
+
 /// What a trade did, with the currency named, for people and JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Receipt {

@@ -46,7 +46,7 @@ use crate::shm::layout::{entry, flags, AccountSlot, Header, Shared, Write};
 use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 
 use crate::domain::{
-    find_currency, rules, AccountId, Currency, CurrencyId, Fill, Receipt, Side, TAPE_LEN,
+    find_currency, rules, AccountId, Currency, CurrencyId, Fill, Receipt, Side, Trade, TAPE_LEN,
 };
 pub use race::{is_worker_account, worker_account, UnlockedDemo};
 use record::Redo;
@@ -214,33 +214,17 @@ impl Exchange {
             .load(Relaxed)
             .checked_add(1)
             .ok_or_else(overflow)?;
+        let trade = Trade::new(account, side, currency, amount, outcome);
         let change = Redo::Trade {
-            account: account.index,
-            serial: account.serial,
-            currency: currency.0 as u32,
-            side: side.code(),
+            trade,
             seq: 0,
-            amount: amount.hundredths(),
-            price: outcome.price.ten_thousandths(),
-            total: outcome.total.hundredths(),
-            stock: outcome.after.stock.hundredths(),
-            holding: outcome.after.holding.hundredths(),
-            balance: outcome.after.balance.hundredths(),
-            cash: outcome.after.cash.hundredths(),
             trades,
         };
         locked.commit(table, change, None)?;
         crash_point(Step::BeforeUnlock);
         locked.unlock();
         self.wake_watchers();
-        Ok(Fill {
-            side,
-            currency,
-            amount,
-            price: outcome.price,
-            total: outcome.total,
-            balance: outcome.after.balance,
-        })
+        Ok(trade.fill())
     }
 
     /// Moves `amount` from the exchange's cash to an account's balance, all

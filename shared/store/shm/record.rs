@@ -8,6 +8,8 @@ use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::tape::{next_seq, tape_slot, EntryValues};
+use crate::domain::rules::Position;
+use crate::domain::{AccountId, CurrencyId, Side, Trade};
 use crate::fault::Step;
 use crate::money::{Money, Price};
 use crate::names::ACCOUNT_NAME_BYTES;
@@ -18,21 +20,11 @@ use crate::shm::layout::{entry, kind, Header, RedoRecord, Write, MAX_CURRENCIES}
 /// filled in by `Locked::commit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Redo {
-    /// A trade: its tape entry's values (`side` is [`entry::BUY`] or
-    /// [`entry::SELL`]) and what it writes.
+    /// A trade as the rules made it, its sequence number and the
+    /// account's new count of trades.
     Trade {
-        account: u32,
-        serial: u32,
-        currency: u32,
-        side: u8,
+        trade: Trade,
         seq: u64,
-        amount: i64,
-        price: i64,
-        total: i64,
-        stock: i64,
-        holding: i64,
-        balance: i64,
-        cash: i64,
         trades: u32,
     },
     Open {
@@ -92,29 +84,17 @@ impl Redo {
     #[inline(always)]
     pub(super) fn trade_entry(&self) -> Option<EntryValues> {
         match *self {
-            Redo::Trade {
-                account,
-                serial,
-                currency,
-                side,
-                amount,
-                price,
-                total,
-                stock,
-                holding,
-                balance,
-                ..
-            } => Some(EntryValues {
-                kind: side,
-                account,
-                serial,
-                currency,
-                amount,
-                price,
-                total,
-                stock,
-                holding,
-                balance,
+            Redo::Trade { trade, .. } => Some(EntryValues {
+                kind: trade.side.code(),
+                account: trade.account.index,
+                serial: trade.account.serial,
+                currency: trade.currency.0 as u32,
+                amount: trade.amount.hundredths(),
+                price: trade.price.ten_thousandths(),
+                total: trade.total.hundredths(),
+                stock: trade.after.stock.hundredths(),
+                holding: trade.after.holding.hundredths(),
+                balance: trade.after.balance.hundredths(),
             }),
             _ => None,
         }
@@ -141,26 +121,22 @@ impl fmt::Display for Redo {
         let money = Money::from_hundredths;
         let price = Price::from_ten_thousandths;
         match *self {
-            Redo::Trade {
-                account,
-                currency,
-                side,
-                amount,
-                stock,
-                holding,
-                balance,
-                cash,
-                ..
-            } => write!(
+            Redo::Trade { trade, .. } => write!(
                 f,
-                "trade by account {account}: {} {} of currency {currency}: stock {}, holding {}, \
+                "trade by account {}: {} {} of currency {}: stock {}, holding {}, \
                  balance {}, cash {}",
-                if side == entry::BUY { "buy" } else { "sell" },
-                money(amount),
-                money(stock),
-                money(holding),
-                money(balance),
-                money(cash)
+                trade.account.index,
+                if trade.side == Side::Buy {
+                    "buy"
+                } else {
+                    "sell"
+                },
+                trade.amount,
+                trade.currency.0,
+                trade.after.stock,
+                trade.after.holding,
+                trade.after.balance,
+                trade.after.cash
             ),
             Redo::Open {
                 account, serial, ..
@@ -237,14 +213,10 @@ impl Pending {
 #[inline(always)]
 pub(super) fn stage(header: &Header, change: &Redo, write: Write<'_>) -> Pending {
     match *change {
-        Redo::Trade {
-            currency,
-            cash,
-            trades,
-            ..
-        } => {
-            let slot = &header.currencies[currency as usize];
-            slot.trade_cash.store(cash, Relaxed, write);
+        Redo::Trade { trade, trades, .. } => {
+            let slot = &header.currencies[trade.currency.0];
+            slot.trade_cash
+                .store(trade.after.cash.hundredths(), Relaxed, write);
             slot.trade_count.store(trades, Relaxed, write);
             Pending::Trade
         }
@@ -555,19 +527,30 @@ impl RawTrade {
                  which do not exist"
             ));
         }
+        let money = Money::from_hundredths;
         Ok(Redo::Trade {
-            account,
-            serial: self.serial,
-            currency,
-            side: self.side,
+            trade: Trade {
+                account: AccountId {
+                    index: account,
+                    serial: self.serial,
+                },
+                side: if self.side == entry::BUY {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
+                currency: CurrencyId(usize::from(self.currency)),
+                amount: money(self.amount),
+                price: Price::from_ten_thousandths(self.price),
+                total: money(self.total),
+                after: Position {
+                    stock: money(self.stock),
+                    holding: money(self.holding),
+                    balance: money(self.balance),
+                    cash: money(self.cash),
+                },
+            },
             seq: self.seq,
-            amount: self.amount,
-            price: self.price,
-            total: self.total,
-            stock: self.stock,
-            holding: self.holding,
-            balance: self.balance,
-            cash: self.cash,
             trades: self.trades,
         })
     }
@@ -626,24 +609,15 @@ impl Redo {
     #[inline(always)]
     pub(super) fn write_to(&self, target: &mut impl ChangeTarget) {
         match *self {
-            Redo::Trade {
-                account,
-                currency,
-                seq,
-                stock,
-                holding,
-                balance,
-                cash,
-                trades,
-                ..
-            } => {
-                target.stock(currency, stock);
+            Redo::Trade { trade, seq, trades } => {
+                let (account, currency) = (trade.account.index, trade.currency.0 as u32);
+                target.stock(currency, trade.after.stock.hundredths());
                 target.step(Step::AfterStock);
-                target.holding(account, currency, holding);
+                target.holding(account, currency, trade.after.holding.hundredths());
                 target.step(Step::AfterHolding);
-                target.balance(account, balance);
+                target.balance(account, trade.after.balance.hundredths());
                 target.step(Step::AfterBalance);
-                target.cash(cash);
+                target.cash(trade.after.cash.hundredths());
                 target.step(Step::AfterCash);
                 target.trades(account, trades, seq);
             }
