@@ -1,9 +1,10 @@
 //! The market over an attached segment, in one file per concern, all of it
-//! safe code (raw memory is `shm`'s business):
+//! safe code (raw memory is `shm`'s business). It speaks the domain's
+//! vocabulary and applies its rules (`crate::domain`), and knows no other
+//! store:
 //!
-//! - here: [`Exchange`], the values it hands out, and the trade itself;
-//! - [`rules`]: the market rules as pure functions, shared with any other
-//!   store;
+//! - here: [`Exchange`] and the trade itself;
+//! - `market`: the segment as a [`crate::store::Market`];
 //! - `lifecycle`: create, attach (read-write, or read-only for a user who
 //!   may only read) and check, replace, remove, retire, status;
 //! - `journal`: the redo record that makes every change all-or-nothing
@@ -11,8 +12,9 @@
 //!   sequence counter, and `Locked`, the lock held, which every write
 //!   requires;
 //! - `record`: a change as plain values, staged for its replay, read back
-//!   and checked;
-//! - `tape`: the tape's entries, a trade's carrying its redo;
+//!   and checked, and the one description of each kind's fields that
+//!   applying it and laying it over a reader's copy share;
+//! - `tape`: writing the tape's entries, a trade's carrying its redo;
 //! - `snapshot`: consistent copies of the market without the lock, which
 //!   every read uses;
 //! - `accounts`: opening accounts, who may trade on them, finding slots;
