@@ -9,9 +9,7 @@ use clap::{CommandFactory, Parser};
 use serde::Serialize;
 
 use shm_exchange::address::{DEFAULT_SEGMENT, SEGMENT_ENV};
-use shm_exchange::market::Status;
 use shm_exchange::render;
-use shm_exchange::table::{Align, Cell, Table};
 use shm_exchange::{
     Envelope, Error, ErrorEnvelope, ExitStatus, MarketAddress, MarketConfig, Store,
 };
@@ -245,20 +243,13 @@ fn run_init(args: &InitArgs) -> Result<(), Error> {
     if args.json {
         print_line(&Envelope::success(command, &status).to_json());
     } else {
-        let verb = match (command, found) {
-            ("status", _) => "exchange".to_owned(),
-            ("replace", Some(found)) => {
-                format!("replaced what was there ({found}) with the exchange")
-            }
-            ("replace", None) => "replaced the exchange".to_owned(),
-            _ => "created the exchange".to_owned(),
+        let done = match (command, found) {
+            ("status", _) => render::Init::Status,
+            ("replace", found) => render::Init::Replaced { found },
+            _ => render::Init::Created,
         };
-        print_line(&format!("{verb} at {}", describe(&status)));
-        if let (Some(group), false) = (&args.group, args.status) {
-            print_line(&format!(
-                "  class mode: group {group}, mode 0660; only the trader installed for the class opens it, and a student trades as their login or LOGIN:LABEL"
-            ));
-        }
+        let group = args.group.as_deref().filter(|_| !args.status);
+        print_line(&render::init_text(done, &status, group));
     }
     Ok(())
 }
@@ -271,45 +262,4 @@ fn group_id(name: &str) -> Result<u32, Error> {
             reason: format!("no group named {name:?}; create it first (groupadd {name})"),
         }),
     }
-}
-
-/// The status for a person: the address and what the operating system
-/// says, the header, and the rates.
-fn describe(status: &Status) -> String {
-    let mut text = format!(
-        "{}: {} bytes, mode {}, owner uid {}",
-        status.address, status.size, status.mode, status.owner_uid
-    );
-    if let Some(attached) = status.attached {
-        text.push_str(&format!(", {attached} attached besides this one"));
-    }
-    text.push_str(&format!(
-        "\n  layout version {}, {} of {} accounts open, cash {}, {} trades",
-        status.layout_version, status.accounts, status.account_capacity, status.cash, status.trades
-    ));
-    if status.unlocked_trades > 0 {
-        text.push_str(&format!(
-            " and {} UNLOCKED (stress --unlocked: not on the tape, the audit cannot balance)",
-            status.unlocked_trades
-        ));
-    }
-    let mut rates = Table::new(&[
-        ("CURRENCY", Align::Left),
-        ("SELL", Align::Right),
-        ("BUY", Align::Right),
-        ("STOCK", Align::Right),
-    ]);
-    for rate in &status.currencies {
-        rates.row(vec![
-            Cell::plain(&rate.name),
-            Cell::plain(rate.sell),
-            Cell::plain(rate.buy),
-            Cell::plain(rate.stock),
-        ]);
-    }
-    for line in rates.render(false).lines() {
-        text.push_str("\n  ");
-        text.push_str(line);
-    }
-    text
 }

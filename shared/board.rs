@@ -15,11 +15,11 @@
 //! the `trader` binary only draws the lines.
 #![forbid(unsafe_code)]
 
+use crate::domain::{Portfolio, Rate, Status, TapeKind, TapeRow, TAPE_LEN};
 use crate::error::Result;
-use crate::market::{Portfolio, Rate, Status, TapeKind, TapeRow, TAPE_LEN};
 use crate::money::{Money, Price};
 use crate::render::{row_line, spread, tape_table};
-use crate::store::Store;
+use crate::store::Market;
 use crate::stress::is_worker_account;
 use crate::table::{paint, Align, Cell, Paint, Table};
 
@@ -58,7 +58,7 @@ impl Snapshot {
     /// Reads a frame's worth: the status, every account and the whole
     /// tape. Fails, as every command does, when the exchange was removed,
     /// replaced or truncated.
-    pub fn read(exchange: &Store) -> Result<Snapshot> {
+    pub fn read(exchange: &dyn Market) -> Result<Snapshot> {
         let status = exchange.status()?;
         let (stress, leaders) = exchange
             .traders()?
@@ -174,7 +174,12 @@ impl Board {
 
     /// The next frame for `exchange` at `size`: at most `size.height`
     /// lines, none wider than `size.width` visible columns.
-    pub fn frame(&mut self, exchange: &Store, size: Size, colour: bool) -> Result<Vec<String>> {
+    pub fn frame(
+        &mut self,
+        exchange: &dyn Market,
+        size: Size,
+        colour: bool,
+    ) -> Result<Vec<String>> {
         let snapshot = Snapshot::read(exchange)?;
         self.note(&snapshot);
         Ok(self.lay_out(&snapshot, size, colour))
@@ -188,7 +193,7 @@ impl Board {
             for row in snapshot.tape.iter().rev() {
                 match &row.kind {
                     TapeKind::Trade {
-                        side: crate::market::Side::Buy,
+                        side: crate::domain::Side::Buy,
                         currency,
                         price,
                         ..
@@ -488,7 +493,7 @@ pub fn sparkline(points: &[i128], width: usize) -> String {
 }
 
 /// The board of a fresh [`Board`], without colour, as one string.
-pub fn board(exchange: &Store, width: usize, height: usize) -> Result<String> {
+pub fn board(exchange: &dyn Market, width: usize, height: usize) -> Result<String> {
     let lines = Board::new(TAPE_LEN).frame(exchange, Size { width, height }, false)?;
     Ok(lines.join("\n"))
 }

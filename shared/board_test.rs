@@ -2,7 +2,7 @@
 //! exchange.
 
 use super::*;
-use crate::market::Status;
+use crate::domain::Status;
 use crate::{Exchange, MarketConfig, Money, SegmentAddress, Side, Store};
 
 fn price(text: &str) -> Price {
@@ -284,7 +284,7 @@ fn a_real_exchange_on_the_board() {
     let exchange =
         Store::Segment(Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap());
     let _remove = Remove(&address);
-    let empty = board(&exchange, 120, 40).unwrap();
+    let empty = board(exchange.market(), 120, 40).unwrap();
     assert!(empty.contains("trades 0, moves 0"), "{empty}");
     assert!(
         empty.contains(&format!("{LATEST}\n(no trades yet)")),
@@ -312,7 +312,7 @@ fn a_real_exchange_on_the_board() {
     exchange
         .trade(bob, Side::Buy, pound, Money::from_hundredths(100))
         .unwrap();
-    let text = board(&exchange, 120, 40).unwrap();
+    let text = board(exchange.market(), 120, 40).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines[0].contains("trades 3 + 1 UNLOCKED, moves 0"),
@@ -351,7 +351,7 @@ fn a_real_exchange_on_the_board() {
         .set_price(dollar, price("14.10"), price("13.80"))
         .unwrap();
     exchange.halt().unwrap();
-    let text = board(&exchange, 120, 40).unwrap();
+    let text = board(exchange.market(), 120, 40).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].contains("HALTED"), "{text}");
     assert!(
@@ -377,7 +377,7 @@ fn a_real_exchange_on_the_board() {
     // A reset starts the title's counts again, the race's count too.
     exchange.resume().unwrap();
     exchange.reset().unwrap();
-    let text = board(&exchange, 120, 40).unwrap();
+    let text = board(exchange.market(), 120, 40).unwrap();
     assert!(
         text.lines().next().unwrap().contains("trades 0, moves 0"),
         "{text}"

@@ -4,8 +4,8 @@
 //! command can be tested without a terminal.
 #![forbid(unsafe_code)]
 
+use crate::domain::{AccountId, Audit, History, Portfolio, Rate, Receipt, Side, TapeKind, TapeRow};
 use crate::error::{Error, Result};
-use crate::market::{AccountId, Audit, History, Portfolio, Rate, Receipt, Side, TapeKind, TapeRow};
 use crate::money::{Money, Price, WideMoney};
 use crate::store::{MarketAddress, Store};
 
@@ -317,7 +317,7 @@ pub const DEFAULT_TAPE_ROWS: usize = 10;
 
 /// A row count for `history N` and `tape N`: 1 to the tape's length.
 fn parse_count(text: &str, usage: &'static str) -> Result<usize> {
-    let max = crate::market::TAPE_LEN;
+    let max = crate::domain::TAPE_LEN;
     text.parse()
         .ok()
         .filter(|count| (1..=max).contains(count))
@@ -662,7 +662,7 @@ impl Session {
                 }))
             }
             Command::Hello => {
-                let hello = crate::protocol::hello(&self.exchange, &self.name)?;
+                let hello = crate::protocol::hello(self.exchange.market(), &self.name)?;
                 self.seen = Some(hello.seq);
                 Ok(Reply::Hello(Box::new(hello)))
             }
@@ -671,7 +671,7 @@ impl Session {
                     .seen
                     .unwrap_or_else(|| self.exchange.settled_change_seq());
                 let waited = crate::protocol::wait(
-                    &self.exchange,
+                    self.exchange.market(),
                     seen,
                     std::time::Duration::from_millis(ms),
                 );

@@ -142,7 +142,7 @@ pub enum Error {
     /// changed and the command may be tried again: exit status 1.
     Busy { address: String },
 
-    // --- A market on a Redis server (see `crate::redis`). ---
+    // --- A market on a Redis server (see `crate::store::redis`). ---
     /// No Redis server answers at the address: exit status 2.
     RedisUnreachable { server: String, reason: String },
     /// The server refused the login (a wrong or missing password): exit

@@ -13,10 +13,10 @@
 
 use serde::Serialize;
 
+use crate::domain::{TapeRow, TAPE_LEN};
 use crate::error::Result;
-use crate::market::{TapeRow, TAPE_LEN};
 use crate::render::row_line;
-use crate::store::Store;
+use crate::store::Market;
 
 /// What a look at the tape found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,7 +37,7 @@ pub struct Follower {
 
 impl Follower {
     /// A follower that reports the entries made from now on.
-    pub fn from_now(exchange: &Store) -> Result<Follower> {
+    pub fn from_now(exchange: &dyn Market) -> Result<Follower> {
         let newest = exchange.tape(1)?.last().map_or(0, |row| row.seq);
         Ok(Follower::after(newest))
     }
@@ -56,7 +56,7 @@ impl Follower {
 
     /// The entries new since the last look, oldest first, after a gap if
     /// some were missed.
-    pub fn poll(&mut self, exchange: &Store) -> Result<Vec<Event>> {
+    pub fn poll(&mut self, exchange: &dyn Market) -> Result<Vec<Event>> {
         Ok(self.take_new(exchange.tape(TAPE_LEN)?))
     }
 
@@ -109,7 +109,7 @@ pub fn event_json(event: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::TapeKind;
+    use crate::domain::TapeKind;
     use crate::{Money, Price, Side};
 
     fn row(seq: u64) -> TapeRow {

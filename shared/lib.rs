@@ -8,11 +8,13 @@
 //!   with type states that guard its robust pthread mutex, and the futex.
 //!   Every other module forbids it;
 //! - [`money`]: exact fixed-point money, never floats;
-//! - [`market`]: the exchange over a segment: its life cycle, the journal
-//!   that makes every change all-or-nothing, the rules as pure functions
-//!   ([`market::rules`]), accounts, read views and watchers;
-//! - [`redis`]: the same market on a Redis server, for a class that
-//!   outgrows one host, and [`store`]: the choice between the two;
+//! - [`domain`]: the market's vocabulary, its rules as pure functions
+//!   ([`domain::rules`]) and the audit's laws, knowing no store;
+//! - [`store`]: the market's two stores and the choice between them:
+//!   [`store::shm`], the exchange over a segment (its life cycle, the
+//!   journal that makes every change all-or-nothing, accounts, read views
+//!   and watchers), and [`store::redis`], the same market on a Redis
+//!   server, for a class that outgrows one host;
 //! - [`fault`]: the crash points of the write path, for tests;
 //! - [`command`], [`render`], [`driver`]: the trader's command language,
 //!   its output (one [`table`] renderer, one JSON [`envelope`]), and the
@@ -40,18 +42,17 @@ pub mod caller;
 pub mod command;
 pub mod complete;
 pub mod config;
+pub mod domain;
 pub mod driver;
 pub mod envelope;
 pub mod error;
 pub mod exit;
 pub mod fault;
 pub mod follow;
-pub mod market;
 pub mod money;
 pub mod names;
 pub mod privilege;
 pub mod protocol;
-pub mod redis;
 pub mod render;
 pub mod round;
 pub(crate) mod shm;
@@ -67,12 +68,13 @@ pub mod trace;
 pub use address::SegmentAddress;
 pub use command::{parse, Command, Reply, Session};
 pub use config::MarketConfig;
+pub use domain::Side;
 pub use envelope::{Envelope, ErrorEnvelope};
 pub use error::{Error, Result};
 pub use exit::ExitStatus;
-pub use market::{Exchange, Side};
 pub use money::{Money, Price};
 /// For whoever puts the terminal in raw mode: save its mode first, so that
 /// a SIGBUS from a shrunk segment can restore it before exiting.
 pub use shm::{forget_terminal, install_sigbus_handler, remember_terminal};
-pub use store::{MarketAddress, Store};
+pub use store::shm::Exchange;
+pub use store::{Market, MarketAddress, Store};

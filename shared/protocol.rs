@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 
 use crate::command::MAX_LINE;
 use crate::command::{CommandSpec, Quote};
+use crate::domain::{Audit, Portfolio, Rate, Receipt, TapeKind, TapeRow, TAPE_LEN};
 use crate::error::Result;
-use crate::market::{Audit, Portfolio, Rate, Receipt, TapeKind, TapeRow, TAPE_LEN};
 use crate::money::{Money, Price, WideMoney};
-use crate::store::Store;
+use crate::store::Market;
 
 /// The protocol's version. A bot may rely on every field and code of its
 /// version staying as documented; a new field or code is no new version,
@@ -92,7 +92,7 @@ pub struct Waited {
 }
 
 /// What `hello` tells about `exchange` to the session of `account`.
-pub fn hello(exchange: &Store, account: &str) -> Result<Hello> {
+pub fn hello(exchange: &dyn Market, account: &str) -> Result<Hello> {
     let status = exchange.status()?;
     let round_end_ms = exchange.round_end()?;
     let round_over = crate::round::check_open(round_end_ms).is_err();
@@ -130,7 +130,7 @@ pub fn hello(exchange: &Store, account: &str) -> Result<Hello> {
 
 /// Sleeps until the change counter differs from `seen` or `timeout`
 /// passes: on the board's futex, or pub/sub on Redis, never spinning.
-pub fn wait(exchange: &Store, seen: u32, timeout: Duration) -> Waited {
+pub fn wait(exchange: &dyn Market, seen: u32, timeout: Duration) -> Waited {
     let deadline = Instant::now() + timeout;
     loop {
         let seq = exchange.settled_change_seq();

@@ -15,11 +15,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::domain::{Portfolio, Rate};
 use crate::error::{Error, Result};
 use crate::follow::{Event, Follower};
-use crate::market::{Portfolio, Rate};
 use crate::money::{Money, Price, WideMoney};
-use crate::store::Store;
+use crate::store::Market;
 
 /// The shortest and longest round `--for` accepts.
 pub const SHORTEST: Duration = Duration::from_secs(1);
@@ -142,7 +142,7 @@ pub struct Sample {
 
 impl Sample {
     /// Reads the market now.
-    pub fn take(exchange: &Store, start_ms: u64) -> Result<Sample> {
+    pub fn take(exchange: &dyn Market, start_ms: u64) -> Result<Sample> {
         let traders = exchange.traders()?;
         let rates = exchange.rates()?;
         Ok(Sample::of(
@@ -189,7 +189,7 @@ impl Recorder {
 
     /// The entries new since the last look, each a line of JSON: the tape
     /// row as `tape --json` shows it, or `{"gap":N}` for entries missed.
-    pub fn poll(&mut self, exchange: &Store) -> Result<Vec<String>> {
+    pub fn poll(&mut self, exchange: &dyn Market) -> Result<Vec<String>> {
         let events = self.follower.poll(exchange)?;
         Ok(events
             .iter()
@@ -214,7 +214,7 @@ pub struct Standing {
     pub balance: Money,
     pub profit: WideMoney,
     /// Holdings, by currency.
-    #[serde(serialize_with = "crate::market::holdings_as_map")]
+    #[serde(serialize_with = "crate::domain::holdings_as_map")]
     pub holdings: Vec<(String, Money)>,
 }
 

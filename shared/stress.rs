@@ -4,15 +4,15 @@
 //! releasing them together and showing progress is the `exchange-lab`
 //! binary's job; what they trade and how a run is summed up is here,
 //! testable in one process. An unlocked run's rights are the library's
-//! ([`crate::market::UnlockedDemo`]): a worker asks for them itself.
+//! ([`crate::store::shm::UnlockedDemo`]): a worker asks for them itself.
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{AccountId, Audit, CurrencyId, Side};
 use crate::error::{Error, Result};
-use crate::market::{AccountId, Audit, CurrencyId, Side};
 use crate::money::Money;
 use crate::store::{MarketAddress, Store};
 
@@ -101,7 +101,7 @@ impl SplitMix64 {
     }
 }
 
-pub use crate::market::{is_worker_account, worker_account};
+pub use crate::store::shm::{is_worker_account, worker_account};
 
 /// The largest amount a worker trades at once: 1.00.
 const MAX_AMOUNT: i64 = 100;
@@ -413,7 +413,7 @@ mod tests {
         let audit = Audit {
             consistent: true,
             currencies: Vec::new(),
-            money: crate::market::MoneyAudit {
+            money: crate::domain::MoneyAudit {
                 cash: crate::money::WideMoney::ZERO,
                 balances: crate::money::WideMoney::ZERO,
                 initial_cash: crate::money::WideMoney::ZERO,

@@ -591,7 +591,7 @@ mod corrupt {
         }
         let after = exchange.audit();
         let _ = exchange.rates();
-        let consistent = |audit: &Result<shm_exchange::market::Audit, Error>| {
+        let consistent = |audit: &Result<shm_exchange::domain::Audit, Error>| {
             audit.as_ref().is_ok_and(|audit| audit.consistent)
         };
         let view = View {

@@ -95,7 +95,7 @@ fn readers_answer_while_a_writer_is_frozen(backend: Backend) {
         segment.assert_consistent();
         let address: SegmentAddress = segment.address.parse().unwrap();
         let exchange = shm_exchange::Store::Segment(Exchange::attach(&address).unwrap());
-        let board = shm_exchange::board::board(&exchange, 80, 24).unwrap();
+        let board = shm_exchange::board::board(exchange.market(), 80, 24).unwrap();
         assert!(board.contains("DOLLAR"), "{context}: {board}");
         drop(exchange);
         assert!(

@@ -6,7 +6,8 @@ mod common;
 
 use proptest::prelude::*;
 use shm_exchange::config::CurrencyConfig;
-use shm_exchange::market::{AccountId, Exchange, Side};
+use shm_exchange::domain::{AccountId, Side};
+use shm_exchange::store::shm::Exchange;
 use shm_exchange::{MarketConfig, Money, Price};
 
 use common::{Backend, Segment};

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
 use shm_exchange::config::{CurrencyConfig, MarketConfig};
-use shm_exchange::market::TapeKind;
-use shm_exchange::redis::{RedisAddress, RedisMarket};
+use shm_exchange::domain::TapeKind;
+use shm_exchange::store::redis::{RedisAddress, RedisMarket};
 use shm_exchange::{Error, Money, Price, Side};
 
 /// Bound on any wait for another process.

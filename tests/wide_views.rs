@@ -65,7 +65,7 @@ fn board(backend: Backend) {
     let segment = net_worth_past_i64(backend);
     let address: MarketAddress = segment.address.parse().unwrap();
     let store = Store::attach(&address).unwrap();
-    let board = shm_exchange::board::board(&store, 160, 40).unwrap();
+    let board = shm_exchange::board::board(store.market(), 160, 40).unwrap();
     assert!(board.contains(PAST_MOST), "{board}");
     assert!(board.contains("1.00"), "{board}");
 }

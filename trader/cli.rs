@@ -221,13 +221,13 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
     let json = global.json;
     match instrument {
         Instrument::Watch(watch) => match Store::attach_or_read_only(&global.segment)
-            .and_then(|exchange| watch::run_watch(&exchange, usize::from(watch.trades)))
+            .and_then(|exchange| watch::run_watch(exchange.market(), usize::from(watch.trades)))
         {
             Ok(status) => status,
             Err(error) => fail(&error.for_reader("watch"), "watch", json),
         },
         Instrument::Follow => match Store::attach_or_read_only(&global.segment)
-            .and_then(|exchange| follow::run_follow(&exchange, json))
+            .and_then(|exchange| follow::run_follow(exchange.market(), json))
         {
             Ok(status) => status,
             Err(error) => fail(&error.for_reader("follow"), "follow", json),
@@ -239,14 +239,14 @@ fn run_instrument(instrument: &Instrument, global: &GlobalArgs) -> ExitStatus {
                 seed: options.seed.unwrap_or_else(ticker::fresh_seed),
             };
             match Store::attach(&global.segment)
-                .and_then(|exchange| ticker::run_ticker(&exchange, &options, json))
+                .and_then(|exchange| ticker::run_ticker(exchange.market(), &options, json))
             {
                 Ok(status) => status,
                 Err(error) => fail(&error, "ticker", json),
             }
         }
         Instrument::Round(options) => match Store::attach(&global.segment)
-            .and_then(|exchange| round::run(options, &exchange))
+            .and_then(|exchange| round::run(options, exchange.market()))
         {
             Ok(status) => status,
             Err(error) => fail(&error, "round", json),

@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use shm_exchange::follow::{event_json, event_line, Follower};
-use shm_exchange::{ExitStatus, Result, Store};
+use shm_exchange::{ExitStatus, Market, Result};
 
 use crate::stop::until_signalled;
 
@@ -21,7 +21,7 @@ use crate::stop::until_signalled;
 const IDLE_LOOK: Duration = Duration::from_secs(1);
 
 /// Prints the tape's new entries until stopped.
-pub fn run_follow(exchange: &Store, json: bool) -> Result<ExitStatus> {
+pub fn run_follow(exchange: &dyn Market, json: bool) -> Result<ExitStatus> {
     let mut follower = Follower::from_now(exchange)?;
     eprintln!(
         "following {} from entry #{}; Ctrl-C stops",

@@ -24,7 +24,7 @@ use plotters::prelude::*;
 use shm_exchange::round::{self, Recorder, Sample};
 use shm_exchange::stress::SplitMix64;
 use shm_exchange::ticker::{next_quotes, Quote, Step};
-use shm_exchange::{Error, ExitStatus, Result, Store};
+use shm_exchange::{Error, ExitStatus, Market, Result};
 
 use crate::stop::until_signalled;
 use crate::ticker;
@@ -71,7 +71,7 @@ pub struct RoundArgs {
 }
 
 /// Runs `trader round` on the market at `address`.
-pub fn run(args: &RoundArgs, exchange: &Store) -> Result<ExitStatus> {
+pub fn run(args: &RoundArgs, exchange: &dyn Market) -> Result<ExitStatus> {
     exchange.require_owner("run a round")?;
     match args.length {
         Some(length) if !args.finish => start(args, length, exchange),
@@ -80,7 +80,7 @@ pub fn run(args: &RoundArgs, exchange: &Store) -> Result<ExitStatus> {
 }
 
 /// `--finish`: halt, clear the end, print the ranking.
-fn finish(exchange: &Store) -> Result<ExitStatus> {
+fn finish(exchange: &dyn Market) -> Result<ExitStatus> {
     if !exchange.status()?.halted {
         exchange.halt()?;
     }
@@ -98,7 +98,7 @@ fn finish(exchange: &Store) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn start(args: &RoundArgs, length: Duration, exchange: &Store) -> Result<ExitStatus> {
+fn start(args: &RoundArgs, length: Duration, exchange: &dyn Market) -> Result<ExitStatus> {
     if let Some(end) = exchange.round_end()? {
         if round::check_open(Some(end)).is_ok() {
             return Err(Error::RoundRunning { until: end });

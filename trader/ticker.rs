@@ -1,6 +1,6 @@
 //! `trader ticker`: live prices for a class. Every `--every` seconds it
 //! moves each quote one step of the library's seeded random walk
-//! ([`shm_exchange::ticker`]) through `Store::tick`: every quote a
+//! ([`shm_exchange::ticker`]) through `Market::tick`: every quote a
 //! journaled (on Redis, compare-and-set) change, and the whole tick ONE
 //! entry on the tape, so students' trades are not pushed off it; boards
 //! and `follow` see it at once.
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use shm_exchange::envelope::Envelope;
 use shm_exchange::stress::SplitMix64;
 use shm_exchange::ticker::{next_quotes, wrap_phrases, Quote, Step, Tick, TickQuote};
-use shm_exchange::{Error, ExitStatus, Result, Store};
+use shm_exchange::{Error, ExitStatus, Market, Result};
 
 use crate::stop::until_signalled;
 
@@ -50,7 +50,11 @@ pub fn fresh_seed() -> u64 {
 /// Moves the quotes until stopped, saying so on stdout: one line a tick
 /// (broken between currencies to fit a terminal), or one JSON object a
 /// tick with `json`.
-pub fn run_ticker(exchange: &Store, options: &TickerOptions, json: bool) -> Result<ExitStatus> {
+pub fn run_ticker(
+    exchange: &dyn Market,
+    options: &TickerOptions,
+    json: bool,
+) -> Result<ExitStatus> {
     exchange.require_owner("run the ticker")?;
     let currencies = exchange
         .currencies()

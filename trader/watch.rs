@@ -20,7 +20,7 @@ use crossterm::{cursor, execute, queue, terminal};
 
 use shm_exchange::board::{Board, Size};
 use shm_exchange::render::wants_colour;
-use shm_exchange::{Error, ExitStatus, Result, Store};
+use shm_exchange::{Error, ExitStatus, Market, Result};
 
 use crate::stop::until_signalled;
 
@@ -61,7 +61,7 @@ fn terminal_error(error: io::Error) -> Error {
 
 /// Draws the board until `q`, Esc, Ctrl-C or a stop signal, showing at
 /// most `trades_shown` trades. Returns the exit status.
-pub fn run_watch(exchange: &Store, trades_shown: usize) -> Result<ExitStatus> {
+pub fn run_watch(exchange: &dyn Market, trades_shown: usize) -> Result<ExitStatus> {
     let stdout = io::stdout();
     if !stdout.is_terminal() {
         return Err(Error::Os {
@@ -166,7 +166,7 @@ fn key_source() -> Option<std::fs::File> {
     std::fs::File::open("/dev/tty").ok()
 }
 
-fn read_keys(exchange: &Store, quit: &AtomicBool, stop: &dyn Fn() -> bool) {
+fn read_keys(exchange: &dyn Market, quit: &AtomicBool, stop: &dyn Fn() -> bool) {
     let tty = key_source();
     let mut size = terminal::size().ok();
     while !stop() {
@@ -190,7 +190,7 @@ fn read_keys(exchange: &Store, quit: &AtomicBool, stop: &dyn Fn() -> bool) {
 }
 
 fn draw_until_stopped(
-    exchange: &Store,
+    exchange: &dyn Market,
     trades_shown: usize,
     colour: bool,
     stop: &dyn Fn() -> bool,

@@ -50,6 +50,7 @@ pub mod readers;
 mod redis;
 mod redis_lua;
 mod sqlite;
+mod venue;
 pub mod worker;
 
 /// How much work each measurement does.

@@ -65,7 +65,7 @@ pub fn run_board(target: &str) -> Result<()> {
     let address: SegmentAddress = target.parse()?;
     let exchange = Store::Segment(Exchange::attach(&address)?);
     let mut board = Board::new(BOARD_ENTRIES);
-    black_box(board.frame(&exchange, BOARD_SIZE, false)?);
+    black_box(board.frame(exchange.market(), BOARD_SIZE, false)?);
     let stop = AtomicBool::new(false);
     let mut report = BoardReport::default();
     std::thread::scope(|scope| -> Result<()> {
@@ -79,7 +79,7 @@ pub fn run_board(target: &str) -> Result<()> {
             // Read before the copy, as `trader watch` does: a change made
             // while building makes the wait return at once.
             let seen = exchange.change_seq();
-            match board.frame(&exchange, BOARD_SIZE, false) {
+            match board.frame(exchange.market(), BOARD_SIZE, false) {
                 Ok(lines) => {
                     black_box(lines);
                     report.frames += 1;

@@ -1,5 +1,5 @@
 //! The Redis rival, traded through the product's own Redis store
-//! ([`shm_exchange::redis::RedisMarket`], reached through [`Store`]): a
+//! ([`shm_exchange::store::redis::RedisMarket`], reached through [`Store`]): a
 //! bench trade costs what a student's trade costs on Redis. It reads the
 //! values it needs, computes with the market's shared rules, and commits
 //! with the store's compare-and-set Lua script, computing again when
@@ -17,11 +17,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shm_exchange::market::{AccountId, CurrencyId};
+use shm_exchange::domain::{AccountId, CurrencyId};
 use shm_exchange::render::{self, Style};
 use shm_exchange::{Error, MarketAddress, MarketConfig, Money, Reply, Result, Side, Store};
 
-use super::worker::Venue;
+use super::venue::Venue;
 use crate::stress::os_error;
 
 /// How long a starting server may take to answer.

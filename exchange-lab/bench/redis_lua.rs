@@ -14,12 +14,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use shm_exchange::redis::RedisAddress;
+use shm_exchange::store::redis::RedisAddress;
 use shm_exchange::{Error, MarketAddress, MarketConfig, Money, Result, Side, Store};
 
 use super::procs::counted_workers;
 use super::redis::RedisServer;
-use super::worker::Venue;
+use super::venue::Venue;
 use super::{median, processes, rate_text, Recorder, Row, Series, PROCESS_COUNTS};
 
 /// The whole trade: checks, the rules, the writes, the tape entry and the
@@ -184,7 +184,7 @@ impl Venue for LuaTrader {
             .arg(&self.serial)
             .arg(&self.who)
             .arg(currency)
-            .arg(shm_exchange::market::TAPE_LEN)
+            .arg(shm_exchange::domain::TAPE_LEN)
             .arg(&self.channel)
             .invoke(&mut self.connection)
             .map_err(|error| bench_error(&self.address, error.to_string()))?;

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use shm_exchange::market::rules::{self, Position, Quote};
+use shm_exchange::domain::rules::{self, Position, Quote};
 use shm_exchange::{Error, MarketConfig, Money, Price, Result, Side};
 
-use super::worker::Venue;
+use super::venue::Venue;
 use crate::stress::os_error;
 
 /// The tape keeps this many trades, like the segment's ring.

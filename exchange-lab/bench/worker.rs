@@ -14,6 +14,7 @@ use shm_exchange::stress::{monotonic_nanos, SplitMix64, WorkerReport};
 use shm_exchange::testing::{BaselineSegment, BASELINE_CURRENCIES};
 use shm_exchange::{Money, Result, Side};
 
+use super::venue::Venue;
 use super::{readers, redis, redis_lua, sqlite};
 use crate::stress::{self, os_error};
 
@@ -48,13 +49,6 @@ pub struct WorkerArgs {
     pub trades: u64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-}
-
-/// A store that makes trades for one account.
-pub trait Venue {
-    /// Buys or sells `amount` of the currency at index `currency`: true if
-    /// it traded, false if the market's checks refused it.
-    fn trade(&mut self, side: Side, currency: usize, amount: Money) -> Result<bool>;
 }
 
 impl Venue for (BaselineSegment, usize) {

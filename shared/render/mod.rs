@@ -14,17 +14,19 @@ use std::io::IsTerminal;
 use serde::Serialize;
 
 use crate::command::{command_spec, CommandSpec, Reply};
+use crate::domain::{Audit, Portfolio, Rate, Side, TapeRow};
 use crate::envelope::{Envelope, ErrorEnvelope, NoFields};
 use crate::error::Error;
-use crate::market::{Audit, Portfolio, Rate, Side, TapeRow};
 use crate::table::{paint, Paint};
 
 mod banner;
 mod protocol;
+mod status;
 mod tables;
 mod tape;
 
 pub use banner::banner;
+pub use status::{init_text, Init};
 pub(crate) use tables::rates_table;
 pub use tables::spread;
 use tables::{help_text, portfolio_table, traders_table};
@@ -423,7 +425,7 @@ fn created_or_lost(discrepancy: i128) -> &'static str {
 mod tests {
     use super::*;
     use crate::command::COMMANDS;
-    use crate::market::{CurrencyAudit, MoneyAudit, Receipt, TapeKind};
+    use crate::domain::{CurrencyAudit, MoneyAudit, Receipt, TapeKind};
     use crate::money::{Money, Price, WideMoney};
 
     fn money(hundredths: i64) -> Money {

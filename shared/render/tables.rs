@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use crate::command::CommandSpec;
-use crate::market::{Portfolio, Rate};
+use crate::domain::{Portfolio, Rate};
 use crate::money::{Price, WideMoney};
 use crate::table::{Align, Cell, Paint, Table};
 

@@ -3,7 +3,7 @@
 //! board shapes, so a price change or a reset reads the same everywhere.
 #![forbid(unsafe_code)]
 
-use crate::market::{History, Side, TapeKind, TapeRow, TAPE_LEN};
+use crate::domain::{History, Side, TapeKind, TapeRow, TAPE_LEN};
 use crate::table::{Align, Cell, Paint, Table};
 
 /// The word for a trade's side.

@@ -5,8 +5,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use crate::market::{Exchange, Side};
+use crate::domain::Side;
 use crate::money::Money;
+use crate::store::shm::Exchange;
 use crate::{MarketConfig, SegmentAddress};
 
 /// The system allocator, counting what a thread asks of it under the lock.

@@ -42,8 +42,8 @@ use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 use super::layout::HEADER_SIZE;
-use super::mapping::{errno_error, io_error, too_small, Access, Backing, Mapped, Segment};
 use super::mutex::LOCK_TIMEOUT;
+use super::segment::{errno_error, io_error, too_small, Access, Backing, Mapped, Segment};
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};

@@ -9,7 +9,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::fd::{self, Opening};
-use super::mapping::{io_error, Access, Mapped};
+use super::segment::{io_error, Access, Mapped};
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};

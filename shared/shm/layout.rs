@@ -314,7 +314,7 @@ impl StateWord {
 }
 
 /// Values of [`RedoRecord::kind`]; what each one's fields mean is in
-/// `market::journal`. (1 was a trade's, whose redo is in its tape entry
+/// `store::shm::journal`. (1 was a trade's, whose redo is in its tape entry
 /// since layout 7.)
 pub mod kind {
     /// An account opened.
@@ -448,18 +448,18 @@ pub struct LockSlot {
     pub trade_seq: Shared<AtomicU64>,
     /// The readers' sequence counter and the journal's "pending" flag: odd
     /// from a change's publication until it is whole, even between changes
-    /// (see `market::journal` and `market::snapshot`). Odd ≡ 3 (mod 4): a
+    /// (see `store::shm::journal` and `store::shm::snapshot`). Odd ≡ 3 (mod 4): a
     /// trade is pending, its redo in its tape entry and its currency's
     /// line; ≡ 1: the redo record holds the pending change.
     /// Its low 32 bits are the futex word watchers sleep on (see
-    /// `market::watchers`): it moves with every change, so no other word
+    /// `store::shm::watchers`): it moves with every change, so no other word
     /// has to.
     pub write_seq: Shared<AtomicU64>,
 }
 
 /// A change's complete outcome, written before any of it is applied, for
 /// every change but a trade (whose redo is in its tape entry and its
-/// currency's line, which it writes anyway); see `market::journal` for the
+/// currency's line, which it writes anyway); see `store::shm::journal` for the
 /// protocol and what each kind records.
 ///
 /// The values are absolute (new stock, not "minus 5"), so applying the
@@ -513,7 +513,7 @@ pub struct CurrencySlot {
     /// The part of the last trade in this currency's redo that its tape
     /// entry has no room for: the exchange's cash afterwards, and the
     /// account's trade count afterwards. Read only while that trade is
-    /// pending (see `market::journal`).
+    /// pending (see `store::shm::journal`).
     pub trade_cash: Shared<AtomicI64>,
     pub trade_count: Shared<AtomicU32>,
     _reserved: Shared<AtomicU32>,
@@ -522,11 +522,11 @@ pub struct CurrencySlot {
 /// One event on the tape (a trade or an instructor's change), on a cache
 /// line of its own, so a trade writes one line of tape. A trade's entry is
 /// also most of its redo: the new stock, holding and balance (the rest is
-/// on its currency's line; see `market::journal`).
+/// on its currency's line; see `store::shm::journal`).
 ///
 /// The writer stores `seq = 0`, the fields, then the real `seq`; a reader
 /// that finds the same `seq` before and after copying the fields has a
-/// whole entry (see `market::snapshot`).
+/// whole entry (see `store::shm::snapshot`).
 #[repr(C, align(64))]
 pub struct TapeEntry {
     /// 1 for the first entry; 0 marks an empty slot or one being written.

@@ -9,16 +9,14 @@
 //! cannot be prevented, only detected: [`Mapping::backing`] re-reads the
 //! real size, and the trader checks it before every command.
 
-use std::io;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-
-use nix::errno::Errno;
 
 use super::layout::{
     state, AccountSlot, Header, Write, ABI_FINGERPRINT, HEADER_SIZE, LAYOUT_VERSION, MAGIC,
 };
 use super::mutex::{LockError, MutexGuard};
+use super::segment::{io_error, too_small, Access, Backing, Mapped, Segment};
 use super::{file, posix, sysv};
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
@@ -78,14 +76,6 @@ pub(crate) struct Unverified(PhantomData<()>);
 /// See [`Mapping`]: checked, with an initialized lock.
 pub(crate) struct Ready(PhantomData<()>);
 
-/// Who may use a new segment: its permission bits, applied exactly, and
-/// the group it is given (class mode), else the creator's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Access {
-    pub(crate) mode: u32,
-    pub(crate) group: Option<u32>,
-}
-
 /// Mapped without write permission (`PROT_READ`, `SHM_RDONLY`) by a user
 /// who may only read the segment, and checked like [`Ready`]. It has no
 /// lock, since locking writes the mutex, and holds no flock, so it never
@@ -104,49 +94,12 @@ pub(crate) enum Opened {
     Sole(Mapping<Exclusive>),
 }
 
-/// What each mechanism's mapping can do besides hold the memory.
-pub(super) trait Segment: Send + Sync {
-    /// What the operating system says about the segment right now.
-    fn backing(&self, address: &SegmentAddress) -> Result<Backing>;
-    /// Lets other processes open the segment (downgrades the lock).
-    fn share(&mut self, address: &SegmentAddress) -> Result<()>;
-    /// True when whoever was creating this unpublished segment is gone, so
-    /// it will never be published.
-    fn creation_abandoned(&self) -> bool;
-    /// Allocates every block of an opened segment, where holes are possible.
-    fn allocate(&self, _address: &SegmentAddress) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// A fresh mapping made by one mechanism: `segment` owns `base..base+len`.
-pub(super) struct Mapped {
-    pub(super) base: NonNull<u8>,
-    pub(super) len: usize,
-    pub(super) segment: Box<dyn Segment>,
-}
-
 // SAFETY: the mapping is plain shared memory, reachable from any thread;
 // all access to it goes through atomics or the process-shared mutex.
 unsafe impl<S: Send> Send for Mapping<S> {}
 // SAFETY: as above; `&Mapping` only hands out `&Header` and
 // `&[AccountSlot]`, which are made of atomics, and the mutex's guard.
 unsafe impl<S: Sync> Sync for Mapping<S> {}
-
-/// What the operating system says about a segment right now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Backing {
-    /// The real size in bytes.
-    pub size: u64,
-    /// Permission bits.
-    pub mode: u32,
-    /// Owner's user id.
-    pub uid: u32,
-    /// Processes attached, where the mechanism counts them (System V).
-    pub attached: Option<u64>,
-    /// The name is gone: unlinked, or marked for destruction.
-    pub removed: bool,
-}
 
 impl Mapping<Exclusive> {
     /// Creates a new segment of `size` bytes with exactly `access`, every page
@@ -266,9 +219,9 @@ impl Mapping<Ready> {
     ///
     /// - retiring the exchange (`Exchange::retire`), which must happen
     ///   even while a stopped process holds the lock;
-    /// - the watcher counters (`market::watchers`), hints that a board
+    /// - the watcher counters (`store::shm::watchers`), hints that a board
     ///   moves as it goes to sleep and wakes;
-    /// - the classroom race demonstration (`market::race`), whose point is
+    /// - the classroom race demonstration (`store::shm::race`), whose point is
     ///   the unlocked trade.
     ///
     /// Everything else writes through the lock's guard.
@@ -476,42 +429,5 @@ pub(crate) fn object_kind(address: &SegmentAddress) -> (bool, Option<u64>) {
     match std::fs::symlink_metadata(path) {
         Ok(metadata) => (metadata.file_type().is_file(), Some(metadata.len())),
         Err(_) => (false, None),
-    }
-}
-
-pub(super) fn errno_error(address: &SegmentAddress, what: &'static str, errno: Errno) -> Error {
-    io_error(address, what, io::Error::from_raw_os_error(errno as i32))
-}
-
-/// Maps the common error numbers to the errors a user can act on.
-pub(super) fn io_error(address: &SegmentAddress, what: &'static str, error: io::Error) -> Error {
-    let address_text = address.to_string();
-    match error.raw_os_error() {
-        Some(libc::ENOENT) => Error::NoExchange {
-            address: address_text,
-        },
-        Some(libc::EEXIST) => Error::AlreadyExists {
-            address: address_text,
-        },
-        Some(libc::EACCES | libc::EPERM) => Error::PermissionDenied {
-            address: address_text,
-        },
-        Some(libc::ELOOP) => Error::NotAnExchange {
-            address: address_text,
-            reason: "a symbolic link, which is never followed".into(),
-        },
-        Some(libc::ENOSPC | libc::ENOMEM) => Error::Os {
-            address: address_text,
-            what: "allocating the segment (is /dev/shm or the disk full?)",
-            source: error,
-        },
-        _ => Error::os(address, what, error),
-    }
-}
-
-pub(super) fn too_small(address: &SegmentAddress, size: u64) -> Error {
-    Error::NotAnExchange {
-        address: address.to_string(),
-        reason: format!("{size} bytes, smaller than an exchange header of {HEADER_SIZE}"),
     }
 }

@@ -10,7 +10,9 @@
 //!   (see its `# Invariants`), or maps it read-only, without a lock, for
 //!   a user who may only read it;
 //! - `posix`, `sysv`, `file`: one private file per mechanism; `fd` holds
-//!   what the two fd-backed ones share (mmap, the OFD lock);
+//!   what the two fd-backed ones share (mmap, the OFD lock); `segment`,
+//!   below them and `mapping`, what a mechanism hands back (`Mapped`) and
+//!   the errors they share;
 //! - `mutex`: the robust pthread mutex and its guard;
 //! - [`futex`]: wait and wake on a word of the segment;
 //! - `sigbus`: the handler, installed by the binaries, that turns a SIGBUS
@@ -36,15 +38,17 @@ pub(crate) mod layout;
 mod mapping;
 mod mutex;
 mod posix;
+mod segment;
 mod sigbus;
 mod sysv;
 
 pub use baseline::{BaselineSegment, BASELINE_ACCOUNTS, BASELINE_CURRENCIES};
 pub(crate) use mapping::{
-    object_kind, object_owner, remove, Access, Backing, Exclusive, Mapping, Opened, ReadOnly, Ready,
+    object_kind, object_owner, remove, Exclusive, Mapping, Opened, ReadOnly, Ready,
 };
 pub use mutex::LOCK_TIMEOUT;
 pub(crate) use mutex::{LockError, MutexGuard};
+pub(crate) use segment::{Access, Backing};
 pub use sigbus::{forget_terminal, install_sigbus_handler, remember_terminal};
 
 #[cfg(test)]

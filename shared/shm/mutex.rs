@@ -18,7 +18,7 @@
 //!
 //! Like LMDB's `mdb_mutex_failed`, the repair comes first and
 //! `mark_consistent` after it, never blindly. What the exchange does when
-//! the repair fails is in `market::journal`: it POISONS the exchange (its
+//! the repair fails is in `store::shm::journal`: it POISONS the exchange (its
 //! state word, so nobody trades on it) and still marks the mutex
 //! consistent, so `exchange-init --force` and `--remove` can lock it to
 //! retire it. The exchange therefore never unlocks an inconsistent mutex;

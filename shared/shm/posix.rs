@@ -9,7 +9,7 @@ use nix::sys::mman;
 use nix::sys::stat::Mode;
 
 use super::fd::{self, Opening};
-use super::mapping::{errno_error, Access, Mapped};
+use super::segment::{errno_error, Access, Mapped};
 use crate::address::SegmentAddress;
 use crate::error::Result;
 use crate::fault::{crash_point, Step};

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use super::layout::{segment_size, ABI_FINGERPRINT, LAYOUT_VERSION, MAGIC};
-use super::mapping::Access;
+use super::segment::Access;
 use super::{remove, Exclusive, Mapping, Opened};
 use crate::address::SegmentAddress;
 use crate::error::Error;

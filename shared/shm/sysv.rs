@@ -8,7 +8,7 @@ use std::path::Path;
 use std::ptr::NonNull;
 
 use super::layout::HEADER_SIZE;
-use super::mapping::{io_error, too_small, Access, Backing, Mapped, Segment};
+use super::segment::{io_error, too_small, Access, Backing, Mapped, Segment};
 use crate::address::{SegmentAddress, SysVKey};
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};

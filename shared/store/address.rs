@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use crate::address::{AddressError, SegmentAddress};
 use crate::error::{Error, Result};
-use crate::redis::{RedisAddress, RedisAddressError};
+use crate::store::redis::{RedisAddress, RedisAddressError};
 
 /// Where a market lives: a shared-memory segment or a Redis server.
 #[derive(Debug, Clone, PartialEq, Eq)]

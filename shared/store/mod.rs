@@ -1,48 +1,50 @@
 //! One market, two stores: a shared-memory segment on this host
 //! ([`Exchange`]) or a Redis server for a class that outgrows one host
-//! ([`RedisMarket`]). Both apply the same rules (`market::rules`); this
+//! ([`RedisMarket`]). Both apply the same rules (`domain::rules`); this
 //! module only chooses between them, so the command language, the drivers
 //! and the instruments are written once.
 //!
-//! [`MarketAddress`] is what `--segment` parses into. [`Store`] has the
-//! methods of [`Exchange`], by the same names, each a two-arm match. What
-//! only one store can do (file modes, class mode, the unlocked race
-//! demonstration) is an [`Error::Unsupported`] on the other.
+//! [`MarketAddress`] is what `--segment` parses into; [`Market`]
+//! (`market.rs`) is what a market is, implemented once by each store;
+//! [`Store`] is the opened market, which derefs to it. What only one store
+//! can do (file modes, class mode, the unlocked race demonstration) is an
+//! [`Error::Unsupported`] on the other. Neither store imports the other.
 #![forbid(unsafe_code)]
 
 mod address;
+mod market;
+pub mod redis;
+pub mod shm;
 
-use std::time::Duration;
+use std::ops::Deref;
 
 use crate::config::MarketConfig;
+use crate::domain::{AccountId, CurrencyId, Fill, Side};
 use crate::error::{Error, Result};
-use crate::market::{
-    AccountId, Audit, Currency, CurrencyId, Exchange, Fill, History, Portfolio, Rate, Receipt,
-    Side, Status, TapeRow, UnlockedDemo,
-};
-use crate::money::{Money, Price};
-use crate::redis::{RedisAddress, RedisMarket};
+use crate::money::Money;
+use crate::store::redis::{RedisAddress, RedisMarket};
+use crate::store::shm::{Exchange, UnlockedDemo};
 
 pub use address::{MarketAddress, MarketAddressError};
+pub use market::{Market, StoreKind};
 
 /// The permission bits of a new segment when `--mode` is not given.
 pub const DEFAULT_MODE: u32 = 0o600;
 
-/// A market attached in this process, in either store.
+/// A market attached in this process, in either store. It derefs to
+/// [`Market`], so `store.rates()` and the rest are the trait's.
 pub enum Store {
     Segment(Exchange),
     /// Boxed: its connections make it several times a segment's size.
     Redis(Box<RedisMarket>),
 }
 
-/// Runs the same expression on whichever market a [`Store`] holds.
-macro_rules! either {
-    ($store:expr, $market:ident => $body:expr) => {
-        match $store {
-            Store::Segment($market) => $body,
-            Store::Redis($market) => $body,
-        }
-    };
+impl Deref for Store {
+    type Target = dyn Market;
+
+    fn deref(&self) -> &(dyn Market + 'static) {
+        self.market()
+    }
 }
 
 impl Store {
@@ -145,43 +147,18 @@ impl Store {
         }
     }
 
-    /// True when this process may only read the market.
-    pub fn is_read_only(&self) -> bool {
+    /// The market, whichever store holds it: every method but the trade
+    /// goes through this (and [`Deref`]).
+    pub fn market(&self) -> &(dyn Market + 'static) {
         match self {
-            Store::Segment(exchange) => exchange.is_read_only(),
-            Store::Redis(_) => false,
+            Store::Segment(exchange) => exchange,
+            Store::Redis(market) => market.as_ref(),
         }
     }
 
-    /// The address this market was attached at.
-    pub fn address(&self) -> MarketAddress {
-        match self {
-            Store::Segment(exchange) => MarketAddress::Segment(exchange.address().clone()),
-            Store::Redis(market) => MarketAddress::Redis(market.address().clone()),
-        }
-    }
-
-    /// The currencies, in the market's order.
-    pub fn currencies(&self) -> &[Currency] {
-        either!(self, market => market.currencies())
-    }
-
-    /// Finds a currency by name, ignoring case.
-    pub fn currency(&self, name: &str) -> Result<CurrencyId> {
-        either!(self, market => market.currency(name))
-    }
-
-    /// A currency's name.
-    pub fn currency_info(&self, currency: CurrencyId) -> Result<&Currency> {
-        either!(self, market => market.currency_info(currency))
-    }
-
-    /// Names the currency of a [`Fill`].
-    pub fn receipt(&self, fill: Fill) -> Receipt {
-        either!(self, market => market.receipt(fill))
-    }
-
-    /// Buys or sells for an account, all or nothing.
+    /// Buys or sells for an account, all or nothing: [`Market::trade`],
+    /// dispatched by a match so a segment's trade is a direct, inlined call
+    /// on the hot path.
     #[inline]
     pub fn trade(
         &self,
@@ -190,199 +167,10 @@ impl Store {
         currency: CurrencyId,
         amount: Money,
     ) -> Result<Fill> {
-        either!(self, market => market.trade(account, side, currency, amount))
-    }
-
-    /// Checks the market is still there and whole before a command. A
-    /// segment asks the operating system; on Redis every read and commit
-    /// checks the market's identity itself, so there is nothing to add.
-    pub fn check_backing(&self) -> Result<()> {
         match self {
-            Store::Segment(exchange) => exchange.check_backing().map(drop),
-            Store::Redis(_) => Ok(()),
+            Store::Segment(exchange) => exchange.trade(account, side, currency, amount),
+            Store::Redis(market) => market.trade(account, side, currency, amount),
         }
-    }
-
-    /// What `exchange-init --status` shows.
-    pub fn status(&self) -> Result<Status> {
-        either!(self, market => market.status())
-    }
-
-    /// Moves `amount` of the exchange's cash to an account's balance.
-    /// Owner only. Returns the account's new balance.
-    pub fn transfer_from_cash(&self, account: AccountId, amount: Money) -> Result<Money> {
-        either!(self, market => market.transfer_from_cash(account, amount))
-    }
-
-    /// The uid that owns the market. On Redis it is the uid recorded at
-    /// creation: a server cannot say which uid owns a key.
-    pub fn owner_uid(&self) -> Result<Option<u32>> {
-        match self {
-            Store::Segment(exchange) => exchange.owner_uid(),
-            Store::Redis(market) => Ok(Some(market.owner_uid())),
-        }
-    }
-
-    /// Refuses, changing nothing, unless this process runs as the owner or
-    /// as root; `action` completes "only the owner of this exchange may ...".
-    pub fn require_owner(&self, action: &str) -> Result<()> {
-        either!(self, market => market.require_owner(action))
-    }
-
-    /// What each new account starts with.
-    pub fn starting_balance(&self) -> Result<Money> {
-        either!(self, market => market.starting_balance())
-    }
-
-    /// Sets a currency's quote. Owner only.
-    pub fn set_price(&self, currency: CurrencyId, sell: Price, buy: Price) -> Result<()> {
-        either!(self, market => market.set_price(currency, sell, buy))
-    }
-
-    /// One tick of the ticker: sets every `(currency, sell, buy)` quote,
-    /// with one tape entry for them all. Owner only.
-    pub fn tick(&self, quotes: &[(CurrencyId, Price, Price)]) -> Result<()> {
-        either!(self, market => market.tick(quotes))
-    }
-
-    /// Stops trading until [`Store::resume`]; reads go on. Owner only.
-    pub fn halt(&self) -> Result<()> {
-        either!(self, market => market.halt())
-    }
-
-    /// Lets trading go on after [`Store::halt`]. Owner only.
-    pub fn resume(&self) -> Result<()> {
-        either!(self, market => market.resume())
-    }
-
-    /// Puts every account, the stock and the cash back to their starting
-    /// values and starts the tape again. Owner only.
-    pub fn reset(&self) -> Result<()> {
-        either!(self, market => market.reset())
-    }
-
-    /// Closes an account, giving its holdings to the stock and its balance
-    /// to the cash; returns that balance. Owner only.
-    pub fn close_account(&self, name: &str) -> Result<Money> {
-        either!(self, market => market.close_account(name))
-    }
-
-    /// Opens the named account, or finds it.
-    pub fn open_account(&self, name: &str) -> Result<AccountId> {
-        either!(self, market => market.open_account(name))
-    }
-
-    /// Opens (or finds) the named account if that needs no wait for the
-    /// lock; `Ok(None)` when it would wait, or when this user may only read.
-    pub fn open_account_if_free(&self, name: &str) -> Result<Option<AccountId>> {
-        either!(self, market => market.open_account_if_free(name))
-    }
-
-    /// Opens (or finds) every named account, or none of them.
-    pub fn open_accounts(&self, names: &[String]) -> Result<Vec<AccountId>> {
-        either!(self, market => market.open_accounts(names))
-    }
-
-    /// The open account called `name`, if there is one.
-    pub fn find_account(&self, name: &str) -> Result<Option<AccountId>> {
-        either!(self, market => market.find_account(name))
-    }
-
-    /// The account's name.
-    pub fn account_name(&self, account: AccountId) -> Result<String> {
-        either!(self, market => market.account_name(account))
-    }
-
-    /// The last `limit` entries of the tape, oldest first.
-    pub fn tape(&self, limit: usize) -> Result<Vec<TapeRow>> {
-        either!(self, market => market.tape(limit))
-    }
-
-    /// An account's last `limit` trades on the tape, with its count of
-    /// trades in all.
-    pub fn history(&self, account: AccountId, limit: usize) -> Result<History> {
-        either!(self, market => market.history(account, limit))
-    }
-
-    /// The quotes and the exchange's stock.
-    pub fn rates(&self) -> Result<Vec<Rate>> {
-        either!(self, market => market.rates())
-    }
-
-    /// An account's balance and holdings, valued at today's buy prices.
-    pub fn portfolio(&self, account: AccountId) -> Result<Portfolio> {
-        either!(self, market => market.portfolio(account))
-    }
-
-    /// Every account's portfolio.
-    pub fn traders(&self) -> Result<Vec<Portfolio>> {
-        either!(self, market => market.traders())
-    }
-
-    /// The price and total of a trade now, without trading.
-    pub fn quote(&self, side: Side, currency: CurrencyId, amount: Money) -> Result<(Price, Money)> {
-        either!(self, market => market.quote(side, currency, amount))
-    }
-
-    /// Both conservation laws, checked on one snapshot.
-    pub fn audit(&self) -> Result<Audit> {
-        either!(self, market => market.audit())
-    }
-
-    /// The change counter, bumped after every committed change. On Redis a
-    /// failed read gives 0, so the next wait returns at once and the read
-    /// after it reports the failure.
-    pub fn change_seq(&self) -> u32 {
-        match self {
-            Store::Segment(exchange) => exchange.change_seq(),
-            Store::Redis(market) => market.change_seq().unwrap_or(0),
-        }
-    }
-
-    /// Sleeps until the change counter moves past `seen`, a
-    /// [`Store::wake_watchers`], or `timeout`: a futex on a segment,
-    /// pub/sub on Redis.
-    pub fn wait_for_change(&self, seen: u32, timeout: Duration) {
-        either!(self, market => market.wait_for_change(seen, timeout))
-    }
-
-    /// The change counter with no change half made (see
-    /// [`Exchange::settled_change_seq`]); on Redis a commit moves it once.
-    pub fn settled_change_seq(&self) -> u32 {
-        match self {
-            Store::Segment(exchange) => exchange.settled_change_seq(),
-            Store::Redis(market) => market.change_seq().unwrap_or(0),
-        }
-    }
-
-    /// [`Store::wait_for_change`] that hands back as soon as the counter
-    /// moves, for a bot's `wait` (a board's waits rest behind a flood of
-    /// changes; Redis's never do).
-    pub fn wait_for_change_promptly(&self, seen: u32, timeout: Duration) {
-        match self {
-            Store::Segment(exchange) => exchange.wait_for_change_promptly(seen, timeout),
-            Store::Redis(market) => market.wait_for_change(seen, timeout),
-        }
-    }
-
-    /// Wakes the waiters in [`Store::wait_for_change`] (on Redis, only
-    /// this process's).
-    pub fn wake_watchers(&self) {
-        either!(self, market => market.wake_watchers())
-    }
-
-    /// The Unix time in milliseconds the timed round ends, if one is set
-    /// (see [`crate::round`]).
-    pub fn round_end(&self) -> Result<Option<u64>> {
-        match self {
-            Store::Segment(exchange) => Ok(exchange.round_end()),
-            Store::Redis(market) => market.round_end(),
-        }
-    }
-
-    /// Sets the round's end, or clears it with `None`. Owner only.
-    pub fn set_round_end(&self, end: Option<u64>) -> Result<()> {
-        either!(self, market => market.set_round_end(end))
     }
 
     /// The race demonstration's unlocked trades, with the library's checks

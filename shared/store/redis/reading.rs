@@ -7,9 +7,9 @@ use super::commit::{Kind, Watch, META};
 use super::keys::{self, account, currency, meta};
 use super::tape::Entry;
 use super::{AccountId, RedisMarket};
+use crate::domain::TAPE_LEN;
+use crate::domain::{Audit, CurrencyCount, History, MoneyCount, Portfolio, Rate, TapeRow};
 use crate::error::{Error, Result};
-use crate::market::TAPE_LEN;
-use crate::market::{Audit, CurrencyCount, History, MoneyCount, Portfolio, Rate, TapeRow};
 use crate::money::{Money, Price};
 
 /// Each used slot's index and the serial of the account in it.

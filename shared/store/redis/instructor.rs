@@ -17,9 +17,9 @@ use super::commit::{Kind, Plan, Watch, Writes, META};
 use super::keys::{self, account, currency, meta};
 use super::tape::{Entry, EntryKind};
 use super::{value, CurrencyId, RedisMarket};
+use crate::domain::rules::{self, closing_past_limit};
+use crate::domain::TAPE_LEN;
 use crate::error::{Error, Result};
-use crate::market::rules::{self, closing_past_limit};
-use crate::market::TAPE_LEN;
 use crate::money::{Money, Price};
 
 /// Times a command whose keys depend on what it reads (an account's slot,

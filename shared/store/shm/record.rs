@@ -1,13 +1,16 @@
 //! A change as plain absolute values ([`Redo`]); where its redo is staged
-//! (a trade's in its tape entry, `market::tape`, and its currency's line;
+//! (a trade's in its tape entry, `store::shm::tape`, and its currency's line;
 //! any other change's in the redo record), how it is read back and
-//! checked. The protocol that uses them is in `market::journal`.
+//! checked. The protocol that uses them is in `store::shm::journal`.
 #![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::tape::{EntryValues, RawTrade};
+use super::tape::{next_seq, tape_slot, EntryValues};
+use crate::domain::rules::Position;
+use crate::domain::{AccountId, CurrencyId, Side, Trade};
+use crate::fault::Step;
 use crate::money::{Money, Price};
 use crate::names::ACCOUNT_NAME_BYTES;
 use crate::shm::layout::{entry, kind, Header, RedoRecord, Write, MAX_CURRENCIES};
@@ -17,21 +20,11 @@ use crate::shm::layout::{entry, kind, Header, RedoRecord, Write, MAX_CURRENCIES}
 /// filled in by `Locked::commit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Redo {
-    /// A trade: its tape entry's values (`side` is [`entry::BUY`] or
-    /// [`entry::SELL`]) and what it writes.
+    /// A trade as the rules made it, its sequence number and the
+    /// account's new count of trades.
     Trade {
-        account: u32,
-        serial: u32,
-        currency: u32,
-        side: u8,
+        trade: Trade,
         seq: u64,
-        amount: i64,
-        price: i64,
-        total: i64,
-        stock: i64,
-        holding: i64,
-        balance: i64,
-        cash: i64,
         trades: u32,
     },
     Open {
@@ -91,29 +84,17 @@ impl Redo {
     #[inline(always)]
     pub(super) fn trade_entry(&self) -> Option<EntryValues> {
         match *self {
-            Redo::Trade {
-                account,
-                serial,
-                currency,
-                side,
-                amount,
-                price,
-                total,
-                stock,
-                holding,
-                balance,
-                ..
-            } => Some(EntryValues {
-                kind: side,
-                account,
-                serial,
-                currency,
-                amount,
-                price,
-                total,
-                stock,
-                holding,
-                balance,
+            Redo::Trade { trade, .. } => Some(EntryValues {
+                kind: trade.side.code(),
+                account: trade.account.index,
+                serial: trade.account.serial,
+                currency: trade.currency.0 as u32,
+                amount: trade.amount.hundredths(),
+                price: trade.price.ten_thousandths(),
+                total: trade.total.hundredths(),
+                stock: trade.after.stock.hundredths(),
+                holding: trade.after.holding.hundredths(),
+                balance: trade.after.balance.hundredths(),
             }),
             _ => None,
         }
@@ -140,26 +121,22 @@ impl fmt::Display for Redo {
         let money = Money::from_hundredths;
         let price = Price::from_ten_thousandths;
         match *self {
-            Redo::Trade {
-                account,
-                currency,
-                side,
-                amount,
-                stock,
-                holding,
-                balance,
-                cash,
-                ..
-            } => write!(
+            Redo::Trade { trade, .. } => write!(
                 f,
-                "trade by account {account}: {} {} of currency {currency}: stock {}, holding {}, \
+                "trade by account {}: {} {} of currency {}: stock {}, holding {}, \
                  balance {}, cash {}",
-                if side == entry::BUY { "buy" } else { "sell" },
-                money(amount),
-                money(stock),
-                money(holding),
-                money(balance),
-                money(cash)
+                trade.account.index,
+                if trade.side == Side::Buy {
+                    "buy"
+                } else {
+                    "sell"
+                },
+                trade.amount,
+                trade.currency.0,
+                trade.after.stock,
+                trade.after.holding,
+                trade.after.balance,
+                trade.after.cash
             ),
             Redo::Open {
                 account, serial, ..
@@ -236,14 +213,10 @@ impl Pending {
 #[inline(always)]
 pub(super) fn stage(header: &Header, change: &Redo, write: Write<'_>) -> Pending {
     match *change {
-        Redo::Trade {
-            currency,
-            cash,
-            trades,
-            ..
-        } => {
-            let slot = &header.currencies[currency as usize];
-            slot.trade_cash.store(cash, Relaxed, write);
+        Redo::Trade { trade, trades, .. } => {
+            let slot = &header.currencies[trade.currency.0];
+            slot.trade_cash
+                .store(trade.after.cash.hundredths(), Relaxed, write);
             slot.trade_count.store(trades, Relaxed, write);
             Pending::Trade
         }
@@ -465,6 +438,255 @@ fn fill(record: &RedoRecord, change: &Redo, write: Write<'_>) {
             words(kind::TRANSFER, account, 0, 0);
             record.balance.store(balance, Relaxed, write);
             record.cash.store(cash, Relaxed, write);
+        }
+    }
+}
+
+/// A pending trade's words: its tape entry's and its currency's line's.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RawTrade {
+    /// The sequence number the entry was looked up at.
+    seq: u64,
+    /// The `seq` the entry holds.
+    entry_seq: u64,
+    account: u16,
+    currency: u8,
+    side: u8,
+    serial: u32,
+    amount: i64,
+    price: i64,
+    total: i64,
+    stock: i64,
+    holding: i64,
+    balance: i64,
+    cash: i64,
+    trades: u32,
+}
+
+impl RawTrade {
+    /// Copies the pending trade: its entry is the one after `trade_seq` if
+    /// that entry is written (the trade's values are not applied yet),
+    /// else the one at `trade_seq` (they are, up to `trade_seq` itself).
+    pub(super) fn load(header: &Header) -> RawTrade {
+        let trade_seq = header.lock.trade_seq.load(Relaxed);
+        let next = next_seq(trade_seq);
+        let seq = if tape_slot(header, next).seq.load(Relaxed) == next {
+            next
+        } else {
+            trade_seq
+        };
+        let entry = tape_slot(header, seq);
+        let currency = entry.currency.load(Relaxed);
+        let (cash, trades) = header
+            .currencies
+            .get(usize::from(currency))
+            .map_or((0, 0), |slot| {
+                (
+                    slot.trade_cash.load(Relaxed),
+                    slot.trade_count.load(Relaxed),
+                )
+            });
+        RawTrade {
+            seq,
+            entry_seq: entry.seq.load(Relaxed),
+            account: entry.account.load(Relaxed),
+            currency,
+            side: entry.kind.load(Relaxed),
+            serial: entry.serial.load(Relaxed),
+            amount: entry.amount.load(Relaxed),
+            price: entry.price.load(Relaxed),
+            total: entry.total.load(Relaxed),
+            stock: entry.stock.load(Relaxed),
+            holding: entry.holding.load(Relaxed),
+            balance: entry.balance.load(Relaxed),
+            cash,
+            trades,
+        }
+    }
+
+    pub(super) fn decode(&self, limits: Limits) -> Result<Redo, String> {
+        if self.seq == 0 || self.entry_seq != self.seq {
+            return Err(format!(
+                "the pending trade's tape entry #{} is missing",
+                self.seq
+            ));
+        }
+        if !matches!(self.side, entry::BUY | entry::SELL) {
+            return Err(format!(
+                "the pending trade's tape entry holds the kind {}",
+                self.side
+            ));
+        }
+        let account = u32::from(self.account);
+        let currency = u32::from(self.currency);
+        if account >= limits.in_use.min(limits.capacity)
+            || usize::from(self.currency) >= limits.currencies
+        {
+            return Err(format!(
+                "the pending trade names currency {currency} and account {account}, \
+                 which do not exist"
+            ));
+        }
+        let money = Money::from_hundredths;
+        Ok(Redo::Trade {
+            trade: Trade {
+                account: AccountId {
+                    index: account,
+                    serial: self.serial,
+                },
+                side: if self.side == entry::BUY {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
+                currency: CurrencyId(usize::from(self.currency)),
+                amount: money(self.amount),
+                price: Price::from_ten_thousandths(self.price),
+                total: money(self.total),
+                after: Position {
+                    stock: money(self.stock),
+                    holding: money(self.holding),
+                    balance: money(self.balance),
+                    cash: money(self.cash),
+                },
+            },
+            seq: self.seq,
+            trades: self.trades,
+        })
+    }
+}
+
+/// Where a change's values go: the segment itself (`journal::apply`) or a
+/// reader's copy of it (`snapshot::overlay`). [`Redo::write_to`] says,
+/// once for each kind of change, which values go where and in which
+/// order, so a new field is added there and in each target's setter, and
+/// the two can never disagree on what a change writes.
+pub(super) trait ChangeTarget {
+    /// Between two stores of a change: the live segment's crash points.
+    fn step(&mut self, _step: Step) {}
+    fn stock(&mut self, currency: u32, stock: i64);
+    fn holding(&mut self, account: u32, currency: u32, holding: i64);
+    fn balance(&mut self, account: u32, balance: i64);
+    fn cash(&mut self, cash: i64);
+    /// An account's trade count and the sequence number of its last trade.
+    fn trades(&mut self, account: u32, trades: u32, last_trade: u64);
+    fn sell(&mut self, currency: u32, sell: i64);
+    fn buy(&mut self, currency: u32, buy: i64);
+    fn flags(&mut self, flags: u32);
+    /// A slot becomes the open account `opened`; `count` is the header's
+    /// new count of slots in use.
+    fn open(&mut self, account: u32, opened: &Opened, count: u32);
+    /// Every stock and the cash back to their initial values.
+    fn initial_stocks_and_cash(&mut self);
+    /// Every open account back to the starting balance, no holdings, no
+    /// trades.
+    fn restart_open_accounts(&mut self);
+    /// The race demonstration's count, which goes with the market it raced
+    /// (a reader's copy keeps none).
+    fn clear_race(&mut self) {}
+    fn handed_out(&mut self, handed_out: u32);
+    fn tape_start(&mut self, seq: u64);
+    /// An account's slot emptied and marked closed.
+    fn close(&mut self, account: u32);
+    fn trade_seq(&mut self, seq: u64);
+}
+
+/// An account as [`Redo::Open`] opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Opened {
+    pub(super) name: [u8; ACCOUNT_NAME_BYTES],
+    pub(super) serial: u32,
+    pub(super) owner: u32,
+    pub(super) balance: i64,
+    pub(super) handed_out: u32,
+}
+
+impl Redo {
+    /// Writes the change's values to `target`, in the order the crash
+    /// points (`target.step`) expect. Every value is absolute, so writing
+    /// them again, or over a copy that caught part of them, gives the
+    /// state after the change.
+    #[inline(always)]
+    pub(super) fn write_to(&self, target: &mut impl ChangeTarget) {
+        match *self {
+            Redo::Trade { trade, seq, trades } => {
+                let (account, currency) = (trade.account.index, trade.currency.0 as u32);
+                target.stock(currency, trade.after.stock.hundredths());
+                target.step(Step::AfterStock);
+                target.holding(account, currency, trade.after.holding.hundredths());
+                target.step(Step::AfterHolding);
+                target.balance(account, trade.after.balance.hundredths());
+                target.step(Step::AfterBalance);
+                target.cash(trade.after.cash.hundredths());
+                target.step(Step::AfterCash);
+                target.trades(account, trades, seq);
+            }
+            Redo::Open {
+                account,
+                name,
+                serial,
+                owner,
+                balance,
+                count,
+                handed_out,
+            } => {
+                let opened = Opened {
+                    name,
+                    serial,
+                    owner,
+                    balance,
+                    handed_out,
+                };
+                target.open(account, &opened, count);
+            }
+            Redo::Price {
+                currency,
+                sell,
+                buy,
+                ..
+            } => {
+                target.sell(currency, sell);
+                target.step(Step::MidChange);
+                target.buy(currency, buy);
+            }
+            Redo::Flags { flags, .. } => {
+                target.flags(flags);
+                target.step(Step::MidChange);
+            }
+            Redo::Reset { seq, handed_out } => {
+                target.initial_stocks_and_cash();
+                target.step(Step::MidChange);
+                target.restart_open_accounts();
+                target.handed_out(handed_out);
+                target.tape_start(seq);
+                target.clear_race();
+            }
+            Redo::Transfer {
+                account,
+                balance,
+                cash,
+            } => {
+                target.balance(account, balance);
+                target.step(Step::AfterBalance);
+                target.cash(cash);
+                target.step(Step::AfterCash);
+            }
+            Redo::Close {
+                account,
+                cash,
+                stocks,
+                ..
+            } => {
+                for (currency, stock) in (0..).zip(stocks) {
+                    target.stock(currency, stock);
+                }
+                target.step(Step::MidChange);
+                target.cash(cash);
+                target.close(account);
+            }
+        }
+        if let Some(seq) = self.seq() {
+            target.trade_seq(seq);
         }
     }
 }

@@ -12,11 +12,11 @@ use super::keys::{self, currency, meta};
 use super::notify;
 use super::{integer, value, Link, RedisAddress, RedisMarket};
 use crate::config::MarketConfig;
+use crate::domain::{Currency, Rate, Status};
+use crate::domain::{MAX_ACCOUNTS, MAX_CURRENCIES};
 use crate::error::{Error, Result};
-use crate::market::{Currency, Rate, Status};
 use crate::money::{Money, Price};
 use crate::names::is_currency_name;
-use crate::shm::layout::{MAX_ACCOUNTS, MAX_CURRENCIES};
 
 /// The meta fields an attach checks, in this order.
 const ATTACH_FIELDS: [&str; 8] = [

@@ -23,13 +23,13 @@ use super::delta::{self, Delta, TradeWrite, Traded};
 use super::keys::{self, account, currency, meta};
 use super::tape::EntryKind;
 use super::{value, AccountId, CurrencyId, Fill, RedisMarket};
+use crate::domain::rules;
+use crate::domain::MAX_ACCOUNTS;
+use crate::domain::TAPE_LEN;
+use crate::domain::{Currency, Receipt, Side};
 use crate::error::{Error, Result};
-use crate::market::rules;
-use crate::market::TAPE_LEN;
-use crate::market::{Currency, Receipt, Side};
 use crate::money::{Money, Price};
 use crate::names::is_account_name;
-use crate::shm::layout::MAX_ACCOUNTS;
 
 impl RedisMarket {
     /// The currencies, in the market's order.
@@ -39,7 +39,7 @@ impl RedisMarket {
 
     /// Finds a currency by name, ignoring case.
     pub fn currency(&self, name: &str) -> Result<CurrencyId> {
-        crate::market::find_currency(&self.currencies, name)
+        crate::domain::find_currency(&self.currencies, name)
     }
 
     /// A currency's name.

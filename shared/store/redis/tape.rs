@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use crate::market::{Currency, Side, TapeKind, TapeRow, CLOSED};
+use crate::domain::{Currency, Side, TapeKind, TapeRow, CLOSED};
 use crate::money::{Money, Price};
 use crate::names::is_account_name;
 

@@ -22,7 +22,7 @@
 //!    `write_seq` ≡ 1 (mod 4);
 //! 2. the values are applied, one store each;
 //! 3. `write_seq` becomes **even** again (`Release`): the record is done
-//!    with. Watchers sleep on `write_seq` itself (`market::watchers`), so
+//!    with. Watchers sleep on `write_seq` itself (`store::shm::watchers`), so
 //!    waking them needs no store of its own.
 //!
 //! The words this touches on every trade sit on few cache lines (see
@@ -37,7 +37,7 @@
 //!
 //! # Readers: the odd phase is the journal's publication
 //!
-//! A reader (`market::snapshot`) reads `write_seq`, copies the pending
+//! A reader (`store::shm::snapshot`) reads `write_seq`, copies the pending
 //! change's redo if the counter is odd, copies what it needs, and reads
 //! the counter again.
 //! If it moved, the copy may mix two changes: it retries (bounded in time).
@@ -97,7 +97,7 @@
 
 use std::sync::atomic::{fence, Ordering::*};
 
-use super::record::{stage, Limits, Pending, RawChange, Redo};
+use super::record::{stage, ChangeTarget, Limits, Opened, Pending, RawChange, Redo};
 use super::tape::{next_seq, write_entry, EntryValues};
 use super::Exchange;
 use crate::error::{Error, Result};
@@ -356,135 +356,153 @@ fn end_write(header: &Header, write: Write<'_>) {
     );
 }
 
-/// Stores a change's values. Every value is absolute, so applying them
-/// again after a crash part-way through is harmless. `live` arms the crash
-/// points between the stores (a replay has none). The caller has checked
-/// every index against `table` (a decoded record, or a change it built).
+/// Stores a change's values ([`Redo::write_to`] says which). Every value is
+/// absolute, so applying them again after a crash part-way through is
+/// harmless. `live` arms the crash points between the stores (a replay has
+/// none). The caller has checked every index against `table` (a decoded
+/// record, or a change it built).
 #[inline(always)]
 fn apply(header: &Header, table: &[AccountSlot], change: &Redo, live: bool, write: Write<'_>) {
-    let step = |step: Step| {
-        if live {
+    change.write_to(&mut Segment {
+        header,
+        table,
+        live,
+        write,
+    });
+}
+
+/// The segment as a change's target: one store per value.
+struct Segment<'a> {
+    header: &'a Header,
+    table: &'a [AccountSlot],
+    live: bool,
+    write: Write<'a>,
+}
+
+impl ChangeTarget for Segment<'_> {
+    #[inline(always)]
+    fn step(&mut self, step: Step) {
+        if self.live {
             crash_point(step);
         }
-    };
-    let slot = |account: u32| &table[account as usize];
-    match *change {
-        Redo::Trade {
-            account,
-            currency,
-            seq,
-            stock,
-            holding,
-            balance,
-            cash,
-            trades,
-            ..
-        } => {
-            let slot = slot(account);
-            header.currencies[currency as usize]
+    }
+
+    #[inline(always)]
+    fn stock(&mut self, currency: u32, stock: i64) {
+        self.header.currencies[currency as usize]
+            .stock
+            .store(stock, Relaxed, self.write);
+    }
+
+    #[inline(always)]
+    fn holding(&mut self, account: u32, currency: u32, holding: i64) {
+        self.table[account as usize].holdings[currency as usize]
+            .store(holding, Relaxed, self.write);
+    }
+
+    #[inline(always)]
+    fn balance(&mut self, account: u32, balance: i64) {
+        self.table[account as usize]
+            .balance
+            .store(balance, Relaxed, self.write);
+    }
+
+    #[inline(always)]
+    fn cash(&mut self, cash: i64) {
+        self.header.lock.cash.store(cash, Relaxed, self.write);
+    }
+
+    #[inline(always)]
+    fn trades(&mut self, account: u32, trades: u32, last_trade: u64) {
+        let slot = &self.table[account as usize];
+        slot.trades.store(trades, Relaxed, self.write);
+        slot.last_trade.store(last_trade, Relaxed, self.write);
+    }
+
+    fn sell(&mut self, currency: u32, sell: i64) {
+        self.header.currencies[currency as usize]
+            .sell
+            .store(sell, Relaxed, self.write);
+    }
+
+    fn buy(&mut self, currency: u32, buy: i64) {
+        self.header.currencies[currency as usize]
+            .buy
+            .store(buy, Relaxed, self.write);
+    }
+
+    fn flags(&mut self, flags: u32) {
+        self.header.flags.store(flags, Relaxed, self.write);
+    }
+
+    fn open(&mut self, account: u32, opened: &Opened, count: u32) {
+        let (header, write) = (self.header, self.write);
+        let slot = &self.table[account as usize];
+        for (stored, byte) in slot.name.iter().zip(opened.name) {
+            stored.store(byte, Relaxed, write);
+        }
+        restart(slot, opened.balance, write);
+        slot.owner.store(opened.owner, Relaxed, write);
+        slot.serial.store(opened.serial, Relaxed, write);
+        slot.status.store(account::OPEN, Relaxed, write);
+        header.account_serial.store(opened.serial, Relaxed, write);
+        header
+            .balances_handed_out
+            .store(opened.handed_out, Relaxed, write);
+        header.account_count.store(count, Release, write);
+    }
+
+    fn initial_stocks_and_cash(&mut self) {
+        let (header, write) = (self.header, self.write);
+        for currency in &header.currencies {
+            currency
                 .stock
-                .store(stock, Relaxed, write);
-            step(Step::AfterStock);
-            slot.holdings[currency as usize].store(holding, Relaxed, write);
-            step(Step::AfterHolding);
-            slot.balance.store(balance, Relaxed, write);
-            step(Step::AfterBalance);
-            header.lock.cash.store(cash, Relaxed, write);
-            step(Step::AfterCash);
-            slot.trades.store(trades, Relaxed, write);
-            slot.last_trade.store(seq, Relaxed, write);
+                .store(currency.initial_stock.load(Relaxed), Relaxed, write);
         }
-        Redo::Open {
-            account,
-            name,
-            serial,
-            owner,
-            balance,
-            count,
-            handed_out,
-        } => {
-            let slot = slot(account);
-            for (stored, byte) in slot.name.iter().zip(name) {
-                stored.store(byte, Relaxed, write);
-            }
-            restart(slot, balance, write);
-            slot.owner.store(owner, Relaxed, write);
-            slot.serial.store(serial, Relaxed, write);
-            slot.status.store(account::OPEN, Relaxed, write);
-            header.account_serial.store(serial, Relaxed, write);
-            header.balances_handed_out.store(handed_out, Relaxed, write);
-            header.account_count.store(count, Release, write);
-        }
-        Redo::Price {
-            currency,
-            sell,
-            buy,
-            ..
-        } => {
-            let quote = &header.currencies[currency as usize];
-            quote.sell.store(sell, Relaxed, write);
-            step(Step::MidChange);
-            quote.buy.store(buy, Relaxed, write);
-        }
-        Redo::Flags { flags, .. } => {
-            header.flags.store(flags, Relaxed, write);
-            step(Step::MidChange);
-        }
-        Redo::Reset { seq, handed_out } => {
-            for currency in &header.currencies {
-                currency
-                    .stock
-                    .store(currency.initial_stock.load(Relaxed), Relaxed, write);
-            }
-            header
-                .lock
-                .cash
-                .store(header.initial_cash.load(Relaxed), Relaxed, write);
-            step(Step::MidChange);
-            let starting = header.starting_balance.load(Relaxed);
-            let in_use = (header.account_count.load(Relaxed) as usize).min(table.len());
-            for slot in table[..in_use]
-                .iter()
-                .filter(|slot| slot.status.load(Relaxed) == account::OPEN)
-            {
-                restart(slot, starting, write);
-            }
-            header.balances_handed_out.store(handed_out, Relaxed, write);
-            header.tape_start.store(seq, Relaxed, write);
-            // The race demonstration's count goes with the market it raced.
-            header.unlocked_trades.store(0, Relaxed, write);
-        }
-        Redo::Transfer {
-            account,
-            balance,
-            cash,
-        } => {
-            slot(account).balance.store(balance, Relaxed, write);
-            step(Step::AfterBalance);
-            header.lock.cash.store(cash, Relaxed, write);
-            step(Step::AfterCash);
-        }
-        Redo::Close {
-            account,
-            cash,
-            stocks,
-            ..
-        } => {
-            let slot = slot(account);
-            for (currency, stock) in header.currencies.iter().zip(stocks) {
-                currency.stock.store(stock, Relaxed, write);
-            }
-            step(Step::MidChange);
-            header.lock.cash.store(cash, Relaxed, write);
-            slot.balance.store(0, Relaxed, write);
-            for holding in &slot.holdings {
-                holding.store(0, Relaxed, write);
-            }
-            slot.status.store(account::CLOSED, Relaxed, write);
+        header
+            .lock
+            .cash
+            .store(header.initial_cash.load(Relaxed), Relaxed, write);
+    }
+
+    fn restart_open_accounts(&mut self) {
+        let (header, write) = (self.header, self.write);
+        let starting = header.starting_balance.load(Relaxed);
+        let in_use = (header.account_count.load(Relaxed) as usize).min(self.table.len());
+        for slot in self.table[..in_use]
+            .iter()
+            .filter(|slot| slot.status.load(Relaxed) == account::OPEN)
+        {
+            restart(slot, starting, write);
         }
     }
-    if let Some(seq) = change.seq() {
-        header.lock.trade_seq.store(seq, Relaxed, write);
+
+    fn clear_race(&mut self) {
+        self.header.unlocked_trades.store(0, Relaxed, self.write);
+    }
+
+    fn handed_out(&mut self, handed_out: u32) {
+        self.header
+            .balances_handed_out
+            .store(handed_out, Relaxed, self.write);
+    }
+
+    fn tape_start(&mut self, seq: u64) {
+        self.header.tape_start.store(seq, Relaxed, self.write);
+    }
+
+    fn close(&mut self, account: u32) {
+        let slot = &self.table[account as usize];
+        slot.balance.store(0, Relaxed, self.write);
+        for holding in &slot.holdings {
+            holding.store(0, Relaxed, self.write);
+        }
+        slot.status.store(account::CLOSED, Relaxed, self.write);
+    }
+
+    #[inline(always)]
+    fn trade_seq(&mut self, seq: u64) {
+        self.header.lock.trade_seq.store(seq, Relaxed, self.write);
     }
 }
 

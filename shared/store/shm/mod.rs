@@ -1,9 +1,10 @@
 //! The market over an attached segment, in one file per concern, all of it
-//! safe code (raw memory is `shm`'s business):
+//! safe code (raw memory is `shm`'s business). It speaks the domain's
+//! vocabulary and applies its rules (`crate::domain`), and knows no other
+//! store:
 //!
-//! - here: [`Exchange`], the values it hands out, and the trade itself;
-//! - [`rules`]: the market rules as pure functions, shared with any other
-//!   store;
+//! - here: [`Exchange`] and the trade itself;
+//! - `market`: the segment as a [`crate::store::Market`];
 //! - `lifecycle`: create, attach (read-write, or read-only for a user who
 //!   may only read) and check, replace, remove, retire, status;
 //! - `journal`: the redo record that makes every change all-or-nothing
@@ -11,8 +12,9 @@
 //!   sequence counter, and `Locked`, the lock held, which every write
 //!   requires;
 //! - `record`: a change as plain values, staged for its replay, read back
-//!   and checked;
-//! - `tape`: the tape's entries, a trade's carrying its redo;
+//!   and checked, and the one description of each kind's fields that
+//!   applying it and laying it over a reader's copy share;
+//! - `tape`: writing the tape's entries, a trade's carrying its redo;
 //! - `snapshot`: consistent copies of the market without the lock, which
 //!   every read uses;
 //! - `accounts`: opening accounts, who may trade on them, finding slots;
@@ -27,43 +29,37 @@ mod accounts;
 mod instructor;
 mod journal;
 mod lifecycle;
+mod market;
 mod race;
 mod record;
 mod round;
-pub mod rules;
 mod snapshot;
 mod tape;
 mod views;
 mod watchers;
-
-use serde::Serialize;
 
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::address::SegmentAddress;
 use crate::error::{Error, Result};
 use crate::fault::{crash_point, Step};
-use crate::money::{Money, Price, WideMoney};
+use crate::money::{Money, Price};
 use crate::shm::layout::{entry, flags, AccountSlot, Header, Shared, Write};
 use crate::shm::{Backing, Mapping, ReadOnly, Ready};
 
+use crate::domain::{
+    find_currency, rules, AccountId, Currency, CurrencyId, Fill, Receipt, Side, Trade, TAPE_LEN,
+};
 pub use race::{is_worker_account, worker_account, UnlockedDemo};
 use record::Redo;
-pub use views::History;
-pub(crate) use views::{CurrencyCount, MoneyCount};
 
-/// Trades the tape remembers.
-pub const TAPE_LEN: usize = crate::shm::layout::TAPE_LEN;
-
-/// Which way a trade goes, from the trader's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// The trader buys from the exchange at its `sell` price.
-    Buy,
-    /// The trader sells to the exchange at its `buy` price.
-    Sell,
-}
+// The domain's limits are the segment's.
+const _: () = {
+    use crate::shm::layout;
+    assert!(TAPE_LEN == layout::TAPE_LEN);
+    assert!(crate::domain::MAX_CURRENCIES == layout::MAX_CURRENCIES);
+    assert!(crate::domain::MAX_ACCOUNTS == layout::MAX_ACCOUNTS);
+};
 
 impl Side {
     /// How the tape stores it.
@@ -73,235 +69,6 @@ impl Side {
             Side::Sell => entry::SELL,
         }
     }
-}
-
-/// An account: its slot in the table and which opening of that slot, so
-/// an id kept across the account's closing never reaches the slot's next
-/// account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccountId {
-    index: u32,
-    serial: u32,
-}
-
-impl Fill {
-    /// The fill with its currency named, from either store's list of
-    /// currencies (the one that made the fill).
-    pub(crate) fn named(self, currencies: &[Currency]) -> Receipt {
-        Receipt {
-            side: self.side,
-            currency: currencies[self.currency.0].name.clone(),
-            amount: self.amount,
-            price: self.price,
-            total: self.total,
-            balance: self.balance,
-        }
-    }
-}
-
-impl AccountId {
-    /// The account in slot `index` with `serial`, as another store (Redis)
-    /// numbers them.
-    pub(crate) fn in_slot(index: u32, serial: u32) -> AccountId {
-        AccountId { index, serial }
-    }
-
-    /// The account's index in its store.
-    pub(crate) fn index(self) -> u32 {
-        self.index
-    }
-
-    /// The serial telling it from other accounts of the same slot.
-    pub(crate) fn serial(self) -> u32 {
-        self.serial
-    }
-}
-
-/// A currency's slot in the header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CurrencyId(pub(crate) usize);
-
-/// A currency's name, fixed at `exchange-init`. Its quote moves at run
-/// time (`price`, `trader ticker`): read it with [`Exchange::rates`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Currency {
-    pub name: String,
-}
-
-/// What a trade did, without allocating: the hot path returns this.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fill {
-    pub side: Side,
-    pub currency: CurrencyId,
-    pub amount: Money,
-    pub price: Price,
-    pub total: Money,
-    /// The trader's balance afterwards.
-    pub balance: Money,
-}
-
-/// What a trade did, with the currency named, for people and JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Receipt {
-    pub side: Side,
-    pub currency: String,
-    pub amount: Money,
-    pub price: Price,
-    pub total: Money,
-    /// The trader's balance afterwards.
-    pub balance: Money,
-}
-
-/// One entry of the tape, as `tape`, `history` and the board show it. In
-/// JSON its kind's fields sit beside `seq`:
-/// `{"seq": 7, "kind": "trade", "account": "ana", "side": "buy", ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct TapeRow {
-    pub seq: u64,
-    #[serde(flatten)]
-    pub kind: TapeKind,
-}
-
-/// What the tape shows for an account whose slot went to another account.
-pub const CLOSED: &str = "(closed)";
-
-/// What happened at one sequence number: a trade, or one of the owner's
-/// commands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum TapeKind {
-    /// A trader bought or sold. `account` is `(closed)` once the account's
-    /// slot went to another account.
-    Trade {
-        account: String,
-        side: Side,
-        currency: String,
-        amount: Money,
-        price: Price,
-        total: Money,
-    },
-    /// The owner set a currency's quote.
-    Price {
-        currency: String,
-        sell: Price,
-        buy: Price,
-    },
-    /// The owner halted trading.
-    Halt,
-    /// The owner resumed trading.
-    Resume,
-    /// The owner reset the market; the tape starts again here.
-    Reset,
-    /// The owner closed an account, whose balance went to the cash.
-    Close { account: String, balance: Money },
-    /// The ticker moved `moves` quotes at once: one entry a tick, so the
-    /// students' trades stay in view.
-    Tick { moves: u32 },
-}
-
-impl TapeKind {
-    /// A student's trade, as against one of the owner's (or the ticker's)
-    /// actions.
-    pub fn is_trade(&self) -> bool {
-        matches!(self, TapeKind::Trade { .. })
-    }
-}
-
-/// One row of `rates`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Rate {
-    pub name: String,
-    pub sell: Price,
-    pub buy: Price,
-    pub stock: Money,
-}
-
-/// An account's balance and holdings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Portfolio {
-    pub name: String,
-    pub balance: Money,
-    /// Every currency, in the market's order, including zero holdings.
-    #[serde(serialize_with = "holdings_as_map")]
-    #[schemars(with = "std::collections::BTreeMap<String, Money>")]
-    pub holdings: Vec<(String, Money)>,
-    /// What each holding would fetch now, at the exchange's buy price:
-    /// wide, like the sums, so no legal market makes a view fail.
-    #[serde(serialize_with = "holdings_as_map")]
-    #[schemars(with = "std::collections::BTreeMap<String, WideMoney>")]
-    pub values: Vec<(String, WideMoney)>,
-    /// Balance plus the value of the holdings.
-    pub net_worth: WideMoney,
-    /// What the account started with.
-    pub starting_balance: Money,
-    /// `net_worth - starting_balance`: negative is a loss.
-    pub profit: WideMoney,
-}
-
-pub(crate) fn holdings_as_map<S: serde::Serializer, T: Serialize>(
-    holdings: &[(String, T)],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_map(holdings.iter().map(|(name, amount)| (name, amount)))
-}
-
-/// The conservation laws, checked against a snapshot taken under the lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Audit {
-    pub consistent: bool,
-    pub currencies: Vec<CurrencyAudit>,
-    pub money: MoneyAudit,
-}
-
-/// `stock + sum of holdings = initial stock`, for one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct CurrencyAudit {
-    pub name: String,
-    pub stock: WideMoney,
-    pub held: WideMoney,
-    pub initial: WideMoney,
-    /// `stock + held - initial`: units created (positive) or lost.
-    pub discrepancy: WideMoney,
-}
-
-/// `cash + sum of balances = initial cash + starting balances handed out`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct MoneyAudit {
-    pub cash: WideMoney,
-    pub balances: WideMoney,
-    pub initial_cash: WideMoney,
-    /// Accounts open now.
-    pub accounts: u32,
-    /// Starting balances handed out since creation or the last reset: one
-    /// per account opened, closed ones included (their balance went to the
-    /// cash).
-    pub accounts_opened: u32,
-    pub starting_balances: WideMoney,
-    /// `cash + balances - initial_cash - starting_balances`.
-    pub discrepancy: WideMoney,
-}
-
-/// What `exchange-init --status` shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Status {
-    pub address: String,
-    pub size: u64,
-    pub mode: String,
-    pub owner_uid: u32,
-    /// Other processes attached, where the mechanism counts them (System V).
-    pub attached: Option<u64>,
-    pub layout_version: u32,
-    /// Accounts open now.
-    pub accounts: u32,
-    pub account_capacity: u32,
-    pub cash: Money,
-    /// The tape's last sequence number: trades and the owner's commands.
-    pub trades: u64,
-    /// Trades of the race demonstration, which skip the lock and the tape.
-    pub unlocked_trades: u64,
-    /// Trading is halted by the owner.
-    pub halted: bool,
-    pub currencies: Vec<Rate>,
 }
 
 /// A market attached in this process.
@@ -374,20 +141,6 @@ fn check_positive(amount: Money) -> Result<()> {
 
 fn money(slot: &Shared<std::sync::atomic::AtomicI64>) -> Money {
     Money::from_hundredths(slot.load(std::sync::atomic::Ordering::Relaxed))
-}
-
-/// Finds a currency by name, ignoring case, in either store's list; a
-/// name that is not there gets the nearest one as a suggestion.
-pub(crate) fn find_currency(currencies: &[Currency], name: &str) -> Result<CurrencyId> {
-    currencies
-        .iter()
-        .position(|currency| currency.name.eq_ignore_ascii_case(name))
-        .map(CurrencyId)
-        .ok_or_else(|| Error::UnknownCurrency {
-            name: name.to_owned(),
-            suggestion: crate::suggest::closest(name, currencies.iter().map(|c| c.name.as_str()))
-                .map(str::to_owned),
-        })
 }
 
 impl Exchange {
@@ -463,33 +216,17 @@ impl Exchange {
             .load(Relaxed)
             .checked_add(1)
             .ok_or_else(overflow)?;
+        let trade = Trade::new(account, side, currency, amount, outcome);
         let change = Redo::Trade {
-            account: account.index,
-            serial: account.serial,
-            currency: currency.0 as u32,
-            side: side.code(),
+            trade,
             seq: 0,
-            amount: amount.hundredths(),
-            price: outcome.price.ten_thousandths(),
-            total: outcome.total.hundredths(),
-            stock: outcome.after.stock.hundredths(),
-            holding: outcome.after.holding.hundredths(),
-            balance: outcome.after.balance.hundredths(),
-            cash: outcome.after.cash.hundredths(),
             trades,
         };
         locked.commit(table, change, None)?;
         crash_point(Step::BeforeUnlock);
         locked.unlock();
         self.wake_watchers();
-        Ok(Fill {
-            side,
-            currency,
-            amount,
-            price: outcome.price,
-            total: outcome.total,
-            balance: outcome.after.balance,
-        })
+        Ok(trade.fill())
     }
 
     /// Moves `amount` from the exchange's cash to an account's balance, all

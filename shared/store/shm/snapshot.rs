@@ -1,6 +1,6 @@
 //! Lock-free, consistent reads: a copy of the market taken between two
 //! reads of the writers' sequence counter `write_seq`, with the journal's
-//! redo laid over it when a change was in flight (see `market::journal`
+//! redo laid over it when a change was in flight (see `store::shm::journal`
 //! for why that gives the state after the change). Every read command and
 //! the board go through here, so a reader never takes the lock, never
 //! slows a trade, needs only read permission, and still answers while a
@@ -13,7 +13,7 @@
 use std::sync::atomic::{fence, Ordering::*};
 use std::time::{Duration, Instant};
 
-use super::record::{RawChange, Redo};
+use super::record::{ChangeTarget, Opened, RawChange, Redo};
 use super::Exchange;
 use crate::error::{Error, Result};
 use crate::names::{is_account_name_byte, ACCOUNT_NAME_BYTES};
@@ -330,125 +330,137 @@ impl Snapshot {
         entries
     }
 
-    /// Lays a change in flight over the copy: its values are absolute, so
-    /// this gives the state after it, whatever the copy caught of it.
+    /// Lays a change in flight over the copy ([`Redo::write_to`] says
+    /// which values): they are absolute, so this gives the state after it,
+    /// whatever the copy caught of it.
     fn overlay(&mut self, change: &Redo, parts: Parts) {
-        if let Some(seq) = change.seq() {
-            self.trade_seq = seq;
+        change.write_to(&mut Overlay {
+            snapshot: self,
+            parts,
+        });
+    }
+}
+
+/// A reader's copy as a change's target: the slots it did not copy are
+/// left alone.
+struct Overlay<'a> {
+    snapshot: &'a mut Snapshot,
+    parts: Parts,
+}
+
+impl ChangeTarget for Overlay<'_> {
+    fn stock(&mut self, currency: u32, stock: i64) {
+        self.snapshot.currencies[currency as usize].stock = stock;
+    }
+
+    fn holding(&mut self, account: u32, currency: u32, holding: i64) {
+        if let Some(slot) = self.snapshot.account_mut(account) {
+            slot.holdings[currency as usize] = holding;
         }
-        match *change {
-            Redo::Trade {
-                account,
-                currency,
-                seq,
-                stock,
-                holding,
-                balance,
-                cash,
-                trades,
-                ..
-            } => {
-                self.currencies[currency as usize].stock = stock;
-                self.cash = cash;
-                if let Some(slot) = self.account_mut(account) {
-                    slot.holdings[currency as usize] = holding;
-                    slot.balance = balance;
-                    slot.trades = trades;
-                    slot.last_trade = seq;
-                }
-            }
-            Redo::Open {
-                account,
-                name,
-                serial,
-                owner,
-                balance,
-                count,
-                handed_out,
-            } => {
-                self.handed_out = handed_out;
-                if parts.accounts != Accounts::None {
-                    let unused = AccountCopy {
-                        name: [0; ACCOUNT_NAME_BYTES],
-                        balance: 0,
-                        last_trade: 0,
-                        trades: 0,
-                        status: account::FREE,
-                        owner: 0,
-                        serial: 0,
-                        holdings: [0; MAX_CURRENCIES],
-                    };
-                    let opened = AccountCopy {
-                        name,
-                        balance,
-                        owner,
-                        serial,
-                        status: account::OPEN,
-                        ..unused
-                    };
-                    match parts.accounts {
-                        Accounts::All => {
-                            if self.accounts.len() < count as usize {
-                                self.accounts.resize(count as usize, unused);
-                            }
-                            self.accounts[account as usize] = opened;
-                        }
-                        Accounts::One(index) if index == account => self.accounts = vec![opened],
-                        Accounts::One(_) | Accounts::None => {}
-                    }
-                }
-            }
-            Redo::Price {
-                currency,
-                sell,
-                buy,
-                ..
-            } => {
-                let quote = &mut self.currencies[currency as usize];
-                quote.sell = sell;
-                quote.buy = buy;
-            }
-            Redo::Flags { flags, .. } => self.flags = flags,
-            Redo::Reset { seq, handed_out } => {
-                for currency in &mut self.currencies {
-                    currency.stock = currency.initial_stock;
-                }
-                self.cash = self.initial_cash;
-                for slot in self.accounts.iter_mut().filter(|slot| slot.is_open()) {
-                    slot.balance = self.starting_balance;
-                    slot.holdings = [0; MAX_CURRENCIES];
-                    slot.trades = 0;
-                    slot.last_trade = 0;
-                }
-                self.handed_out = handed_out;
-                self.tape_start = seq;
-            }
-            Redo::Close {
-                account,
-                cash,
-                stocks,
-                ..
-            } => {
-                for (currency, stock) in self.currencies.iter_mut().zip(stocks) {
-                    currency.stock = stock;
-                }
-                self.cash = cash;
-                if let Some(slot) = self.account_mut(account) {
-                    slot.balance = 0;
-                    slot.holdings = [0; MAX_CURRENCIES];
-                    slot.status = account::CLOSED;
-                }
-            }
-            Redo::Transfer {
-                account,
-                balance,
-                cash,
-            } => {
-                self.cash = cash;
-                if let Some(slot) = self.account_mut(account) {
-                    slot.balance = balance;
-                }
-            }
+    }
+
+    fn balance(&mut self, account: u32, balance: i64) {
+        if let Some(slot) = self.snapshot.account_mut(account) {
+            slot.balance = balance;
         }
+    }
+
+    fn cash(&mut self, cash: i64) {
+        self.snapshot.cash = cash;
+    }
+
+    fn trades(&mut self, account: u32, trades: u32, last_trade: u64) {
+        if let Some(slot) = self.snapshot.account_mut(account) {
+            slot.trades = trades;
+            slot.last_trade = last_trade;
+        }
+    }
+
+    fn sell(&mut self, currency: u32, sell: i64) {
+        self.snapshot.currencies[currency as usize].sell = sell;
+    }
+
+    fn buy(&mut self, currency: u32, buy: i64) {
+        self.snapshot.currencies[currency as usize].buy = buy;
+    }
+
+    fn flags(&mut self, flags: u32) {
+        self.snapshot.flags = flags;
+    }
+
+    fn open(&mut self, account: u32, opened: &Opened, count: u32) {
+        let snapshot = &mut *self.snapshot;
+        snapshot.handed_out = opened.handed_out;
+        let unused = AccountCopy {
+            name: [0; ACCOUNT_NAME_BYTES],
+            balance: 0,
+            last_trade: 0,
+            trades: 0,
+            status: account::FREE,
+            owner: 0,
+            serial: 0,
+            holdings: [0; MAX_CURRENCIES],
+        };
+        let copy = AccountCopy {
+            name: opened.name,
+            balance: opened.balance,
+            owner: opened.owner,
+            serial: opened.serial,
+            status: account::OPEN,
+            ..unused
+        };
+        match self.parts.accounts {
+            Accounts::All => {
+                if snapshot.accounts.len() < count as usize {
+                    snapshot.accounts.resize(count as usize, unused);
+                }
+                snapshot.accounts[account as usize] = copy;
+            }
+            Accounts::One(index) if index == account => snapshot.accounts = vec![copy],
+            Accounts::One(_) | Accounts::None => {}
+        }
+    }
+
+    fn initial_stocks_and_cash(&mut self) {
+        let snapshot = &mut *self.snapshot;
+        for currency in &mut snapshot.currencies {
+            currency.stock = currency.initial_stock;
+        }
+        snapshot.cash = snapshot.initial_cash;
+    }
+
+    fn restart_open_accounts(&mut self) {
+        let starting = self.snapshot.starting_balance;
+        for slot in self
+            .snapshot
+            .accounts
+            .iter_mut()
+            .filter(|slot| slot.is_open())
+        {
+            slot.balance = starting;
+            slot.holdings = [0; MAX_CURRENCIES];
+            slot.trades = 0;
+            slot.last_trade = 0;
+        }
+    }
+
+    fn handed_out(&mut self, handed_out: u32) {
+        self.snapshot.handed_out = handed_out;
+    }
+
+    fn tape_start(&mut self, seq: u64) {
+        self.snapshot.tape_start = seq;
+    }
+
+    fn close(&mut self, account: u32) {
+        if let Some(slot) = self.snapshot.account_mut(account) {
+            slot.balance = 0;
+            slot.holdings = [0; MAX_CURRENCIES];
+            slot.status = account::CLOSED;
+        }
+    }
+
+    fn trade_seq(&mut self, seq: u64) {
+        self.snapshot.trade_seq = seq;
     }
 }

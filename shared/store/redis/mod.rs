@@ -66,6 +66,7 @@ mod delta;
 mod instructor;
 mod keys;
 mod lifecycle;
+mod market;
 mod notify;
 mod reading;
 mod round;
@@ -76,13 +77,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
-pub use crate::market::{AccountId, CurrencyId, Fill};
+pub use crate::domain::{AccountId, CurrencyId, Fill};
 pub use address::{RedisAddress, RedisAddressError, DEFAULT_PORT};
 
 use self::commit::{Kind, Watch, META};
 use self::keys::Keys;
+use crate::domain::Currency;
 use crate::error::{Error, Result};
-use crate::market::Currency;
 use crate::money::{Money, Price};
 
 /// Hash fields as read, in the order a [`Watch`] asked for them.
