@@ -20,7 +20,8 @@
 //! - `views`: rates, quotes, portfolios, the ranking, the tape, history and
 //!   the audit, all from snapshots;
 //! - `watchers`: the change counter and the futex that wakes boards;
-//! - `race`: the unlocked trade of the classroom race demonstration.
+//! - `race`: the unlocked trade of the classroom race demonstration;
+//! - `same_work_c`: the trade done by the bench's hand-written C.
 #![forbid(unsafe_code)]
 
 mod accounts;
@@ -31,6 +32,7 @@ mod race;
 mod record;
 mod round;
 pub mod rules;
+mod same_work_c;
 mod snapshot;
 mod tape;
 mod views;
@@ -51,6 +53,8 @@ pub use race::{is_worker_account, worker_account, UnlockedDemo};
 use record::Redo;
 pub use views::History;
 pub(crate) use views::{CurrencyCount, MoneyCount};
+#[cfg(test)]
+pub(crate) use watchers::FORGET_WATCHERS_AFTER;
 
 /// Trades the tape remembers.
 pub const TAPE_LEN: usize = crate::shm::layout::TAPE_LEN;
