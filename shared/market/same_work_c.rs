@@ -16,7 +16,9 @@ use crate::shm::c_trade::{outcome, COrder, CTrader};
 impl Exchange {
     /// [`Exchange::trade`], done by the same-work C: the same outcome and
     /// the same errors (a lock error's reason is shorter: the C says only
-    /// that the lock could not be taken).
+    /// that the lock could not be taken). Inlined into the caller's loop
+    /// as [`Exchange::trade`] is.
+    #[inline]
     pub fn trade_in_c(
         &self,
         account: AccountId,

@@ -165,14 +165,17 @@ _Static_assert(sizeof(pthread_mutex_t) == 40, "glibc x86_64 mutex");
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+/* Small helpers inline, as hand-written C would have them (GCC keeps
+ * those the cold repair also calls out of line otherwise). */
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-static int32_t *mutex_word(pthread_mutex_t *mutex, size_t offset) {
+ALWAYS_INLINE static int32_t *mutex_word(pthread_mutex_t *mutex, size_t offset) {
     return (int32_t *)((unsigned char *)mutex + offset);
 }
 
-static uintptr_t *mutex_link(pthread_mutex_t *mutex, size_t offset) {
+ALWAYS_INLINE static uintptr_t *mutex_link(pthread_mutex_t *mutex, size_t offset) {
     return (uintptr_t *)((unsigned char *)mutex + offset);
 }
 
@@ -238,16 +241,16 @@ __attribute__((noinline, cold)) static int lock_contended(pthread_mutex_t *mutex
     }
 }
 
-static uint64_t next_seq(uint64_t seq) {
+ALWAYS_INLINE static uint64_t next_seq(uint64_t seq) {
     return seq + 1 == 0 ? 1 : seq + 1;
 }
 
-static struct shmx_entry *tape_slot(struct shmx_header *header, uint64_t seq) {
+ALWAYS_INLINE static struct shmx_entry *tape_slot(struct shmx_header *header, uint64_t seq) {
     return &header->tape[(seq - 1) % SHMX_TAPE_LEN];
 }
 
 /* The trade's absolute values: one store each, then trade_seq. */
-static void apply(struct shmx_header *header, struct shmx_account *slot, unsigned currency,
+ALWAYS_INLINE static void apply(struct shmx_header *header, struct shmx_account *slot, unsigned currency,
                   uint64_t seq, int64_t stock, int64_t holding, int64_t balance, int64_t cash,
                   uint32_t trades) {
     STORE(&header->currencies[currency].stock, stock);
@@ -259,7 +262,7 @@ static void apply(struct shmx_header *header, struct shmx_account *slot, unsigne
     STORE(&header->lock.trade_seq, seq);
 }
 
-static void end_write(struct shmx_header *header) {
+ALWAYS_INLINE static void end_write(struct shmx_header *header) {
     uint64_t write_seq = LOAD(&header->lock.write_seq);
     __atomic_store_n(&header->lock.write_seq, (write_seq | 1) + 1, __ATOMIC_RELEASE);
 }
@@ -294,12 +297,24 @@ __attribute__((noinline, cold)) static int replay(const struct shmx_market *mark
 }
 
 /* What the exchange charges for `amount` at `price`, rounded up to the
- * cent, or pays, rounded down (Price::cost_of, proceeds_of); 0 on
- * overflow. */
-static int cost_of(int64_t price, int64_t amount, int round_up, int64_t *out) {
-    __int128 product = (__int128)amount * price;
-    __int128 whole = product / 10000;
-    __int128 rest = product % 10000;
+ * cent, or pays, rounded down (Price::cost_of, proceeds_of): in 64 bits
+ * when the product fits, as the Rust does, else in 128; 0 on overflow. */
+ALWAYS_INLINE static int cost_of(int64_t price, int64_t amount, int round_up, int64_t *out) {
+    int64_t product;
+    if (likely(!__builtin_mul_overflow(amount, price, &product))) {
+        int64_t whole = product / 10000, rest = product % 10000;
+        if (rest < 0) {
+            whole -= 1;
+            rest += 10000;
+        }
+        if (round_up && rest != 0)
+            return !__builtin_add_overflow(whole, 1, out);
+        *out = whole;
+        return 1;
+    }
+    __int128 wide = (__int128)amount * price;
+    __int128 whole = wide / 10000;
+    __int128 rest = wide % 10000;
     if (rest < 0) {
         whole -= 1;
         rest += 10000;
