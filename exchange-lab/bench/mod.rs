@@ -612,7 +612,7 @@ pub fn run(
         table.push(Row::new(
             format!("    C loop, {}", processes(procs)),
             millions(baseline),
-            format!("bare, same run: {safety:.2}x the same-work C's rate, what the safety costs"),
+            format!("bare, same run: the same-work C makes {safety:.2}x its rate, what the safety costs"),
         ));
     }
     progress("(c) stress read by boards and follow, and unread");
