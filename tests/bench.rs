@@ -5,6 +5,10 @@
 //! `--plot` writes an SVG with a line per mechanism, and a venue that fails
 //! is a row saying why while the table goes on. Figures are never judged
 //! here: performance is measured in benchmarks, not in timed tests.
+//!
+//! And the bench's same-work C trade: a C trader killed holding the lock
+//! leaves a market that the product, or another C trader, repairs; and
+//! `trader` links none of the C.
 
 mod common;
 
@@ -14,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Run, LAB};
+use common::{Backend, Run, Segment, LAB, TRADER};
 
 /// Every rival at every process count: a minute or more on a busy
 /// machine, so not the usual per-process limit.
@@ -52,8 +56,13 @@ fn a_quick_run_has_every_rival_at_every_process_count_and_plots_them() {
     let labels = labels(&report);
     let has = |text: &str| labels.iter().any(|label| label.contains(text));
     assert!(has("C loop: robust lock, 8 stores, unlock"), "{labels:?}");
+    assert!(
+        has("same-work C: every check, the journal, the robust lock"),
+        "{labels:?}"
+    );
     for procs in ["1 process", "2 processes", "4 processes", "8 processes"] {
         assert!(has(&format!("(b) stress, locked, {procs}")), "{labels:?}");
+        assert!(has(&format!("    same-work C, {procs}")), "{labels:?}");
         assert!(has(&format!("    C loop, {procs}")), "{labels:?}");
         assert!(has(&format!("(e) SQLite, {procs}")), "{labels:?}");
         assert!(
@@ -129,16 +138,35 @@ fn a_quick_run_has_every_rival_at_every_process_count_and_plots_them() {
             assert!(row["note"].as_str().unwrap().contains("x faster"), "{row}");
         }
     }
-    // The series behind the plot: shared memory, the C loop, then rivals.
+    // (a) and (b) are judged against the same-work C.
+    let trade = row("(a) one trade via the library");
+    assert!(
+        trade["note"]
+            .as_str()
+            .unwrap()
+            .contains("x the same-work C below (target <= 1.25x)"),
+        "{trade}"
+    );
+    let stress = row("(b) stress, locked, 2 processes");
+    assert!(
+        stress["note"]
+            .as_str()
+            .unwrap()
+            .contains("x the same-work C (target >= 0.9x)"),
+        "{stress}"
+    );
+    // The series behind the plot: shared memory, the same-work C, the C
+    // loop, then rivals.
     let series = report["series"].as_array().unwrap();
     let mechanisms: Vec<&str> = series
         .iter()
         .map(|line| line["mechanism"].as_str().unwrap())
         .collect();
     assert_eq!(
-        mechanisms[..3],
+        mechanisms[..4],
         [
             "shared memory (exchange-lab stress)",
+            "same-work C (same segment and checks)",
             "C loop (same mutex, 8 stores)",
             "SQLite"
         ]
@@ -240,4 +268,130 @@ fn a_failing_venue_is_a_row_and_the_table_goes_on() {
             "no row {label}: {rows:#?}"
         );
     }
+}
+
+/// Where the lock's words are in a segment (see `shm::layout`): the
+/// robust futex word, and `trade_seq` on the same line.
+const LOCK_WORD: u64 = 128;
+const TRADE_SEQ: u64 = 128 + 48;
+/// The kernel's mark on a robust futex whose owner died holding it.
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+
+/// A little-endian word of a POSIX segment, read from /dev/shm.
+fn word(object: &std::path::Path, offset: u64, bytes: usize) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = [0; 8];
+    std::fs::File::open(object)
+        .unwrap()
+        .read_exact_at(&mut buffer[..bytes], offset)
+        .unwrap();
+    u64::from_le_bytes(buffer)
+}
+
+/// Starts a same-work C trader on `segment` as stress account 0, lets it
+/// trade, and SIGKILLs it; true if it died holding the lock (the kernel
+/// marked the futex word), which most kills do: the loop is mostly the
+/// locked trade.
+fn kill_a_c_trader(segment: &Segment, object: &std::path::Path, seed: usize) -> bool {
+    /// Killed and reaped when dropped, even when the test fails.
+    struct Worker(std::process::Child);
+    impl Drop for Worker {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut worker = Worker(
+        Command::new(LAB)
+            .args([
+                "bench-worker",
+                "--kind",
+                "c-same",
+                "--target",
+                &segment.address,
+            ])
+            .args(["--account", "0", "--trades", "1000000000000"])
+            .args(["--seed", &seed.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut worker.0;
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let before = word(object, TRADE_SEQ, 8);
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    common::wait_for("the C trader's trades", common::TIMEOUT, || {
+        word(object, TRADE_SEQ, 8) > before + 1000
+    });
+    drop(worker);
+    word(object, LOCK_WORD, 4) as u32 & FUTEX_OWNER_DIED != 0
+}
+
+/// Kills C traders until one dies holding the lock (bounded).
+fn kill_one_holding_the_lock(segment: &Segment, object: &std::path::Path) {
+    let died = (0..100).any(|seed| kill_a_c_trader(segment, object, seed));
+    assert!(
+        died,
+        "no kill in 100 landed while the C trader held the lock"
+    );
+}
+
+#[test]
+fn a_c_trader_killed_holding_the_lock_leaves_a_market_the_product_repairs() {
+    // Rich enough that no trade is refused however long a trader runs.
+    let config = common::temp_file(
+        ".toml",
+        "cash = \"10000000000.00\"\nstarting_balance = \"1000000000.00\"\n",
+    );
+    let segment = Segment::unique(Backend::Posix);
+    segment
+        .init(&["--config", config.to_str().unwrap()])
+        .success();
+    let object = std::path::PathBuf::from(format!(
+        "/dev/shm{}",
+        segment.address.trim_start_matches("posix:")
+    ));
+    // The product repairs it: a trade succeeds and the audit balances.
+    kill_one_holding_the_lock(&segment, &object);
+    segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
+    assert_eq!(word(&object, LOCK_WORD, 4), 0, "left locked");
+    segment.assert_consistent();
+    // So does another C trader, replaying the trade in C.
+    kill_one_holding_the_lock(&segment, &object);
+    let mut again = Command::new(LAB);
+    again
+        .args([
+            "bench-worker",
+            "--kind",
+            "c-same",
+            "--target",
+            &segment.address,
+        ])
+        .args(["--account", "0", "--trades", "1000"]);
+    let run = Run::new(again, b"go\n");
+    run.success();
+    assert_eq!(word(&object, LOCK_WORD, 4), 0, "left locked");
+    segment.assert_consistent();
+    segment.trader("alice", &["sell", "DOLLAR", "1"]).success();
+}
+
+/// The C is linked into `exchange-lab`, which calls it, and not into
+/// `trader`, which may be installed with a class's privilege.
+#[test]
+fn only_the_lab_links_the_c_trade() {
+    let symbols = |binary: &str| {
+        let output = Command::new("nm").arg(binary).output().unwrap();
+        assert!(output.status.success(), "nm {binary}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .any(|line| line.ends_with(" T shmx_c_trade"))
+    };
+    assert!(symbols(LAB), "exchange-lab has no shmx_c_trade");
+    assert!(!symbols(TRADER), "trader links the C trade");
 }

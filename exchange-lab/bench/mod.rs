@@ -3,10 +3,13 @@
 //! printed as soon as it is measured, and a measurement that fails (a
 //! rival's server, a worker) is a row saying why: the run goes on.
 //!
-//! - (a) one trade through the library in one process, next to the C loop:
-//!   the same robust mutex, a trade's bare stores, unlock;
+//! - (a) one trade through the library in one process, next to the same
+//!   work written by hand in C (`c/trade.c`: the same segment, lock,
+//!   checks, journal and wake-up), its anchor, and the bare C loop (the
+//!   same robust mutex, a trade's bare stores, unlock), which shows what
+//!   the safety costs;
 //! - (b) aggregate trades per second from 1, 2, 4 and 8 `stress` processes,
-//!   next to the C loop run by as many processes on one segment;
+//!   next to the same-work C and the C loop run by as many processes;
 //! - (c) 2 `stress` processes with four boards and a `follow` reading
 //!   their market, against the same unread ([`readers`]);
 //! - (e) the rivals a user would pick instead, at the same process counts:
@@ -56,13 +59,15 @@ pub mod worker;
 /// How much work each measurement does.
 #[derive(Debug, Clone, Copy)]
 pub struct BenchSize {
-    /// Per round of (a), for the library and the C loop each.
+    /// Per round of (a), for the library, the same-work C and the C loop
+    /// each.
     pub latency_trades: u64,
-    /// Alternations of the library and the C loop in (a).
+    /// Alternations of the library, the same-work C and the C loop in (a).
     pub latency_rounds: usize,
-    /// Per process, for shared memory and the C loop.
+    /// Per process, for shared memory, the same-work C and the C loop.
     pub stress_trades: u64,
-    /// Alternations of stress and the C loop at each process count in (b).
+    /// Alternations of stress, the same-work C and the C loop at each
+    /// process count in (b).
     pub stress_rounds: usize,
     /// Per process, for SQLite and Redis.
     pub rival_trades: u64,
@@ -191,18 +196,23 @@ fn millions(rate: f64) -> String {
     format!("{:.2} M trades/s", rate / 1e6)
 }
 
-/// (a)'s figures: the medians over the rounds, and the median of the
+/// (a)'s figures: the medians over the rounds, and the medians of the
 /// rounds' own ratios.
 struct Latency {
     trade_ns: f64,
+    same_work_ns: f64,
     baseline_ns: f64,
+    /// The trade over the same-work C.
     ratio: f64,
+    /// The same-work C over the C loop: what the safety costs.
+    safety: f64,
 }
 
 /// (a) Nanoseconds per trade, alternating buys and sells of 0.01 DOLLAR,
-/// and per C-loop trade, the same way: `rounds` alternations of the two,
-/// `trades` each, after a warm-up of both, so that whatever else the
-/// machine runs slows both sides of a round alike.
+/// per same-work C trade of the same (same segment, same account), and
+/// per C-loop trade, the same way: `rounds` alternations of the three,
+/// `trades` each, after a warm-up of each, so that whatever else the
+/// machine runs slows every side of a round alike.
 fn latency(trades: u64, rounds: usize) -> Result<Latency> {
     let segment = BenchSegment::create("latency")?;
     let exchange = Exchange::attach(&segment.0)?;
@@ -220,6 +230,13 @@ fn latency(trades: u64, rounds: usize) -> Result<Latency> {
         let started = Instant::now();
         for index in 0..trades {
             black_box(exchange.trade(account, side(index), dollar, black_box(amount))?);
+        }
+        Ok(started.elapsed().as_nanos() as f64 / trades as f64)
+    };
+    let same_work = |trades: u64| -> Result<f64> {
+        let started = Instant::now();
+        for index in 0..trades {
+            black_box(exchange.trade_in_c(account, side(index), dollar, black_box(amount))?);
         }
         Ok(started.elapsed().as_nanos() as f64 / trades as f64)
     };
@@ -241,18 +258,26 @@ fn latency(trades: u64, rounds: usize) -> Result<Latency> {
 
     // Warm up: fault in the pages and the branch predictors first.
     product(trades / 10)?;
+    same_work(trades / 10)?;
     c_loop(trades / 10)?;
-    let (mut trade_ns, mut baseline_ns, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut figures: [Vec<f64>; 5] = Default::default();
     for _ in 0..rounds.max(1) {
-        let (trade, base) = (product(trades)?, c_loop(trades)?);
-        trade_ns.push(trade);
-        baseline_ns.push(base);
-        ratios.push(trade / base);
+        let (trade, same, base) = (product(trades)?, same_work(trades)?, c_loop(trades)?);
+        for (figure, value) in
+            figures
+                .iter_mut()
+                .zip([trade, same, base, trade / same, same / base])
+        {
+            figure.push(value);
+        }
     }
+    let [trade_ns, same_work_ns, baseline_ns, ratios, safety] = figures.map(median);
     Ok(Latency {
-        trade_ns: median(trade_ns),
-        baseline_ns: median(baseline_ns),
-        ratio: median(ratios),
+        trade_ns,
+        same_work_ns,
+        baseline_ns,
+        ratio: ratios,
+        safety,
     })
 }
 
@@ -355,6 +380,9 @@ fn watch_latency(rounds: usize) -> Result<(f64, f64)> {
         latencies[latencies.len() - 1],
     ))
 }
+
+/// (a)'s anchor row.
+const SAME_WORK_ROW: &str = "    same-work C: every check, the journal, the robust lock";
 
 /// The process counts of every multi-process row.
 const PROCESS_COUNTS: [usize; 4] = [1, 2, 4, 8];
@@ -504,7 +532,7 @@ pub fn run(
         failed: 0,
         show,
     };
-    progress("(a) one trade and the C loop");
+    progress("(a) one trade, the same-work C and the C loop");
     let rounds = size.latency_rounds;
     let label = "(a) one trade via the library, 1 process";
     if let Some(latency) = table.measured(label, latency(size.latency_trades, rounds)) {
@@ -512,54 +540,80 @@ pub fn run(
             label.into(),
             format!("{:.1} ns/trade", latency.trade_ns),
             format!(
-                "{:.2}x the C loop below (target <= 1.5x); medians of {rounds} alternated rounds",
+                "{:.2}x the same-work C below (target <= 1.25x); medians of {rounds} alternated rounds",
                 latency.ratio
             ),
         ));
         table.push(Row::new(
+            SAME_WORK_ROW.into(),
+            format!("{:.1} ns/trade", latency.same_work_ns),
+            "the anchor: the same dollar workload, same segment, same run".into(),
+        ));
+        table.push(Row::new(
             "    C loop: robust lock, 8 stores, unlock".into(),
             format!("{:.1} ns/trade", latency.baseline_ns),
-            "baseline, same run".into(),
+            format!(
+                "no checks, no journal: the same-work C is {:.2}x this, what the safety costs",
+                latency.safety
+            ),
         ));
     }
 
     let mut shared = Series::new("shared memory (exchange-lab stress)");
+    let mut same_work = Series::new("same-work C (same segment and checks)");
     let mut c_loop = Series::new("C loop (same mutex, 8 stores)");
     for procs in PROCESS_COUNTS {
-        progress(&format!("(b) stress and the C loop, {}", processes(procs)));
+        progress(&format!(
+            "(b) stress, the same-work C and the C loop, {}",
+            processes(procs)
+        ));
         let rounds = size.stress_rounds;
-        let measure = || -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
-            let (mut rates, mut baselines, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let measure = || -> Result<[Vec<f64>; 5]> {
+            let mut figures: [Vec<f64>; 5] = Default::default();
             for _ in 0..rounds.max(1) {
                 let rate = stress_rate(lab, procs, size.stress_trades)?;
+                let same = procs::c_same(lab, procs, size.stress_trades)?;
                 let baseline = procs::c_loop(lab, procs, size.stress_trades)?;
-                rates.push(rate);
-                baselines.push(baseline);
-                ratios.push(rate / baseline);
+                for (figure, value) in
+                    figures
+                        .iter_mut()
+                        .zip([rate, same, baseline, rate / same, same / baseline])
+                {
+                    figure.push(value);
+                }
             }
-            Ok((rates, baselines, ratios))
+            Ok(figures)
         };
         let label = format!("(b) stress, locked, {}", processes(procs));
-        let Some((rates, baselines, ratios)) = table.measured(&label, measure()) else {
+        let Some(figures) = table.measured(&label, measure()) else {
             continue;
         };
-        let (rate, baseline) = (median(rates), median(baselines));
+        let [rate, same, baseline, ratio, safety] = figures.map(median);
         shared.points.push((procs, rate));
+        same_work.points.push((procs, same));
         c_loop.points.push((procs, baseline));
+        let target = match procs {
+            1 => " (target >= 0.85x)",
+            2 => " (target >= 0.9x)",
+            _ => "",
+        };
         table.push(Row::new(
             label,
             millions(rate),
             format!(
-                "{:.2}x the C loop{}; audit consistent; medians of {rounds} alternated round{}",
-                median(ratios),
-                if procs == 2 { " (target >= 0.8x)" } else { "" },
+                "{ratio:.2}x the same-work C{target}; audit consistent; medians of {rounds} alternated round{}",
                 if rounds == 1 { "" } else { "s" },
             ),
         ));
         table.push(Row::new(
+            format!("    same-work C, {}", processes(procs)),
+            millions(same),
+            "the anchor, same run; audit consistent".into(),
+        ));
+        table.push(Row::new(
             format!("    C loop, {}", processes(procs)),
             millions(baseline),
-            "baseline, same run".into(),
+            format!("bare, same run: the same-work C makes {safety:.2}x its rate, what the safety costs"),
         ));
     }
     progress("(c) stress read by boards and follow, and unread");
@@ -604,7 +658,7 @@ pub fn run(
             procs::message_passing(lab, procs, size.message_trades)
         },
     ));
-    series.splice(0..0, [shared, c_loop]);
+    series.splice(0..0, [shared, same_work, c_loop]);
 
     progress("unlocked");
     let label = "    stress, UNLOCKED, 2 processes";

@@ -1,4 +1,5 @@
-//! The measurements made by many processes at once: the C loop, SQLite,
+//! The measurements made by many processes at once: the C loop, the
+//! same-work C, SQLite,
 //! Redis (counted by [`super::redis_lua`]) and the message-passing server,
 //! each at a given process count, with the same release-together protocol
 //! as `exchange-lab stress`
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use shm_exchange::stress::WorkerReport;
 use shm_exchange::testing::BaselineSegment;
-use shm_exchange::{Error, MarketConfig, Result};
+use shm_exchange::{Error, Exchange, MarketConfig, Result};
 
 use super::sqlite::SqliteMarket;
 use super::{per_second, BenchSegment};
@@ -63,6 +64,21 @@ pub fn c_loop(lab: &Path, procs: usize, trades: u64) -> Result<f64> {
     let _segment = BaselineSegment::create(&name)
         .map_err(|error| os_error(&name, "creating the C loop's segment", error))?;
     bench_workers(lab, "baseline", &name, procs, trades)
+}
+
+/// The same-work C with `procs` processes on a product segment, one
+/// stress account each; refused if the market fails its audit after.
+pub fn c_same(lab: &Path, procs: usize, trades: u64) -> Result<f64> {
+    let segment = BenchSegment::create(&format!("csame{procs}"))?;
+    let target = segment.0.to_string();
+    let rate = bench_workers(lab, "c-same", &target, procs, trades)?;
+    if !Exchange::attach(&segment.0)?.audit()?.consistent {
+        return Err(Error::Corrupted {
+            address: target,
+            reason: "a same-work C run failed its audit".into(),
+        });
+    }
+    Ok(rate)
 }
 
 /// Refuses a rival's run whose totals moved: a store that loses money is

@@ -74,7 +74,7 @@ redis.call('PUBLISH', ARGV[9], redis.call('HINCRBY', KEYS[1], 'change_seq', 1))
 return {1}
 "#;
 
-/// The market's key names, as the store spells them (`shared/redis/keys.rs`).
+/// The market's key names, as the store spells them (`shared/store/redis/keys.rs`).
 fn key(address: &RedisAddress, rest: &str) -> String {
     format!("exchange:{{{}}}:{rest}", address.name)
 }

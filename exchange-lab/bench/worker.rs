@@ -1,5 +1,5 @@
-//! `exchange-lab bench-worker` (internal): one process of the C-loop, SQLite or
-//! Redis measurement. Like a `stress` worker it attaches, says `ready`,
+//! `exchange-lab bench-worker` (internal): one process of the C-loop,
+//! same-work C, SQLite or Redis measurement. Like a `stress` worker it attaches, says `ready`,
 //! waits for `go`, trades, and prints its report; every venue runs the
 //! same workload, so the rows compare stores, not workloads. A board
 //! (`--kind board`) reads instead of trading: see [`readers`].
@@ -10,9 +10,11 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
+use shm_exchange::domain::{AccountId, CurrencyId};
+use shm_exchange::stress::worker_account;
 use shm_exchange::stress::{monotonic_nanos, SplitMix64, WorkerReport};
 use shm_exchange::testing::{BaselineSegment, BASELINE_CURRENCIES};
-use shm_exchange::{Money, Result, Side};
+use shm_exchange::{Exchange, Money, Result, SegmentAddress, Side};
 
 use super::venue::Venue;
 use super::{readers, redis, redis_lua, sqlite};
@@ -23,6 +25,8 @@ use crate::stress::{self, os_error};
 pub enum Kind {
     /// The C loop: the same robust mutex and a trade's bare stores.
     Baseline,
+    /// The same work as a trade, written in C, on a product segment.
+    CSame,
     /// A SQLite database, one transaction a trade.
     Sqlite,
     /// The product's Redis store: read, the shared rules, a Lua commit.
@@ -38,8 +42,9 @@ pub enum Kind {
 pub struct WorkerArgs {
     #[arg(long, value_enum)]
     pub kind: Kind,
-    /// The baseline segment's name, the database's path, the Redis
-    /// market's address, or the board's segment.
+    /// The baseline segment's name, the segment's address (c-same), the
+    /// database's path, the Redis market's address, or the board's
+    /// segment.
     #[arg(long)]
     pub target: String,
     /// Account index, from 0.
@@ -57,6 +62,46 @@ impl Venue for (BaselineSegment, usize) {
             .trade(self.1, currency, side == Side::Buy, amount.hundredths())
             .map_err(|error| os_error("the baseline segment", "trading", error))?;
         Ok(true)
+    }
+}
+
+/// A product segment traded on by the same-work C, as `stress` worker
+/// `account` (the account `exchange-lab stress` would give it).
+pub struct CSameTrader {
+    exchange: Exchange,
+    account: AccountId,
+    currencies: Vec<CurrencyId>,
+}
+
+impl CSameTrader {
+    /// Attaches to `address` and opens (or finds) the worker's account.
+    pub fn attach(address: &str, account: usize) -> Result<CSameTrader> {
+        let address: SegmentAddress = address.parse()?;
+        let exchange = Exchange::attach(&address)?;
+        let account = exchange.open_account(&worker_account(account))?;
+        let currencies = exchange
+            .currencies()
+            .iter()
+            .map(|currency| exchange.currency(&currency.name))
+            .collect::<Result<_>>()?;
+        Ok(CSameTrader {
+            exchange,
+            account,
+            currencies,
+        })
+    }
+}
+
+impl Venue for CSameTrader {
+    fn trade(&mut self, side: Side, currency: usize, amount: Money) -> Result<bool> {
+        match self
+            .exchange
+            .trade_in_c(self.account, side, self.currencies[currency], amount)
+        {
+            Ok(_) => Ok(true),
+            Err(error) if error.is_refusal() => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -100,6 +145,11 @@ pub fn run(args: &WorkerArgs) -> Result<()> {
             let segment = BaselineSegment::open(&args.target)
                 .map_err(|error| os_error(&args.target, "opening", error))?;
             go(&mut (segment, args.account), BASELINE_CURRENCIES, args)?
+        }
+        Kind::CSame => {
+            let mut trader = CSameTrader::attach(&args.target, args.account)?;
+            let currencies = trader.currencies.len();
+            go(&mut trader, currencies, args)?
         }
         Kind::Sqlite => {
             let mut trader = sqlite::SqliteTrader::open(Path::new(&args.target), args.account)?;

@@ -191,7 +191,7 @@ fn sell(price: Price, amount: Money, before: Position) -> Result<Outcome, Refusa
 
 /// The least amount whose proceeds at a positive `price` reach one cent:
 /// `amount x price >= 0.01`, in hundredths times ten-thousandths.
-fn smallest_paying(price: Price) -> Money {
+pub(crate) fn smallest_paying(price: Price) -> Money {
     const ONE_CENT_IN_PRODUCT_UNITS: i64 = 10_000;
     let price = price.ten_thousandths().max(1);
     Money::from_hundredths((ONE_CENT_IN_PRODUCT_UNITS + price - 1) / price)

@@ -19,7 +19,8 @@
 //!   in a mapping of ours (a shrunk segment) into an error line and exit
 //!   status 2, terminal restored, and leaves any other SIGBUS fatal;
 //! - `baseline`: the benchmarks' "C loop", the same mutex and a trade's
-//!   bare stores in a segment of its own.
+//!   bare stores in a segment of its own;
+//! - `c_trade`: the door to the same-work C trade, the bench's anchor.
 //!
 //! The rest of the crate is `#![forbid(unsafe_code)]` and sees only safe,
 //! `pub(crate)` functions. None of them can break the invariants written
@@ -31,6 +32,7 @@
 )]
 
 mod baseline;
+pub(crate) mod c_trade;
 mod fd;
 mod file;
 pub(crate) mod futex;

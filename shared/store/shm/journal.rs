@@ -135,7 +135,7 @@ impl Exchange {
     /// Why an exchange whose state word is `other` cannot be traded on.
     #[cold]
     #[inline(never)]
-    fn not_ready(&self, other: u32) -> Error {
+    pub(super) fn not_ready(&self, other: u32) -> Error {
         match other {
             state::RETIRED => Error::Retired {
                 address: self.address.to_string(),

@@ -22,7 +22,8 @@
 //! - `views`: rates, quotes, portfolios, the ranking, the tape, history and
 //!   the audit, all from snapshots;
 //! - `watchers`: the change counter and the futex that wakes boards;
-//! - `race`: the unlocked trade of the classroom race demonstration.
+//! - `race`: the unlocked trade of the classroom race demonstration;
+//! - `same_work_c`: the trade done by the bench's hand-written C.
 #![forbid(unsafe_code)]
 
 mod accounts;
@@ -33,6 +34,7 @@ mod market;
 mod race;
 mod record;
 mod round;
+mod same_work_c;
 mod snapshot;
 mod tape;
 mod views;
@@ -52,6 +54,8 @@ use crate::domain::{
 };
 pub use race::{is_worker_account, worker_account, UnlockedDemo};
 use record::Redo;
+#[cfg(test)]
+pub(crate) use watchers::FORGET_WATCHERS_AFTER;
 
 // The domain's limits are the segment's.
 const _: () = {

@@ -24,7 +24,7 @@ use super::Exchange;
 use crate::shm::futex;
 
 /// See [`Exchange::wake_watchers`].
-const FORGET_WATCHERS_AFTER: u32 = 1_000;
+pub(crate) const FORGET_WATCHERS_AFTER: u32 = 1_000;
 
 /// See [`Exchange::settled_change_seq`].
 const SETTLE_TRIES: u32 = 1_000;
