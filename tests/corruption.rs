@@ -22,15 +22,6 @@ use shm_exchange::testing::{
 };
 use shm_exchange::{Error, Exchange, SegmentAddress, Side};
 
-/// The file that backs a POSIX or file segment, if it has one.
-fn backing_path(segment: &Segment) -> Option<PathBuf> {
-    match segment.parsed() {
-        SegmentAddress::Posix { name } => Some(format!("/dev/shm{name}").into()),
-        SegmentAddress::File { path } => Some(path),
-        SegmentAddress::SysV { .. } => None,
-    }
-}
-
 fn read_u32(file: &std::fs::File, offset: usize) -> u32 {
     let mut bytes = [0; 4];
     file.read_exact_at(&mut bytes, offset as u64).unwrap();
@@ -70,7 +61,9 @@ fn retired_while_attached(backend: Backend, how: &str) {
     assert_eq!(json.ask_json("buy DOLLAR 1")["ok"], true);
     assert!(text.ask("buy DOLLAR 1").starts_with("bought"), "{context}");
     // Keep the old object open, to look inside it once it is orphaned.
-    let old = backing_path(&segment).map(|path| std::fs::File::open(path).unwrap());
+    let old = segment
+        .backing_path()
+        .map(|path| std::fs::File::open(path).unwrap());
 
     segment.init(&[how]).success();
 
@@ -148,7 +141,7 @@ fn shrunk_sizes() -> Vec<u64> {
 }
 
 fn shrink(segment: &Segment, size: u64) {
-    let path = backing_path(segment).unwrap();
+    let path = segment.backing_path().unwrap();
     std::fs::OpenOptions::new()
         .write(true)
         .open(path)

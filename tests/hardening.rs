@@ -12,36 +12,16 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::users::TestUser;
 use common::{field, temp_file, Backend, Run, Segment, INIT, TRADER};
 use shm_exchange::testing::Header;
-use shm_exchange::SegmentAddress;
-
-/// The file that backs a POSIX or file segment.
-fn backing_path(segment: &Segment) -> PathBuf {
-    match segment.parsed() {
-        SegmentAddress::Posix { name } => format!("/dev/shm{name}").into(),
-        SegmentAddress::File { path } => path,
-        SegmentAddress::SysV { .. } => panic!("System V has no backing file"),
-    }
-}
-
-fn write_at(segment: &Segment, offset: usize, bytes: &[u8]) {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(backing_path(segment))
-        .unwrap()
-        .write_all_at(bytes, offset as u64)
-        .unwrap();
-}
 
 fn read_at<const N: usize>(segment: &Segment, offset: usize) -> [u8; N] {
     let mut bytes = [0; N];
-    std::fs::File::open(backing_path(segment))
+    std::fs::File::open(segment.backing_path().unwrap())
         .unwrap()
         .read_exact_at(&mut bytes, offset as u64)
         .unwrap();
@@ -172,7 +152,7 @@ fn a_corrupted_mutex_never_aborts_and_is_always_replaceable() {
             let _bystander = common::Attached::start(&segment, "bob", &[]);
             let word =
                 value.unwrap_or_else(|| i32::from_ne_bytes(read_at::<4>(&segment, offset)) | 0x40);
-            write_at(&segment, offset, &word.to_ne_bytes());
+            segment.write_at(offset, &word.to_ne_bytes());
             for run in [
                 segment.trader("alice", &["buy", "DOLLAR", "1"]),
                 segment.trader("alice", &["rates"]),
@@ -183,7 +163,7 @@ fn a_corrupted_mutex_never_aborts_and_is_always_replaceable() {
             }
             segment.init(&["--force"]).success();
             segment.trader("alice", &["buy", "DOLLAR", "1"]).success();
-            write_at(&segment, offset, &word.to_ne_bytes());
+            segment.write_at(offset, &word.to_ne_bytes());
             segment.init(&["--remove"]).success();
             segment
                 .trader("alice", &["rates"])
@@ -210,20 +190,7 @@ fn scribbling_on_a_live_segment_kills_nobody(backend: Backend) {
         })
         .collect();
     let traders: Vec<_> = (0..3)
-        .map(|n| {
-            let mut command = segment.trader_command(&format!("t{n}"));
-            command
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut child = command.spawn().unwrap();
-            let mut stdin = child.stdin.take().unwrap();
-            let script = script.clone();
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(script.as_bytes());
-            });
-            child
-        })
+        .map(|n| segment.spawn_script(&format!("t{n}"), &script))
         .collect();
     let counts = [
         std::mem::offset_of!(Header, account_count),
@@ -246,7 +213,7 @@ fn scribbling_on_a_live_segment_kills_nobody(backend: Backend) {
             // the restore of forged links is tested on its own above.
             LOCK + 4 * ((random >> 16) as usize % 6)
         };
-        write_at(&segment, offset, &word.to_ne_bytes());
+        segment.write_at(offset, &word.to_ne_bytes());
         std::thread::sleep(Duration::from_micros(200));
     }
     for (n, child) in traders.into_iter().enumerate() {
@@ -389,7 +356,7 @@ fn audits_and_counters_do_not_overflow() {
 
     let trade_seq = std::mem::offset_of!(Header, lock)
         + std::mem::offset_of!(shm_exchange::testing::LockSlot, trade_seq);
-    write_at(&segment, trade_seq, &u64::MAX.to_ne_bytes());
+    segment.write_at(trade_seq, &u64::MAX.to_ne_bytes());
     segment.trader("a", &["buy", "DOLLAR", "1"]).success();
     assert_eq!(u64::from_ne_bytes(read_at::<8>(&segment, trade_seq)), 1);
     segment.trader("a", &["buy", "DOLLAR", "1"]).success();
@@ -403,7 +370,9 @@ fn attached_handles_hold_ofd_locks() {
     use std::os::unix::fs::MetadataExt;
     for backend in [Backend::Posix, Backend::File] {
         let segment = Segment::create(backend);
-        let inode = std::fs::metadata(backing_path(&segment)).unwrap().ino();
+        let inode = std::fs::metadata(segment.backing_path().unwrap())
+            .unwrap()
+            .ino();
         let mut trader = common::Attached::start(&segment, "alice", &[]);
         let locks = std::fs::read_to_string("/proc/locks").unwrap();
         let ours: Vec<&str> = locks

@@ -9,34 +9,13 @@
 
 mod common;
 
-use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::users::TestUser;
 use common::{Backend, Segment, INIT};
 use shm_exchange::testing::Header;
-use shm_exchange::SegmentAddress;
-
-/// The file that backs a POSIX or file segment.
-fn backing_path(segment: &Segment) -> PathBuf {
-    match segment.parsed() {
-        SegmentAddress::Posix { name } => format!("/dev/shm{name}").into(),
-        SegmentAddress::File { path } => path,
-        SegmentAddress::SysV { .. } => panic!("System V has no backing file"),
-    }
-}
-
-fn write_at(segment: &Segment, offset: usize, bytes: &[u8]) {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(backing_path(segment))
-        .unwrap()
-        .write_all_at(bytes, offset as u64)
-        .unwrap();
-}
 
 /// glibc's robust-list links inside the mutex (x86_64 and every other
 /// 64-bit glibc).
@@ -171,7 +150,7 @@ fn forged_robust_list_links_do_not_crash_the_holder() {
             common::TIMEOUT,
             || process_state(pid) == Some('T'),
         );
-        write_at(&segment, MUTEX_LINKS, &[0x41; 16]);
+        segment.write_at(MUTEX_LINKS, &[0x41; 16]);
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGCONT,

@@ -294,22 +294,7 @@ fn a_read_only_requeue_loop_costs_waiters_one_slice() {
     let mut attack = Killed(attack.spawn().unwrap());
     let script = "buy DOLLAR 1\nsell DOLLAR 1\n".repeat(200);
     let traders: Vec<_> = (0..4)
-        .map(|index| {
-            let mut command = segment.trader_command(&format!("t{index}"));
-            command
-                .args(["--script", "-"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut child = command.spawn().unwrap();
-            let mut stdin = child.stdin.take().unwrap();
-            let script = script.clone();
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let _ = stdin.write_all(script.as_bytes());
-            });
-            child
-        })
+        .map(|index| segment.spawn_script(&format!("t{index}"), &script))
         .collect();
     for (index, child) in traders.into_iter().enumerate() {
         let output = common::finish(child, b"", common::TIMEOUT, &format!("trader t{index}"));

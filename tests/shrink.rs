@@ -7,7 +7,6 @@ mod common;
 
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use common::{Backend, Segment};
@@ -15,24 +14,15 @@ use rexpect::process::wait::WaitStatus;
 use rexpect::reader::Options;
 use rexpect::session::spawn_with_options;
 use shm_exchange::testing::Header;
-use shm_exchange::SegmentAddress;
 
 const ROUNDS: usize = 20;
 /// Below the header: every process has pages mapped past this.
 const SHRUNK: u64 = 4096;
 
-fn backing_path(segment: &Segment) -> PathBuf {
-    match segment.parsed() {
-        SegmentAddress::Posix { name } => format!("/dev/shm{name}").into(),
-        SegmentAddress::File { path } => path,
-        SegmentAddress::SysV { .. } => panic!("System V segments cannot shrink"),
-    }
-}
-
 fn shrink(segment: &Segment) {
     std::fs::OpenOptions::new()
         .write(true)
-        .open(backing_path(segment))
+        .open(segment.backing_path().unwrap())
         .unwrap()
         .set_len(SHRUNK)
         .unwrap();
@@ -42,7 +32,7 @@ fn shrink(segment: &Segment) {
 fn trades(segment: &Segment) -> u64 {
     use std::os::unix::fs::FileExt;
     let mut bytes = [0; 8];
-    let file = std::fs::File::open(backing_path(segment)).unwrap();
+    let file = std::fs::File::open(segment.backing_path().unwrap()).unwrap();
     let offset = (std::mem::offset_of!(Header, lock)
         + std::mem::offset_of!(shm_exchange::testing::LockSlot, trade_seq)) as u64;
     match file.read_exact_at(&mut bytes, offset) {

@@ -227,6 +227,47 @@ impl Segment {
         run.parse_json()
     }
 
+    /// The file that backs a POSIX or file segment; `None` for System V,
+    /// which has none.
+    pub fn backing_path(&self) -> Option<PathBuf> {
+        match self.parsed() {
+            SegmentAddress::Posix { name } => Some(format!("/dev/shm{name}").into()),
+            SegmentAddress::File { path } => Some(path),
+            SegmentAddress::SysV { .. } => None,
+        }
+    }
+
+    /// Writes `bytes` at `offset` of the backing file, behind every
+    /// process's back (a scribble, a corruption).
+    pub fn write_at(&self, offset: usize, bytes: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        let path = self.backing_path().expect("System V has no backing file");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .write_all_at(bytes, offset as u64)
+            .unwrap();
+    }
+
+    /// Starts `trader --name NAME --script -` fed `script` from a thread,
+    /// with stdout and stderr piped, for [`finish`].
+    pub fn spawn_script(&self, name: &str, script: &str) -> Child {
+        let mut command = self.trader_command(name);
+        command
+            .args(["--script", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let script = script.to_owned();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(script.as_bytes());
+        });
+        child
+    }
+
     /// Asserts that the market's `audit` balances.
     #[track_caller]
     pub fn assert_consistent(&self) {
