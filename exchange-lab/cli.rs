@@ -151,7 +151,8 @@ fails gets a row saying why, and the run goes on; the exit status is then 1.
 Examples:
   exchange-lab bench --quick
   exchange-lab bench --plot docs/bench.svg
-  exchange-lab bench --redis-only          the Redis store beside the all-Lua trade"
+  exchange-lab bench --redis-only          the Redis store beside the all-Lua trade
+  exchange-lab bench --trade-only          the trade beside the same-work C, and read"
 )]
 pub struct BenchArgs {
     /// A short smoke run instead of the full one.
@@ -164,6 +165,10 @@ pub struct BenchArgs {
     /// and 8 clients.
     #[arg(long, conflicts_with = "plot")]
     pub redis_only: bool,
+    /// Only rows (a), (b) and (c): the trade beside the same-work C and
+    /// the C loop, at 1, 2, 4 and 8 processes, and read by boards.
+    #[arg(long, conflicts_with_all = ["plot", "redis_only"])]
+    pub trade_only: bool,
 }
 
 /// `exchange-lab serve` and `exchange-lab mp-client`: the message-passing
@@ -270,6 +275,9 @@ pub fn run(args: LabArgs) -> ExitStatus {
             let programs = bench::Programs::beside(lab_exe());
             if options.redis_only {
                 return bench::redis_command(&programs, options.quick, json);
+            }
+            if options.trade_only {
+                return bench::trade_command(&programs, options.quick, json);
             }
             bench::command(&programs, options.quick, options.plot.as_deref(), json)
                 .unwrap_or_else(|error| fail(&error, "bench", json))

@@ -37,6 +37,7 @@ use serde::Serialize;
 use shm_exchange::config::CurrencyConfig;
 use shm_exchange::envelope::Envelope;
 use shm_exchange::render::{self, Style};
+use shm_exchange::store::shm::CWorkload;
 use shm_exchange::stress::StressOptions;
 use shm_exchange::testing::BaselineSegment;
 use shm_exchange::{
@@ -233,11 +234,14 @@ fn latency(trades: u64, rounds: usize) -> Result<Latency> {
         }
         Ok(started.elapsed().as_nanos() as f64 / trades as f64)
     };
+    // Looped in C, so that no Rust is timed on the C's side.
     let same_work = |trades: u64| -> Result<f64> {
+        let workload = CWorkload::Alternate {
+            currency: dollar,
+            amount,
+        };
         let started = Instant::now();
-        for index in 0..trades {
-            black_box(exchange.trade_in_c(account, side(index), dollar, black_box(amount))?);
-        }
+        black_box(exchange.run_in_c(account, workload, trades)?);
         Ok(started.elapsed().as_nanos() as f64 / trades as f64)
     };
 
@@ -517,21 +521,14 @@ impl Recorder<'_> {
     }
 }
 
-/// Runs every measurement, handing each row to `show` as soon as it is
-/// measured, and returns the table's rows and the series that `--plot`
-/// draws. A measurement that fails is a row saying why; the run goes on.
-pub fn run(
-    programs: &Programs,
+/// Rows (a) and (b): the trade beside the same-work C and the C loop, in
+/// one process and in several; the series of (b), for the plot.
+fn trade_rows(
+    lab: &Path,
     size: BenchSize,
-    mut progress: impl FnMut(&str),
-    show: &mut dyn FnMut(&Row),
-) -> Rows {
-    let lab = programs.lab.as_path();
-    let mut table = Recorder {
-        rows: Vec::new(),
-        failed: 0,
-        show,
-    };
+    table: &mut Recorder,
+    progress: &mut impl FnMut(&str),
+) -> [Series; 3] {
     progress("(a) one trade, the same-work C and the C loop");
     let rounds = size.latency_rounds;
     let label = "(a) one trade via the library, 1 process";
@@ -616,6 +613,16 @@ pub fn run(
             format!("bare, same run: the same-work C makes {safety:.2}x its rate, what the safety costs"),
         ));
     }
+    [shared, same_work, c_loop]
+}
+
+/// Row (c): trading read by boards and follow, and a watcher's cost.
+fn reader_rows(
+    programs: &Programs,
+    size: BenchSize,
+    table: &mut Recorder,
+    progress: &mut impl FnMut(&str),
+) {
     progress("(c) stress read by boards and follow, and unread");
     let outcome = readers::rows(programs, size.stress_trades, size.reader_rounds);
     for row in table
@@ -636,6 +643,25 @@ pub fn run(
             ),
         ));
     }
+}
+
+/// Runs every measurement, handing each row to `show` as soon as it is
+/// measured, and returns the table's rows and the series that `--plot`
+/// draws. A measurement that fails is a row saying why; the run goes on.
+pub fn run(
+    programs: &Programs,
+    size: BenchSize,
+    mut progress: impl FnMut(&str),
+    show: &mut dyn FnMut(&Row),
+) -> Rows {
+    let lab = programs.lab.as_path();
+    let mut table = Recorder {
+        rows: Vec::new(),
+        failed: 0,
+        show,
+    };
+    let [shared, same_work, c_loop] = trade_rows(lab, size, &mut table, &mut progress);
+    reader_rows(programs, size, &mut table, &mut progress);
 
     let market = rich_market();
     let mut series = vec![rival_rows("SQLite", &shared, &mut table, |procs| {
@@ -767,6 +793,30 @@ fn redis_rows(
 /// `exchange-lab bench --redis-only [--quick]`: (e)'s Redis rows alone,
 /// each printed as soon as it is measured.
 pub fn redis_command(programs: &Programs, quick: bool, json: bool) -> ExitStatus {
+    part_command(quick, json, |size, table| {
+        redis_rows(&programs.lab, size, None, table, |step| {
+            eprintln!("running {step}...")
+        })
+    })
+}
+
+/// `exchange-lab bench --trade-only`: rows (a), (b) and (c) alone, the
+/// trade beside the same-work C, and read.
+pub fn trade_command(programs: &Programs, quick: bool, json: bool) -> ExitStatus {
+    part_command(quick, json, |size, table| {
+        let mut progress = |step: &str| eprintln!("running {step}...");
+        let series = trade_rows(&programs.lab, size, table, &mut progress);
+        reader_rows(programs, size, table, &mut progress);
+        series.into()
+    })
+}
+
+/// A run of some of the rows, which `rows` measures into the table.
+fn part_command(
+    quick: bool,
+    json: bool,
+    rows: impl FnOnce(BenchSize, &mut Recorder) -> Vec<Series>,
+) -> ExitStatus {
     let size = if quick {
         BenchSize::QUICK
     } else {
@@ -778,9 +828,7 @@ pub fn redis_command(programs: &Programs, quick: bool, json: bool) -> ExitStatus
         failed: 0,
         show: &mut show,
     };
-    let series = redis_rows(&programs.lab, size, None, &mut table, |step| {
-        eprintln!("running {step}...")
-    });
+    let series = rows(size, &mut table);
     let results = Rows {
         rows: table.rows,
         series,

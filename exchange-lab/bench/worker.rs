@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
-use shm_exchange::domain::{AccountId, CurrencyId};
+use shm_exchange::domain::AccountId;
+use shm_exchange::store::shm::CWorkload;
 use shm_exchange::stress::worker_account;
 use shm_exchange::stress::{monotonic_nanos, SplitMix64, WorkerReport};
 use shm_exchange::testing::{BaselineSegment, BASELINE_CURRENCIES};
@@ -66,11 +67,11 @@ impl Venue for (BaselineSegment, usize) {
 }
 
 /// A product segment traded on by the same-work C, as `stress` worker
-/// `account` (the account `exchange-lab stress` would give it).
+/// `account` (the account `exchange-lab stress` would give it), looped in
+/// C so that no Rust is timed.
 pub struct CSameTrader {
     exchange: Exchange,
     account: AccountId,
-    currencies: Vec<CurrencyId>,
 }
 
 impl CSameTrader {
@@ -79,29 +80,21 @@ impl CSameTrader {
         let address: SegmentAddress = address.parse()?;
         let exchange = Exchange::attach(&address)?;
         let account = exchange.open_account(&worker_account(account))?;
-        let currencies = exchange
-            .currencies()
-            .iter()
-            .map(|currency| exchange.currency(&currency.name))
-            .collect::<Result<_>>()?;
-        Ok(CSameTrader {
-            exchange,
-            account,
-            currencies,
-        })
+        Ok(CSameTrader { exchange, account })
     }
-}
 
-impl Venue for CSameTrader {
-    fn trade(&mut self, side: Side, currency: usize, amount: Money) -> Result<bool> {
-        match self
+    /// The stress worker's workload ([`trade_pairs`]'s too), in C.
+    fn trade_pairs(&self, trades: u64, seed: u64) -> Result<WorkerReport> {
+        let started = Instant::now();
+        let run = self
             .exchange
-            .trade_in_c(self.account, side, self.currencies[currency], amount)
-        {
-            Ok(_) => Ok(true),
-            Err(error) if error.is_refusal() => Ok(false),
-            Err(error) => Err(error),
-        }
+            .run_in_c(self.account, CWorkload::Pairs { seed }, trades)?;
+        Ok(WorkerReport {
+            trades: run.traded,
+            refused: run.refused,
+            nanos: started.elapsed().as_nanos() as u64,
+            finished_at: monotonic_nanos(),
+        })
     }
 }
 
@@ -147,9 +140,9 @@ pub fn run(args: &WorkerArgs) -> Result<()> {
             go(&mut (segment, args.account), BASELINE_CURRENCIES, args)?
         }
         Kind::CSame => {
-            let mut trader = CSameTrader::attach(&args.target, args.account)?;
-            let currencies = trader.currencies.len();
-            go(&mut trader, currencies, args)?
+            let trader = CSameTrader::attach(&args.target, args.account)?;
+            stress::ready_then_wait_for_go();
+            trader.trade_pairs(args.trades, args.seed)?
         }
         Kind::Sqlite => {
             let mut trader = sqlite::SqliteTrader::open(Path::new(&args.target), args.account)?;

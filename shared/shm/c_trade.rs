@@ -55,6 +55,34 @@ pub(crate) struct CTrader {
     pub(crate) privileged: bool,
 }
 
+/// `struct shmx_work` in `trade.h`: a run of trades on one account, with
+/// no Rust in its loop.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CWork {
+    pub(crate) account: u32,
+    pub(crate) serial: u32,
+    /// The alternating run's currency.
+    pub(crate) currency: u32,
+    /// 0: alternate a buy and a sell of `amount` of `currency`; 1: a
+    /// random buy from `seed`, then its sell, as a stress worker does.
+    pub(crate) pairs: i32,
+    /// The alternating run's amount, in hundredths.
+    pub(crate) amount: i64,
+    pub(crate) seed: u64,
+    pub(crate) trades: u64,
+}
+
+/// `struct shmx_tally` in `trade.h`: what a run did.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CTally {
+    pub(crate) traded: u64,
+    pub(crate) refused: u64,
+    /// The last trade's fill, or the stopping outcome's.
+    pub(crate) fill: CFill,
+}
+
 /// `enum shmx_outcome` in `trade.h`.
 pub(crate) mod outcome {
     pub(crate) const TRADED: i32 = 0;
@@ -85,32 +113,43 @@ extern "C" {
         amount: i64,
         fill: *mut CFill,
     ) -> c_int;
+
+    fn shmx_c_run(market: *const Market, work: *const CWork, tally: *mut CTally) -> c_int;
 }
 
 impl Mapping<Ready> {
-    /// One same-work C trade; the outcome is one of [`outcome`]'s. The C
-    /// checks every index against `trader`'s tables, which are checked
-    /// here against the mapping, so it stores nowhere else.
-    #[inline]
-    pub(crate) fn c_trade(&self, trader: CTrader, order: COrder) -> (i32, CFill) {
-        let mut fill = CFill::default();
+    /// `trader` as the C takes it, or `None` when its tables do not fit
+    /// this mapping: the C checks every index against `trader`'s tables,
+    /// which are checked here against the mapping, so it stores nowhere
+    /// else.
+    fn c_market(&self, trader: CTrader) -> Option<Market> {
         let table: Option<&[AccountSlot]> = self.accounts(trader.capacity);
         if table.is_none() || trader.currencies > MAX_CURRENCIES {
-            return (outcome::CORRUPTED, fill);
+            return None;
         }
-        let market = Market {
+        Some(Market {
             base: std::ptr::from_ref(self.header()).cast_mut().cast(),
             capacity: trader.capacity,
             currencies: trader.currencies as u32,
             caller: trader.caller,
             privileged: u32::from(trader.privileged),
+        })
+    }
+
+    /// One same-work C trade; the outcome is one of [`outcome`]'s.
+    #[inline]
+    pub(crate) fn c_trade(&self, trader: CTrader, order: COrder) -> (i32, CFill) {
+        let mut fill = CFill::default();
+        let Some(market) = self.c_market(trader) else {
+            return (outcome::CORRUPTED, fill);
         };
-        // SAFETY: `base` is this Ready mapping, whose mutex is initialized
-        // (the type's invariants) and whose header and `capacity` account
-        // slots lie inside it (checked just above); the C reads and writes
-        // only those, at indices it checks against `capacity`,
-        // `currencies` (at most MAX_CURRENCIES) and the account count, and
-        // only with atomic accesses or pthreads' own, as the Rust does.
+        // SAFETY: `market.base` is this Ready mapping, whose mutex is
+        // initialized (the type's invariants) and whose header and
+        // `capacity` account slots lie inside it (`c_market` checked); the
+        // C reads and writes only those, at indices it checks against
+        // `capacity`, `currencies` (at most MAX_CURRENCIES) and the account
+        // count, and only with atomic accesses or pthreads' own, as the
+        // Rust does.
         let code = unsafe {
             shmx_c_trade(
                 &market,
@@ -123,6 +162,19 @@ impl Mapping<Ready> {
             )
         };
         (code, fill)
+    }
+
+    /// A run of same-work C trades, looped in C: [`outcome::TRADED`] when
+    /// it ran to the end, else the outcome that stopped it.
+    pub(crate) fn c_run(&self, trader: CTrader, work: CWork) -> (i32, CTally) {
+        let mut tally = CTally::default();
+        let Some(market) = self.c_market(trader) else {
+            return (outcome::CORRUPTED, tally);
+        };
+        // SAFETY: as in `c_trade`: the run makes only `shmx_c_trade`'s
+        // accesses, one trade at a time, and writes `tally`, a local.
+        let code = unsafe { shmx_c_run(&market, &work, &mut tally) };
+        (code, tally)
     }
 }
 

@@ -507,3 +507,57 @@ unlock:
     }
     return result;
 }
+
+/* SplitMix64 and Lemire's bounded draw, as shared/stress.rs's SplitMix64. */
+ALWAYS_INLINE static uint64_t next_random(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+ALWAYS_INLINE static uint64_t below(uint64_t *state, uint64_t bound) {
+    return (uint64_t)(((unsigned __int128)next_random(state) * bound) >> 64);
+}
+
+/* A refusal by the market's rules, which a run counts and goes on from;
+ * any other outcome but a trade stops it. */
+ALWAYS_INLINE static int is_refusal(int outcome) {
+    return outcome >= SHMX_NOT_POSITIVE && outcome <= SHMX_NOTHING_PAID;
+}
+
+int shmx_c_run(const struct shmx_market *market, const struct shmx_work *work,
+               struct shmx_tally *tally) {
+    struct shmx_fill fill = {0, 0, 0};
+    uint64_t random = work->seed;
+    uint32_t currency = work->currency;
+    int64_t amount = work->amount;
+    int bought = 0;
+    tally->traded = 0;
+    tally->refused = 0;
+    for (uint64_t done = 0; done < work->trades; done++) {
+        int buy;
+        if (work->pairs) {
+            buy = !bought;
+            if (buy) {
+                currency = (uint32_t)below(&random, market->currencies);
+                amount = 1 + (int64_t)below(&random, 100);
+            }
+        } else {
+            buy = done % 2 == 0;
+        }
+        int outcome = shmx_c_trade(market, work->account, work->serial, currency, buy, amount, &fill);
+        if (likely(outcome == SHMX_TRADED)) {
+            tally->traded++;
+            bought = buy;
+        } else if (work->pairs && is_refusal(outcome)) {
+            tally->refused++;
+            bought = 0;
+        } else {
+            tally->fill = fill;
+            return outcome;
+        }
+    }
+    tally->fill = fill;
+    return SHMX_TRADED;
+}

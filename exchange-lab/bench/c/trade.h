@@ -42,7 +42,36 @@ enum shmx_outcome {
     SHMX_REPAIR_FAILED = 15,
 };
 
+/* One trade: TRADED and its fill, or why not (a refusal's fill says what
+ * was needed and what there was). */
 int shmx_c_trade(const struct shmx_market *market, uint32_t account, uint32_t serial,
                  uint32_t currency, int buy, int64_t amount, struct shmx_fill *fill);
+
+/* A run of trades on one account, timed with no other language in its
+ * loop: the bench's workloads. `pairs` 0: `trades` trades alternating a buy
+ * and a sell of `amount` hundredths of `currency` (row (a)); 1: a buy of
+ * 0.01 to 1.00 of a random currency drawn from `seed`, then the sell of it,
+ * as a stress worker does (row (b)). */
+struct shmx_work {
+    uint32_t account;
+    uint32_t serial;
+    uint32_t currency;
+    int32_t pairs;
+    int64_t amount;
+    uint64_t seed;
+    uint64_t trades;
+};
+
+/* What a run did; `fill` is the last trade's, or the stopping outcome's. */
+struct shmx_tally {
+    uint64_t traded;
+    uint64_t refused;
+    struct shmx_fill fill;
+};
+
+/* TRADED when every trade was made or refused by the rules (pairs only);
+ * otherwise the outcome that stopped the run. */
+int shmx_c_run(const struct shmx_market *market, const struct shmx_work *work,
+               struct shmx_tally *tally);
 
 #endif

@@ -54,6 +54,7 @@ use crate::domain::{
 };
 pub use race::{is_worker_account, worker_account, UnlockedDemo};
 use record::Redo;
+pub use same_work_c::{CRun, CWorkload};
 #[cfg(test)]
 pub(crate) use watchers::FORGET_WATCHERS_AFTER;
 

@@ -11,7 +11,25 @@ use super::rules::{smallest_paying, Refusal};
 use super::{check_positive, AccountId, CurrencyId, Exchange, Fill, Side};
 use crate::error::{Error, Result};
 use crate::money::{Money, Price};
-use crate::shm::c_trade::{outcome, COrder, CTrader};
+use crate::shm::c_trade::{outcome, CFill, COrder, CTrader, CWork};
+
+/// What [`Exchange::run_in_c`] trades.
+#[derive(Debug, Clone, Copy)]
+pub enum CWorkload {
+    /// A buy and a sell of `amount` of `currency`, in turn: bench row (a).
+    Alternate { currency: CurrencyId, amount: Money },
+    /// A buy of 0.01 to 1.00 of a random currency drawn from `seed`, then
+    /// the sell of it, as a stress worker does: bench row (b).
+    Pairs { seed: u64 },
+}
+
+/// What a run of [`Exchange::run_in_c`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CRun {
+    pub traded: u64,
+    /// Trades the market's rules refused (a pairs run goes on after them).
+    pub refused: u64,
+}
 
 impl Exchange {
     /// [`Exchange::trade`], done by the same-work C: the same outcome and
@@ -27,7 +45,7 @@ impl Exchange {
         amount: Money,
     ) -> Result<Fill> {
         check_positive(amount)?;
-        let name = &self.known_currency(currency)?.name;
+        self.known_currency(currency)?;
         let mapping = self.writable()?;
         let order = COrder {
             account: account.index,
@@ -36,12 +54,7 @@ impl Exchange {
             buy: side == Side::Buy,
             amount: amount.hundredths(),
         };
-        let mut trader = CTrader {
-            capacity: self.capacity,
-            currencies: self.currencies.len(),
-            caller: self.caller,
-            privileged: false,
-        };
+        let mut trader = self.c_trader();
         let (mut code, mut fill) = mapping.c_trade(trader, order);
         // As the Rust asks whether the caller owns the exchange only for
         // another user's account: then once more, as the owner or root.
@@ -49,6 +62,71 @@ impl Exchange {
             trader.privileged = true;
             (code, fill) = mapping.c_trade(trader, order);
         }
+        self.c_outcome(code, fill, account, side, currency, amount)
+    }
+
+    /// A run of `trades` same-work C trades on `account`, looped in C, so
+    /// that its timing holds no Rust: the bench's anchor. Stops at the
+    /// first error (for [`CWorkload::Alternate`], at any refusal too, as the
+    /// bench's loop over [`Exchange::trade`] does).
+    pub fn run_in_c(&self, account: AccountId, workload: CWorkload, trades: u64) -> Result<CRun> {
+        let mapping = self.writable()?;
+        let (currency, amount, seed, pairs) = match workload {
+            CWorkload::Alternate { currency, amount } => {
+                check_positive(amount)?;
+                self.known_currency(currency)?;
+                (currency, amount, 0, 0)
+            }
+            CWorkload::Pairs { seed } => (CurrencyId(0), Money::ZERO, seed, 1),
+        };
+        let work = CWork {
+            account: account.index,
+            serial: account.serial,
+            currency: currency.0 as u32,
+            pairs,
+            amount: amount.hundredths(),
+            seed,
+            trades,
+        };
+        let (code, tally) = mapping.c_run(self.c_trader(), work);
+        let run = CRun {
+            traded: tally.traded,
+            refused: tally.refused,
+        };
+        if code == outcome::TRADED {
+            return Ok(run);
+        }
+        // Only an alternating run stops at a refusal, which names its trade.
+        let side = if run.traded % 2 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        self.c_outcome(code, tally.fill, account, side, currency, amount)
+            .map(|_| run)
+    }
+
+    /// This process as the C trades.
+    fn c_trader(&self) -> CTrader {
+        CTrader {
+            capacity: self.capacity,
+            currencies: self.currencies.len(),
+            caller: self.caller,
+            privileged: false,
+        }
+    }
+
+    /// The C's outcome `code` of a trade, as [`Exchange::trade`] reports it.
+    fn c_outcome(
+        &self,
+        code: i32,
+        fill: CFill,
+        account: AccountId,
+        side: Side,
+        currency: CurrencyId,
+        amount: Money,
+    ) -> Result<Fill> {
+        let name = &self.known_currency(currency)?.name;
         let money = Money::from_hundredths;
         let refusal = match code {
             outcome::TRADED => {
@@ -198,5 +276,93 @@ mod tests {
                 .count()
                 >= 5
         );
+    }
+
+    /// A run looped in C makes the stress worker's trades: the same
+    /// generator, the same pairs, so the same portfolio, tape and audit as
+    /// the Rust making them one by one; and an alternating run stops at a
+    /// refusal with the error the trade gives.
+    #[test]
+    fn a_run_in_c_trades_as_the_rust_loop_does() {
+        let markets: Vec<(SegmentAddress, Exchange)> = ["rust", "c"]
+            .iter()
+            .map(|tag| {
+                let address: SegmentAddress =
+                    format!("posix:/shmx-c-run-{tag}-{}", std::process::id())
+                        .parse()
+                        .unwrap();
+                let _ = Exchange::remove(&address);
+                let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
+                (address, exchange)
+            })
+            .collect();
+        let (trades, seed) = (2_001, 7);
+        let mut seen = Vec::new();
+        for (index, (_, exchange)) in markets.iter().enumerate() {
+            let account = exchange.open_account("alice").unwrap();
+            let run = if index == 0 {
+                let currencies: Vec<_> = (0..exchange.currencies().len()).map(CurrencyId).collect();
+                let mut random = crate::stress::SplitMix64::new(seed);
+                let mut bought = None;
+                let mut run = CRun {
+                    traded: 0,
+                    refused: 0,
+                };
+                for _ in 0..trades {
+                    let (side, currency, amount) = match bought.take() {
+                        Some((currency, amount)) => (Side::Sell, currency, amount),
+                        None => {
+                            let currency = currencies[random.below(4) as usize];
+                            let amount = Money::from_hundredths(1 + random.below(100) as i64);
+                            (Side::Buy, currency, amount)
+                        }
+                    };
+                    match exchange.trade(account, side, currency, amount) {
+                        Ok(_) => {
+                            run.traded += 1;
+                            if side == Side::Buy {
+                                bought = Some((currency, amount));
+                            }
+                        }
+                        Err(error) if error.is_refusal() => run.refused += 1,
+                        Err(error) => panic!("{error}"),
+                    }
+                }
+                run
+            } else {
+                exchange
+                    .run_in_c(account, CWorkload::Pairs { seed }, trades)
+                    .unwrap()
+            };
+            let pound = exchange.currency("POUND").unwrap();
+            let alternate = CWorkload::Alternate {
+                currency: pound,
+                amount: Money::from_hundredths(10_000_000),
+            };
+            let refused = if index == 0 {
+                let amount = Money::from_hundredths(10_000_000);
+                format!(
+                    "{:?}",
+                    exchange.trade(account, Side::Buy, pound, amount).err()
+                )
+            } else {
+                format!("{:?}", exchange.run_in_c(account, alternate, 2).err())
+            };
+            seen.push((
+                run,
+                refused,
+                format!("{:?}", exchange.portfolio(account).unwrap()),
+                format!("{:?}", exchange.tape(50).unwrap()),
+                exchange.audit().unwrap(),
+                exchange.change_seq(),
+            ));
+        }
+        for (address, _) in &markets {
+            let _ = Exchange::remove(address);
+        }
+        assert_eq!(seen[0], seen[1]);
+        assert!(seen[0].0.traded > 1_000);
+        assert!(seen[0].1.contains("InsufficientBalance"), "{}", seen[0].1);
+        assert!(seen[0].4.consistent);
     }
 }
