@@ -37,9 +37,15 @@ pub fn now_ms() -> u64 {
 #[inline]
 pub fn check_open(end: Option<u64>) -> Result<()> {
     match end {
-        Some(end) if now_ms() >= end => Err(Error::RoundOver { ended_at: end }),
+        Some(end) if has_ended(end) => Err(Error::RoundOver { ended_at: end }),
         _ => Ok(()),
     }
+}
+
+/// Whether a round that ends at `end` (Unix milliseconds) is over.
+#[inline]
+pub fn has_ended(end: u64) -> bool {
+    now_ms() >= end
 }
 
 /// A Unix time in milliseconds as the time of day, `14:05:07 UTC`.

@@ -138,17 +138,36 @@ impl fmt::Write for Bounded<'_> {
 /// one branch here and one at the drop. Sections nest.
 #[inline(always)]
 pub fn hold() -> Holding {
-    if enabled() {
+    let held = enabled();
+    if held {
         enter();
     }
     Holding {
+        held: Section::from(held),
         _not_send: PhantomData,
+    }
+}
+
+/// [`hold`] on a path compiled twice (see [`trace_if!`]): nothing at all
+/// on the copy that never traces.
+#[inline(always)]
+pub fn hold_if(traced: bool) -> Holding {
+    if traced {
+        hold()
+    } else {
+        Holding {
+            held: Section::No,
+            _not_send: PhantomData,
+        }
     }
 }
 
 /// A held section of trace lines: see [`hold`].
 #[must_use = "the lines are held only while this lives"]
 pub struct Holding {
+    /// Whether the section was entered, so that it is left exactly once
+    /// even if tracing is switched meanwhile.
+    held: Section,
     // Left on the thread that held the lines.
     _not_send: PhantomData<*const ()>,
 }
@@ -156,8 +175,30 @@ pub struct Holding {
 impl Drop for Holding {
     #[inline(always)]
     fn drop(&mut self) {
-        if enabled() {
+        if self.held == Section::Yes {
             leave();
+        }
+    }
+}
+
+/// Whether a [`Holding`] entered a section. Word-sized on purpose, like the
+/// lock guard's fields: where the compiler moves a `Locked` through
+/// memory, a one-byte flag stored there and copied as part of a wider
+/// word stalls the copy (store-to-load forwarding fails).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+enum Section {
+    No,
+    Yes,
+}
+
+impl From<bool> for Section {
+    #[inline(always)]
+    fn from(held: bool) -> Section {
+        if held {
+            Section::Yes
+        } else {
+            Section::No
         }
     }
 }
@@ -235,6 +276,19 @@ macro_rules! trace {
     ($($arg:tt)*) => {
         if $crate::trace::enabled() {
             $crate::trace::emit(format_args!($($arg)*));
+        }
+    };
+}
+
+/// [`trace!`] on a path the compiler builds twice, once with `$traced`
+/// true and once false (a const generic, chosen by one check of
+/// [`enabled`] at its entry, as the trade does): the quiet copy holds no
+/// check at all.
+#[macro_export]
+macro_rules! trace_if {
+    ($traced:expr, $($arg:tt)*) => {
+        if $traced {
+            $crate::trace!($($arg)*);
         }
     };
 }

@@ -187,7 +187,7 @@ impl Mapping<Unverified> {
     /// declared size is the real one, and that the lock's bytes are sane.
     pub(crate) fn verify(self, address: &SegmentAddress) -> Result<Mapping<Ready>> {
         self.check_identity(address, true)?;
-        if !self.header().lock.mutex.is_intact() {
+        if self.header().lock.mutex.intact_kind().is_none() {
             return Err(Error::Corrupted {
                 address: address.to_string(),
                 reason: "its lock's bytes are not what pthread_mutex_init wrote".into(),
@@ -230,30 +230,37 @@ impl Mapping<Ready> {
     }
 
     /// Takes the segment's robust mutex, waiting at most
-    /// [`super::LOCK_TIMEOUT`], and records the caller as its holder; a
+    /// [`super::LOCK_TIMEOUT`], and records `caller` (a uid) as its holder; a
     /// timeout names the holder's pid and the login it recorded.
     #[inline(always)]
-    pub(crate) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
+    pub(crate) fn lock(&self, caller: u32) -> Result<MutexGuard<'_>, LockError> {
         let header = self.header();
         // A `Ready` handle's mutex is initialized (the type's invariants).
         let mutex = &header.lock.mutex;
-        match mutex.lock() {
-            Ok(guard) => {
-                guard.record_holder(crate::caller::uid());
-                Ok(guard)
-            }
-            Err(LockError::TimedOut { pid, .. }) => Err(LockError::TimedOut {
-                pid,
-                uid: pid.map(|_| mutex.recorded_holder()),
-            }),
-            Err(error) => Err(error),
-        }
+        let guard = mutex
+            .lock()
+            .map_err(|error| naming_the_holder(mutex, error))?;
+        guard.record_holder(caller);
+        Ok(guard)
     }
 
     /// Takes the lock if it is free; `Ok(None)` at once if it is held.
     pub(crate) fn try_lock(&self) -> Result<Option<MutexGuard<'_>>, LockError> {
         // As in `lock`.
         self.header().lock.mutex.try_lock()
+    }
+}
+
+/// `error`, with the uid the holder recorded when it is a timeout.
+#[cold]
+#[inline(never)]
+fn naming_the_holder(mutex: &super::mutex::RobustMutex, error: LockError) -> LockError {
+    match error {
+        LockError::TimedOut { pid, .. } => LockError::TimedOut {
+            pid,
+            uid: pid.map(|_| mutex.recorded_holder()),
+        },
+        error => error,
     }
 }
 

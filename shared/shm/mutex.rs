@@ -117,14 +117,9 @@ const _: () = {
 };
 
 thread_local! {
-    /// How many [`RobustMutex`]es this thread holds.
+    /// How many [`RobustMutex`]es this thread holds: whether the links a
+    /// guard keeps (see [`RobustLinks`]) are still the ones glibc wrote.
     static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-    /// glibc's links of the mutex this thread locked while it held no
-    /// other, with that mutex's address: see [`RobustLinks`]. Kept here
-    /// rather than in the guard so a guard is two words, which the hot
-    /// path keeps in registers.
-    static LINKS: std::cell::Cell<Option<(usize, RobustLinks)>> =
-        const { std::cell::Cell::new(None) };
 }
 
 extern "C" {
@@ -167,8 +162,9 @@ unsafe impl Sync for RobustMutex {}
 // and a guard (which is !Send) is what holds it.
 unsafe impl Send for RobustMutex {}
 
-/// Why the lock could not be taken.
-#[derive(Debug)]
+/// Why the lock could not be taken. Small and `Copy`, so that the lock's
+/// result stays in registers on the trade's path.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum LockError {
     /// A holder unlocked it without marking it consistent after an owner
     /// died (the exchange itself never does).
@@ -181,7 +177,7 @@ pub(crate) enum LockError {
     /// is never handed to pthreads (which could abort on them).
     Corrupted,
     /// Any other error number from pthreads.
-    Os(io::Error),
+    Os(i32),
 }
 
 impl fmt::Display for LockError {
@@ -211,7 +207,7 @@ impl fmt::Display for LockError {
             LockError::Corrupted => f.write_str(
                 "the lock's bytes were overwritten (they are not what pthread_mutex_init wrote); recreate the exchange with exchange-init --force",
             ),
-            LockError::Os(error) => write!(f, "{error}"),
+            LockError::Os(errno) => write!(f, "{}", io::Error::from_raw_os_error(*errno)),
         }
     }
 }
@@ -273,50 +269,52 @@ impl RobustMutex {
     /// costs more than the rest of the lock (see BENCHMARKS.md).
     #[inline(always)]
     pub(super) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
-        if !self.is_intact() {
+        let Some(kind) = self.intact_kind() else {
             return Err(LockError::Corrupted);
-        }
+        };
         // SAFETY: the mutex was initialized by `init` (this method's
         // contract, kept by its two callers).
-        match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
-            0 => Ok(self.guard(Acquired::Clean)),
-            code => self.lock_contended(code),
-        }
+        let acquired = match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
+            0 => Acquired::Clean,
+            code => self.lock_contended(code)?,
+        };
+        Ok(self.guard(acquired, kind))
     }
 
     /// Takes the lock only if no one holds it: `Ok(None)` when it is busy,
     /// at once. For what may be done later (opening an account on a read)
     /// and must never wait.
     pub(super) fn try_lock(&self) -> Result<Option<MutexGuard<'_>>, LockError> {
-        if !self.is_intact() {
+        let Some(kind) = self.intact_kind() else {
             return Err(LockError::Corrupted);
-        }
+        };
         // SAFETY: as in `lock`.
-        match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
-            0 => Ok(Some(self.guard(Acquired::Clean))),
-            libc::EBUSY => Ok(None),
-            code => self.lock_contended(code).map(Some),
-        }
+        let acquired = match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
+            0 => Acquired::Clean,
+            libc::EBUSY => return Ok(None),
+            code => self.lock_contended(code)?,
+        };
+        Ok(Some(self.guard(acquired, kind)))
     }
 
     /// Every outcome of a first `trylock` but a clean acquire: wait for a
     /// busy lock, or report what the C library said.
     #[cold]
     #[inline(never)]
-    fn lock_contended(&self, code: libc::c_int) -> Result<MutexGuard<'_>, LockError> {
+    fn lock_contended(&self, code: libc::c_int) -> Result<Acquired, LockError> {
         let code = match code {
             libc::EBUSY => self.spin_then_sleep(),
             code => code,
         };
         match code {
-            0 => Ok(self.guard(Acquired::Clean)),
-            libc::EOWNERDEAD => Ok(self.guard(Acquired::OwnerDied)),
+            0 => Ok(Acquired::Clean),
+            libc::EOWNERDEAD => Ok(Acquired::OwnerDied),
             libc::ENOTRECOVERABLE => Err(LockError::NotRecoverable),
             libc::ETIMEDOUT => Err(LockError::TimedOut {
                 pid: self.holder_pid(),
                 uid: None,
             }),
-            errno => Err(LockError::Os(io::Error::from_raw_os_error(errno))),
+            errno => Err(LockError::Os(errno)),
         }
     }
 
@@ -326,9 +324,12 @@ impl RobustMutex {
     /// owner is not negative. A cheap guard against corruption, not against
     /// a hostile writer, who can change the bytes right after the check:
     /// class mode is the answer to those (see DESIGN.md).
+    ///
+    /// The kind, when they do: what the unlock writes back.
     #[inline(always)]
-    pub(super) fn is_intact(&self) -> bool {
-        self.word(OWNER_OFFSET) >= 0 && Some(self.word(KIND_OFFSET)) == fresh_kind()
+    pub(super) fn intact_kind(&self) -> Option<i32> {
+        let kind = self.word(KIND_OFFSET);
+        (self.word(OWNER_OFFSET) >= 0 && Some(kind) == fresh_kind()).then_some(kind)
     }
 
     /// The caller uid the latest holder recorded (see [`HOLDER_OFFSET`]).
@@ -408,57 +409,51 @@ impl RobustMutex {
         }
     }
 
+    /// The guard of a lock just taken, holding what its unlock writes
+    /// back: the `kind` checked before it, and glibc's links if this
+    /// thread holds no other robust mutex (whose locking would change
+    /// them). In the guard rather than in thread-local storage, so that
+    /// the trade keeps them in registers.
     #[inline(always)]
-    fn guard(&self, acquired: Acquired) -> MutexGuard<'_> {
+    fn guard(&self, acquired: Acquired, kind: i32) -> MutexGuard<'_> {
         let held_before = HELD.get();
         HELD.set(held_before + 1);
-        if held_before == 0 {
-            // Snapshot right after glibc wrote them, while this thread
-            // holds no other robust mutex (whose locking would change them).
-            LINKS.set(Some((self.address(), RobustLinks::read(self))));
-        }
         MutexGuard {
             mutex: self,
             acquired,
+            kind: kind as isize,
+            links: if held_before == 0 {
+                RobustLinks::read(self)
+            } else {
+                RobustLinks::NONE
+            },
             _not_send: std::marker::PhantomData,
         }
     }
 
-    /// Unlocks: first writes back the words glibc's unlock trusts (see
-    /// [`RobustLinks`] and the kind).
+    /// Unlocks: first writes back the words glibc's unlock trusts, as the
+    /// guard kept them (see [`RobustLinks`] and the kind).
     ///
     /// # Safety
     ///
     /// This thread holds the mutex, by a [`MutexGuard`] that will not
-    /// release it again.
+    /// release it again, and `links` and `kind` are that guard's.
     #[inline(always)]
-    unsafe fn release(&self) {
+    unsafe fn release(&self, links: RobustLinks, kind: isize) {
         let held = HELD.get();
         HELD.set(held.saturating_sub(1));
-        if held == 1 {
-            if let Some((address, links)) = LINKS.take() {
-                if address == self.address() {
-                    links.restore(self);
-                }
-            }
+        if held == 1 && links != RobustLinks::NONE {
+            links.restore(self);
         }
         // glibc dispatches its unlock on the kind word, and asserts on
         // kinds it did not expect: write back the kind the lock was checked
         // to have, so a scribble made while this thread held the lock
         // cannot abort it (the window left is the few instructions before
         // glibc reads it; see `RobustLinks`).
-        if let Some(kind) = fresh_kind() {
-            self.word_at(KIND_OFFSET).store(kind, Ordering::Relaxed);
-        }
-        crate::trace!("unlock: pthread_mutex_unlock");
+        self.word_at(KIND_OFFSET)
+            .store(kind as i32, Ordering::Relaxed);
         // SAFETY: this thread holds the mutex (this function's contract).
         unsafe { libc::pthread_mutex_unlock(self.inner.get()) };
-    }
-
-    /// Where the mutex is, to tell one from another.
-    #[inline(always)]
-    fn address(&self) -> usize {
-        self.inner.get() as usize
     }
 
     /// The pointer-sized word at `offset` inside the mutex, atomically.
@@ -485,10 +480,15 @@ impl RobustMutex {
 /// stores and the snapshot, and between the restore and glibc's loads; a
 /// writer who wins those races is still a writer of the segment, which
 /// only class mode keeps out.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct RobustLinks([usize; LINK_OFFSETS.len()]);
 
 impl RobustLinks {
+    /// No links to restore: glibc's are never null while the lock is held.
+    /// Plain words rather than an `Option`, so the guard stays in
+    /// registers.
+    const NONE: RobustLinks = RobustLinks([0; LINK_OFFSETS.len()]);
+
     #[inline(always)]
     fn read(mutex: &RobustMutex) -> RobustLinks {
         RobustLinks(LINK_OFFSETS.map(|offset| mutex.link(offset).load(Ordering::Relaxed)))
@@ -519,6 +519,12 @@ enum Acquired {
 pub(crate) struct MutexGuard<'a> {
     mutex: &'a RobustMutex,
     acquired: Acquired,
+    /// glibc's robust-list links as it wrote them on locking, when this
+    /// thread held no other robust mutex; else [`RobustLinks::NONE`].
+    links: RobustLinks,
+    /// The kind word as checked before locking; word-sized, see
+    /// [`Acquired`].
+    kind: isize,
     // The thread that locked must be the one that unlocks.
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -557,26 +563,14 @@ impl MutexGuard<'_> {
         }
         Ok(())
     }
-
-    /// Unlocks now, without the drop glue (which the compiler may leave
-    /// out of line, and with it the guard in memory).
-    #[inline(always)]
-    pub(crate) fn unlock(self) {
-        let mutex = self.mutex;
-        std::mem::forget(self);
-        // SAFETY: this guard was made by `lock`, so this thread holds the
-        // mutex, and it was just forgotten, so its drop will not release
-        // it again.
-        unsafe { mutex.release() };
-    }
 }
 
 impl Drop for MutexGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: this guard was made by `lock`, so this thread holds the
-        // mutex; a guard is dropped once, and `unlock` forgets it first.
-        unsafe { self.mutex.release() };
+        // mutex, and a guard is dropped once.
+        unsafe { self.mutex.release(self.links, self.kind) };
     }
 }
 

@@ -96,8 +96,8 @@ fn an_unpublished_segment_cannot_be_verified_so_its_lock_is_unreachable() {
     let again = shared(Mapping::open(&scratch.address).unwrap())
         .verify(&scratch.address)
         .unwrap();
-    drop(ready.lock().unwrap());
-    drop(again.lock().unwrap());
+    drop(ready.lock(crate::caller::uid()).unwrap());
+    drop(again.lock(crate::caller::uid()).unwrap());
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn publishing_refuses_an_unseeded_header() {
 fn a_file_is_exclusive_only_when_no_other_handle_exists() {
     let scratch = Scratch::new("file");
     let ready = seeded(&scratch.address).publish(&scratch.address).unwrap();
-    let guard = ready.lock().unwrap();
+    let guard = ready.lock(crate::caller::uid()).unwrap();
     // Another handle while one exists: shared, never allowed to re-init.
     let other = shared(Mapping::open(&scratch.address).unwrap());
     drop(other);
@@ -122,7 +122,13 @@ fn a_file_is_exclusive_only_when_no_other_handle_exists() {
     drop(ready);
     // Alone (after a reboot, say): exclusive, and it may publish again.
     match Mapping::open(&scratch.address).unwrap() {
-        Opened::Sole(alone) => drop(alone.publish(&scratch.address).unwrap().lock().unwrap()),
+        Opened::Sole(alone) => drop(
+            alone
+                .publish(&scratch.address)
+                .unwrap()
+                .lock(crate::caller::uid())
+                .unwrap(),
+        ),
         Opened::Shared(_) => panic!("the only handle was not exclusive"),
     }
 }
@@ -138,7 +144,7 @@ fn a_posix_object_opened_as_a_file_is_never_exclusive_while_attached() {
     };
     let alias: SegmentAddress = format!("file:/dev/shm{name}").parse().unwrap();
     let ready = seeded(&scratch.address).publish(&scratch.address).unwrap();
-    let guard = ready.lock().unwrap();
+    let guard = ready.lock(crate::caller::uid()).unwrap();
     let other = shared(Mapping::open(&alias).unwrap());
     assert!(other.verify(&alias).is_ok());
     drop(guard);

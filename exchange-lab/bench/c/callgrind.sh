@@ -1,9 +1,11 @@
 #!/bin/sh
 # Instructions per trade, counted by callgrind on the binary that ships
 # (`cargo build --release` first): the product's trade (a stress worker)
-# and the same-work C (a c-same bench worker), each the same buy-then-sell
-# workload on a rich market of its own, less a zero-trade run of the same
-# worker, divided by the trades. Loop included; the start-up is not.
+# and the same-work C (a c-same bench worker, looped in C), each the same
+# buy-then-sell workload on a rich market of its own, less a zero-trade run
+# of the same worker, divided by the trades: loop included, start-up not.
+# Then per call, the loop left out: `Exchange::trade` and `shmx_c_trade`,
+# inclusive (glibc's lock and unlock counted in both).
 #
 #   sh exchange-lab/bench/c/callgrind.sh [TRADES]     (default 200000)
 set -eu
@@ -31,11 +33,17 @@ count() {
 per_trade() {
     name=$1
     shift
-    full=$(count "$@" --trades "$trades")
     empty=$(count "$@" --trades 0)
+    full=$(count "$@" --trades "$trades")
     awk -v name="$name" -v full="$full" -v empty="$empty" -v trades="$trades" 'BEGIN {
         printf "%s: %.1f instructions per trade (%d - %d over %d)\n",
             name, (full - empty) / trades, full, empty, trades }'
+    # The full run's profile is still there: the trade function per call.
+    callgrind_annotate --inclusive=yes --threshold=100 /tmp/shmx-callgrind.$$.out 2>/dev/null |
+        tr -d , | awk '/=> .*(shm::Exchange::trade|shmx_c_trade) \(/ {
+            calls = $NF; gsub(/[(x)]/, "", calls)
+            if (calls > 0) printf "    per call, loop left out: %.1f (%s)\n", $1 / calls, $(NF - 1)
+            exit }'
 }
 
 segment=posix:/shmx-callgrind-$$

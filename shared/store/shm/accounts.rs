@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering::*;
 use super::journal::Locked;
 use super::record::Redo;
 use super::snapshot::Parts;
-use super::{overflow, AccountId, Exchange};
+use super::{overflow, AccountId, Denied, Exchange};
 use crate::error::{Error, Result};
 use crate::names::{belongs_to_login, is_account_name, is_account_name_byte, ACCOUNT_NAME_BYTES};
 use crate::shm::layout::{self, account, flags, AccountSlot};
@@ -165,30 +165,56 @@ impl Exchange {
         &self,
         table: &'t [AccountSlot],
         account: AccountId,
-    ) -> Result<&'t AccountSlot> {
+    ) -> Result<&'t AccountSlot, Denied> {
         let count = self.header().account_count.load(Acquire);
-        let slot = table
+        let Some(slot) = table
             .get(..count as usize)
-            .ok_or_else(|| self.corrupted(format!("{count} accounts in {} slots", self.capacity)))?
-            .get(account.index as usize)
-            .ok_or_else(|| self.corrupted("an account vanished"))?;
+            .and_then(|in_use| in_use.get(account.index as usize))
+        else {
+            return Err(self.slot_missing(count));
+        };
         if slot.status.load(Relaxed) != account::OPEN || slot.serial.load(Relaxed) != account.serial
         {
-            return Err(Error::AccountClosed);
+            return Err(Denied::Closed);
         }
         Ok(slot)
+    }
+
+    /// Why an account's slot is not in the table.
+    #[cold]
+    #[inline(never)]
+    fn slot_missing(&self, count: u32) -> Denied {
+        let reason = if count > self.capacity {
+            format!("{count} accounts in {} slots", self.capacity)
+        } else {
+            "an account vanished".into()
+        };
+        Denied::Failed(Box::new(self.corrupted(reason)))
     }
 
     /// Refuses a trade on another user's account, unless this process runs
     /// as the exchange's owner or root.
     #[inline(always)]
-    pub(super) fn check_may_trade(&self, slot: &AccountSlot) -> Result<()> {
-        if slot.owner.load(Relaxed) == self.caller || self.require_owner("trade").is_ok() {
+    pub(super) fn check_may_trade(&self, slot: &AccountSlot) -> Result<(), Denied> {
+        if slot.owner.load(Relaxed) == self.caller {
             return Ok(());
         }
-        Err(Error::NotYourAccount {
-            name: self.name_of(slot)?,
-        })
+        self.check_may_trade_others(slot)
+    }
+
+    /// [`Exchange::check_may_trade`] for an account that is not the
+    /// caller's: out of line, as only the owner and root pass.
+    #[cold]
+    #[inline(never)]
+    fn check_may_trade_others(&self, slot: &AccountSlot) -> Result<(), Denied> {
+        if self.require_owner("trade").is_ok() {
+            return Ok(());
+        }
+        let error = match self.name_of(slot) {
+            Ok(name) => Error::NotYourAccount { name },
+            Err(error) => error,
+        };
+        Err(Denied::Failed(Box::new(error)))
     }
 }
 
@@ -247,7 +273,7 @@ impl Locked<'_> {
                 handed_out,
             },
             None,
-        )?;
+        );
         Ok(AccountId {
             index: index as u32,
             serial,

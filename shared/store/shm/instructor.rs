@@ -70,7 +70,7 @@ impl Exchange {
                 sell: sell.ten_thousandths(),
                 buy: buy.ten_thousandths(),
             };
-            locked.commit(table, change, None)?;
+            locked.commit(table, change, None);
         }
         let &(currency, sell, buy) = last;
         let change = Redo::Price {
@@ -84,7 +84,7 @@ impl Exchange {
             amount: i64::try_from(quotes.len()).map_err(|_| overflow())?,
             ..EntryValues::default()
         };
-        locked.commit(table, change, Some(entry))?;
+        locked.commit(table, change, Some(entry));
         crash_point(Step::BeforeUnlock);
         drop(locked);
         self.wake_watchers();
@@ -204,7 +204,7 @@ impl Exchange {
         let mut locked = self.lock()?;
         crash_point(Step::AfterLock);
         let (change, entry, outcome) = build()?;
-        locked.commit(self.table()?, change, Some(entry))?;
+        locked.commit(self.table()?, change, Some(entry));
         crash_point(Step::BeforeUnlock);
         drop(locked);
         self.wake_watchers();

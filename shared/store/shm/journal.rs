@@ -107,28 +107,39 @@ use crate::shm::{LockError, Mapping, MutexGuard, Ready};
 use crate::trace;
 
 /// The exchange's lock, held: the capability every write requires. Made
-/// only by [`Exchange::lock`] and [`Exchange::lock_any_state`], after any
-/// repair a dead owner left to do.
+/// only by [`Exchange::lock`] and [`Exchange::lock_any_state`] (and their
+/// `_as` forms), after any repair a dead owner left to do.
+///
+/// `TRACED` says whether this path traces: `true` (the default) checks
+/// whether tracing is on at each line; the trade compiles a `false` copy
+/// too, which has no trace code at all, and picks one copy per trade.
 ///
 /// Its trace lines are held (see `crate::trace::hold`) from before the lock
-/// is asked for until after it is released: `trace` is declared after
+/// is asked for until after it is released: `_trace` is declared after
 /// `guard`, so it drops, and sends them, after the unlock.
-pub(super) struct Locked<'a> {
+pub(super) struct Locked<'a, const TRACED: bool = true> {
     exchange: &'a Exchange,
     guard: MutexGuard<'a>,
-    trace: trace::Holding,
+    /// Dropped last, after the guard: the held lines go out then.
+    _trace: trace::Holding,
 }
 
 impl Exchange {
     /// Takes the lock on a `READY` exchange. If its previous owner died,
     /// replays its pending change first, and only then marks the lock
     /// consistent.
-    #[inline(always)]
     pub(super) fn lock(&self) -> Result<Locked<'_>> {
-        let locked = self.lock_any_state()?;
+        self.lock_as::<true>().map_err(|error| *error)
+    }
+
+    /// [`Exchange::lock`], traced or not, with its error boxed so that
+    /// the trade's hot path carries one word for it.
+    #[inline(always)]
+    pub(super) fn lock_as<const TRACED: bool>(&self) -> Result<Locked<'_, TRACED>, Box<Error>> {
+        let locked = self.lock_any_state_as::<TRACED>()?;
         match self.header().state.load() {
             state::READY => Ok(locked),
-            other => Err(self.not_ready(other)),
+            other => Err(Box::new(self.not_ready(other))),
         }
     }
 
@@ -149,12 +160,19 @@ impl Exchange {
     /// dead owner. A repair that fails poisons the exchange and still marks
     /// the mutex consistent (see the module doc), then reports the failure.
     /// An exchange attached read-only has no lock to take.
-    #[inline(always)]
     pub(super) fn lock_any_state(&self) -> Result<Locked<'_>> {
-        let mapping = self.writable()?;
-        let trace = trace::hold();
-        let asked = trace::start_timer();
-        let guard = match mapping.lock() {
+        self.lock_any_state_as::<true>().map_err(|error| *error)
+    }
+
+    #[inline(always)]
+    fn lock_any_state_as<const TRACED: bool>(&self) -> Result<Locked<'_, TRACED>, Box<Error>> {
+        let mapping = match &self.attachment {
+            super::Attachment::Writable(mapping) => mapping,
+            super::Attachment::ReadOnly(_) => return Err(self.read_only()),
+        };
+        let trace = trace::hold_if(TRACED);
+        let asked = if TRACED { trace::start_timer() } else { None };
+        let guard = match mapping.lock(self.caller) {
             Ok(guard) => guard,
             Err(error) => return Err(self.lock_failed(error)),
         };
@@ -175,9 +193,11 @@ impl Exchange {
         let guard = match mapping.try_lock() {
             Ok(Some(guard)) => guard,
             Ok(None) => return Ok(None),
-            Err(error) => return Err(self.lock_failed(error)),
+            Err(error) => return Err(*self.lock_failed(error)),
         };
-        let locked = self.repaired(mapping, guard, trace)?;
+        let locked = self
+            .repaired(mapping, guard, trace)
+            .map_err(|error| *error)?;
         match self.header().state.load() {
             state::READY => Ok(Some(locked)),
             other => Err(self.not_ready(other)),
@@ -186,12 +206,12 @@ impl Exchange {
 
     /// The lock just taken, after repairing what a dead owner left.
     #[inline(always)]
-    fn repaired<'a>(
+    fn repaired<'a, const TRACED: bool>(
         &'a self,
         mapping: &'a Mapping<Ready>,
         mut guard: MutexGuard<'a>,
         trace: trace::Holding,
-    ) -> Result<Locked<'a>> {
+    ) -> Result<Locked<'a, TRACED>, Box<Error>> {
         if guard.owner_died() {
             // The guard stays out of the cold call, so it can live in
             // registers on the hot path.
@@ -204,18 +224,18 @@ impl Exchange {
         Ok(Locked {
             exchange: self,
             guard,
-            trace,
+            _trace: trace,
         })
     }
 
     /// The error for a lock that could not be taken.
     #[cold]
     #[inline(never)]
-    fn lock_failed(&self, error: LockError) -> Error {
-        Error::Lock {
+    fn lock_failed(&self, error: LockError) -> Box<Error> {
+        Box::new(Error::Lock {
             address: self.address.to_string(),
             reason: error.to_string(),
-        }
+        })
     }
 
     /// The previous owner died holding the lock: replays its pending
@@ -223,7 +243,11 @@ impl Exchange {
     /// the mutex consistent either way (see the module doc).
     #[cold]
     #[inline(never)]
-    fn replay_for_dead_owner(&self, mapping: &Mapping<Ready>, write: Write<'_>) -> Result<()> {
+    fn replay_for_dead_owner(
+        &self,
+        mapping: &Mapping<Ready>,
+        write: Write<'_>,
+    ) -> Result<(), Box<Error>> {
         crate::trace!("lock: EOWNERDEAD, its owner died holding it: replay its redo record");
         let header = self.header();
         let repaired = replay(
@@ -235,7 +259,7 @@ impl Exchange {
         if repaired.is_err() {
             header.state.poison(write);
         }
-        repaired.map_err(|reason| self.corrupted(reason))
+        repaired.map_err(|reason| Box::new(self.corrupted(reason)))
     }
 
     /// The ranges a record read now must fit.
@@ -248,13 +272,20 @@ impl Exchange {
     }
 }
 
-impl<'a> Locked<'a> {
-    /// Unlocks now. Dropping a `Locked` unlocks too (on every early
-    /// return); this is the trade's way, which the compiler keeps inline.
+/// Unlocking: the guard, a field, releases the mutex just after this, and
+/// the held trace lines go out after that.
+impl<const TRACED: bool> Drop for Locked<'_, TRACED> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        crate::trace_if!(TRACED, "unlock: pthread_mutex_unlock");
+    }
+}
+
+impl<'a, const TRACED: bool> Locked<'a, TRACED> {
+    /// Unlocks now, as dropping a `Locked` does on every early return.
     #[inline(always)]
     pub(super) fn unlock(self) {
-        self.guard.unlock();
-        drop(self.trace);
+        drop(self);
     }
 
     pub(super) fn exchange(&self) -> &'a Exchange {
@@ -282,7 +313,7 @@ impl<'a> Locked<'a> {
         table: &[AccountSlot],
         change: Redo,
         entry: Option<EntryValues>,
-    ) -> Result<u64> {
+    ) -> u64 {
         let header = self.header();
         let write = self.write();
         let mut seq = header.lock.trade_seq.load(Relaxed);
@@ -293,7 +324,8 @@ impl<'a> Locked<'a> {
                 //    reaches it: a death here loses nothing but the oldest
                 //    entry, which this one was about to overwrite anyway.
                 write_entry(header, seq, &entry, write);
-                crate::trace!(
+                crate::trace_if!(
+                    TRACED,
                     "journal: tape entry #{seq} written (readers skip it until published)"
                 );
                 change.with_seq(seq)
@@ -305,24 +337,30 @@ impl<'a> Locked<'a> {
         let pending = stage(header, &change, write);
         begin_write(header, pending, write);
         match (change.seq(), pending) {
-            (Some(seq), Pending::Trade) => crate::trace!(
+            (Some(seq), Pending::Trade) => crate::trace_if!(
+                TRACED,
                 "journal: redo record #{seq} published (PENDING) in tape entry #{seq} and the \
                  currency's line, write_seq ≡ 3 (mod 4): {change}"
             ),
-            (Some(seq), Pending::Record) => crate::trace!(
+            (Some(seq), Pending::Record) => crate::trace_if!(
+                TRACED,
                 "journal: redo record #{seq} published (PENDING), write_seq ≡ 1 (mod 4): {change}"
             ),
-            (None, _) => crate::trace!(
+            (None, _) => crate::trace_if!(
+                TRACED,
                 "journal: redo record published (PENDING), write_seq ≡ 1 (mod 4): {change}"
             ),
         }
         crash_point(Step::AfterRedo);
         // 2. Apply it. 3. The odd phase ends: the record is done with.
         apply(header, table, &change, true, write);
-        crate::trace!("journal: applied, one store each");
+        crate::trace_if!(TRACED, "journal: applied, one store each");
         end_write(header, write);
-        crate::trace!("journal: redo record cleared: write_seq even again, which boards wake on");
-        Ok(seq)
+        crate::trace_if!(
+            TRACED,
+            "journal: redo record cleared: write_seq even again, which boards wake on"
+        );
+        seq
     }
 
     /// Moves `write_seq` on by a whole (empty) change, so that readers

@@ -132,6 +132,45 @@ fn overflow() -> Error {
     Error::Overflow
 }
 
+/// Why a write was not made, other than the market's rules: small, so
+/// that a hot path carries it in a register or two and builds the
+/// [`Error`] only once it has unlocked (`From` makes it).
+#[derive(Debug)]
+pub(super) enum Denied {
+    Halted,
+    /// The account was closed since its id was handed out.
+    Closed,
+    /// The round ended at this Unix time in milliseconds.
+    RoundOver(u64),
+    /// Anything rarer: the lock, the segment, another user's account.
+    Failed(Box<Error>),
+}
+
+impl From<Denied> for Error {
+    fn from(denied: Denied) -> Error {
+        match denied {
+            Denied::Halted => Error::Halted,
+            Denied::Closed => Error::AccountClosed,
+            Denied::RoundOver(ended_at) => Error::RoundOver { ended_at },
+            Denied::Failed(error) => *error,
+        }
+    }
+}
+
+/// Why a trade stopped short: see [`Exchange::explain`].
+#[derive(Debug)]
+enum Stop {
+    NotPositive,
+    Refused(rules::Refusal),
+    Denied(Denied),
+}
+
+impl From<Denied> for Stop {
+    fn from(denied: Denied) -> Stop {
+        Stop::Denied(denied)
+    }
+}
+
 /// Refuses a non-positive amount before the lock, naming it.
 #[inline(always)]
 fn check_positive(amount: Money) -> Result<()> {
@@ -188,6 +227,10 @@ impl Exchange {
     /// another user's, reads the live quote and the values the trade
     /// depends on, asks [`rules::trade`] for the new ones, and commits them
     /// through the journal.
+    ///
+    /// The work is [`Exchange::trade_as`], compiled twice: traced, and
+    /// quiet with no trace code at all; one check here picks the copy. A
+    /// trade that stops short is explained out of line, after the unlock.
     #[inline]
     pub fn trade(
         &self,
@@ -196,42 +239,97 @@ impl Exchange {
         currency: CurrencyId,
         amount: Money,
     ) -> Result<Fill> {
-        check_positive(amount)?;
-        let name = &self.known_currency(currency)?.name;
-        let mut locked = self.lock()?;
+        let traded = if crate::trace::enabled() {
+            self.trade_traced(account, side, currency, amount)
+        } else {
+            self.trade_as::<false>(account, side, currency, amount)
+        };
+        traded.map_err(|stop| self.explain(stop, currency, amount))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn trade_traced(
+        &self,
+        account: AccountId,
+        side: Side,
+        currency: CurrencyId,
+        amount: Money,
+    ) -> Result<Fill, Stop> {
+        self.trade_as::<true>(account, side, currency, amount)
+    }
+
+    /// The trade, with `TRACED` saying whether it traces: see
+    /// [`Exchange::trade`]. Every way it stops is a small [`Stop`], so that
+    /// no error is built, moved or dropped on the way through.
+    #[inline(always)]
+    fn trade_as<const TRACED: bool>(
+        &self,
+        account: AccountId,
+        side: Side,
+        currency: CurrencyId,
+        amount: Money,
+    ) -> Result<Fill, Stop> {
+        if !amount.is_positive() {
+            return Err(Stop::NotPositive);
+        }
+        if currency.0 >= self.currencies.len() {
+            return Err(Stop::Denied(self.no_currency_slot()));
+        }
+        let mut locked = self.lock_as::<TRACED>().map_err(Denied::Failed)?;
         crash_point(Step::AfterLock);
         let header = self.header();
         if header.flags.load(Relaxed) & flags::HALTED != 0 {
-            return Err(Error::Halted);
+            return Err(Stop::Denied(Denied::Halted));
         }
-        crate::round::check_open(self.round_end())?;
-        let table = self.table()?;
+        if let Some(end) = self.round_end().filter(|end| crate::round::has_ended(*end)) {
+            return Err(Stop::Denied(Denied::RoundOver(end)));
+        }
+        let table = self
+            .table()
+            .map_err(|error| Denied::Failed(Box::new(error)))?;
         let slot = self.account_slot_in(table, account)?;
         self.check_may_trade(slot)?;
-        let outcome = match self.apply_rules(slot, side, currency, amount) {
-            Ok(outcome) => outcome,
-            // Named after the unlock: nothing under the lock allocates.
-            Err(refusal) => {
-                locked.unlock();
-                return Err(refusal.into_error(name));
-            }
-        };
+        let outcome = self
+            .apply_rules(slot, side, currency, amount)
+            .map_err(Stop::Refused)?;
         let trades = slot
             .trades
             .load(Relaxed)
             .checked_add(1)
-            .ok_or_else(overflow)?;
+            .ok_or(Stop::Refused(rules::Refusal::Overflow))?;
         let trade = Trade::new(account, side, currency, amount, outcome);
         let change = Redo::Trade {
             trade,
             seq: 0,
             trades,
         };
-        locked.commit(table, change, None)?;
+        locked.commit(table, change, None);
         crash_point(Step::BeforeUnlock);
         locked.unlock();
         self.wake_watchers();
         Ok(trade.fill())
+    }
+
+    /// The error a trade that stopped short reports, made after the
+    /// unlock, out of line.
+    #[cold]
+    #[inline(never)]
+    fn explain(&self, stop: Stop, currency: CurrencyId, amount: Money) -> Error {
+        match stop {
+            Stop::NotPositive => check_positive(amount).err().unwrap_or(Error::Overflow),
+            Stop::Refused(refusal) => match self.known_currency(currency) {
+                Ok(known) => refusal.into_error(&known.name),
+                Err(error) => error,
+            },
+            Stop::Denied(denied) => denied.into(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn no_currency_slot(&self) -> Denied {
+        Denied::Failed(Box::new(self.corrupted("no such currency slot")))
     }
 
     /// Moves `amount` from the exchange's cash to an account's balance, all
@@ -266,7 +364,7 @@ impl Exchange {
             balance,
             cash,
         };
-        locked.commit(table, change, None)?;
+        locked.commit(table, change, None);
         crash_point(Step::BeforeUnlock);
         drop(locked);
         self.wake_watchers();
@@ -317,10 +415,17 @@ impl Exchange {
     fn writable(&self) -> Result<&Mapping<Ready>> {
         match &self.attachment {
             Attachment::Writable(mapping) => Ok(mapping),
-            Attachment::ReadOnly(_) => Err(Error::ReadOnly {
-                address: self.address.to_string(),
-            }),
+            Attachment::ReadOnly(_) => Err(*self.read_only()),
         }
+    }
+
+    /// The error for a write on a read-only attachment.
+    #[cold]
+    #[inline(never)]
+    fn read_only(&self) -> Box<Error> {
+        Box::new(Error::ReadOnly {
+            address: self.address.to_string(),
+        })
     }
 
     /// True when this process may only read the exchange.
