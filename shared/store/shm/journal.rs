@@ -129,18 +129,7 @@ impl Exchange {
     /// replays its pending change first, and only then marks the lock
     /// consistent.
     pub(super) fn lock(&self) -> Result<Locked<'_>> {
-        self.lock_as::<true>().map_err(|error| *error)
-    }
-
-    /// [`Exchange::lock`], traced or not, with its error boxed so that
-    /// the trade's hot path carries one word for it.
-    #[inline(always)]
-    pub(super) fn lock_as<const TRACED: bool>(&self) -> Result<Locked<'_, TRACED>, Box<Error>> {
-        let locked = self.lock_any_state_as::<TRACED>()?;
-        match self.header().state.load() {
-            state::READY => Ok(locked),
-            other => Err(Box::new(self.not_ready(other))),
-        }
+        self.lock_as::<true>(true).map_err(|error| *error)
     }
 
     /// Why an exchange whose state word is `other` cannot be traded on.
@@ -161,18 +150,25 @@ impl Exchange {
     /// the mutex consistent (see the module doc), then reports the failure.
     /// An exchange attached read-only has no lock to take.
     pub(super) fn lock_any_state(&self) -> Result<Locked<'_>> {
-        self.lock_any_state_as::<true>().map_err(|error| *error)
+        self.lock_as::<true>(false).map_err(|error| *error)
     }
 
+    /// [`Exchange::lock`] (`ready`) or [`Exchange::lock_any_state`], traced
+    /// or not, with its error boxed, and the `Locked` made once at the
+    /// end: so that the trade's hot path keeps the guard in registers
+    /// rather than copying it out of one result into the next.
     #[inline(always)]
-    fn lock_any_state_as<const TRACED: bool>(&self) -> Result<Locked<'_, TRACED>, Box<Error>> {
+    pub(super) fn lock_as<const TRACED: bool>(
+        &self,
+        ready: bool,
+    ) -> Result<Locked<'_, TRACED>, Box<Error>> {
         let mapping = match &self.attachment {
             super::Attachment::Writable(mapping) => mapping,
             super::Attachment::ReadOnly(_) => return Err(self.read_only()),
         };
         let trace = trace::hold_if(TRACED);
         let asked = if TRACED { trace::start_timer() } else { None };
-        let guard = match mapping.lock(self.caller) {
+        let mut guard = match mapping.lock(self.caller) {
             Ok(guard) => guard,
             Err(error) => return Err(self.lock_failed(error)),
         };
@@ -182,7 +178,18 @@ impl Exchange {
                 trace::human(asked.elapsed())
             );
         }
-        self.repaired(mapping, guard, trace)
+        self.repair_if_owner_died(mapping, &mut guard)?;
+        if ready {
+            let state = self.header().state.load();
+            if state != state::READY {
+                return Err(Box::new(self.not_ready(state)));
+            }
+        }
+        Ok(Locked {
+            exchange: self,
+            guard,
+            _trace: trace,
+        })
     }
 
     /// [`Exchange::lock`] if the lock is free; `Ok(None)` at once if
@@ -190,28 +197,31 @@ impl Exchange {
     pub(super) fn try_lock(&self) -> Result<Option<Locked<'_>>> {
         let mapping = self.writable()?;
         let trace = trace::hold();
-        let guard = match mapping.try_lock() {
+        let mut guard = match mapping.try_lock() {
             Ok(Some(guard)) => guard,
             Ok(None) => return Ok(None),
             Err(error) => return Err(*self.lock_failed(error)),
         };
-        let locked = self
-            .repaired(mapping, guard, trace)
+        self.repair_if_owner_died(mapping, &mut guard)
             .map_err(|error| *error)?;
         match self.header().state.load() {
-            state::READY => Ok(Some(locked)),
+            state::READY => Ok(Some(Locked {
+                exchange: self,
+                guard,
+                _trace: trace,
+            })),
             other => Err(self.not_ready(other)),
         }
     }
 
-    /// The lock just taken, after repairing what a dead owner left.
+    /// Repairs what a dead owner left, if the lock just taken says one
+    /// did.
     #[inline(always)]
-    fn repaired<'a, const TRACED: bool>(
-        &'a self,
-        mapping: &'a Mapping<Ready>,
-        mut guard: MutexGuard<'a>,
-        trace: trace::Holding,
-    ) -> Result<Locked<'a, TRACED>, Box<Error>> {
+    fn repair_if_owner_died(
+        &self,
+        mapping: &Mapping<Ready>,
+        guard: &mut MutexGuard<'_>,
+    ) -> Result<(), Box<Error>> {
         if guard.owner_died() {
             // The guard stays out of the cold call, so it can live in
             // registers on the hot path.
@@ -221,11 +231,7 @@ impl Exchange {
                 .map_err(|error| Error::os(&self.address, "pthread_mutex_consistent", error))?;
             repaired?;
         }
-        Ok(Locked {
-            exchange: self,
-            guard,
-            _trace: trace,
-        })
+        Ok(())
     }
 
     /// The error for a lock that could not be taken.

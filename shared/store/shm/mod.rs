@@ -157,18 +157,12 @@ impl From<Denied> for Error {
     }
 }
 
-/// Why a trade stopped short: see [`Exchange::explain`].
+/// Why a trade stopped short: see [`Exchange::trade_as`].
 #[derive(Debug)]
 enum Stop {
     NotPositive,
     Refused(rules::Refusal),
     Denied(Denied),
-}
-
-impl From<Denied> for Stop {
-    fn from(denied: Denied) -> Stop {
-        Stop::Denied(denied)
-    }
 }
 
 /// Refuses a non-positive amount before the lock, naming it.
@@ -229,8 +223,7 @@ impl Exchange {
     /// through the journal.
     ///
     /// The work is [`Exchange::trade_as`], compiled twice: traced, and
-    /// quiet with no trace code at all; one check here picks the copy. A
-    /// trade that stops short is explained out of line, after the unlock.
+    /// quiet with no trace code at all; one check here picks the copy.
     #[inline]
     pub fn trade(
         &self,
@@ -239,12 +232,11 @@ impl Exchange {
         currency: CurrencyId,
         amount: Money,
     ) -> Result<Fill> {
-        let traded = if crate::trace::enabled() {
+        if crate::trace::enabled() {
             self.trade_traced(account, side, currency, amount)
         } else {
             self.trade_as::<false>(account, side, currency, amount)
-        };
-        traded.map_err(|stop| self.explain(stop, currency, amount))
+        }
     }
 
     #[cold]
@@ -255,13 +247,16 @@ impl Exchange {
         side: Side,
         currency: CurrencyId,
         amount: Money,
-    ) -> Result<Fill, Stop> {
+    ) -> Result<Fill> {
         self.trade_as::<true>(account, side, currency, amount)
     }
 
     /// The trade, with `TRACED` saying whether it traces: see
-    /// [`Exchange::trade`]. Every way it stops is a small [`Stop`], so that
-    /// no error is built, moved or dropped on the way through.
+    /// [`Exchange::trade`]. Every way it stops is a small [`Stop`] until
+    /// it leaves, where [`Exchange::explain`], out of line, writes the
+    /// error straight into the result: no error is built, moved or dropped
+    /// on the hot path. A refusal, whose error names the currency, is
+    /// explained after the unlock.
     #[inline(always)]
     fn trade_as<const TRACED: bool>(
         &self,
@@ -269,35 +264,48 @@ impl Exchange {
         side: Side,
         currency: CurrencyId,
         amount: Money,
-    ) -> Result<Fill, Stop> {
+    ) -> Result<Fill> {
+        let stop = |stop: Stop| Err(self.explain(stop, currency, amount));
         if !amount.is_positive() {
-            return Err(Stop::NotPositive);
+            return stop(Stop::NotPositive);
         }
         if currency.0 >= self.currencies.len() {
-            return Err(Stop::Denied(self.no_currency_slot()));
+            return stop(Stop::Denied(self.no_currency_slot()));
         }
-        let mut locked = self.lock_as::<TRACED>().map_err(Denied::Failed)?;
+        let mut locked = match self.lock_as::<TRACED>(true) {
+            Ok(locked) => locked,
+            Err(error) => return stop(Stop::Denied(Denied::Failed(error))),
+        };
         crash_point(Step::AfterLock);
         let header = self.header();
         if header.flags.load(Relaxed) & flags::HALTED != 0 {
-            return Err(Stop::Denied(Denied::Halted));
+            return stop(Stop::Denied(Denied::Halted));
         }
         if let Some(end) = self.round_end().filter(|end| crate::round::has_ended(*end)) {
-            return Err(Stop::Denied(Denied::RoundOver(end)));
+            return stop(Stop::Denied(Denied::RoundOver(end)));
         }
-        let table = self
-            .table()
-            .map_err(|error| Denied::Failed(Box::new(error)))?;
-        let slot = self.account_slot_in(table, account)?;
-        self.check_may_trade(slot)?;
-        let outcome = self
-            .apply_rules(slot, side, currency, amount)
-            .map_err(Stop::Refused)?;
-        let trades = slot
-            .trades
-            .load(Relaxed)
-            .checked_add(1)
-            .ok_or(Stop::Refused(rules::Refusal::Overflow))?;
+        let table = match self.table() {
+            Ok(table) => table,
+            Err(error) => return stop(Stop::Denied(Denied::Failed(Box::new(error)))),
+        };
+        let slot = match self.account_slot_in(table, account) {
+            Ok(slot) => slot,
+            Err(denied) => return stop(Stop::Denied(denied)),
+        };
+        if let Err(denied) = self.check_may_trade(slot) {
+            return stop(Stop::Denied(denied));
+        }
+        let outcome = match self.apply_rules(slot, side, currency, amount) {
+            Ok(outcome) => outcome,
+            Err(refusal) => {
+                drop(locked);
+                return stop(Stop::Refused(refusal));
+            }
+        };
+        let Some(trades) = slot.trades.load(Relaxed).checked_add(1) else {
+            drop(locked);
+            return stop(Stop::Refused(rules::Refusal::Overflow));
+        };
         let trade = Trade::new(account, side, currency, amount, outcome);
         let change = Redo::Trade {
             trade,
