@@ -187,7 +187,7 @@ impl Mapping<Unverified> {
     /// declared size is the real one, and that the lock's bytes are sane.
     pub(crate) fn verify(self, address: &SegmentAddress) -> Result<Mapping<Ready>> {
         self.check_identity(address, true)?;
-        if self.header().lock.mutex.intact_kind().is_none() {
+        if !self.header().lock.mutex.is_intact() {
             return Err(Error::Corrupted {
                 address: address.to_string(),
                 reason: "its lock's bytes are not what pthread_mutex_init wrote".into(),

@@ -117,9 +117,15 @@ const _: () = {
 };
 
 thread_local! {
-    /// How many [`RobustMutex`]es this thread holds: whether the links a
-    /// guard keeps (see [`RobustLinks`]) are still the ones glibc wrote.
+    /// How many [`RobustMutex`]es this thread holds.
     static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// glibc's links of the mutex this thread locked while it held no
+    /// other (see [`RobustLinks`]); [`RobustLinks::NONE`] otherwise. Here
+    /// rather than in the guard, so that a guard is two words, which the
+    /// trade keeps in registers: a wider guard is copied through the stack,
+    /// and the copy's 16-byte load of two 8-byte stores cannot be
+    /// forwarded from them, a stall on every trade.
+    static LINKS: std::cell::Cell<RobustLinks> = const { std::cell::Cell::new(RobustLinks::NONE) };
 }
 
 extern "C" {
@@ -269,32 +275,32 @@ impl RobustMutex {
     /// costs more than the rest of the lock (see BENCHMARKS.md).
     #[inline(always)]
     pub(super) fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
-        let Some(kind) = self.intact_kind() else {
+        if !self.is_intact() {
             return Err(LockError::Corrupted);
-        };
+        }
         // SAFETY: the mutex was initialized by `init` (this method's
         // contract, kept by its two callers).
         let acquired = match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
             0 => Acquired::Clean,
             code => self.lock_contended(code)?,
         };
-        Ok(self.guard(acquired, kind))
+        Ok(self.guard(acquired))
     }
 
     /// Takes the lock only if no one holds it: `Ok(None)` when it is busy,
     /// at once. For what may be done later (opening an account on a read)
     /// and must never wait.
     pub(super) fn try_lock(&self) -> Result<Option<MutexGuard<'_>>, LockError> {
-        let Some(kind) = self.intact_kind() else {
+        if !self.is_intact() {
             return Err(LockError::Corrupted);
-        };
+        }
         // SAFETY: as in `lock`.
         let acquired = match unsafe { libc::pthread_mutex_trylock(self.inner.get()) } {
             0 => Acquired::Clean,
             libc::EBUSY => return Ok(None),
             code => self.lock_contended(code)?,
         };
-        Ok(Some(self.guard(acquired, kind)))
+        Ok(Some(self.guard(acquired)))
     }
 
     /// Every outcome of a first `trylock` but a clean acquire: wait for a
@@ -324,12 +330,9 @@ impl RobustMutex {
     /// owner is not negative. A cheap guard against corruption, not against
     /// a hostile writer, who can change the bytes right after the check:
     /// class mode is the answer to those (see DESIGN.md).
-    ///
-    /// The kind, when they do: what the unlock writes back.
     #[inline(always)]
-    pub(super) fn intact_kind(&self) -> Option<i32> {
-        let kind = self.word(KIND_OFFSET);
-        (self.word(OWNER_OFFSET) >= 0 && Some(kind) == fresh_kind()).then_some(kind)
+    pub(super) fn is_intact(&self) -> bool {
+        self.word(OWNER_OFFSET) >= 0 && Some(self.word(KIND_OFFSET)) == fresh_kind()
     }
 
     /// The caller uid the latest holder recorded (see [`HOLDER_OFFSET`]).
@@ -409,49 +412,48 @@ impl RobustMutex {
         }
     }
 
-    /// The guard of a lock just taken, holding what its unlock writes
-    /// back: the `kind` checked before it, and glibc's links if this
-    /// thread holds no other robust mutex (whose locking would change
-    /// them). In the guard rather than in thread-local storage, so that
-    /// the trade keeps them in registers.
+    /// The guard of a lock just taken. glibc's links are kept (in
+    /// [`LINKS`]) only if this thread holds no other robust mutex, whose
+    /// locking would change them.
     #[inline(always)]
-    fn guard(&self, acquired: Acquired, kind: i32) -> MutexGuard<'_> {
+    fn guard(&self, acquired: Acquired) -> MutexGuard<'_> {
         let held_before = HELD.get();
         HELD.set(held_before + 1);
+        if held_before == 0 {
+            LINKS.set(RobustLinks::read(self));
+        }
         MutexGuard {
             mutex: self,
             acquired,
-            kind: kind as isize,
-            links: if held_before == 0 {
-                RobustLinks::read(self)
-            } else {
-                RobustLinks::NONE
-            },
             _not_send: std::marker::PhantomData,
         }
     }
 
-    /// Unlocks: first writes back the words glibc's unlock trusts, as the
-    /// guard kept them (see [`RobustLinks`] and the kind).
+    /// Unlocks: first writes back the words glibc's unlock trusts (see
+    /// [`RobustLinks`] and the kind).
     ///
     /// # Safety
     ///
     /// This thread holds the mutex, by a [`MutexGuard`] that will not
-    /// release it again, and `links` and `kind` are that guard's.
+    /// release it again.
     #[inline(always)]
-    unsafe fn release(&self, links: RobustLinks, kind: isize) {
+    unsafe fn release(&self) {
         let held = HELD.get();
         HELD.set(held.saturating_sub(1));
-        if held == 1 && links != RobustLinks::NONE {
-            links.restore(self);
+        if held == 1 {
+            let links = LINKS.replace(RobustLinks::NONE);
+            if links != RobustLinks::NONE {
+                links.restore(self);
+            }
         }
         // glibc dispatches its unlock on the kind word, and asserts on
         // kinds it did not expect: write back the kind the lock was checked
         // to have, so a scribble made while this thread held the lock
         // cannot abort it (the window left is the few instructions before
         // glibc reads it; see `RobustLinks`).
-        self.word_at(KIND_OFFSET)
-            .store(kind as i32, Ordering::Relaxed);
+        if let Some(kind) = fresh_kind() {
+            self.word_at(KIND_OFFSET).store(kind, Ordering::Relaxed);
+        }
         // SAFETY: this thread holds the mutex (this function's contract).
         unsafe { libc::pthread_mutex_unlock(self.inner.get()) };
     }
@@ -519,12 +521,6 @@ enum Acquired {
 pub(crate) struct MutexGuard<'a> {
     mutex: &'a RobustMutex,
     acquired: Acquired,
-    /// glibc's robust-list links as it wrote them on locking, when this
-    /// thread held no other robust mutex; else [`RobustLinks::NONE`].
-    links: RobustLinks,
-    /// The kind word as checked before locking; word-sized, see
-    /// [`Acquired`].
-    kind: isize,
     // The thread that locked must be the one that unlocks.
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -570,7 +566,7 @@ impl Drop for MutexGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: this guard was made by `lock`, so this thread holds the
         // mutex, and a guard is dropped once.
-        unsafe { self.mutex.release(self.links, self.kind) };
+        unsafe { self.mutex.release() };
     }
 }
 
