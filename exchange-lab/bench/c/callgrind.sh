@@ -4,8 +4,9 @@
 # and the same-work C (a c-same bench worker, looped in C), each the same
 # buy-then-sell workload on a rich market of its own, less a zero-trade run
 # of the same worker, divided by the trades: loop included, start-up not.
-# Then per call, the loop left out: `Exchange::trade` and `shmx_c_trade`,
-# inclusive (glibc's lock and unlock counted in both).
+# Then per call, the loop left out, for a trade that is a function of its
+# own (`shmx_c_trade`; the product's `Exchange::trade` is inlined into the
+# stress worker's loop), glibc's lock and unlock included.
 #
 #   sh exchange-lab/bench/c/callgrind.sh [TRADES]     (default 200000)
 set -eu
