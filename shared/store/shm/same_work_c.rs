@@ -194,23 +194,44 @@ mod tests {
     use super::*;
     use crate::{MarketConfig, SegmentAddress};
 
+    /// Two fresh default markets, the first for the Rust and the second
+    /// for the C, removed when dropped, even by a failing test.
+    struct TwoMarkets(Vec<(SegmentAddress, Exchange)>);
+
+    impl TwoMarkets {
+        fn new(test: &str) -> TwoMarkets {
+            TwoMarkets(
+                ["rust", "c"]
+                    .iter()
+                    .map(|tag| {
+                        let address: SegmentAddress =
+                            format!("posix:/shmx-{test}-{tag}-{}", std::process::id())
+                                .parse()
+                                .unwrap();
+                        let _ = Exchange::remove(&address);
+                        let exchange =
+                            Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
+                        (address, exchange)
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    impl Drop for TwoMarkets {
+        fn drop(&mut self) {
+            for (address, _) in &self.0 {
+                let _ = Exchange::remove(address);
+            }
+        }
+    }
+
     /// The same orders on two markets, one traded by the Rust and one by
     /// the C: the same fills and refusals, the same tape, portfolio, audit
     /// and change counter.
     #[test]
     fn the_c_trade_does_what_the_trade_does() {
-        let markets: Vec<(SegmentAddress, Exchange)> = ["rust", "c"]
-            .iter()
-            .map(|tag| {
-                let address: SegmentAddress =
-                    format!("posix:/shmx-same-work-{tag}-{}", std::process::id())
-                        .parse()
-                        .unwrap();
-                let _ = Exchange::remove(&address);
-                let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
-                (address, exchange)
-            })
-            .collect();
+        let markets = TwoMarkets::new("same-work");
         let money = Money::from_hundredths;
         let orders = [
             (Side::Buy, "DOLLAR", money(150)),
@@ -223,7 +244,7 @@ mod tests {
             (Side::Sell, "DOLLAR", money(100)),
         ];
         let mut seen = Vec::new();
-        for (index, (_, exchange)) in markets.iter().enumerate() {
+        for (index, (_, exchange)) in markets.0.iter().enumerate() {
             let account = exchange.open_account("alice").unwrap();
             let mut outcomes = Vec::new();
             let mut trade = |side, name: &str, amount| {
@@ -259,9 +280,6 @@ mod tests {
                 exchange.change_seq(),
             ));
         }
-        for (address, _) in &markets {
-            let _ = Exchange::remove(address);
-        }
         let (rust, c) = (&seen[0], &seen[1]);
         assert!(rust.3.consistent && c.3.consistent);
         for (rust, c) in rust.0.iter().zip(&c.0) {
@@ -284,21 +302,10 @@ mod tests {
     /// refusal with the error the trade gives.
     #[test]
     fn a_run_in_c_trades_as_the_rust_loop_does() {
-        let markets: Vec<(SegmentAddress, Exchange)> = ["rust", "c"]
-            .iter()
-            .map(|tag| {
-                let address: SegmentAddress =
-                    format!("posix:/shmx-c-run-{tag}-{}", std::process::id())
-                        .parse()
-                        .unwrap();
-                let _ = Exchange::remove(&address);
-                let exchange = Exchange::create(&address, &MarketConfig::default(), 0o600).unwrap();
-                (address, exchange)
-            })
-            .collect();
+        let markets = TwoMarkets::new("c-run");
         let (trades, seed) = (2_001, 7);
         let mut seen = Vec::new();
-        for (index, (_, exchange)) in markets.iter().enumerate() {
+        for (index, (_, exchange)) in markets.0.iter().enumerate() {
             let account = exchange.open_account("alice").unwrap();
             let run = if index == 0 {
                 let currencies: Vec<_> = (0..exchange.currencies().len()).map(CurrencyId).collect();
@@ -356,9 +363,6 @@ mod tests {
                 exchange.audit().unwrap(),
                 exchange.change_seq(),
             ));
-        }
-        for (address, _) in &markets {
-            let _ = Exchange::remove(address);
         }
         assert_eq!(seen[0], seen[1]);
         assert!(seen[0].0.traded > 1_000);
