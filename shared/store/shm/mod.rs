@@ -171,10 +171,16 @@ fn check_positive(amount: Money) -> Result<()> {
     if amount.is_positive() {
         return Ok(());
     }
-    Err(Error::Amount {
+    Err(not_positive(amount))
+}
+
+/// The error for an amount that is not positive.
+#[cold]
+fn not_positive(amount: Money) -> Error {
+    Error::Amount {
         text: amount.to_string(),
         reason: "it must be positive".into(),
-    })
+    }
 }
 
 fn money(slot: &Shared<std::sync::atomic::AtomicI64>) -> Money {
@@ -255,8 +261,7 @@ impl Exchange {
     /// [`Exchange::trade`]. Every way it stops is a small [`Stop`] until
     /// it leaves, where [`Exchange::explain`], out of line, writes the
     /// error straight into the result: no error is built, moved or dropped
-    /// on the hot path. A refusal, whose error names the currency, is
-    /// explained after the unlock.
+    /// on the hot path.
     #[inline(always)]
     fn trade_as<const TRACED: bool>(
         &self,
@@ -319,13 +324,14 @@ impl Exchange {
         Ok(trade.fill())
     }
 
-    /// The error a trade that stopped short reports, made after the
-    /// unlock, out of line.
+    /// The error a trade that stopped short reports, made out of line:
+    /// a refusal's (which allocates, to name the currency) after the
+    /// unlock, the others' (which do not) where the trade stopped.
     #[cold]
     #[inline(never)]
     fn explain(&self, stop: Stop, currency: CurrencyId, amount: Money) -> Error {
         match stop {
-            Stop::NotPositive => check_positive(amount).err().unwrap_or(Error::Overflow),
+            Stop::NotPositive => not_positive(amount),
             Stop::Refused(refusal) => match self.known_currency(currency) {
                 Ok(known) => refusal.into_error(&known.name),
                 Err(error) => error,
