@@ -34,7 +34,9 @@ pub(crate) struct CFill {
     pub(crate) balance: i64,
 }
 
-/// One trade as the C takes it.
+/// One trade as the C takes it (for the unit test that holds the C to the
+/// trade's outcomes, one order at a time).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct COrder {
     pub(crate) account: u32,
@@ -45,14 +47,15 @@ pub(crate) struct COrder {
     pub(crate) amount: i64,
 }
 
-/// Who trades, on which tables: checked at attach.
+/// Who trades, on which tables: checked at attach. The C trades only the
+/// caller's own accounts (the bench's workers'): an owner's trade on
+/// another user's account is the Rust's alone, so the C's `privileged` is
+/// always 0 here.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CTrader {
     pub(crate) capacity: u32,
     pub(crate) currencies: usize,
     pub(crate) caller: u32,
-    /// The caller may trade on any account (the owner, or root).
-    pub(crate) privileged: bool,
 }
 
 /// `struct shmx_work` in `trade.h`: a run of trades on one account, with
@@ -104,6 +107,7 @@ pub(crate) mod outcome {
 }
 
 extern "C" {
+    #[cfg(test)]
     fn shmx_c_trade(
         market: *const Market,
         account: u32,
@@ -132,12 +136,12 @@ impl Mapping<Ready> {
             capacity: trader.capacity,
             currencies: trader.currencies as u32,
             caller: trader.caller,
-            privileged: u32::from(trader.privileged),
+            privileged: 0,
         })
     }
 
     /// One same-work C trade; the outcome is one of [`outcome`]'s.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn c_trade(&self, trader: CTrader, order: COrder) -> (i32, CFill) {
         let mut fill = CFill::default();
         let Some(market) = self.c_market(trader) else {

@@ -164,7 +164,7 @@ impl Exchange {
     ) -> Result<Locked<'_, TRACED>, Box<Error>> {
         let mapping = match &self.attachment {
             super::Attachment::Writable(mapping) => mapping,
-            super::Attachment::ReadOnly(_) => return Err(self.read_only()),
+            super::Attachment::ReadOnly(_) => return Err(Box::new(self.read_only())),
         };
         let trace = trace::hold_if(TRACED);
         let asked = if TRACED { trace::start_timer() } else { None };

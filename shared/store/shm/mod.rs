@@ -429,17 +429,17 @@ impl Exchange {
     fn writable(&self) -> Result<&Mapping<Ready>> {
         match &self.attachment {
             Attachment::Writable(mapping) => Ok(mapping),
-            Attachment::ReadOnly(_) => Err(*self.read_only()),
+            Attachment::ReadOnly(_) => Err(self.read_only()),
         }
     }
 
     /// The error for a write on a read-only attachment.
     #[cold]
     #[inline(never)]
-    fn read_only(&self) -> Box<Error> {
-        Box::new(Error::ReadOnly {
+    fn read_only(&self) -> Error {
+        Error::ReadOnly {
             address: self.address.to_string(),
-        })
+        }
     }
 
     /// True when this process may only read the exchange.

@@ -1,8 +1,10 @@
-//! [`Exchange::trade_in_c`]: the trade done by the hand-written C of
-//! `exchange-lab/bench/c/trade.c` (through `shm::c_trade`), the anchor of
-//! `exchange-lab bench`'s rows (a) and (b). Same segment, same lock, same
-//! checks, refusals, journal and wake-up as [`Exchange::trade`], so that
-//! the ratio between the two is what the Rust costs. Only the lab calls it.
+//! [`Exchange::run_in_c`]: runs of the trade done by the hand-written C of
+//! `exchange-lab/bench/c/trade.c` (through `shm::c_trade`), looped in C,
+//! the anchor of `exchange-lab bench`'s rows (a) and (b). Same segment,
+//! same lock, same checks, refusals, journal and wake-up as
+//! [`Exchange::trade`], so that the ratio between the two is what the Rust
+//! costs. Only the lab calls it; the tests below hold the C to the trade's
+//! outcomes, order by order and run by run.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -11,7 +13,7 @@ use super::rules::{smallest_paying, Refusal};
 use super::{check_positive, AccountId, CurrencyId, Exchange, Fill, Side};
 use crate::error::{Error, Result};
 use crate::money::{Money, Price};
-use crate::shm::c_trade::{outcome, CFill, COrder, CTrader, CWork};
+use crate::shm::c_trade::{outcome, CFill, CTrader, CWork};
 
 /// What [`Exchange::run_in_c`] trades.
 #[derive(Debug, Clone, Copy)]
@@ -34,10 +36,9 @@ pub struct CRun {
 impl Exchange {
     /// [`Exchange::trade`], done by the same-work C: the same outcome and
     /// the same errors (a lock error's reason is shorter: the C says only
-    /// that the lock could not be taken). Inlined into the caller's loop
-    /// as [`Exchange::trade`] is.
-    #[inline]
-    pub fn trade_in_c(
+    /// that the lock could not be taken), on the caller's own accounts.
+    #[cfg(test)]
+    fn trade_in_c(
         &self,
         account: AccountId,
         side: Side,
@@ -46,22 +47,14 @@ impl Exchange {
     ) -> Result<Fill> {
         check_positive(amount)?;
         self.known_currency(currency)?;
-        let mapping = self.writable()?;
-        let order = COrder {
+        let order = crate::shm::c_trade::COrder {
             account: account.index,
             serial: account.serial,
             currency: currency.0 as u32,
             buy: side == Side::Buy,
             amount: amount.hundredths(),
         };
-        let mut trader = self.c_trader();
-        let (mut code, mut fill) = mapping.c_trade(trader, order);
-        // As the Rust asks whether the caller owns the exchange only for
-        // another user's account: then once more, as the owner or root.
-        if code == outcome::NOT_YOURS && self.require_owner("trade").is_ok() {
-            trader.privileged = true;
-            (code, fill) = mapping.c_trade(trader, order);
-        }
+        let (code, fill) = self.writable()?.c_trade(self.c_trader(), order);
         self.c_outcome(code, fill, account, side, currency, amount)
     }
 
@@ -112,7 +105,6 @@ impl Exchange {
             capacity: self.capacity,
             currencies: self.currencies.len(),
             caller: self.caller,
-            privileged: false,
         }
     }
 
